@@ -1,0 +1,3 @@
+// Every supported architecture, registered on import. Callers import spaceFromRegisters from here.
+export * from './registry';
+import './x86';

@@ -1,0 +1,367 @@
+// The one generic page-table walker. Architectures contribute a PagingFormat (data + small pure
+// functions over a raw entry); this module does everything else: reading tables (each physical
+// table once per walk, a whole level per batch), descending, combining permissions across levels,
+// and reporting malformed tables as diagnostics without losing the rest of the walk.
+//
+// A walk has two phases: `load` fetches every table the walk needs, level by level, through
+// PhysicalMemory.readMany (so live sources can pipeline one level's reads); `walk` then runs
+// synchronously over the loaded tables and streams leaves in ascending VA order.
+
+import { PhysAddr, hex } from './addr';
+import { EntryKind, PagingFormat, Perm, entryCount, levelSize, tableBytes } from './format';
+import { MemoryReadError, PhysicalMemory, ReadRequest, inRam } from './memory';
+import { Root } from './space';
+
+/** One table entry on the path from a root down to a leaf; shared by all leaves below it. */
+export interface PathStep {
+  readonly parent: PathStep | undefined;
+  readonly level: number;
+  readonly index: number;
+  readonly tablePa: PhysAddr;
+  readonly lo: number;
+  readonly hi: number;
+  /** Perm bits still allowed below this entry (cumulative). */
+  readonly allowed: number;
+}
+
+export interface Leaf {
+  readonly root: Root;
+  /** Page-aligned linear VA (see addr.ts); root.toVirt gives the canonical VA. */
+  readonly linear: number;
+  readonly size: number;
+  readonly pa: PhysAddr;
+  /** Index into root.format.levels. */
+  readonly level: number;
+  readonly index: number;
+  /** Physical address of the table holding this entry. */
+  readonly tablePa: PhysAddr;
+  readonly lo: number;
+  readonly hi: number;
+  /** Effective rights: the leaf's own ANDed with what every table above allows. */
+  readonly perms: number;
+  readonly flags: number;
+  readonly memType: number;
+  readonly path: PathStep | undefined;
+}
+
+export type DiagnosticKind =
+  | 'outside-ram' // a table pointer leads outside guest RAM
+  | 'read-failed' // the memory source failed for a table
+  | 'reserved-bits' // an entry sets reserved bits: the hardware faults here
+  | 'recursive' // a table is its own ancestor (recursive/looping mapping)
+  | 'misaligned'; // a root is not aligned as the architecture requires
+
+export interface Diagnostic {
+  readonly kind: DiagnosticKind;
+  readonly root: Root;
+  readonly level: number;
+  /** Entry index in its table (-1 for a root problem). */
+  readonly index: number;
+  readonly tablePa: PhysAddr;
+  readonly linear: number;
+  readonly message: string;
+}
+
+export interface WalkVisitor {
+  leaf?(leaf: Leaf): void;
+  diagnostic?(d: Diagnostic): void;
+}
+
+export interface WalkOptions {
+  /** Linear range [start, end) to walk in each root; default everything. */
+  readonly range?: readonly [number, number];
+  readonly signal?: AbortSignal;
+}
+
+export interface WalkStats {
+  tablesRead: number;
+  bytesRead: number;
+  readBatches: number;
+}
+
+/**
+ * Raw tables by physical address, read at most once. One store serves one stop of the target:
+ * a walk, translations and the lazy tree all share it.
+ */
+export class TableStore {
+  private readonly tables = new Map<number, Uint32Array | MemoryReadError>();
+  readonly stats: WalkStats = { tablesRead: 0, bytesRead: 0, readBatches: 0 };
+
+  constructor(readonly memory: PhysicalMemory) {
+    if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error('ptview needs a little-endian host');
+  }
+
+  get(pa: number): Uint32Array | MemoryReadError | undefined {
+    return this.tables.get(pa);
+  }
+
+  /** Fetches every not-yet-loaded table in one batch. */
+  async load(reqs: readonly ReadRequest[], signal?: AbortSignal): Promise<void> {
+    const todo: ReadRequest[] = [];
+    const seen = new Set<number>();
+    for (const r of reqs) {
+      if (!this.tables.has(r.addr) && !seen.has(r.addr)) {
+        seen.add(r.addr);
+        todo.push(r);
+      }
+    }
+    if (todo.length === 0) return;
+    signal?.throwIfAborted();
+    const results = await this.memory.readMany(todo, signal);
+    this.stats.readBatches++;
+    results.forEach((res, i) => {
+      const r = todo[i];
+      if (res instanceof MemoryReadError) {
+        this.tables.set(r.addr, res);
+        return;
+      }
+      if (res.length < r.length) {
+        this.tables.set(r.addr, new MemoryReadError(r.addr, r.length, 'truncated', `only ${res.length} bytes available`));
+        return;
+      }
+      this.stats.tablesRead++;
+      this.stats.bytesRead += r.length;
+      // Copy into an aligned buffer: sources may hand out views at odd offsets.
+      const words = new Uint32Array(r.length >>> 2);
+      new Uint8Array(words.buffer).set(res.subarray(0, r.length));
+      this.tables.set(r.addr, words);
+    });
+  }
+
+  /** Loads a single table (lazy tree, translate). */
+  async table(pa: PhysAddr, bytes: number, signal?: AbortSignal): Promise<Uint32Array | MemoryReadError> {
+    if (!this.tables.has(pa)) {
+      if (!inRam(this.memory.ram, pa, bytes)) {
+        return new MemoryReadError(pa, bytes, 'outside-ram', 'table is outside guest RAM');
+      }
+      await this.load([{ addr: pa, length: bytes }], signal);
+    }
+    return this.tables.get(pa)!;
+  }
+}
+
+/** Reads entry `i` of a loaded table as two 32-bit halves. */
+export function entryAt(words: Uint32Array, entryBytes: 4 | 8, i: number): [number, number] {
+  return entryBytes === 8 ? [words[2 * i], words[2 * i + 1]] : [words[i], 0];
+}
+
+function overlaps(base: number, size: number, range: readonly [number, number] | undefined): boolean {
+  return !range || (base < range[1] && base + size > range[0]);
+}
+
+/** Next-table pointer check shared by load and walk: RAM, then read result. */
+function childProblem(
+  store: TableStore,
+  pa: number,
+  bytes: number,
+): { kind: DiagnosticKind; message: string } | undefined {
+  if (!inRam(store.memory.ram, pa, bytes)) {
+    return { kind: 'outside-ram', message: `next table at ${hex(pa)} is outside guest RAM` };
+  }
+  const t = store.get(pa);
+  if (t instanceof MemoryReadError) {
+    return { kind: 'read-failed', message: `table at ${hex(pa)} could not be read: ${t.message}` };
+  }
+  return undefined;
+}
+
+/**
+ * Phase 1: reads every table reachable from the roots (within the range), a whole level per
+ * batch. Each physical table is read once, however many entries point at it.
+ */
+export async function loadTables(roots: readonly Root[], store: TableStore, opts: WalkOptions = {}): Promise<void> {
+  type Item = { root: Root; pa: number; level: number; base: number };
+  let frontier: Item[] = roots.map((root) => ({ root, pa: root.tablePa, level: 0, base: 0 }));
+  // A (table, level, base) is expanded once; recursive mappings terminate because depth is finite.
+  const expanded = new Set<string>();
+  while (frontier.length > 0) {
+    opts.signal?.throwIfAborted();
+    const reqs: ReadRequest[] = [];
+    for (const it of frontier) {
+      const bytes = tableBytes(it.root.format, it.level);
+      if (inRam(store.memory.ram, it.pa, bytes)) reqs.push({ addr: it.pa as PhysAddr, length: bytes });
+    }
+    await store.load(reqs, opts.signal);
+    const next: Item[] = [];
+    for (const it of frontier) {
+      const f = it.root.format;
+      if (it.level + 1 >= f.levels.length) continue;
+      const key = `${it.root.name}:${it.pa}:${it.level}:${it.base}`;
+      if (expanded.has(key)) continue;
+      expanded.add(key);
+      const words = store.get(it.pa);
+      if (!words || words instanceof MemoryReadError) continue;
+      const n = entryCount(f, it.level);
+      const size = levelSize(f, it.level);
+      for (let i = 0; i < n; i++) {
+        const base = it.base + i * size;
+        if (!overlaps(base, size, opts.range)) continue;
+        const lo = f.entryBytes === 8 ? words[2 * i] : words[i];
+        const hi = f.entryBytes === 8 ? words[2 * i + 1] : 0;
+        if (f.classify(lo, hi, it.level) !== EntryKind.Table) continue;
+        next.push({ root: it.root, pa: f.tablePa(lo, hi, it.level), level: it.level + 1, base });
+      }
+    }
+    frontier = next;
+  }
+}
+
+/**
+ * Phase 2: streams leaves in ascending linear order for one root, and a diagnostic for every
+ * entry the hardware would fault on or that cannot be followed. Tables must be loaded.
+ */
+export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, opts: WalkOptions = {}): void {
+  const f = root.format;
+  const range = opts.range;
+  const onLeaf = visitor.leaf;
+  const onDiag = visitor.diagnostic;
+  const eb = f.entryBytes;
+  const fin = f.finalPerms;
+  const ancestors: number[] = [];
+
+  const rootBytes = tableBytes(f, 0);
+  const rootProblem = childProblem(store, root.tablePa, rootBytes);
+  if (rootProblem) {
+    onDiag?.({ ...rootProblem, root, level: 0, index: -1, tablePa: root.tablePa, linear: 0, message: `root ${root.name}: ${rootProblem.message}` });
+    return;
+  }
+
+  const visit = (pa: number, level: number, base: number, path: PathStep | undefined, allowed: number): void => {
+    const words = store.get(pa) as Uint32Array;
+    const n = entryCount(f, level);
+    const size = levelSize(f, level);
+    const last = level + 1 >= f.levels.length;
+    ancestors.push(pa);
+    for (let i = 0; i < n; i++) {
+      const lo = eb === 8 ? words[2 * i] : words[i];
+      const hi = eb === 8 ? words[2 * i + 1] : 0;
+      if (lo === 0 && hi === 0) continue; // fast path: empty entry
+      const linear = base + i * size;
+      if (range && (linear >= range[1] || linear + size <= range[0])) continue;
+      let kind = f.classify(lo, hi, level);
+      if (kind === EntryKind.Invalid) continue;
+      if (kind === EntryKind.Table && last) kind = EntryKind.Reserved;
+      if (kind !== EntryKind.Reserved && f.reservedBits(lo, hi, level, kind) !== 0n) kind = EntryKind.Reserved;
+      if (kind === EntryKind.Reserved) {
+        const bits = f.reservedBits(lo, hi, level, EntryKind.Leaf) | f.reservedBits(lo, hi, level, EntryKind.Table);
+        onDiag?.({
+          kind: 'reserved-bits', root, level, index: i, tablePa: pa as PhysAddr, linear,
+          message: `${f.levels[level].name}[${i}] at ${hex(pa + i * eb)} = ${hex(BigInt(hi >>> 0) * 2n ** 32n + BigInt(lo >>> 0), eb * 2)}: ` +
+            (bits ? `reserved bits ${hex(bits)} set` : 'reserved encoding') + ' (the hardware faults here)',
+        });
+        continue;
+      }
+      if (kind === EntryKind.Table) {
+        const next = f.tablePa(lo, hi, level);
+        const problem = childProblem(store, next, tableBytes(f, level + 1));
+        if (problem) {
+          onDiag?.({ ...problem, root, level, index: i, tablePa: pa as PhysAddr, linear, message: `${f.levels[level].name}[${i}]: ${problem.message}` });
+          continue;
+        }
+        if (ancestors.includes(next)) {
+          onDiag?.({
+            kind: 'recursive', root, level, index: i, tablePa: pa as PhysAddr, linear,
+            message: `${f.levels[level].name}[${i}] points back to an ancestor table at ${hex(next)} (recursive mapping)`,
+          });
+        }
+        const nowAllowed = allowed & ~f.tableRestricts(lo, hi, level);
+        const step: PathStep = { parent: path, level, index: i, tablePa: pa as PhysAddr, lo, hi, allowed: nowAllowed };
+        visit(next, level + 1, linear, step, nowAllowed);
+        continue;
+      }
+      // Leaf
+      onLeaf?.({
+        root, linear, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi,
+        perms: fin ? fin.call(f, f.leafPerms(lo, hi, level) & allowed, lo, hi, level) : f.leafPerms(lo, hi, level) & allowed,
+        flags: f.leafFlags(lo, hi, level), memType: f.leafMemType(lo, hi, level), path,
+      });
+    }
+    ancestors.pop();
+  };
+  visit(root.tablePa, 0, 0, undefined, Perm.All);
+}
+
+/** Loads and walks every root, in root order then VA order. */
+export async function walk(roots: readonly Root[], store: TableStore, visitor: WalkVisitor, opts: WalkOptions = {}): Promise<void> {
+  await loadTables(roots, store, opts);
+  for (const r of roots) walkLoaded(r, store, visitor, opts);
+}
+
+/** One step of a translation trace. */
+export interface TraceStep {
+  readonly level: number;
+  readonly levelName: string;
+  readonly index: number;
+  readonly tablePa: PhysAddr;
+  readonly entryPa: PhysAddr;
+  readonly lo: number;
+  readonly hi: number;
+  readonly kind: EntryKind;
+  /** Perm bits still allowed after this step. */
+  readonly allowed: number;
+}
+
+export type TranslateOutcome =
+  | { kind: 'mapped'; leaf: Leaf; trace: TraceStep[] }
+  | { kind: 'not-mapped'; level: number; trace: TraceStep[] }
+  | { kind: 'invalid'; level: number; reason: DiagnosticKind; message: string; trace: TraceStep[] };
+
+/**
+ * Follows one linear address down its path, reading one table per level through the store.
+ * The same descent rules as walkLoaded, for a single address.
+ */
+export async function translateLinear(root: Root, linear: number, store: TableStore, signal?: AbortSignal): Promise<TranslateOutcome> {
+  const f = root.format;
+  const trace: TraceStep[] = [];
+  let pa: number = root.tablePa;
+  let allowed: number = Perm.All;
+  let path: PathStep | undefined;
+  const ancestors: number[] = [];
+  for (let level = 0; level < f.levels.length; level++) {
+    const bytes = tableBytes(f, level);
+    const words = await store.table(pa as PhysAddr, bytes, signal);
+    if (words instanceof MemoryReadError) {
+      const reason: DiagnosticKind = words.reason === 'outside-ram' ? 'outside-ram' : 'read-failed';
+      return { kind: 'invalid', level, reason, message: `${f.levels[level].name} table at ${hex(pa)}: ${words.message}`, trace };
+    }
+    const shift = f.levels[level].shift;
+    const index = Math.floor(linear / 2 ** shift) % entryCount(f, level);
+    const [lo, hi] = entryAt(words, f.entryBytes, index);
+    let kind = f.classify(lo, hi, level);
+    const last = level + 1 >= f.levels.length;
+    if (kind === EntryKind.Table && last) kind = EntryKind.Reserved;
+    if ((kind === EntryKind.Table || kind === EntryKind.Leaf) && f.reservedBits(lo, hi, level, kind) !== 0n) kind = EntryKind.Reserved;
+    const stepAllowed = kind === EntryKind.Table ? allowed & ~f.tableRestricts(lo, hi, level) : allowed;
+    trace.push({
+      level, levelName: f.levels[level].name, index, tablePa: pa as PhysAddr, entryPa: (pa + index * f.entryBytes) as PhysAddr,
+      lo, hi, kind, allowed: stepAllowed,
+    });
+    if (kind === EntryKind.Invalid) return { kind: 'not-mapped', level, trace };
+    if (kind === EntryKind.Reserved) {
+      return { kind: 'invalid', level, reason: 'reserved-bits', message: `${f.levels[level].name}[${index}] has reserved bits or encoding set`, trace };
+    }
+    if (kind === EntryKind.Leaf) {
+      const size = levelSize(f, level);
+      const leaf: Leaf = {
+        root, linear: Math.floor(linear / size) * size, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index,
+        tablePa: pa as PhysAddr, lo, hi, perms: effectivePerms(f, lo, hi, level, allowed), flags: f.leafFlags(lo, hi, level),
+        memType: f.leafMemType(lo, hi, level), path,
+      };
+      return { kind: 'mapped', leaf, trace };
+    }
+    ancestors.push(pa);
+    path = { parent: path, level, index, tablePa: pa as PhysAddr, lo, hi, allowed: stepAllowed };
+    allowed = stepAllowed;
+    pa = f.tablePa(lo, hi, level);
+    if (!inRam(store.memory.ram, pa, tableBytes(f, level + 1))) {
+      return { kind: 'invalid', level, reason: 'outside-ram', message: `${f.levels[level].name}[${index}] points to ${hex(pa)}, outside guest RAM`, trace };
+    }
+  }
+  throw new Error('unreachable: walk ran past the last level');
+}
+
+/** A leaf's effective rights given what the tables above allow (slow path helper). */
+export function effectivePerms(f: PagingFormat, lo: number, hi: number, level: number, allowed: number): number {
+  const p = f.leafPerms(lo, hi, level) & allowed;
+  return f.finalPerms ? f.finalPerms(p, lo, hi, level) : p;
+}
