@@ -235,3 +235,33 @@ describe('x86 32-bit paging', () => {
     assert.deepEqual(leaves.map((l) => [l.size, hex(l.pa)]), [[4096, '0x9000']]);
   });
 });
+
+describe('lazy tree', () => {
+  it('expands tables on demand with the walk\'s rights and reads each table once', async () => {
+    const { rootTable, tableEntries, childTable } = await import('../../../src/core/tree');
+    const m = new SparseMemory();
+    m.write64(0x1000, 0x2000n | P | RW | US);
+    m.write64(0x2000, 0x3000n | P | US); // R/W=0 above
+    m.write64(0x3000, 0x200000n | P | RW | US | PS);
+    m.write64(0x1000 + 8 * 9, 0x7ff00000000n | P | RW); // outside RAM
+    const space = spaceFromRegisters('x86_64', long4(0x1000n));
+    const store = new TableStore(m);
+    const top = await tableEntries(rootTable(space.roots[0]), store);
+    assert.ok(Array.isArray(top));
+    if (!Array.isArray(top)) return;
+    assert.deepEqual(top.map((e) => [e.index, e.kind, e.problem]), [
+      [0, EntryKind.Table, undefined],
+      [9, EntryKind.Table, 'next table is outside guest RAM'],
+    ]);
+    assert.equal(childTable(top[1]), undefined);
+    const pdpt = await tableEntries(childTable(top[0])!, store);
+    if (!Array.isArray(pdpt)) throw pdpt;
+    const pd = await tableEntries(childTable(pdpt[0])!, store);
+    if (!Array.isArray(pd)) throw pd;
+    assert.equal(pd[0].kind, EntryKind.Leaf);
+    assert.equal(pd[0].perms & Perm.Write, 0, 'R/W=0 in the PDPT entry applies to the leaf');
+    assert.ok(pd[0].fields().some((f) => f.name === 'PS'));
+    await tableEntries(childTable(top[0])!, store);
+    assert.equal(m.reads, 3);
+  });
+});

@@ -1,0 +1,99 @@
+// The lazy tree view of a walk: root → tables → entries, each table read (once, through the
+// store) only when someone expands it. Shares descent rules with the walker: the entry kinds,
+// reserved-bit checks and rights come from the same format functions.
+
+import { PhysAddr, VirtAddr } from './addr';
+import { EntryKind, Field, entryCount, levelSize, tableBytes } from './format';
+import { MemoryReadError, inRam } from './memory';
+import { Root } from './space';
+import { PathStep, TableStore, effectivePerms, entryAt } from './walker';
+
+export interface TableNode {
+  readonly root: Root;
+  readonly pa: PhysAddr;
+  readonly level: number;
+  readonly levelName: string;
+  /** Linear base of the VA range this table covers. */
+  readonly base: number;
+  /** The entry above that points here (undefined for the root table). */
+  readonly parent: PathStep | undefined;
+  /** Rights still allowed by the entries above. */
+  readonly allowed: number;
+}
+
+export interface EntryNode {
+  readonly table: TableNode;
+  readonly index: number;
+  readonly entryPa: PhysAddr;
+  readonly lo: number;
+  readonly hi: number;
+  readonly kind: EntryKind;
+  /** Linear VA range [start, start + size). */
+  readonly linear: number;
+  readonly size: number;
+  readonly va: VirtAddr;
+  /** Leaf: effective rights; table: rights still allowed below it. */
+  readonly perms: number;
+  /** Leaf: mapped PA; table: next table PA. */
+  readonly target?: PhysAddr;
+  /** Set when a table entry cannot be followed (outside RAM). */
+  readonly problem?: string;
+  fields(): Field[];
+}
+
+export function rootTable(root: Root): TableNode {
+  return { root, pa: root.tablePa, level: 0, levelName: root.format.levels[0].name, base: 0, parent: undefined, allowed: 31 };
+}
+
+/** Reads one table and decodes its entries; only non-invalid entries unless `all`. */
+export async function tableEntries(
+  node: TableNode,
+  store: TableStore,
+  opts: { all?: boolean; signal?: AbortSignal } = {},
+): Promise<EntryNode[] | MemoryReadError> {
+  const f = node.root.format;
+  const words = await store.table(node.pa, tableBytes(f, node.level), opts.signal);
+  if (words instanceof MemoryReadError) return words;
+  const out: EntryNode[] = [];
+  const n = entryCount(f, node.level);
+  const size = levelSize(f, node.level);
+  const last = node.level + 1 >= f.levels.length;
+  for (let i = 0; i < n; i++) {
+    const [lo, hi] = entryAt(words, f.entryBytes, i);
+    let kind = f.classify(lo, hi, node.level);
+    if (kind === EntryKind.Invalid && !opts.all) continue;
+    if (kind === EntryKind.Table && last) kind = EntryKind.Reserved;
+    if ((kind === EntryKind.Table || kind === EntryKind.Leaf) && f.reservedBits(lo, hi, node.level, kind) !== 0n) kind = EntryKind.Reserved;
+    const linear = node.base + i * size;
+    let perms = 0;
+    let target: number | undefined;
+    let problem: string | undefined;
+    if (kind === EntryKind.Leaf) {
+      perms = effectivePerms(f, lo, hi, node.level, node.allowed);
+      target = f.leafPa(lo, hi, node.level);
+    } else if (kind === EntryKind.Table) {
+      perms = node.allowed & ~f.tableRestricts(lo, hi, node.level);
+      target = f.tablePa(lo, hi, node.level);
+      if (!inRam(store.memory.ram, target, tableBytes(f, node.level + 1))) problem = 'next table is outside guest RAM';
+    }
+    const level = node.level;
+    out.push({
+      table: node, index: i, entryPa: (node.pa + i * f.entryBytes) as PhysAddr, lo, hi, kind, linear, size,
+      va: node.root.toVirt(linear), perms, target: target as PhysAddr | undefined, problem,
+      fields: () => f.describe(lo, hi, level, kind),
+    });
+  }
+  return out;
+}
+
+/** The table a table entry points to, as a node to expand. */
+export function childTable(e: EntryNode): TableNode | undefined {
+  if (e.kind !== EntryKind.Table || e.target === undefined || e.problem) return undefined;
+  const t = e.table;
+  const f = t.root.format;
+  return {
+    root: t.root, pa: e.target, level: t.level + 1, levelName: f.levels[t.level + 1].name, base: e.linear,
+    parent: { parent: t.parent, level: t.level, index: e.index, tablePa: t.pa, lo: e.lo, hi: e.hi, allowed: e.perms },
+    allowed: e.perms,
+  };
+}
