@@ -87,8 +87,11 @@ export interface PagingFormat {
   finalPerms?(perms: number, lo: number, hi: number, level: number): number;
   leafFlags(lo: number, hi: number, level: number): number;
   leafMemType(lo: number, hi: number, level: number): number;
-  /** Non-zero when the entry sets bits the architecture reserves at this level. */
-  reservedBits(lo: number, hi: number, level: number, kind: EntryKind): bigint;
+  /**
+   * The reserved bits the entry sets at this level, or a falsy 0 / 0n when none. Hot path:
+   * return the number 0 when clean (no bigint allocation per entry); callers test truthiness.
+   */
+  reservedBits(lo: number, hi: number, level: number, kind: EntryKind): bigint | 0;
 
   /** Slow path: why a table or leaf entry (or a register) removes rights. */
   explainRestrictions(lo: number, hi: number, level: number, kind: EntryKind): Restriction[];

@@ -63,7 +63,7 @@ export async function tableEntries(
     let kind = f.classify(lo, hi, node.level);
     if (kind === EntryKind.Invalid && !opts.all) continue;
     if (kind === EntryKind.Table && last) kind = EntryKind.Reserved;
-    if ((kind === EntryKind.Table || kind === EntryKind.Leaf) && f.reservedBits(lo, hi, node.level, kind) !== 0n) kind = EntryKind.Reserved;
+    if ((kind === EntryKind.Table || kind === EntryKind.Leaf) && f.reservedBits(lo, hi, node.level, kind)) kind = EntryKind.Reserved;
     const linear = node.base + i * size;
     let perms = 0;
     let target: number | undefined;

@@ -241,9 +241,9 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
       let kind = f.classify(lo, hi, level);
       if (kind === EntryKind.Invalid) continue;
       if (kind === EntryKind.Table && last) kind = EntryKind.Reserved;
-      if (kind !== EntryKind.Reserved && f.reservedBits(lo, hi, level, kind) !== 0n) kind = EntryKind.Reserved;
+      if (kind !== EntryKind.Reserved && f.reservedBits(lo, hi, level, kind)) kind = EntryKind.Reserved;
       if (kind === EntryKind.Reserved) {
-        const bits = f.reservedBits(lo, hi, level, EntryKind.Leaf) | f.reservedBits(lo, hi, level, EntryKind.Table);
+        const bits = BigInt(f.reservedBits(lo, hi, level, EntryKind.Leaf)) | BigInt(f.reservedBits(lo, hi, level, EntryKind.Table));
         onDiag?.({
           kind: 'reserved-bits', root, level, index: i, tablePa: pa as PhysAddr, linear,
           message: `${f.levels[level].name}[${i}] at ${hex(pa + i * eb)} = ${hex(BigInt(hi >>> 0) * 2n ** 32n + BigInt(lo >>> 0), eb * 2)}: ` +
@@ -330,7 +330,7 @@ export async function translateLinear(root: Root, linear: number, store: TableSt
     let kind = f.classify(lo, hi, level);
     const last = level + 1 >= f.levels.length;
     if (kind === EntryKind.Table && last) kind = EntryKind.Reserved;
-    if ((kind === EntryKind.Table || kind === EntryKind.Leaf) && f.reservedBits(lo, hi, level, kind) !== 0n) kind = EntryKind.Reserved;
+    if ((kind === EntryKind.Table || kind === EntryKind.Leaf) && f.reservedBits(lo, hi, level, kind)) kind = EntryKind.Reserved;
     const stepAllowed = kind === EntryKind.Table ? allowed & ~f.tableRestricts(lo, hi, level) : allowed;
     trace.push({
       level, levelName: f.levels[level].name, index, tablePa: pa as PhysAddr, entryPa: (pa + index * f.entryBytes) as PhysAddr,

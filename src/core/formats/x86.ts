@@ -156,10 +156,10 @@ export function x86Format(ctx: X86Context): PagingFormat {
     reservedBits(lo, hi, level, kind) {
       if (!wide) {
         // 32-bit: only 4 MiB PDEs have reserved bits (bit 21, and PSE-36 bits above MAXPHYADDR).
-        if (kind !== EntryKind.Leaf || isPT(level)) return 0n;
+        if (kind !== EntryKind.Leaf || isPT(level)) return 0;
         const pseHighBits = Math.max(0, Math.min(8, ctx.maxPhyAddr - 32));
         const res = (1 << 21) | ((0xff & ~((1 << pseHighBits) - 1)) << 13);
-        return BigInt((lo & res) >>> 0);
+        return lo & res ? BigInt((lo & res) >>> 0) : 0;
       }
       let rlo = 0;
       let rhi = (hi & (resHiAddr | resHiNx)) >>> 0;
@@ -174,7 +174,7 @@ export function x86Format(ctx: X86Context): PagingFormat {
       } else if (kind === EntryKind.Leaf && isPDPT(level)) {
         rlo |= lo & 0x3fffe000; // 1 GiB page: bits 29:13
       }
-      return (BigInt(rhi >>> 0) << 32n) | BigInt(rlo >>> 0);
+      return (rlo | rhi) === 0 ? 0 : (BigInt(rhi >>> 0) << 32n) | BigInt(rlo >>> 0);
     },
 
     explainRestrictions(lo, hi, level, kind) {
