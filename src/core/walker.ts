@@ -232,12 +232,18 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
     const size = levelSize(f, level);
     const last = level + 1 >= f.levels.length;
     ancestors.push(pa);
-    for (let i = 0; i < n; i++) {
+    // Clip the index range once per table instead of testing the VA range per entry.
+    let first = 0;
+    let end = n;
+    if (range) {
+      first = Math.max(0, Math.floor((range[0] - base) / size));
+      end = Math.min(n, Math.ceil((range[1] - base) / size));
+    }
+    for (let i = first; i < end; i++) {
       const lo = eb === 8 ? words[2 * i] : words[i];
       const hi = eb === 8 ? words[2 * i + 1] : 0;
       if (lo === 0 && hi === 0) continue; // fast path: empty entry
       const linear = base + i * size;
-      if (range && (linear >= range[1] || linear + size <= range[0])) continue;
       let kind = f.classify(lo, hi, level);
       if (kind === EntryKind.Invalid) continue;
       if (kind === EntryKind.Table && last) kind = EntryKind.Reserved;
