@@ -71,6 +71,13 @@ export interface PagingFormat {
   /** Memory-type names, indexed by leafMemType's result. */
   readonly memTypes: readonly string[];
 
+  /**
+   * Optional speed-up: the bits of the LOW word that only carry the output address at `level`
+   * (x86 PT: 0xfffff000). Everything else the walker decodes once per run of entries whose
+   * other bits are equal. Leave undefined unless kind, reserved bits, rights, flags and memory
+   * type are truly independent of these bits.
+   */
+  addressBitsLo?(level: number): number;
   classify(lo: number, hi: number, level: number): EntryKind;
   /** Physical address of the next table (Table entries). */
   tablePa(lo: number, hi: number, level: number): number;

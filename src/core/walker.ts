@@ -239,15 +239,36 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
       first = Math.max(0, Math.floor((range[0] - base) / size));
       end = Math.min(n, Math.ceil((range[1] - base) / size));
     }
+    // Entries of one table usually differ only in their address bits: when the format says
+    // which low bits are pure address, decode the rest once per run of equal attribute bits.
+    const addrLo = f.addressBitsLo ? f.addressBitsLo(level) : 0;
+    let cKey = -1;
+    let cHi = -1;
+    let cPerms = 0;
+    let cFlags = 0;
+    let cMem = 0;
     for (let i = first; i < end; i++) {
       const lo = eb === 8 ? words[2 * i] : words[i];
       const hi = eb === 8 ? words[2 * i + 1] : 0;
       if (lo === 0 && hi === 0) continue; // fast path: empty entry
       const linear = base + i * size;
+      if (addrLo !== 0 && (lo & ~addrLo) === cKey && hi === cHi) {
+        if (onLeaf) {
+          onLeaf({ root, linear, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path });
+        }
+        continue;
+      }
       let kind = f.classify(lo, hi, level);
       if (kind === EntryKind.Invalid) continue;
       if (kind === EntryKind.Table && last) kind = EntryKind.Reserved;
       if (kind !== EntryKind.Reserved && f.reservedBits(lo, hi, level, kind)) kind = EntryKind.Reserved;
+      if (kind === EntryKind.Leaf && addrLo !== 0) {
+        cKey = lo & ~addrLo;
+        cHi = hi;
+        cPerms = fin ? fin.call(f, f.leafPerms(lo, hi, level) & allowed, lo, hi, level) : f.leafPerms(lo, hi, level) & allowed;
+        cFlags = f.leafFlags(lo, hi, level);
+        cMem = f.leafMemType(lo, hi, level);
+      }
       if (kind === EntryKind.Reserved) {
         const bits = BigInt(f.reservedBits(lo, hi, level, EntryKind.Leaf)) | BigInt(f.reservedBits(lo, hi, level, EntryKind.Table));
         onDiag?.({
@@ -276,7 +297,12 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
         continue;
       }
       // Leaf
-      onLeaf?.({
+      if (!onLeaf) continue;
+      if (addrLo !== 0) {
+        onLeaf({ root, linear, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path });
+        continue;
+      }
+      onLeaf({
         root, linear, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi,
         perms: fin ? fin.call(f, f.leafPerms(lo, hi, level) & allowed, lo, hi, level) : f.leafPerms(lo, hi, level) & allowed,
         flags: f.leafFlags(lo, hi, level), memType: f.leafMemType(lo, hi, level), path,

@@ -95,6 +95,14 @@ export function x86Format(ctx: X86Context): PagingFormat {
     levels,
     memTypes: MEM_TYPES,
 
+    // Leaf address bits: PT 31:12; 2 MiB 31:21; 1 GiB 31:30; 4 MiB 31:22 (20:13 are reserved or
+    // PSE-36 address bits and stay in the decoded key). Bit 12 is PAT for large pages.
+    addressBitsLo(level) {
+      if (isPT(level)) return 0xfffff000 | 0;
+      if (!wide) return 0xffc00000 | 0;
+      return isPD(level) ? 0xffe00000 | 0 : 0xc0000000 | 0;
+    },
+
     classify(lo, _hi, level) {
       if ((lo & P) === 0) return EntryKind.Invalid;
       return isLeaf(lo, level) ? EntryKind.Leaf : EntryKind.Table;
