@@ -1,0 +1,130 @@
+// The paging core on real QEMU dumps of our x86_64 guests, compared with QEMU's own walkers:
+// `info tlb` (every leaf: VA, PA and its bits) and `info mem` (ranges merged by effective U/W).
+import assert from 'node:assert/strict';
+import { hex } from '../../../src/core/addr';
+import { Perm } from '../../../src/core/format';
+import { spaceFromRegisters } from '../../../src/core/formats';
+import { QemuCore, openQemuCore } from '../../../src/core/sources/elfCore';
+import { AddressSpace } from '../../../src/core/space';
+import { Leaf, TableStore, translateLinear, walk } from '../../../src/core/walker';
+import { parseInfoMemX86, parseInfoRegisters, parseInfoTlb } from '../../harness/oracles';
+import { GuestRun, bootGuest } from '../../harness/qemu';
+
+const GUESTS = ['x86-64-4level', 'x86-64-5level'];
+
+for (const name of GUESTS) {
+  describe(`x86 guest ${name} vs QEMU`, function () {
+    this.timeout(120000);
+    let run: GuestRun;
+    let core: QemuCore;
+    let qregs: Map<string, bigint>;
+    let space: AddressSpace;
+    let store: TableStore;
+    const leaves: Leaf[] = [];
+    const diags: string[] = [];
+
+    before(async () => {
+      run = await bootGuest(name);
+      const corePath = await run.dump();
+      qregs = parseInfoRegisters(await run.hmp('info registers'));
+      core = await openQemuCore(corePath);
+      const regs = new Map(core.registers);
+      regs.set('efer', qregs.get('efer')!); // not in the core: the user gives it with --reg
+      space = spaceFromRegisters(core.arch, regs);
+      store = new TableStore(core.memory);
+      await walk(space.roots, store, { leaf: (l) => leaves.push(l), diagnostic: (d) => diags.push(d.message) });
+    });
+
+    after(async () => {
+      await core?.close();
+      await run?.kill();
+    });
+
+    it('reads CR0, CR3 and CR4 from the core equal to info registers', () => {
+      for (const r of ['cr0', 'cr3', 'cr4']) assert.equal(hex(core.registers.get(r)!), hex(qregs.get(r)!), r);
+      assert.equal(space.roots[0].format.mode, name.endsWith('5level') ? '5-level' : '4-level');
+      assert.deepEqual(space.roots[0].info.find(([k]) => k === 'PCID'), ['PCID', '5']);
+    });
+
+    it('finds exactly the leaves of info tlb, with the same PAs and bits', async () => {
+      const tlb = parseInfoTlb(await run.hmp('info tlb'));
+      assert.ok(tlb.length > 500, `info tlb printed ${tlb.length} leaves`);
+      const root = space.roots[0];
+      const ours = leaves.map((l) => {
+        const bit = (n: number) => ((l.lo >>> n) & 1) === 1;
+        return [
+          hex(root.toVirt(l.linear)), hex(l.pa), (l.hi >>> 31) & 1 ? 'X' : '-', bit(8) ? 'G' : '-', l.size > 4096 && bit(7) ? 'P' : '-', // QEMU masks bit 7 (PAT) of 4 KiB leaves
+          bit(6) ? 'D' : '-', bit(5) ? 'A' : '-', bit(4) ? 'C' : '-', bit(3) ? 'T' : '-', bit(2) ? 'U' : '-', bit(1) ? 'W' : '-',
+        ].join(' ');
+      });
+      const theirs = tlb.map((t) =>
+        [
+          hex(t.va), hex(t.pa), t.nx ? 'X' : '-', t.global ? 'G' : '-', t.pse ? 'P' : '-', t.dirty ? 'D' : '-',
+          t.accessed ? 'A' : '-', t.pcd ? 'C' : '-', t.pwt ? 'T' : '-', t.user ? 'U' : '-', t.write ? 'W' : '-',
+        ].join(' '),
+      );
+      assert.deepEqual(ours.sort(), theirs.sort());
+    });
+
+    it('merges to exactly the ranges of info mem (effective U and W across levels)', async () => {
+      const mem = parseInfoMemX86(await run.hmp('info mem'));
+      if (name.endsWith('5level')) {
+        // QEMU 7.2's mem_info_la57 prints nothing for LA57 guests (inverted present checks, fixed
+        // upstream later). The walk is still checked against info tlb and gva2gpa above; this
+        // assertion fails as soon as the installed QEMU answers, so the comparison gets enabled.
+        assert.equal(mem.length, 0, 'QEMU now answers info mem for LA57: compare the ranges');
+        return;
+      }
+      assert.ok(mem.length > 20);
+      const root = space.roots[0];
+      const ranges: { start: bigint; end: bigint; user: boolean; write: boolean }[] = [];
+      for (const l of leaves) {
+        const start = root.toVirt(l.linear) as bigint;
+        const user = (l.perms & Perm.User) !== 0;
+        const write = (l.perms & Perm.Write) !== 0;
+        const last = ranges.at(-1);
+        if (last && last.end === start && last.user === user && last.write === write) last.end = start + BigInt(l.size);
+        else ranges.push({ start, end: start + BigInt(l.size), user, write });
+      }
+      const fmt = (r: { start: bigint; end: bigint; user: boolean; write: boolean }) =>
+        `${hex(r.start)}-${hex(r.end)} ${r.user ? 'u' : '-'}r${r.write ? 'w' : '-'}`;
+      assert.deepEqual(ranges.map(fmt), mem.map(fmt));
+    });
+
+    it('reads each table once and reports the recursive slot', () => {
+      assert.equal(store.stats.tablesRead, 13 + (name.endsWith('5level') ? 1 : 0));
+      assert.ok(diags.some((d) => /recursive/.test(d)), diags.join('\n'));
+      assert.ok(diags.every((d) => /recursive/.test(d)), diags.join('\n'));
+    });
+
+    it('agrees with gva2gpa and the guest source on hand-derived facts', async () => {
+      const root = space.roots[0];
+      const probe = async (va: bigint) => translateLinear(root, root.toLinear(va)!, store);
+      // PD_RO[0]: writable 2 MiB leaf under a read-only PDPT entry: effective read-only.
+      const ro = await probe(0x80000000n);
+      assert.equal(ro.kind, 'mapped');
+      if (ro.kind === 'mapped') {
+        assert.equal(ro.leaf.perms & Perm.Write, 0);
+        assert.ok(ro.leaf.lo & 2, 'the leaf itself says writable');
+      }
+      // Shared subtree: user through PML4[1], supervisor through PML4[2], same PA.
+      const u = await probe(0x8000a00000n);
+      const s = await probe(0x10000a00000n);
+      assert.ok(u.kind === 'mapped' && s.kind === 'mapped');
+      if (u.kind === 'mapped' && s.kind === 'mapped') {
+        assert.equal(u.leaf.pa, s.leaf.pa);
+        assert.ok(u.leaf.perms & Perm.User);
+        assert.equal(s.leaf.perms & Perm.User, 0);
+      }
+      for (const va of [0xffffffff80001234n, 0x12c010n, 0xffff800000101000n]) {
+        const t = await probe(va);
+        const q = /gpa:\s*(0x[0-9a-f]+)/.exec(await run.hmp(`gva2gpa ${hex(va)}`));
+        assert.ok(t.kind === 'mapped' && q, hex(va));
+        if (t.kind === 'mapped') assert.equal(hex(t.leaf.pa + Number(va - (root.toVirt(t.leaf.linear) as bigint))), q![1]);
+      }
+      const miss = await probe(0x0n);
+      assert.equal(miss.kind, 'not-mapped');
+      assert.match(await run.hmp('gva2gpa 0'), /Unmapped/);
+    });
+  });
+}
