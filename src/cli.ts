@@ -1,0 +1,280 @@
+#!/usr/bin/env node
+// ptview: page tables of QEMU guests from the command line (offline cores, raw images, or a
+// live guest through GDB). Formatting lives here; every answer comes from src/core.
+
+import { Command, Option } from 'commander';
+import { AddressSyntaxError, hex, parseAddress, sizeLabel } from './core/addr';
+import { Arch } from './core/format';
+import { archModule, spaceFromRegisters } from './core/formats';
+import { PhysicalMemory } from './core/memory';
+import { AuditResult } from './core/ops/audit';
+import { rightsString } from './core/ops/explain';
+import { FilterError, FilterSpec, parseFilters, parseRange } from './core/ops/filter';
+import { RangeMerger } from './core/ops/merge';
+import { leafRecord, rangeRecord } from './core/ops/records';
+import { PageTableSession } from './core/ops/session';
+import { TranslateError, Translation } from './core/ops/translate';
+import { CoreFileError, openQemuCore } from './core/sources/elfCore';
+import { openRawImage } from './core/sources/raw';
+import { AddressSpace, RegisterError } from './core/space';
+
+/** Exit codes (documented in docs/cli.md). */
+export const EXIT = { ok: 0, notFound: 1, usage: 2, input: 3, internal: 70 } as const;
+
+const ARCHES: Arch[] = ['x86_64', 'x86', 'aarch64', 'riscv64', 'riscv32'];
+
+class UsageError extends Error {}
+
+interface Common {
+  core?: string;
+  raw?: string;
+  base?: string;
+  gdb?: string;
+  reg: string[];
+  arch?: string;
+  root?: string[];
+  json?: boolean;
+  stats?: boolean;
+}
+
+interface Target {
+  space: AddressSpace;
+  session: PageTableSession;
+  warnings: string[];
+  close(): Promise<void>;
+}
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+function parseRegs(list: string[], arch: Arch): Map<string, bigint> {
+  const names = archModule(arch).registerNames;
+  const out = new Map<string, bigint>();
+  for (const item of list) {
+    const m = /^([A-Za-z][A-Za-z0-9_]*)=(.+)$/.exec(item);
+    if (!m) throw new UsageError(`invalid --reg '${item}': expected NAME=VALUE, e.g. --reg EFER=0xd01`);
+    const name = m[1].toLowerCase();
+    if (!names.includes(name)) {
+      throw new UsageError(`unknown register '${m[1]}' for ${arch}; known: ${names.map((n) => n.toUpperCase()).join(', ')}`);
+    }
+    out.set(name, parseAddress(m[2], `value of ${m[1]}`));
+  }
+  return out;
+}
+
+async function openTarget(o: Common): Promise<Target> {
+  const sources = [o.core, o.raw, o.gdb].filter(Boolean).length;
+  if (sources !== 1) throw new UsageError('give exactly one of --core FILE, --raw FILE --base PA, or --gdb HOST:PORT');
+  if (o.arch && !ARCHES.includes(o.arch as Arch)) throw new UsageError(`unknown --arch '${o.arch}' (use ${ARCHES.join(', ')})`);
+  let memory: PhysicalMemory & { close(): Promise<void> };
+  let arch: Arch;
+  let regs = new Map<string, bigint>();
+  const warnings: string[] = [];
+  if (o.core) {
+    const core = await openQemuCore(o.core);
+    if (o.arch && o.arch !== core.arch) {
+      await core.close();
+      throw new UsageError(`--arch ${o.arch} does not match the core, which is ${core.arch}`);
+    }
+    arch = core.arch;
+    memory = core.memory;
+    regs = new Map(core.registers);
+    warnings.push(...core.warnings);
+  } else if (o.raw) {
+    if (!o.arch) throw new UsageError('--raw needs --arch (the image carries no machine type)');
+    if (!o.base) throw new UsageError('--raw needs --base PA (the physical address of the image\'s first byte)');
+    arch = o.arch as Arch;
+    memory = await openRawImage(o.raw, Number(parseAddress(o.base, '--base')));
+  } else {
+    throw new UsageError('--gdb is not available in this build yet: dump the guest with the QEMU monitor (dump-guest-memory FILE) and use --core FILE');
+  }
+  try {
+    for (const [k, v] of parseRegs(o.reg, arch)) regs.set(k, v);
+    const space = spaceFromRegisters(arch, regs, { roots: o.root?.length ? o.root : undefined });
+    return { space, session: new PageTableSession(space, memory), warnings: [...warnings, ...space.notes], close: () => memory.close() };
+  } catch (e) {
+    await memory.close();
+    throw e;
+  }
+}
+
+function filterSpec(o: Record<string, unknown>): FilterSpec {
+  return {
+    words: (o.filter as string[] | undefined) ?? [],
+    va: o.va as string | undefined,
+    pa: o.pa as string | undefined,
+    pageSize: o.pageSize as string | undefined,
+    half: o.half as string | undefined,
+  };
+}
+
+function out(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+function rootHeader(space: AddressSpace, name: string): string {
+  const r = space.roots.find((x) => x.name === name)!;
+  const info = r.info.map(([k, v]) => `${k} ${v}`).join(', ');
+  return `---[ ${r.name} @ ${hex(r.tablePa)}${info ? ` (${info})` : ''} ]---`;
+}
+
+async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promise<void> {
+  const t0 = performance.now();
+  const t = await openTarget(o);
+  try {
+    for (const w of t.warnings) process.stderr.write(`note: ${w}\n`);
+    process.exitCode = await fn(t);
+    if (o.stats) {
+      const s = t.session.stats;
+      process.stderr.write(`stats: ${s.tablesRead} tables read, ${s.bytesRead} bytes, ${s.readBatches} read batches, ${(performance.now() - t0).toFixed(1)} ms\n`);
+    }
+  } finally {
+    await t.close();
+  }
+}
+
+async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
+  const filter = parseFilters(filterSpec(o));
+  await withTarget(o, async ({ space, session }) => {
+    const diags: string[] = [];
+    if (o.leaves) {
+      let lastRoot = '';
+      await session.forEachLeaf((l) => {
+        if (o.json) return out(JSON.stringify(leafRecord(l)));
+        if (l.root.name !== lastRoot) out(rootHeader(space, (lastRoot = l.root.name)));
+        const va = BigInt(l.root.toVirt(l.linear));
+        out(`${hex(va, 16)}-${hex(va + BigInt(l.size), 16)} ${sizeLabel(l.size).padStart(5)} ${l.root.format.flagString(l.lo, l.hi, l.level, l.perms)} ${l.root.format.levels[l.level].name.padEnd(4)} -> ${hex(l.pa)}`);
+      }, { filter }, (d) => diags.push(d.message));
+    } else {
+      const merger = new RangeMerger({ requirePaContiguous: Boolean(o.paContiguous) });
+      await session.forEachLeaf((l) => merger.push(l), { filter }, (d) => diags.push(d.message));
+      const ranges = merger.finish();
+      let lastRoot = '';
+      for (const r of ranges) {
+        if (o.json) {
+          out(JSON.stringify(rangeRecord(r)));
+          continue;
+        }
+        if (r.root.name !== lastRoot) out(rootHeader(space, (lastRoot = r.root.name)));
+        const rec = rangeRecord(r);
+        const f = r.root.format;
+        out(`${rec.va.padEnd(18)}-${rec.end.padEnd(18)} ${sizeLabel(r.end - r.start).padStart(6)} ${rightsString(r.perms)} ${f.memTypes[r.memType].padEnd(4)} ${f.levels[r.level].name.padEnd(4)} -> ${rec.pa}${r.paContiguous ? '' : ' (scattered)'}`);
+      }
+    }
+    for (const d of [...new Set(diags)]) process.stderr.write(`warning: ${d}\n`);
+    return EXIT.ok;
+  });
+}
+
+function printTranslation(t: Translation): void {
+  out(`${t.va} via ${t.root}:`);
+  for (const s of t.trace) {
+    const a = s.allowed;
+    out(`  ${s.level.padEnd(5)}[${String(s.index).padStart(3)}] @ ${s.entryPa} = ${s.entry}  ${s.kind}${s.kind === 'table' ? `  (still allowed: ${a.write ? 'w' : '-'}${a.user ? 'u' : '-'}${a.exec ? 'x' : '-'})` : ''}`);
+  }
+  if (t.kind === 'mapped') {
+    const r = t.rights!;
+    out(`  => ${t.pa}  (${sizeLabel(t.pageSize!)} page at ${t.pageVa}, ${t.memType})`);
+    out(`  rights: read ${r.read ? 'yes' : 'no'}, write ${r.write ? 'yes' : 'no'}, kernel exec ${r.exec ? 'yes' : 'no'}, user ${r.user ? 'yes' : 'no'}, user exec ${r.userExec ? 'yes' : 'no'}`);
+    for (const p of t.provenance ?? []) out(`  no ${p.permName}: ${p.because} (${p.levelName}[${p.index}])`);
+  } else out(`  => ${t.message}`);
+}
+
+async function cmdTranslate(vaText: string, o: Common): Promise<void> {
+  const va = parseAddress(vaText, 'virtual address');
+  await withTarget(o, async ({ session }) => {
+    const t = await session.translate(va, { root: o.root?.[0] });
+    if (o.json) out(JSON.stringify(t, null, 2));
+    else printTranslation(t);
+    return t.kind === 'mapped' ? EXIT.ok : EXIT.notFound;
+  });
+}
+
+async function cmdFind(paText: string, o: Common): Promise<void> {
+  const [lo, hi] = parseRange(paText, 'physical address');
+  await withTarget(o, async ({ session }) => {
+    const aliases = await session.aliases([Number(lo), Number(hi)]);
+    if (o.json) for (const a of aliases) out(JSON.stringify(a));
+    else {
+      if (aliases.length === 0) out(`no virtual address maps ${hex(lo)}`);
+      for (const a of aliases) out(`${a.vaOfPa.padEnd(18)} ${a.root.padEnd(10)} ${sizeLabel(a.size).padStart(5)} page ${a.va} -> ${a.pa}  ${a.write ? 'w' : '-'}${a.exec ? 'x' : '-'}${a.user ? 'u' : '-'} ${a.level}`);
+    }
+    return aliases.length ? EXIT.ok : EXIT.notFound;
+  });
+}
+
+async function cmdAudit(o: Common): Promise<void> {
+  await withTarget(o, async ({ session }) => {
+    const r: AuditResult = await session.audit();
+    if (o.json) {
+      out(JSON.stringify({ summary: r.wxSummary, leaves: r.leaves, findings: r.findings }, null, 2));
+    } else {
+      out(r.wxSummary);
+      for (const f of r.findings) out(`${f.severity.padEnd(7)} ${f.kind.padEnd(22)} ${f.message}`);
+      out(`${r.leaves} leaves checked, ${r.findings.filter((f) => f.severity === 'error').length} errors, ${r.findings.filter((f) => f.severity === 'warning').length} warnings`);
+    }
+    return EXIT.ok;
+  });
+}
+
+export function program(): Command {
+  const p = new Command('ptview')
+    .description('What the page tables of a QEMU guest really say: walk, translate, reverse-map, audit.')
+    .showHelpAfterError('(run ptview --help for usage)')
+    .exitOverride();
+  const common = (c: Command) =>
+    c
+      .option('--core <file>', 'QEMU dump-guest-memory ELF core')
+      .option('--raw <file>', 'raw physical memory image (with --base and --arch)')
+      .option('--base <pa>', 'physical address of the raw image\'s first byte')
+      .option('--gdb <host:port>', 'live guest through its QEMU gdbstub')
+      .option('--reg <name=value>', 'register value (repeatable), e.g. EFER=0xd01, TCR_EL1=…, satp=…', collect, [])
+      .addOption(new Option('--arch <arch>', 'architecture (default: from the core)').choices(ARCHES))
+      .option('--root <root>', 'root(s) to walk: cr3, ttbr0, ttbr1, satp, table@0xPA (repeatable)', collect, [])
+      .option('--json', 'machine-readable output (JSON Lines for lists)')
+      .option('--stats', 'print tables read, bytes and time to stderr');
+  common(p.command('dump').description('list mappings: merged ranges (default) or every leaf'))
+    .option('--leaves', 'one line (or JSON object) per leaf entry')
+    .option('--filter <words>', 'w _w x _x w|x ro u s g _g or a memory type (wb, uc, normal…); comma-separated, repeatable', collect, [])
+    .option('--va <range>', 'VA range START-END or START+LEN')
+    .option('--pa <range>', 'PA range START-END or START+LEN')
+    .option('--page-size <size>', 'only pages of this size (4K, 2M, 1G…)')
+    .addOption(new Option('--half <half>', 'kernel or user half').choices(['kernel', 'user']))
+    .option('--pa-contiguous', 'merge ranges only while physically contiguous too')
+    .action((o) => cmdDump(o));
+  common(p.command('translate').argument('<va>', 'virtual address (hex or decimal)').description('translate a VA with the per-level trace'))
+    .action((va, o) => cmdTranslate(va, o));
+  common(p.command('find').argument('<pa>', 'physical address or range START-END').description('every VA that maps a physical address'))
+    .action((pa, o) => cmdFind(pa, o));
+  common(p.command('audit').description('W+X, user-accessible kernel pages, writable aliases of code, malformed tables'))
+    .action((o) => cmdAudit(o));
+  return p;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (e) {
+    const err = e as Error & { code?: string; exitCode?: number };
+    if (err.code?.startsWith('commander.')) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage;
+    }
+    const known =
+      e instanceof UsageError || e instanceof AddressSyntaxError || e instanceof RegisterError || e instanceof FilterError || e instanceof TranslateError
+        ? EXIT.usage
+        : e instanceof CoreFileError
+          ? EXIT.input
+          : undefined;
+    process.stderr.write(`ptview: ${err.message}\n`);
+    if (known === undefined && process.env.PTVIEW_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return known ?? EXIT.internal;
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,62 @@
+// One stop of a target: an address space, its memory, and one table store shared by every
+// operation (walk, ranges, translate, aliases, audit), so each table is read once per stop.
+import { PhysicalMemory } from '../memory';
+import { AddressSpace } from '../space';
+import { Diagnostic, Leaf, TableStore, walk } from '../walker';
+import { AuditResult, audit } from './audit';
+import { LeafFilter } from './filter';
+import { MergedRange, RangeMerger } from './merge';
+import { Alias, findAliases } from './reverse';
+import { Translation, translate } from './translate';
+
+export interface ListOptions {
+  filter?: LeafFilter;
+  requirePaContiguous?: boolean;
+  signal?: AbortSignal;
+}
+
+export class PageTableSession {
+  readonly store: TableStore;
+
+  constructor(readonly space: AddressSpace, readonly memory: PhysicalMemory) {
+    this.store = new TableStore(memory);
+  }
+
+  get stats() {
+    return this.store.stats;
+  }
+
+  /** Streams matching leaves (and every diagnostic) in root, then VA, order. */
+  async forEachLeaf(onLeaf: (l: Leaf) => void, opts: ListOptions = {}, onDiag?: (d: Diagnostic) => void): Promise<void> {
+    for (const root of this.space.roots) {
+      const range = opts.filter?.linearRange(root);
+      if (range === null) continue;
+      const f = opts.filter;
+      await walk([root], this.store, { leaf: f ? (l) => f.matches(l) && onLeaf(l) : onLeaf, diagnostic: onDiag }, { range, signal: opts.signal });
+    }
+  }
+
+  async leaves(opts: ListOptions = {}): Promise<Leaf[]> {
+    const out: Leaf[] = [];
+    await this.forEachLeaf((l) => out.push(l), opts);
+    return out;
+  }
+
+  async ranges(opts: ListOptions = {}): Promise<MergedRange[]> {
+    const m = new RangeMerger({ requirePaContiguous: opts.requirePaContiguous });
+    await this.forEachLeaf((l) => m.push(l), opts);
+    return m.finish();
+  }
+
+  translate(va: bigint, opts: { root?: string; signal?: AbortSignal } = {}): Promise<Translation> {
+    return translate(this.space, va, this.store, opts);
+  }
+
+  aliases(pa: number | readonly [number, number], opts: { signal?: AbortSignal } = {}): Promise<Alias[]> {
+    return findAliases(this.space, this.store, pa, opts);
+  }
+
+  audit(opts: { signal?: AbortSignal } = {}): Promise<AuditResult> {
+    return audit(this.space, this.store, opts);
+  }
+}
