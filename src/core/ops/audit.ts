@@ -86,13 +86,10 @@ export async function audit(space: AddressSpace, store: TableStore, opts: { sign
     }
   }
 
-  for (const l of leaves) {
-    if (!inRam(store.memory.ram, l.pa, Math.min(l.size, 4096))) {
-      findings.push({
-        severity: 'info', kind: 'leaf-outside-ram', root: l.root.name, va: hex(l.root.toVirt(l.linear)), pa: hex(l.pa),
-        message: `${hex(l.root.toVirt(l.linear))} maps ${hex(l.pa)}, outside guest RAM (MMIO or absent memory)`,
-      });
-    }
+  const outside = new RangeMerger();
+  for (const l of leaves) if (!inRam(store.memory.ram, l.pa, Math.min(l.size, 4096))) outside.push(l);
+  for (const r of outside.finish()) {
+    findings.push(rangeFinding(r, 'leaf-outside-ram', 'info', `maps ${hex(r.pa)}…, outside guest RAM (MMIO or absent memory)`));
   }
   for (const d of diags) {
     findings.push({
