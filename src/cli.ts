@@ -75,7 +75,7 @@ async function openTarget(o: Common): Promise<Target> {
     const core = await openQemuCore(o.core);
     if (o.arch && o.arch !== core.arch) {
       await core.close();
-      throw new UsageError(`--arch ${o.arch} does not match the core, which is ${core.arch}`);
+      throw new CoreFileError(`--arch ${o.arch} does not match the core, which is ${core.arch}`);
     }
     arch = core.arch;
     memory = core.memory;
