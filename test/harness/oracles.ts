@@ -48,9 +48,10 @@ export function parseInfoMemX86(text: string): MemRange[] {
   return out;
 }
 
-/** `gva2gpa ADDR` → the guest-physical address, or undefined when unmapped. */
+/** `gva2gpa ADDR` → the guest-physical address, or undefined when unmapped. QEMU prints
+ * with %#x, so zero comes out as "gpa: 0". */
 export function parseGva2gpa(text: string): bigint | undefined {
-  const m = /gpa:\s*(0x[0-9a-f]+)/i.exec(text);
+  const m = /gpa:\s*(0x[0-9a-f]+|0)\b/i.exec(text);
   return m ? BigInt(m[1]) : undefined;
 }
 

@@ -172,8 +172,9 @@ export function x86Format(ctx: X86Context): PagingFormat {
       let rlo = 0;
       let rhi = (hi & (resHiAddr | resHiNx)) >>> 0;
       if (pdptPae && level === 0) {
-        // PAE PDPTEs: bits 1,2,5,6,7,8 and 63 are reserved.
-        rlo |= lo & (RW | US | A | D | PS | G);
+        // PAE PDPTEs: Intel reserves bits 1, 2, 5-8 and 63 (a load into CR3 faults), but QEMU
+        // TCG faults only on bit 63 and address bits, and itself sets A (bit 5) in PDPTEs. We
+        // follow what the guest actually runs on; describe() still points the others out.
         rhi |= hi & NX_HI;
       } else if (level < n - 3 || (level === n - 3 && pdptPae)) {
         rlo |= lo & PS; // PS is reserved in PML4E/PML5E
@@ -207,6 +208,10 @@ export function x86Format(ctx: X86Context): PagingFormat {
         { name: 'P', value: (lo & P) !== 0, description: 'present' },
       ];
       if (pdptPae && level === 0) {
+        if (lo & (RW | US | D | PS | G)) {
+          fields.push({ name: 'Intel-reserved', value: hex(lo & (RW | US | D | PS | G)), description: 'bits 1, 2, 6-8 are reserved on Intel CPUs (MOV to CR3 faults); QEMU TCG ignores them' });
+        }
+        fields.push({ name: 'A', value: (lo & A) !== 0, description: 'accessed (QEMU TCG sets it; reserved on Intel)' });
         fields.push({ name: 'PWT', value: (lo & PWT) !== 0, description: 'write-through for the page directory' });
         fields.push({ name: 'PCD', value: (lo & PCD) !== 0, description: 'cache disabled for the page directory' });
         if (lo & P) fields.push({ name: 'address', value: hex(f.tablePa(lo, hi, level)), description: 'page directory' });
