@@ -66,7 +66,8 @@ for (const { name, mode, pcid, tables } of GUESTS) {
       });
       const theirs = tlb.map((t) =>
         [
-          hex(t.va), hex(t.pa), t.nx ? 'X' : '-', t.global ? 'G' : '-', t.pse ? 'P' : '-', t.dirty ? 'D' : '-',
+          // QEMU's PAE info tlb leaves XD (bit 63) in the printed address; the PA is bits 51:12.
+          hex(t.va), hex(t.pa & ((1n << 52n) - 1n)), t.nx ? 'X' : '-', t.global ? 'G' : '-', t.pse ? 'P' : '-', t.dirty ? 'D' : '-',
           t.accessed ? 'A' : '-', t.pcd ? 'C' : '-', t.pwt ? 'T' : '-', t.user ? 'U' : '-', t.write ? 'W' : '-',
         ].join(' '),
       );
