@@ -18,6 +18,8 @@
         .set PS, 0x80
         .set G, 0x100
         .set NXH, 0x80000000
+        .set PAT4K, 0x80                    /* PAT bit of a 4 KiB PTE */
+        .set PATL, 0x1000                   /* PAT bit of a 2 MiB / 4 MiB leaf */
 
 .macro ENT table, index, lo, hi=0
 .ifdef PAE
@@ -52,6 +54,9 @@ _start:
         ENT PD0, 1, 0x200000 + P + RW + PS
         ENT PD0, 2, 0x400000 + P + RW + US + PS + A + D, NXH
         ENT PD0, 3, PT1 + P + US            /* R/W=0 above writable 4K leaves */
+        ENT PD0, 4, PT1 + P + RW            /* same PT, U/S=0 above user leaves */
+        ENT PD0, 5, 0x40000000 + P + RW + PS + PCD + PWT, 0x1   /* 2 MiB at PA 0x1_4000_0000 (> 4 GiB, no RAM) */
+        ENT PD0, 6, 0xc00000 + P + RW + PS + PATL               /* PAT index 4 */
         /* identity map 0..2 MiB (code at 1 MiB) */
         movl $PT0, %edi
         movl $(P + RW + A), %eax
@@ -65,12 +70,14 @@ _start:
         ENT PT1, 0, 0x700000 + P + RW + US
         ENT PT1, 1, 0x701000 + P + RW + US, NXH
         ENT PT1, 2, 0x702000 + P + US + PCD
+        ENT PT1, 3, 0x703000 + P + RW + US + PAT4K + PWT        /* PAT index 5 */
         ENT PD3, 0, 0x000000 + P + RW + PS + G, NXH   /* 0xc0000000: 2 MiB kernel RW NX */
         ENT PD3, 1, PT3 + P + RW
         ENT PT3, 0, 0x100000 + P + G                  /* text RO exec */
         ENT PT3, 1, 0x101000 + P + G, NXH             /* rodata */
         ENT PT3, 2, 0x102000 + P + RW + G + D + A, NXH
         ENT PT3, 3, 0x100000 + P + RW, NXH            /* writable alias of text */
+        ENT PD3, 511, PD3 + P + RW                    /* self-map: PD3 as a PT at 0xffe00000 */
         movl $PDPT, %eax
         movl %eax, %cr3
         movl %cr4, %eax
@@ -88,8 +95,11 @@ _start:
         ENT PD, 1, 0x400000 + P + RW + US + PS + A + D      /* 4 MiB user RW */
         ENT PD, 2, 0x800000 + P + PS + PCD                   /* 4 MiB kernel RO, UC */
         ENT PD, 3, 0x00c00000 + P + RW + PS + (0x3 << 13)    /* PSE-36: PA 0x3_00c00000 */
+        ENT PD, 4, 0x1000000 + P + RW + PS + PATL + PWT      /* 4 MiB, PAT index 5 */
         ENT PD, 768, PTK + P + RW
         ENT PD, 769, 0x000000 + P + RW + PS + G              /* 0xc0400000 */
+        ENT PD, 770, PT0 + P + US                            /* PT0 again, R/W=0: 0xc0800000 */
+        ENT PD, 1023, PD + P + RW                            /* self-map: PD as a PT at 0xffc00000 */
         movl $PT0, %edi
         movl $(P + RW + A), %eax
         movl $1024, %ecx
@@ -102,6 +112,8 @@ _start:
         ENT PT0, 0x301, 0x301000 + P + RW + US + PWT
         ENT PTK, 0, 0x100000 + P + G
         ENT PTK, 1, 0x101000 + P + RW + G + A + D
+        ENT PTK, 2, 0x102000 + P + RW + US                   /* user leaf under U/S=0 PDE */
+        ENT PTK, 3, 0x103000 + P + RW + PAT4K + PCD          /* PAT index 6 */
         movl $PD, %eax
         movl %eax, %cr3
         movl %cr4, %eax

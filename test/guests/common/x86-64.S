@@ -21,6 +21,13 @@
         .set PS, 0x80
         .set G, 0x100
         .set NXH, 0x80000000           /* bit 63, in the high word */
+        .set PAT4K, 0x80               /* PAT bit of a 4 KiB PTE */
+        .set PATL, 0x1000              /* PAT bit of a 2 MiB / 1 GiB leaf */
+
+        /* IA32_PAT, not the reset value 0x0007040600070406:
+         * PA0 WB, PA1 WT, PA2 UC-, PA3 UC, PA4 WC, PA5 WP, PA6 UC, PA7 WT */
+        .set PAT_LO, 0x00070406
+        .set PAT_HI, 0x04000501
 
         /* table physical addresses */
         .set PML4,    0x200000
@@ -74,6 +81,8 @@ _start:
         ENT PD0, 1, 0x200000 + P + RW + PS                 /* tables, kernel RW */
         ENT PD0, 2, 0x400000 + P + RW + US + PS + PCD, NXH /* user RW NX, UC- */
         ENT PD0, 3, 0x600000 + P + US + PS + A + D + PWT   /* user RO exec, WT */
+        ENT PD0, 4, PT_RO + P + RW, NXH                    /* U/S=0 above user leaves (PT_RO shared) */
+        ENT PD0, 5, 0xa00000 + P + RW + PS + PATL          /* PAT index 4: WC */
 
         /* PT0: identity-map the first 2 MiB, kernel RW (the code runs from here) */
         movl $PT0, %edi
@@ -88,6 +97,8 @@ _start:
         ENT PT0, 300, 0x12c000 + P + RW + US + G, NXH   /* user RW NX global */
         ENT PT0, 301, 0x12d000 + P + US                 /* user RO exec */
         ENT PT0, 302, 0x12e000 + P + RW + US + A + D    /* user RWX, accessed+dirty */
+        ENT PT0, 303, 0x12f000 + P + RW + PAT4K + PWT   /* PAT index 5: WP */
+        ENT PT0, 304, 0x130000 + P + PAT4K + PCD, NXH   /* PAT index 6: UC, RO NX */
 
         /* PD_RO (VA 0x80000000): writable leaves under a read-only PDPT entry */
         ENT PD_RO, 0, 0x800000 + P + RW + US + PS
@@ -135,6 +146,21 @@ _start:
         movl $PML4, %eax
 .endif
         movl %eax, %cr3
+        movl $0x277, %ecx                               /* IA32_PAT */
+        movl $PAT_LO, %eax
+        movl $PAT_HI, %edx
+        wrmsr
+        movl $pat_msg, %esi                             /* report it: no monitor command shows it */
+        call puts32
+        movl $0x277, %ecx
+        rdmsr
+        pushl %eax
+        movl %edx, %eax
+        call puthex32
+        popl %eax
+        call puthex32
+        movl $nl_msg, %esi
+        call puts32
         movl %cr4, %eax
         orl $0x20, %eax                                 /* PAE */
         orl $0x80, %eax                                 /* PGE */
@@ -151,6 +177,37 @@ _start:
         movl %eax, %cr0
         lgdt gdtr
         ljmp $0x08, $long_mode
+
+/* puts32: print the NUL-terminated string at %esi on COM1 */
+puts32:
+        pushl %edx
+        movw $0x3f8, %dx
+5:      lodsb
+        testb %al, %al
+        jz 6f
+        outb %al, %dx
+        jmp 5b
+6:      popl %edx
+        ret
+
+/* puthex32: print %eax as 8 hex digits on COM1 */
+puthex32:
+        pushl %ecx
+        pushl %edx
+        pushl %ebx
+        movl %eax, %ebx
+        movl $8, %ecx
+        movw $0x3f8, %dx
+7:      roll $4, %ebx
+        movl %ebx, %eax
+        andl $0xf, %eax
+        movb hexdigits(%eax), %al
+        outb %al, %dx
+        loop 7b
+        popl %ebx
+        popl %edx
+        popl %ecx
+        ret
 
         .code64
 long_mode:
@@ -185,3 +242,6 @@ gdt:    .quad 0
 gdtr:   .word gdtr - gdt - 1
         .long gdt
 msg:    .asciz "PTVIEW-READY\n"
+pat_msg: .asciz "IA32_PAT=0x"
+nl_msg: .asciz "\n"
+hexdigits: .ascii "0123456789abcdef"
