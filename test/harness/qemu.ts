@@ -118,6 +118,12 @@ export async function buildGuest(name: string): Promise<string> {
   const stamp = path.join(out, '.hash');
   if (fs.existsSync(kernel) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === hash) return kernel;
   fs.mkdirSync(out, { recursive: true });
+  // Leftovers: per-hash dirs of the first harness version, builds interrupted by a kill.
+  for (const f of fs.readdirSync(out)) {
+    const p = path.join(out, f);
+    const stale = /^[0-9a-f]{16}$/.test(f) || (f.startsWith('.build-') && Date.now() - fs.statSync(p).mtimeMs > 600000);
+    if (stale) fs.rmSync(p, { recursive: true, force: true });
+  }
   const tmp = fs.mkdtempSync(path.join(out, '.build-'));
   try {
     const vars = { src: path.join(GUESTS, name), out: tmp, guests: GUESTS, common: path.join(GUESTS, 'common') };
