@@ -356,6 +356,7 @@ async function boot(name: string, spec: GuestSpec, kernel: string, opts: BootOpt
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   let exit: string | undefined;
   let spawnError: Error | undefined;
+  const closed = new Promise<void>((resolve) => proc.on('close', () => resolve()));
   const exited = new Promise<void>((resolve) => {
     proc.on('exit', (code, sig) => {
       exit = sig ? `killed by ${sig}` : `exit code ${code}`;
@@ -401,6 +402,7 @@ async function boot(name: string, spec: GuestSpec, kernel: string, opts: BootOpt
     }
     const serial = readSerial();
     await kill();
+    await Promise.race([closed, sleep(1000)]); // all of stderr, for the port check below
     if (spawnError) throw spawnError;
     if (/address already in use|failed to bind|could not bind/i.test(stderr) && gdbPort) throw new PortInUse(stderr);
     throw new Error(
