@@ -7,7 +7,7 @@ import { AddressSyntaxError, hex, parseAddress, sizeLabel } from './core/addr';
 import { Arch } from './core/format';
 import { archModule, spaceFromRegisters } from './core/formats';
 import { PhysicalMemory } from './core/memory';
-import { AuditResult } from './core/ops/audit';
+import { AuditReport } from './core/ops/audit';
 import { rightsString } from './core/ops/explain';
 import { FilterError, FilterSpec, parseFilters, parseRange } from './core/ops/filter';
 import { RangeMerger } from './core/ops/merge';
@@ -170,12 +170,12 @@ async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
 function printTranslation(t: Translation): void {
   out(`${t.va} via ${t.root}:`);
   for (const s of t.trace) {
-    const a = s.allowed;
-    out(`  ${s.level.padEnd(5)}[${String(s.index).padStart(3)}] @ ${s.entryPa} = ${s.entry}  ${s.kind}${s.kind === 'table' ? `  (still allowed: ${a.write ? 'w' : '-'}${a.user ? 'u' : '-'}${a.exec ? 'x' : '-'})` : ''}`);
+    const a = s.allowedAfter;
+    out(`  ${s.levelName.padEnd(5)}[${String(s.index).padStart(3)}] @ ${hex(s.entryPa)} = ${s.raw}  ${s.kind}${s.kind === 'table' ? `  (still allowed: ${a.write ? 'w' : '-'}${a.user ? 'u' : '-'}${a.exec ? 'x' : '-'})` : ''}`);
   }
   if (t.kind === 'mapped') {
     const r = t.rights!;
-    out(`  => ${t.pa}  (${sizeLabel(t.pageSize!)} page at ${t.pageVa}, ${t.memType})`);
+    out(`  => ${hex(t.pa!)}  (${sizeLabel(t.size!)} page at ${t.pageVa}, ${t.memType})`);
     out(`  rights: read ${r.read ? 'yes' : 'no'}, write ${r.write ? 'yes' : 'no'}, kernel exec ${r.exec ? 'yes' : 'no'}, user ${r.user ? 'yes' : 'no'}, user exec ${r.userExec ? 'yes' : 'no'}`);
     for (const p of t.provenance ?? []) out(`  no ${p.permName}: ${p.because} (${p.levelName}[${p.index}])`);
   } else out(`  => ${t.message}`);
@@ -206,11 +206,11 @@ async function cmdFind(paText: string, o: Common): Promise<void> {
 
 async function cmdAudit(o: Common): Promise<void> {
   await withTarget(o, async ({ session }) => {
-    const r: AuditResult = await session.audit();
+    const r: AuditReport = await session.audit();
     if (o.json) {
-      out(JSON.stringify({ summary: r.wxSummary, leaves: r.leaves, findings: r.findings }, null, 2));
+      out(JSON.stringify({ summary: r.summary, leaves: r.leaves, findings: r.findings }, null, 2));
     } else {
-      out(r.wxSummary);
+      out(r.summary);
       for (const f of r.findings) out(`${f.severity.padEnd(7)} ${f.kind.padEnd(22)} ${f.message}`);
       out(`${r.leaves} leaves checked, ${r.findings.filter((f) => f.severity === 'error').length} errors, ${r.findings.filter((f) => f.severity === 'warning').length} warnings`);
     }

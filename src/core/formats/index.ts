@@ -2,3 +2,4 @@
 export * from './registry';
 import './x86';
 import './aarch64';
+import './riscv';

@@ -1,17 +1,28 @@
-// Audits with Linux's rules on effective rights: W+X (on AArch64 kernel pages without UXN count,
-// since EL0 could execute them), user-accessible kernel-half pages, writable aliases of executable
-// physical pages, and every walker diagnostic (reserved bits, tables outside RAM, recursion).
+// Audits on effective rights, in one walk, without keeping Leaf objects:
+// - W+X with Linux's rule (CONFIG_DEBUG_WX / ptdump_check_wx): effective write and not
+//   execute-disabled. A page counts when any privilege may execute it, so on AArch64 a kernel
+//   page without UXN counts (the format grants UserExec), as Linux's arm64 check does. Pages are
+//   counted in units of the format's smallest page, like Linux's PAGE_SIZE count. Kernel-half
+//   (or half-less) ranges are errors; user-half ranges warnings (JITs do this on purpose).
+// - user-accessible pages in the kernel half;
+// - writable aliases of executable physical memory (one exec VA and another writable VA mapping
+//   the same PA), found through a PA-sorted index of the writable leaves;
+// - leaves mapping physical addresses outside guest RAM (MMIO or absent memory), as info;
+// - every walker diagnostic: reserved bits, tables outside RAM, failed reads, recursive slots,
+//   misaligned roots.
 import { hex, sizeLabel } from '../addr';
-import { Perm } from '../format';
-import { inRam } from '../memory';
-import { AddressSpace } from '../space';
+import { PagingFormat, Perm, levelSize } from '../format';
+import { RamRange } from '../memory';
+import { AddressSpace, Root } from '../space';
 import { Diagnostic, Leaf, TableStore, walk } from '../walker';
 import { isUpperHalf } from './filter';
-import { RangeMerger, MergedRange } from './merge';
-import { ReverseIndex } from './reverse';
+import { MergedRange, RangeMerger, rangeEndVa, rangeVa } from './merge';
+import { ReverseIndexBuilder } from './reverse';
 
 export type FindingKind =
+  | 'w+x-check' // the Linux-style summary line, always first
   | 'w+x'
+  | 'no-nx' // nothing in the space is execute-disabled: W+X counts every writable page
   | 'user-kernel'
   | 'writable-alias-of-exec'
   | 'leaf-outside-ram'
@@ -20,76 +31,132 @@ export type FindingKind =
 export interface Finding {
   severity: 'error' | 'warning' | 'info';
   kind: FindingKind;
-  root: string;
   message: string;
+  /** Root name; the summary names every root walked, comma-separated. */
+  root: string;
+  /** First VA, exclusive end VA, first PA (0x-hex). */
   va?: string;
   end?: string;
   pa?: string;
+  /** Level name of the entries concerned. */
   level?: string;
+  /** Pages concerned, in units of the format's smallest page (W+X). */
+  pages?: number;
+}
+
+export interface AuditOptions {
+  readonly signal?: AbortSignal;
+  /** Only these roots (default: every root of the space). */
+  readonly roots?: readonly Root[];
+}
+
+export interface AuditReport {
+  findings: Finding[];
+  /** "Checked W+X mappings: passed, no W+X pages found." or "... FAILED, N W+X pages found." */
+  summary: string;
+  wxPages: number;
+  leaves: number;
 }
 
 const EXEC = Perm.Exec | Perm.UserExec;
 
-export interface AuditResult {
-  findings: Finding[];
-  /** Linux-style summary line for W+X. */
-  wxSummary: string;
-  leaves: number;
+function smallestPage(f: PagingFormat): number {
+  return levelSize(f, f.levels.length - 1);
 }
 
-export async function audit(space: AddressSpace, store: TableStore, opts: { signal?: AbortSignal } = {}): Promise<AuditResult> {
-  const leaves: Leaf[] = [];
-  const diags: Diagnostic[] = [];
-  await walk(space.roots, store, { leaf: (l) => leaves.push(l), diagnostic: (d) => diags.push(d) }, { signal: opts.signal });
-  const findings: Finding[] = [];
-  const rangeFinding = (r: MergedRange, kind: FindingKind, severity: Finding['severity'], what: string): Finding => {
-    const va = BigInt(r.root.toVirt(r.start));
-    return {
-      severity, kind, root: r.root.name, va: hex(va), end: hex(va + BigInt(r.end - r.start)), pa: hex(r.pa),
-      level: r.root.format.levels[r.level].name,
-      message: `${hex(va)}-${hex(va + BigInt(r.end - r.start))} (${sizeLabel(r.end - r.start)}, ${r.pages} page${r.pages > 1 ? 's' : ''}): ${what}`,
-    };
-  };
+function ramCoverage(ram: readonly RamRange[], pa: number, size: number): 'inside' | 'partly' | 'outside' {
+  const end = pa + size;
+  let overlap = false;
+  for (const r of ram) {
+    if (pa >= r.start && end <= r.end) return 'inside';
+    if (pa < r.end && end > r.start) overlap = true;
+  }
+  return overlap ? 'partly' : 'outside';
+}
 
-  let wxPages = 0;
+function rangeFinding(r: MergedRange, kind: FindingKind, severity: Finding['severity'], what: string, pages?: number): Finding {
+  const va = rangeVa(r);
+  const end = rangeEndVa(r);
+  const f: Finding = {
+    severity, kind, root: r.root.name, va: hex(va), end: hex(end), pa: hex(r.pa), level: r.root.format.levels[r.level].name,
+    message: `${hex(va)}-${hex(end)} ${sizeLabel(r.size)} (${r.pages} ${r.root.format.levels[r.level].name} entr${r.pages > 1 ? 'ies' : 'y'}): ${what}`,
+  };
+  if (pages !== undefined) f.pages = pages;
+  return f;
+}
+
+/** Runs every check; the findings list starts with the W+X summary. */
+export async function auditReport(space: AddressSpace, store: TableStore, opts: AuditOptions = {}): Promise<AuditReport> {
+  const roots = opts.roots ?? space.roots;
+  const ram = store.memory.ram;
   const wx = new RangeMerger();
   const userKernel = new RangeMerger();
-  for (const l of leaves) {
-    if (l.perms & Perm.Write && l.perms & EXEC) {
-      wx.push(l);
-      wxPages += l.size / 4096;
+  const outside = new RangeMerger({ requirePaContiguous: true });
+  const partly = new RangeMerger({ requirePaContiguous: true });
+  const writable = new ReverseIndexBuilder();
+  const executable = new ReverseIndexBuilder();
+  const diags: Diagnostic[] = [];
+  let leaves = 0;
+  let nonExec = 0;
+  let wxPagesKernel = 0;
+  let wxPagesUser = 0;
+  let pageFormat: PagingFormat | undefined;
+  let pageUnit = 4096;
+
+  const onLeaf = (l: Leaf): void => {
+    leaves++;
+    const p = l.perms;
+    if ((p & EXEC) === 0) nonExec++;
+    else executable.push(l);
+    if ((p & Perm.Write) !== 0) {
+      writable.push(l);
+      if ((p & EXEC) !== 0) {
+        wx.push(l);
+        if (l.root.format !== pageFormat) {
+          pageFormat = l.root.format;
+          pageUnit = smallestPage(pageFormat);
+        }
+        const n = Math.max(1, l.size / pageUnit);
+        if (kernelSide(l.root, l.linear)) wxPagesKernel += n;
+        else wxPagesUser += n;
+      }
     }
-    if (l.perms & Perm.User && isUpperHalf(l.root, l.linear)) userKernel.push(l);
+    if ((p & (Perm.User | Perm.UserExec)) !== 0 && isUpperHalf(l.root, l.linear)) userKernel.push(l);
+    const cov = ramCoverage(ram, l.pa, l.size);
+    if (cov === 'outside') outside.push(l);
+    else if (cov === 'partly') partly.push(l);
+  };
+  await walk(roots, store, { leaf: onLeaf, diagnostic: (d) => diags.push(d) }, { signal: opts.signal });
+
+  const findings: Finding[] = [];
+  const wxPages = wxPagesKernel + wxPagesUser;
+  const summary = wxPages
+    ? `Checked W+X mappings: FAILED, ${wxPages} W+X pages found.`
+    : 'Checked W+X mappings: passed, no W+X pages found.';
+  findings.push({
+    severity: wxPagesKernel ? 'error' : wxPagesUser ? 'warning' : 'info', kind: 'w+x-check', root: roots.map((r) => r.name).join(','),
+    message: wxPagesUser && wxPagesKernel ? `${summary} (${wxPagesKernel} kernel, ${wxPagesUser} user)` : summary, pages: wxPages,
+  });
+  if (wxPages > 0 && nonExec === 0) {
+    findings.push({
+      severity: 'info', kind: 'no-nx', root: roots.map((r) => r.name).join(','),
+      message: 'no mapping in this space is execute-disabled (NX unsupported or disabled?): every writable page counts as W+X; Linux skips the check when NX is missing',
+    });
   }
   for (const r of wx.finish()) {
     const who = r.perms & Perm.Exec && r.perms & Perm.UserExec ? 'kernel and user' : r.perms & Perm.Exec ? 'kernel' : 'user';
-    findings.push(rangeFinding(r, 'w+x', 'error', `writable and executable (${who})`));
+    const unit = smallestPage(r.root.format);
+    findings.push(rangeFinding(r, 'w+x', kernelSide(r.root, r.start) ? 'error' : 'warning', `writable and executable (${who} execute)`, Math.max(1, r.size / unit)));
   }
-  for (const r of userKernel.finish()) findings.push(rangeFinding(r, 'user-kernel', 'warning', 'kernel-half mapping accessible from user mode'));
-
-  // Writable aliases of executable frames: the same PA reachable writable through another VA.
-  const index = new ReverseIndex(leaves.filter((l) => l.perms & Perm.Write));
-  const seen = new Set<string>();
-  for (const x of leaves) {
-    if (!(x.perms & EXEC) || x.perms & Perm.Write) continue;
-    for (const w of index.overlapping(x.pa, x.pa + x.size)) {
-      const key = `${x.root.name}:${x.linear}:${w.root.name}:${w.linear}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const xva = hex(x.root.toVirt(x.linear));
-      const wva = hex(w.root.toVirt(w.linear));
-      const lo = Math.max(x.pa, w.pa);
-      findings.push({
-        severity: 'warning', kind: 'writable-alias-of-exec', root: x.root.name, va: xva, pa: hex(lo),
-        message: `executable ${xva} (${x.root.name}) and writable ${wva} (${w.root.name}) map the same physical ${hex(lo)}`,
-      });
-    }
+  for (const r of userKernel.finish()) {
+    findings.push(rangeFinding(r, 'user-kernel', 'warning', `kernel-half mapping accessible from user mode (${r.perms & Perm.UserExec ? 'user-executable' : 'user data access'})`));
   }
-
-  const outside = new RangeMerger();
-  for (const l of leaves) if (!inRam(store.memory.ram, l.pa, Math.min(l.size, 4096))) outside.push(l);
+  findings.push(...writableAliases(executable, writable));
   for (const r of outside.finish()) {
-    findings.push(rangeFinding(r, 'leaf-outside-ram', 'info', `maps ${hex(r.pa)}…, outside guest RAM (MMIO or absent memory)`));
+    findings.push(rangeFinding(r, 'leaf-outside-ram', 'info', `maps ${hex(r.pa)}-${hex(r.pa + r.size)}, outside guest RAM (MMIO or absent memory)`));
+  }
+  for (const r of partly.finish()) {
+    findings.push(rangeFinding(r, 'leaf-outside-ram', 'info', `maps ${hex(r.pa)}-${hex(r.pa + r.size)}, partly outside guest RAM`));
   }
   for (const d of diags) {
     findings.push({
@@ -97,8 +164,75 @@ export async function audit(space: AddressSpace, store: TableStore, opts: { sign
       va: hex(d.root.toVirt(d.linear)), level: d.root.format.levels[d.level]?.name, message: d.message,
     });
   }
-  const wxSummary = wxPages
-    ? `Checked W+X mappings: FAILED, ${wxPages} W+X pages found.`
-    : 'Checked W+X mappings: passed, no W+X pages found.';
-  return { findings, wxSummary, leaves: leaves.length };
+  return { findings, summary, wxPages, leaves };
+}
+
+/** The checks as a list of findings; the first is the Linux-style W+X summary. */
+export async function audit(space: AddressSpace, store: TableStore, opts: AuditOptions = {}): Promise<Finding[]> {
+  return (await auditReport(space, store, opts)).findings;
+}
+
+// Kernel side: the upper half, or anywhere in a space without halves (32-bit x86, where W+X
+// pages are errors as Linux counts them).
+function kernelSide(root: Root, linear: number): boolean {
+  if (isUpperHalf(root, linear)) return true;
+  return root.half === undefined && !isUpperHalf(root, 2 ** root.inputBits - 4096);
+}
+
+interface AliasRun {
+  xRoot: Root;
+  wRoot: Root;
+  xStart: number;
+  xEnd: number;
+  wStart: number;
+  pa: number;
+  wPerms: number;
+}
+
+/**
+ * Pairs (executable VA, writable VA) mapping the same physical bytes, merged into runs where both
+ * VAs advance together (a whole kernel text and its direct-map alias give one finding).
+ */
+function writableAliases(execB: ReverseIndexBuilder, writB: ReverseIndexBuilder): Finding[] {
+  if (execB.n === 0 || writB.n === 0) return [];
+  const wIndex = writB.finish();
+  const open = new Map<string, AliasRun>();
+  const done: AliasRun[] = [];
+  for (let x = 0; x < execB.n; x++) {
+    const xRoot = execB.roots[execB.rootIdx[x]];
+    const xPa = execB.pa[x];
+    const xSize = execB.size[x];
+    const xLin = execB.linear[x];
+    wIndex.forEachOverlap(xPa, xPa + xSize, (w) => {
+      const wRoot = wIndex.root(w);
+      const wLin = wIndex.linear(w);
+      if (wRoot === xRoot && wLin === xLin) return; // the same leaf (a W+X page, reported as such)
+      const wPa = wIndex.pa(w);
+      const lo = Math.max(xPa, wPa);
+      const hi = Math.min(xPa + xSize, wPa + wIndex.size(w));
+      const xStart = xLin + (lo - xPa);
+      const wStart = wLin + (lo - wPa);
+      const key = `${execB.rootIdx[x]}:${wRoot.name}:${wStart - xStart}`;
+      const run = open.get(key);
+      if (run && run.xEnd === xStart && run.wPerms === wIndex.perms(w)) {
+        run.xEnd += hi - lo;
+        return;
+      }
+      if (run) done.push(run);
+      open.set(key, { xRoot, wRoot, xStart, xEnd: xStart + (hi - lo), wStart, pa: lo, wPerms: wIndex.perms(w) });
+    });
+  }
+  done.push(...open.values());
+  done.sort((a, b) => (a.xRoot === b.xRoot ? 0 : a.xRoot.name < b.xRoot.name ? -1 : 1) || a.xStart - b.xStart || a.wStart - b.wStart);
+  return done.map((r) => {
+    const xva = BigInt(r.xRoot.toVirt(r.xStart));
+    const wva = BigInt(r.wRoot.toVirt(r.wStart));
+    const len = r.xEnd - r.xStart;
+    const where = r.wRoot === r.xRoot ? '' : ` (${r.wRoot.name})`;
+    return {
+      severity: 'warning' as const, kind: 'writable-alias-of-exec' as const, root: r.xRoot.name,
+      va: hex(xva), end: hex(xva + BigInt(len)), pa: hex(r.pa),
+      message: `executable ${hex(xva)}-${hex(xva + BigInt(len))} ${sizeLabel(len)} is also writable at ${hex(wva)}${where}: both map physical ${hex(r.pa)}-${hex(r.pa + len)}`,
+    };
+  });
 }

@@ -1,4 +1,4 @@
-// Effective rights as named booleans, and where each missing right was removed.
+// Effective rights as named booleans, and where each missing right was removed (provenance).
 import { EntryKind, PERM_NAMES, Perm } from '../format';
 import { Leaf, PathStep } from '../walker';
 
@@ -20,9 +20,14 @@ export function effectiveRights(perms: number): Rights {
   };
 }
 
+/** "rwx uX" style: kernel read/write/exec, then user access and user execute. */
 export function rightsString(perms: number): string {
   const r = effectiveRights(perms);
   return `${r.read ? 'r' : '-'}${r.write ? 'w' : '-'}${r.exec ? 'x' : '-'} ${r.user ? 'u' : '-'}${r.userExec ? 'X' : '-'}`;
+}
+
+export function permName(p: Perm): string {
+  return PERM_NAMES.find(([q]) => q === p)?.[1] ?? String(p);
 }
 
 export interface Provenance {
@@ -31,32 +36,41 @@ export interface Provenance {
   /** Index into format.levels. */
   readonly level: number;
   readonly levelName: string;
+  /** Entry index in its table. */
   readonly index: number;
+  /** The bit or register that removed the right, in the architecture's words ("PDPT R/W=0"). */
   readonly because: string;
 }
 
-/** For each right the leaf lacks, the first level (from the root) that removed it, and why. */
+/**
+ * For each right the leaf lacks, the FIRST entry walking down from the root that removed it and
+ * why, in Perm order. Table entries count only where the walk's cumulative rights actually lost
+ * the right there; the leaf's own reasons (including register rules the format reports at the
+ * leaf: SMEP, WXN, ...) come last. A right nothing explains is reported as not granted by the leaf.
+ */
 export function provenance(leaf: Leaf): Provenance[] {
   const f = leaf.root.format;
   const steps: PathStep[] = [];
-  for (let s = leaf.path; s; s = s.parent) steps.unshift(s);
-  const out: Provenance[] = [];
-  const seen = new Set<Perm>();
-  const note = (level: number, index: number, lo: number, hi: number, kind: EntryKind) => {
+  for (let s = leaf.path; s; s = s.parent) steps.push(s);
+  steps.reverse();
+  const found = new Map<Perm, Provenance>();
+  const missing = ~leaf.perms & Perm.All;
+  if (missing === 0) return [];
+  const note = (level: number, index: number, lo: number, hi: number, kind: EntryKind, stillAllowed: number) => {
     for (const r of f.explainRestrictions(lo, hi, level, kind)) {
-      if (seen.has(r.perm) || (leaf.perms & r.perm) !== 0) continue;
-      seen.add(r.perm);
-      const permName = PERM_NAMES.find(([p]) => p === r.perm)?.[1] ?? String(r.perm);
-      out.push({ perm: r.perm, permName, level, levelName: f.levels[level].name, index, because: r.because });
+      if (found.has(r.perm) || (missing & r.perm) === 0 || (stillAllowed & r.perm) !== 0) continue;
+      found.set(r.perm, { perm: r.perm, permName: permName(r.perm), level, levelName: f.levels[level].name, index, because: r.because });
     }
   };
-  for (const s of steps) note(s.level, s.index, s.lo, s.hi, EntryKind.Table);
-  note(leaf.level, leaf.index, leaf.lo, leaf.hi, EntryKind.Leaf);
-  // Rights the leaf never granted and no bit "removed" (e.g. a read-only leaf).
+  for (const s of steps) note(s.level, s.index, s.lo, s.hi, EntryKind.Table, s.allowed);
+  note(leaf.level, leaf.index, leaf.lo, leaf.hi, EntryKind.Leaf, leaf.perms);
+  const out: Provenance[] = [];
   for (const [p, name] of PERM_NAMES) {
-    if ((leaf.perms & p) === 0 && !seen.has(p)) {
-      out.push({ perm: p, permName: name, level: leaf.level, levelName: f.levels[leaf.level].name, index: leaf.index, because: 'not granted by the leaf' });
-    }
+    if ((missing & p) === 0) continue;
+    out.push(found.get(p) ?? {
+      perm: p, permName: name, level: leaf.level, levelName: f.levels[leaf.level].name, index: leaf.index,
+      because: `not granted by the ${f.levels[leaf.level].name} entry`,
+    });
   }
   return out;
 }

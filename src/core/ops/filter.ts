@@ -1,45 +1,75 @@
-// Leaf filters in gdb-pt-dump's vocabulary (w _w x _x w|x ro u s) plus memory types, address
-// ranges, page size and half; and the per-root linear ranges the walker can prune with.
+// Leaf filters in gdb-pt-dump's vocabulary, on EFFECTIVE rights (gdb-pt-dump tests leaf bits):
+//   w  writable            _w  not writable
+//   x  executable          _x  not executable       (kernel or user execute; see u/s below)
+//   w|x writable OR executable (gdb-pt-dump's meaning; x|w too)
+//   ro readable, not writable, not executable
+//   u  user-accessible (data or execute)   s  supervisor only
+// As in gdb-pt-dump, u and s also pick whose rights x, _x, w|x and ro look at when only one of
+// them is given ("s x" = kernel-executable, "u x" = user-executable). Extensions: w+x (both: the
+// W+X audit's set), g / _g (global), memory types by name (wb, uc, uc-, wc, wt, wp, normal,
+// device, ...; a name matches a type equal to it or having it as a word, so uc matches UC and
+// UC-, normal matches Normal-WB; _name negates), and key=value tokens va=RANGE, pa=RANGE,
+// size=4K|2M|1G, half=kernel|user. Tokens may also be comma-separated.
 import { parseAddress } from '../addr';
-import { Perm } from '../format';
-import { Root } from '../space';
+import { Flag, PagingFormat, Perm } from '../format';
+import { AddressSpace, Root } from '../space';
 import { Leaf } from '../walker';
 
-export const FILTER_WORDS = ['w', '_w', 'x', '_x', 'w|x', 'ro', 'u', 's', 'g', '_g'];
+export const FILTER_WORDS = ['w', '_w', 'x', '_x', 'w|x', 'w+x', 'ro', 'u', 's', 'g', '_g'] as const;
+export const FILTER_KEYS = ['va=RANGE', 'pa=RANGE', 'size=4K|2M|1G', 'half=kernel|user'] as const;
+
+/**
+ * Memory-type words accepted without a space to check against: x86 PAT types, AArch64 MAIR
+ * classes and RISC-V Svpbmt types. With a space (or formats) the space's own names are used.
+ */
+export const KNOWN_MEMTYPE_WORDS = [
+  'wb', 'wt', 'uc', 'uc-', 'wc', 'wp',
+  'normal', 'device', 'nc', 'ngnrne', 'ngnre', 'ngre', 'gre', 'tagged',
+  'pma', 'io',
+] as const;
 
 export class FilterError extends Error {
   override name = 'FilterError';
 }
 
 export interface LeafFilter {
+  /** The permission / flag / memory-type tokens, normalised. */
+  readonly words: readonly string[];
+  /** VA range [start, end). */
   readonly va?: readonly [bigint, bigint];
+  /** PA range [start, end): leaves overlapping it. */
   readonly pa?: readonly [number, number];
   readonly pageSize?: number;
   readonly half?: 'kernel' | 'user';
+  /** True when the filter keeps every leaf (no need to call matches). */
+  readonly empty: boolean;
   matches(l: Leaf): boolean;
-  /** The linear range to walk in `root`, or null when the VA range misses it entirely. */
+  /**
+   * The linear range to give the walker for `root` (WalkOptions.range): undefined = whole root,
+   * null = the VA range misses this root entirely (skip it).
+   */
   linearRange(root: Root): [number, number] | undefined | null;
 }
 
-const EXEC = Perm.Exec | Perm.UserExec;
-
-function word(tok: string): ((l: Leaf) => boolean) | undefined {
-  switch (tok) {
-    case 'w': return (l) => (l.perms & Perm.Write) !== 0;
-    case '_w': return (l) => (l.perms & Perm.Write) === 0;
-    case 'x': return (l) => (l.perms & EXEC) !== 0;
-    case '_x': return (l) => (l.perms & EXEC) === 0;
-    case 'w|x': case 'wx': case 'w+x': return (l) => (l.perms & Perm.Write) !== 0 && (l.perms & EXEC) !== 0;
-    case 'ro': return (l) => (l.perms & Perm.Write) === 0;
-    case 'u': return (l) => (l.perms & Perm.User) !== 0;
-    case 's': return (l) => (l.perms & Perm.User) === 0;
-    case 'g': return (l) => (l.flags & 1) !== 0;
-    case '_g': return (l) => (l.flags & 1) === 0;
-    default: return undefined;
-  }
+/** Old object form (CLI options); parseFilters accepts it too. */
+export interface FilterSpec {
+  words?: readonly string[];
+  va?: string;
+  pa?: string;
+  pageSize?: string;
+  half?: string;
 }
 
-/** "0x1000-0x2000" or "0x1000+0x1000" or a single address → [start, end). */
+export interface FilterContext {
+  /** Memory-type names are checked against these formats' names instead of the built-in list. */
+  readonly space?: AddressSpace;
+  readonly formats?: readonly PagingFormat[];
+}
+
+const EXEC = Perm.Exec | Perm.UserExec;
+const USER = Perm.User | Perm.UserExec;
+
+/** "0x1000-0x2000", "0x1000+0x1000" or a single address (one byte) → [start, end). */
 export function parseRange(text: string, what: string): [bigint, bigint] {
   const m = /^([^-+]+)([-+])(.+)$/.exec(text.trim());
   if (!m) {
@@ -55,81 +85,210 @@ export function parseRange(text: string, what: string): [bigint, bigint] {
 
 const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
+/** "4K", "2M", "1G", "4096", "64KiB". */
 export function parseSize(text: string): number {
   const m = /^(\d+)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
   if (!m) throw new FilterError(`invalid page size '${text}': use e.g. 4K, 2M, 1G`);
   return Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()];
 }
 
-export interface FilterSpec {
-  words?: string[];
-  va?: string;
-  pa?: string;
-  pageSize?: string;
-  half?: string;
+function memWords(name: string): string[] {
+  const n = name.toLowerCase();
+  return [n, ...n.split(/[^a-z0-9]+/).filter(Boolean)];
 }
 
-export function parseFilters(spec: FilterSpec): LeafFilter {
-  const preds: ((l: Leaf) => boolean)[] = [];
-  for (const raw of spec.words ?? []) {
-    for (const tok of raw.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean)) {
-      const p = word(tok);
-      if (p) {
-        preds.push(p);
-        continue;
-      }
-      // Anything else must be a memory type name of the leaf's format (wb, uc, normal-wb, device...).
-      preds.push((l) => {
-        const t = l.root.format.memTypes[l.memType].toLowerCase();
-        return t === tok || t.startsWith(tok + '-') || t.startsWith(tok);
-      });
-      if (!/^[a-z][a-z0-9-]*$/.test(tok)) {
-        throw new FilterError(`unknown filter '${tok}': use ${FILTER_WORDS.join(' ')} or a memory type (wb, uc, wc, normal, device, …)`);
+function vocabulary(ctx: FilterContext): { words: Set<string>; names: string[] } | undefined {
+  const formats = ctx.formats ?? ctx.space?.roots.map((r) => r.format);
+  if (!formats || formats.length === 0) return undefined;
+  const names = [...new Set(formats.flatMap((f) => f.memTypes))];
+  return { words: new Set(names.flatMap(memWords)), names };
+}
+
+function vocabMessage(tok: string, memNames: readonly string[]): string {
+  return `unknown filter '${tok}': use ${FILTER_WORDS.join(' ')}, a memory type (${memNames.join(' ')}; _type negates) ` +
+    `or ${FILTER_KEYS.join(' ')}`;
+}
+
+/**
+ * Parses filter tokens (or the CLI's FilterSpec). Unknown tokens throw a FilterError listing the
+ * vocabulary. `more` adds VA/PA/size/half from separate options.
+ */
+export function parseFilters(tokens: readonly string[] | FilterSpec, more: FilterSpec & FilterContext = {}): LeafFilter {
+  const spec: FilterSpec = Array.isArray(tokens) ? { ...more, words: [...(more.words ?? []), ...tokens] } : { ...more, ...(tokens as FilterSpec) };
+  const vocab = vocabulary(more);
+  const memNames = vocab ? vocab.names.map((n) => n.toLowerCase()) : [...KNOWN_MEMTYPE_WORDS];
+  const toks = (spec.words ?? []).flatMap((w) => w.split(/[,\s]+/)).map((t) => t.trim().toLowerCase()).filter(Boolean);
+
+  let vaText = spec.va;
+  let paText = spec.pa;
+  let sizeText = spec.pageSize;
+  let halfText = spec.half;
+  const words: string[] = [];
+  for (const t of toks) {
+    const kv = /^([a-z-]+)=(.+)$/.exec(t);
+    if (kv) {
+      const [, k, v] = kv;
+      if (k === 'va') vaText = v;
+      else if (k === 'pa') paText = v;
+      else if (k === 'size' || k === 'pagesize' || k === 'page-size') sizeText = v;
+      else if (k === 'half') halfText = v;
+      else throw new FilterError(vocabMessage(t, memNames));
+      continue;
+    }
+    words.push(t === 'x|w' ? 'w|x' : t === 'wx' ? 'w+x' : t);
+  }
+
+  // u / s select whose rights x, _x, w|x and ro test when exactly one of them is present.
+  const hasU = words.includes('u');
+  const hasS = words.includes('s');
+  const xMask = hasS && !hasU ? Perm.Exec : hasU && !hasS ? Perm.UserExec : EXEC;
+  const readMask = hasS && !hasU ? Perm.Read : hasU && !hasS ? Perm.User : Perm.Read | Perm.User;
+
+  // Rights tests compile to mask checks: all of `need` set, none of `forbid`, any of each `any`.
+  let need = 0;
+  let forbid = 0;
+  const anyOf: number[] = [];
+  let flagsNeed = 0;
+  let flagsForbid = 0;
+  const memTests: { name: string; neg: boolean }[] = [];
+  for (const w of words) {
+    switch (w) {
+      case 'w': need |= Perm.Write; break;
+      case '_w': forbid |= Perm.Write; break;
+      case 'x': anyOf.push(xMask); break;
+      case '_x': forbid |= xMask; break;
+      case 'w|x': anyOf.push(Perm.Write | xMask); break;
+      case 'w+x': need |= Perm.Write; anyOf.push(xMask); break;
+      case 'ro': forbid |= Perm.Write | xMask; anyOf.push(readMask); break;
+      case 'u': anyOf.push(USER); break;
+      case 's': forbid |= USER; break;
+      case 'g': flagsNeed |= Flag.Global; break;
+      case '_g': flagsForbid |= Flag.Global; break;
+      default: {
+        const neg = w.startsWith('_');
+        const name = neg ? w.slice(1) : w;
+        const known = vocab ? vocab.words.has(name) : (KNOWN_MEMTYPE_WORDS as readonly string[]).includes(name);
+        if (!known) throw new FilterError(vocabMessage(w, memNames));
+        memTests.push({ name, neg });
       }
     }
   }
-  const va = spec.va ? parseRange(spec.va, 'VA range') : undefined;
-  const paRange = spec.pa ? parseRange(spec.pa, 'PA range') : undefined;
+
+  const va = vaText !== undefined ? parseRange(vaText, 'VA range') : undefined;
+  const paRange = paText !== undefined ? parseRange(paText, 'PA range') : undefined;
   const pa = paRange ? ([Number(paRange[0]), Number(paRange[1])] as const) : undefined;
-  const pageSize = spec.pageSize ? parseSize(spec.pageSize) : undefined;
+  const pageSize = sizeText !== undefined ? parseSize(sizeText) : undefined;
   let half: 'kernel' | 'user' | undefined;
-  if (spec.half) {
-    if (spec.half !== 'kernel' && spec.half !== 'user') throw new FilterError(`invalid half '${spec.half}': use kernel or user`);
-    half = spec.half;
+  if (halfText !== undefined) {
+    if (halfText !== 'kernel' && halfText !== 'user') throw new FilterError(`invalid half '${halfText}': use kernel or user`);
+    half = halfText;
   }
-  if (pa) preds.push((l) => l.pa < pa[1] && l.pa + l.size > pa[0]);
-  if (pageSize) preds.push((l) => l.size === pageSize);
-  if (half) preds.push((l) => isUpperHalf(l.root, l.linear) === (half === 'kernel'));
-  return {
-    va, pa, pageSize, half,
-    matches: (l) => preds.every((p) => p(l)),
-    linearRange: (root) => {
-      if (!va) return undefined;
-      const lo = clampLinear(root, va[0], 'start');
-      const hi = clampLinear(root, va[1] - 1n, 'end');
-      if (lo === null || hi === null || hi < lo) return null;
-      return [lo, hi + 1];
-    },
+
+  // Per-format memory-type verdicts and per-root linear ranges, computed once.
+  const memCache = new Map<PagingFormat, boolean[]>();
+  const memOk = (f: PagingFormat, t: number): boolean => {
+    let v = memCache.get(f);
+    if (!v) {
+      v = f.memTypes.map((n) => {
+        const ws = memWords(n);
+        return memTests.every(({ name, neg }) => ws.includes(name) !== neg);
+      });
+      memCache.set(f, v);
+    }
+    return v[t] ?? false;
   };
+  const rangeCache = new Map<Root, [number, number] | null | undefined>();
+  const linearRange = (root: Root): [number, number] | undefined | null => {
+    if (!va) return undefined;
+    if (!rangeCache.has(root)) rangeCache.set(root, vaRangeToLinear(root, va[0], va[1]));
+    return rangeCache.get(root)!;
+  };
+
+  const permsTest = need !== 0 || forbid !== 0 || anyOf.length > 0;
+  const flagsTest = flagsNeed !== 0 || flagsForbid !== 0;
+  const empty = !permsTest && !flagsTest && memTests.length === 0 && !va && !pa && pageSize === undefined && !half;
+  const matches = (l: Leaf): boolean => {
+    const p = l.perms;
+    if (permsTest) {
+      if ((p & need) !== need || (p & forbid) !== 0) return false;
+      for (let i = 0; i < anyOf.length; i++) if ((p & anyOf[i]) === 0) return false;
+    }
+    if (flagsTest && ((l.flags & flagsNeed) !== flagsNeed || (l.flags & flagsForbid) !== 0)) return false;
+    if (memTests.length > 0 && !memOk(l.root.format, l.memType)) return false;
+    if (pageSize !== undefined && l.size !== pageSize) return false;
+    if (pa && !(l.pa < pa[1] && l.pa + l.size > pa[0])) return false;
+    if (va) {
+      const r = linearRange(l.root);
+      if (!r || !(l.linear < r[1] && l.linear + l.size > r[0])) return false;
+    }
+    if (half && isUpperHalf(l.root, l.linear) !== (half === 'kernel')) return false;
+    return true;
+  };
+  return { words, va, pa, pageSize, half, empty, matches, linearRange };
 }
 
-/** Kernel half: the root is an upper-half root, or the VA has its top bit set. */
+const upperCache = new WeakMap<Root, number>();
+
+/** First linear address of the root's upper (kernel) half; Infinity when it has none. */
+export function upperHalfStart(root: Root): number {
+  let v = upperCache.get(root);
+  if (v === undefined) {
+    if (root.half) v = root.half === 'upper' ? 0 : Infinity;
+    else {
+      // Sign-extended spaces (x86_64, RISC-V): the top half of the linear range is the upper half.
+      const mid = 2 ** (root.inputBits - 1);
+      v = root.inputBits < 64 && BigInt(root.toVirt(mid)) >> 63n === 1n ? mid : Infinity;
+    }
+    upperCache.set(root, v);
+  }
+  return v;
+}
+
+/**
+ * Kernel half: the root is an upper-half root (TTBR1), or its VA has bit 63 set (sign-extended
+ * spaces). Spaces without halves (32-bit x86) have no kernel half here.
+ */
 export function isUpperHalf(root: Root, linear: number): boolean {
-  if (root.half) return root.half === 'upper';
-  return (BigInt(root.toVirt(linear)) >> 63n) === 1n;
+  return linear >= upperHalfStart(root);
 }
 
-// A VA bound outside a root's range clamps to the root's edge when it lies beyond it.
+const PAGE = 4096n;
+
+/**
+ * The linear range [lo, hi) of `root` covering the VA range [start, end), widened to 4 KiB pages;
+ * null when no VA of the range is translated by the root. Bounds in a non-canonical hole clamp to
+ * the nearest canonical address inside the range (the linear order follows the VA order).
+ */
+export function vaRangeToLinear(root: Root, start: bigint, end: bigint): [number, number] | null {
+  if (end <= start) return null;
+  const span = 2 ** root.inputBits;
+  const lo = start & ~(PAGE - 1n);
+  const last = (end - 1n) & ~(PAGE - 1n);
+  const a = clampLinear(root, lo, 'start');
+  const b = clampLinear(root, last, 'end');
+  if (a === null || b === null || b < a) return null;
+  return [a, Math.min(span, b + 4096)];
+}
+
+// A bound outside the root's range moves to the root's first (start) or last (end) page inside
+// the range, or null when there is none on that side.
 function clampLinear(root: Root, va: bigint, which: 'start' | 'end'): number | null {
   const l = root.toLinear(va);
   if (l !== undefined) return l;
+  const span = 2 ** root.inputBits;
   const first = BigInt(root.toVirt(0));
-  const last = BigInt(root.toVirt(2 ** root.inputBits - 4096)) + 4095n;
-  if (which === 'start') return va < first ? 0 : va > last ? null : lowerHalfEnd(root, va);
-  return va > last ? 2 ** root.inputBits - 1 : va < first ? null : lowerHalfEnd(root, va) - 1;
-}
-
-// For sign-extended spaces a VA in the non-canonical hole: the first linear of the upper half.
-function lowerHalfEnd(root: Root, _va: bigint): number {
-  return 2 ** (root.inputBits - 1);
+  const lastPage = BigInt(root.toVirt(span - 4096));
+  if (which === 'start') {
+    if (va < first) return 0;
+    if (va > lastPage) return null;
+  } else {
+    if (va > lastPage) return span - 4096;
+    if (va < first) return null;
+  }
+  // In a hole between the halves of a sign-extended space.
+  const mid = 2 ** (root.inputBits - 1);
+  const midVa = BigInt(root.toVirt(mid));
+  const lowTop = BigInt(root.toVirt(mid - 4096));
+  if (va > lowTop && va < midVa) return which === 'start' ? mid : mid - 4096;
+  return null;
 }

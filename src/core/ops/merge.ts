@@ -1,43 +1,81 @@
-// Merging leaves into ranges the way Linux ptdump prints them: a new range starts whenever the
-// VA is not contiguous, or effective rights, memory type, level, global or the root change.
-// Accessed/dirty differ page by page and are not part of the key (the range keeps the OR).
+// Merging leaves into ranges the way Linux ptdump prints them: "a new line whenever protection,
+// level or marker changes". Here that means a new range starts when any of these differ from the
+// previous leaf: root, VA contiguity, effective rights, level (hence page size), memory type, the
+// Global and Contiguous flags (printed by ptdump as GLB / CON), a region-marker boundary (when a
+// labeler is given), and, with requirePaContiguous, physical contiguity.
+//
+// Accessed and Dirty are NOT part of the key: they are per-page CPU state, not protection, and
+// ptdump prints neither (x86 ptdump compares raw flag bits and so splits on them, producing
+// consecutive lines that print identically; we do not reproduce that). A range's accessed/dirty
+// flags are the OR over its pages: "some page in the range was accessed / written".
+//
+// Hot path: push() allocates only when a range starts.
 import { Flag } from '../format';
 import { Root } from '../space';
 import { Leaf } from '../walker';
 
 export interface MergedRange {
   root: Root;
-  /** Linear start and exclusive end. */
+  /** Linear start and exclusive end (see addr.ts). */
   start: number;
   end: number;
   /** PA of the first page. */
   pa: number;
   /** True while every page follows the previous one physically. */
   paContiguous: boolean;
+  /** end - start, in bytes. */
+  size: number;
   pages: number;
   perms: number;
+  /** Global/Contiguous as in every page; Accessed/Dirty ORed over the pages. */
   flags: number;
   memType: number;
   level: number;
+  /** Size of each page in the range (every page has the same level). */
   leafSize: number;
+}
+
+/** Flags that split ranges (protection-like); the others are ORed. */
+export const MERGE_KEY_FLAGS = Flag.Global | Flag.Contiguous;
+
+/** Sorted linear boundaries where a range must be cut (region markers). */
+export type Boundaries = (root: Root) => readonly number[];
+
+export interface MergeOptions {
+  /** Merge only while physically contiguous too (bata24's default; ptdump does not). */
+  readonly requirePaContiguous?: boolean;
+  /** Cut ranges at these linear addresses per root, as ptdump does at address markers. */
+  readonly boundaries?: Boundaries;
 }
 
 export class RangeMerger {
   private readonly out: MergedRange[] = [];
   private cur: MergedRange | undefined;
   private nextPa = 0;
+  private readonly requirePa: boolean;
+  private readonly boundaries: Boundaries | undefined;
+  private cutRoot: Root | undefined;
+  private cuts: readonly number[] = [];
+  private cutIdx = 0;
+  private nextCut = Infinity;
 
-  constructor(private readonly opts: { requirePaContiguous?: boolean } = {}) {}
+  constructor(opts: MergeOptions = {}) {
+    this.requirePa = opts.requirePaContiguous === true;
+    this.boundaries = opts.boundaries;
+  }
 
   push(l: Leaf): void {
     const c = this.cur;
-    const pa = l.pa as number;
+    const pa: number = l.pa;
+    const linear = l.linear;
+    let cut = false;
+    if (this.boundaries !== undefined && (l.root !== this.cutRoot || linear >= this.nextCut)) cut = this.advanceCut(l.root, linear);
     if (
-      c && c.root === l.root && c.end === l.linear && c.perms === l.perms && c.memType === l.memType &&
-      c.level === l.level && (c.flags & Flag.Global) === (l.flags & Flag.Global) &&
-      (!this.opts.requirePaContiguous || pa === this.nextPa)
+      c !== undefined && !cut && c.end === linear && c.root === l.root && c.perms === l.perms && c.level === l.level &&
+      c.memType === l.memType && ((c.flags ^ l.flags) & MERGE_KEY_FLAGS) === 0 && (!this.requirePa || pa === this.nextPa)
     ) {
       c.end += l.size;
+      c.size += l.size;
       c.pages++;
       c.flags |= l.flags;
       if (pa !== this.nextPa) c.paContiguous = false;
@@ -45,15 +83,50 @@ export class RangeMerger {
       return;
     }
     this.cur = {
-      root: l.root, start: l.linear, end: l.linear + l.size, pa, paContiguous: true, pages: 1, perms: l.perms,
+      root: l.root, start: linear, end: linear + l.size, pa, paContiguous: true, size: l.size, pages: 1, perms: l.perms,
       flags: l.flags, memType: l.memType, level: l.level, leafSize: l.size,
     };
     this.nextPa = pa + l.size;
     this.out.push(this.cur);
   }
 
+  /** Ranges so far, in push order; the merger can keep going afterwards (new ranges only). */
   finish(): MergedRange[] {
     this.cur = undefined;
     return this.out;
   }
+
+  // True when a boundary lies in (previous leaf, this leaf]: the range must be cut here.
+  private advanceCut(root: Root, linear: number): boolean {
+    if (root !== this.cutRoot) {
+      this.cutRoot = root;
+      this.cuts = this.boundaries!(root);
+      this.cutIdx = 0;
+    }
+    let crossed = false;
+    while (this.cutIdx < this.cuts.length && this.cuts[this.cutIdx] <= linear) {
+      this.cutIdx++;
+      crossed = true;
+    }
+    this.nextCut = this.cutIdx < this.cuts.length ? this.cuts[this.cutIdx] : Infinity;
+    // A new root always starts a new range anyway; only report crossings within a root.
+    return crossed;
+  }
+}
+
+/** Merges a list of leaves (convenience for small inputs). */
+export function mergeLeaves(leaves: Iterable<Leaf>, opts?: MergeOptions): MergedRange[] {
+  const m = new RangeMerger(opts);
+  for (const l of leaves) m.push(l);
+  return m.finish();
+}
+
+/** Canonical VA of the range's first byte. */
+export function rangeVa(r: MergedRange): bigint {
+  return BigInt(r.root.toVirt(r.start));
+}
+
+/** Canonical VA one past the range's last byte (may be 2^64 for the very top of the space). */
+export function rangeEndVa(r: MergedRange): bigint {
+  return rangeVa(r) + BigInt(r.size);
 }

@@ -3,7 +3,7 @@
 import { PhysicalMemory } from '../memory';
 import { AddressSpace } from '../space';
 import { Diagnostic, Leaf, TableStore, walk } from '../walker';
-import { AuditResult, audit } from './audit';
+import { AuditReport, auditReport } from './audit';
 import { LeafFilter } from './filter';
 import { MergedRange, RangeMerger } from './merge';
 import { Alias, findAliases } from './reverse';
@@ -56,7 +56,7 @@ export class PageTableSession {
     return findAliases(this.space, this.store, pa, opts);
   }
 
-  audit(opts: { signal?: AbortSignal } = {}): Promise<AuditResult> {
-    return audit(this.space, this.store, opts);
+  audit(opts: { signal?: AbortSignal } = {}): Promise<AuditReport> {
+    return auditReport(this.space, this.store, opts);
   }
 }
