@@ -20,7 +20,7 @@ async function once(pages: number, merge: boolean) {
     const m = new RangeMerger();
     let peak = 0;
     const t0 = performance.now();
-    await walk(space.roots, store, { leaf: merge ? (l) => { leaves++; m.push(l); } : () => { leaves++; } });
+    await walk(space.roots, store, merge ? { leafRun: (l, n, contig, lastPa) => { leaves += n; m.pushRun(l, n, contig, lastPa); } } : { leaf: () => { leaves++; } });
     const ranges = merge ? m.finish().length : 0;
     const ms = performance.now() - t0;
     peak = Math.max(peak, process.memoryUsage().rss - rss0);

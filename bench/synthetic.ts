@@ -60,8 +60,10 @@ export function buildLinuxLike(pages4k: number): Synthetic {
       const pt = alloc();
       mem.set(pd + 8 * i, BigInt(pt) | P | RW | US);
       for (let j = 0; j < 512 && made < pages4k; j++, made++) {
-        const frame = BigInt(0x100000000 + made * 4096);
         const kind = (i + (j >> 6)) % 4; // runs of 64 pages with one attribute set
+        // Text and data are physically contiguous; heap pages (kinds 2, 3) get scattered frames
+        // as a buddy allocator hands them out.
+        const frame = BigInt(0x100000000 + (kind >= 2 ? (made * 7919) % pages4k : made) * 4096);
         const bits = kind === 0 ? P | US | A : kind === 1 ? P | RW | US | NX | A | D : P | RW | US | NX | A;
         mem.set(pt + 8 * j, frame | bits);
       }

@@ -65,28 +65,54 @@ export class RangeMerger {
   }
 
   push(l: Leaf): void {
+    this.segment(l, l.linear, l.pa, 1);
+  }
+
+  /**
+   * The walker's leafRun: `count` pages with l's attributes at consecutive VAs, the last at
+   * `lastPa`: the same ranges as pushing them one by one. A run whose PAs jump cannot be cut
+   * (requirePaContiguous, boundaries) without each page's PA: push those leaves one by one.
+   */
+  pushRun(l: Leaf, count: number, paContiguous = true, lastPa: number = l.pa + (count - 1) * l.size): void {
+    if (!paContiguous && (this.requirePa || this.boundaries !== undefined)) {
+      throw new Error('pushRun: a PA-discontiguous run cannot be cut; push its leaves one by one');
+    }
+    if (this.boundaries === undefined) return this.segment(l, l.linear, l.pa, count, false, paContiguous, lastPa);
+    let linear = l.linear;
+    let pa: number = l.pa;
+    while (count > 0) {
+      // Pages starting before the next cut stay in this segment.
+      const cut = l.root !== this.cutRoot || linear >= this.nextCut ? this.advanceCut(l.root, linear) : false;
+      const n = Math.min(count, this.nextCut === Infinity ? count : Math.max(1, Math.ceil((this.nextCut - linear) / l.size)));
+      this.segment(l, linear, pa, n, cut);
+      linear += n * l.size;
+      pa += n * l.size;
+      count -= n;
+    }
+  }
+
+  /** Merges n pages from `linear`; `cut` when the caller already advanced past a boundary. */
+  private segment(l: Leaf, linear: number, pa: number, n: number, cut = false, contig = true, lastPa = pa + (n - 1) * l.size): void {
     const c = this.cur;
-    const pa: number = l.pa;
-    const linear = l.linear;
-    let cut = false;
     if (this.boundaries !== undefined && (l.root !== this.cutRoot || linear >= this.nextCut)) cut = this.advanceCut(l.root, linear);
+    const bytes = n * l.size;
     if (
       c !== undefined && !cut && c.end === linear && c.root === l.root && c.perms === l.perms && c.level === l.level &&
       c.memType === l.memType && ((c.flags ^ l.flags) & MERGE_KEY_FLAGS) === 0 && (!this.requirePa || pa === this.nextPa)
     ) {
-      c.end += l.size;
-      c.size += l.size;
-      c.pages++;
+      c.end += bytes;
+      c.size += bytes;
+      c.pages += n;
       c.flags |= l.flags;
-      if (pa !== this.nextPa) c.paContiguous = false;
-      this.nextPa = pa + l.size;
+      if (pa !== this.nextPa || !contig) c.paContiguous = false;
+      this.nextPa = lastPa + l.size;
       return;
     }
     this.cur = {
-      root: l.root, start: linear, end: linear + l.size, pa, paContiguous: true, size: l.size, pages: 1, perms: l.perms,
+      root: l.root, start: linear, end: linear + bytes, pa, paContiguous: contig, size: bytes, pages: n, perms: l.perms,
       flags: l.flags, memType: l.memType, level: l.level, leafSize: l.size,
     };
-    this.nextPa = pa + l.size;
+    this.nextPa = lastPa + l.size;
     this.out.push(this.cur);
   }
 

@@ -179,12 +179,11 @@ for (const name of x86Guests) {
       }
     });
 
-    it('info mem gives each fact its effective user and write rights', async function () {
-      if (expect.mode === '5-level') {
-        // QEMU 7.2's info mem prints nothing for LA57 and needs ~30 s to do so; the lead's oracle
-        // test asserts that emptiness. Effective rights here come from the 4-level twin.
-        this.skip();
-      }
+    // Not registered for 5-level: QEMU 7.2's info mem prints nothing for LA57 (and needs ~30 s to
+    // do so); test/integration/x86/oracle.test.ts asserts that emptiness, so a QEMU that fixes it
+    // fails there and this can be turned on. Effective rights of the 5-level layout are the same
+    // facts as the 4-level twin's, which this test checks.
+    (expect.mode === '5-level' ? () => undefined : it)('info mem gives each fact its effective user and write rights', async function () {
       const mem = parseInfoMemX86(await run.hmp('info mem'));
       assert.ok(mem.length > 5);
       for (const f of expect.facts) {
