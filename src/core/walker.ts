@@ -234,26 +234,6 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
   }
 
   const onRun = visitor.leafRun;
-  // The pending run (leafRun mode only): first leaf, length, and the index/PA that would extend it.
-  let run: Leaf | undefined;
-  let runCount = 0;
-  let runNextI = 0;
-  let runLastPa = 0;
-  let runPaContig = true;
-  const flush = (): void => {
-    if (run !== undefined) onRun!(run, runCount, runPaContig, runLastPa);
-    run = undefined;
-  };
-  // Emits one leaf either way; in run mode extends the pending run when it can.
-  const emit = (l: Leaf): void => {
-    if (onRun === undefined) return onLeaf?.(l);
-    flush();
-    run = l;
-    runCount = 1;
-    runNextI = l.index + 1;
-    runLastPa = l.pa;
-    runPaContig = true;
-  };
 
   const visit = (pa: number, level: number, base: number, path: PathStep | undefined, allowed: number): void => {
     const words = store.get(pa) as Uint32Array;
@@ -271,6 +251,13 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
     // Entries of one table usually differ only in their address bits: when the format says
     // which low bits are pure address, decode the rest once per run of equal attribute bits.
     const addrLo = f.addressBitsLo ? f.addressBitsLo(level) : 0;
+    // The pending run (leafRun mode): first leaf, length, next index, last PA. Locals, not
+    // closure variables: a PA above 2^31 stored in a closure slot is boxed on every page.
+    let run: Leaf | undefined;
+    let runCount = 0;
+    let runNextI = 0;
+    let runLastPa = 0;
+    let runPaContig = true;
     let cKey = -1;
     let cHi = -1;
     let cPerms = 0;
@@ -283,13 +270,21 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
       const linear = base + i * size;
       if (addrLo !== 0 && (lo & ~addrLo) === cKey && hi === cHi) {
         const leafPa = f.leafPa(lo, hi, level);
-        if (onRun !== undefined && run !== undefined && i === runNextI) {
+        if (onRun === undefined) {
+          // Called directly (not through emit) so V8 can inline it and elide the object.
+          if (onLeaf) onLeaf({ root, linear, size, pa: leafPa as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path });
+        } else if (run !== undefined && i === runNextI) {
           if (leafPa !== runLastPa + size) runPaContig = false;
           runLastPa = leafPa;
           runCount++;
           runNextI++;
-        } else if (onLeaf || onRun) {
-          emit({ root, linear, size, pa: leafPa as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path });
+        } else {
+          if (run !== undefined) onRun(run, runCount, runPaContig, runLastPa);
+          run = { root, linear, size, pa: leafPa as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path };
+          runCount = 1;
+          runNextI = i + 1;
+          runLastPa = leafPa;
+          runPaContig = true;
         }
         continue;
       }
@@ -304,7 +299,10 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
         cFlags = f.leafFlags(lo, hi, level);
         cMem = f.leafMemType(lo, hi, level);
       }
-      if (kind !== EntryKind.Leaf) flush(); // keep leaves and diagnostics in VA order
+      if (kind !== EntryKind.Leaf && run !== undefined) {
+        onRun!(run, runCount, runPaContig, runLastPa); // keep leaves and diagnostics in VA order
+        run = undefined;
+      }
       if (kind === EntryKind.Reserved) {
         const bits = BigInt(f.reservedBits(lo, hi, level, EntryKind.Leaf)) | BigInt(f.reservedBits(lo, hi, level, EntryKind.Table));
         onDiag?.({
@@ -334,17 +332,25 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
       }
       // Leaf
       if (!onLeaf && !onRun) continue;
-      if (addrLo !== 0) {
-        emit({ root, linear, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path });
+      const leaf: Leaf = addrLo !== 0
+        ? { root, linear, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path }
+        : {
+          root, linear, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi,
+          perms: fin ? fin.call(f, f.leafPerms(lo, hi, level) & allowed, lo, hi, level) : f.leafPerms(lo, hi, level) & allowed,
+          flags: f.leafFlags(lo, hi, level), memType: f.leafMemType(lo, hi, level), path,
+        };
+      if (onRun === undefined) {
+        onLeaf!(leaf);
         continue;
       }
-      emit({
-        root, linear, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi,
-        perms: fin ? fin.call(f, f.leafPerms(lo, hi, level) & allowed, lo, hi, level) : f.leafPerms(lo, hi, level) & allowed,
-        flags: f.leafFlags(lo, hi, level), memType: f.leafMemType(lo, hi, level), path,
-      });
+      if (run !== undefined) onRun(run, runCount, runPaContig, runLastPa);
+      run = leaf;
+      runCount = 1;
+      runNextI = i + 1;
+      runLastPa = leaf.pa;
+      runPaContig = true;
     }
-    flush();
+    if (run !== undefined) onRun!(run, runCount, runPaContig, runLastPa);
     ancestors.pop();
   };
   visit(root.tablePa, 0, 0, undefined, Perm.All);
