@@ -74,3 +74,14 @@ export class LiveAccessError extends Error {
     super(message);
   }
 }
+
+/**
+ * The entry point, implemented in src/debug/index.ts: attach to a stopped session and return its
+ * LiveTarget. Throws LiveAccessError ('running' when the target is not stopped, never pausing it).
+ */
+export type OpenLiveTarget = (
+  channel: DapChannel,
+  observer: DapObserver,
+  options?: LiveOptions,
+  signal?: AbortSignal,
+) => Promise<LiveTarget>;
