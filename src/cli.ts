@@ -7,7 +7,7 @@ import { AddressSyntaxError, hex, parseAddress, sizeLabel } from './core/addr';
 import { Arch } from './core/format';
 import { archModule, spaceFromRegisters } from './core/formats';
 import { PhysicalMemory } from './core/memory';
-import { AuditReport } from './core/ops/audit';
+import { AuditReport, Finding } from './core/ops/audit';
 import { rightsString } from './core/ops/explain';
 import { FilterError, FilterSpec, parseFilters, parseRange } from './core/ops/filter';
 import { RangeMerger } from './core/ops/merge';
@@ -204,6 +204,33 @@ async function cmdFind(paText: string, o: Common): Promise<void> {
   });
 }
 
+/**
+ * Findings as text; the summary line is printed separately, and the writable aliases of one
+ * executable range share a line (a direct map and its mirrors otherwise repeat it per alias).
+ */
+function auditLines(findings: readonly Finding[]): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < findings.length; i++) {
+    const f = findings[i];
+    const head = `${f.severity.padEnd(7)} ${f.kind.padEnd(22)} `;
+    if (f.kind === 'w+x-check') continue;
+    if (f.kind !== 'writable-alias-of-exec' || !f.aliasVa) {
+      lines.push(head + f.message);
+      continue;
+    }
+    const group = [f];
+    while (findings[i + 1]?.kind === 'writable-alias-of-exec' && findings[i + 1].va === f.va && findings[i + 1].end === f.end && findings[i + 1].root === f.root) group.push(findings[++i]);
+    if (group.length === 1) {
+      lines.push(head + f.message);
+      continue;
+    }
+    const len = Number(BigInt(f.end!) - BigInt(f.va!));
+    const at = group.map((g) => (g.aliasRoot && g.aliasRoot !== g.root ? `${g.aliasVa} (${g.aliasRoot})` : g.aliasVa)).join(', ');
+    lines.push(`${head}executable ${f.va}-${f.end} ${sizeLabel(len)} is also writable at ${group.length} VAs: ${at}`);
+  }
+  return lines;
+}
+
 async function cmdAudit(o: Common): Promise<void> {
   await withTarget(o, async ({ session }) => {
     const r: AuditReport = await session.audit();
@@ -211,7 +238,7 @@ async function cmdAudit(o: Common): Promise<void> {
       out(JSON.stringify({ summary: r.summary, leaves: r.leaves, findings: r.findings }, null, 2));
     } else {
       out(r.summary);
-      for (const f of r.findings) out(`${f.severity.padEnd(7)} ${f.kind.padEnd(22)} ${f.message}`);
+      for (const line of auditLines(r.findings)) out(line);
       out(`${r.leaves} leaves checked, ${r.findings.filter((f) => f.severity === 'error').length} errors, ${r.findings.filter((f) => f.severity === 'warning').length} warnings`);
     }
     return EXIT.ok;
