@@ -8,6 +8,8 @@ import { Arch } from './core/format';
 import { archModule, spaceFromRegisters } from './core/formats';
 import { PhysicalMemory } from './core/memory';
 import { AuditReport, Finding } from './core/ops/audit';
+import { EditError } from './core/edit/codecs';
+import { runSimulate } from './cli/simulate';
 import { rightsString } from './core/ops/explain';
 import { FilterError, FilterSpec, parseFilters, parseRange } from './core/ops/filter';
 import { RangeMerger } from './core/ops/merge';
@@ -276,6 +278,10 @@ export function program(): Command {
     .action((pa, o) => cmdFind(pa, o));
   common(p.command('audit').description('W+X, user-accessible kernel pages, writable aliases of code, malformed tables'))
     .action((o) => cmdAudit(o));
+  common(p.command('simulate').description('simulated map/unmap/protect: descriptors written, TLB maintenance, hazards, range diff (never writes the guest)'))
+    .option('--edit <edit>', "an edit, in order (repeatable): 'map VA PA SIZE RIGHTS', 'unmap VA SIZE', 'protect VA SIZE -w+x'", collect, [])
+    .option('--flush-ceiling <n>', 'translations above which a full flush replaces per-address invalidation (default 33, as Linux x86)')
+    .action((o) => withTarget(o, async (t) => (await runSimulate(t, o, out), EXIT.ok)));
   return p;
 }
 
@@ -289,7 +295,7 @@ export async function main(argv: string[]): Promise<number> {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage;
     }
     const known =
-      e instanceof UsageError || e instanceof AddressSyntaxError || e instanceof RegisterError || e instanceof FilterError || e instanceof TranslateError
+      e instanceof UsageError || e instanceof AddressSyntaxError || e instanceof EditError || e instanceof RegisterError || e instanceof FilterError || e instanceof TranslateError
         ? EXIT.usage
         : e instanceof CoreFileError
           ? EXIT.input

@@ -1,7 +1,7 @@
 // The TLB maintenance a set of entry changes needs, per architecture, as a value the caller must
 // consume (like the x86_64 crate's #[must_use] MapperFlush): an edit whose report is neither
 // consumed nor ignored makes the simulator refuse to go on.
-import { hex } from '../addr';
+import { hex, sizeLabel } from '../addr';
 import { Root } from '../space';
 
 export type EntryState = 'invalid' | 'table' | 'leaf';
@@ -137,7 +137,7 @@ function x86Plan(root: Root, changes: readonly EntryChange[], ceiling: number): 
       : { insn: 'mov cr3, cr3', why: `${leaves.length} translations > ceiling ${ceiling} (Linux tlb_single_page_flush_ceiling is 33): reload CR3 to flush all non-global entries` };
     return { ops: [op], translations: leaves.length, fullFlush: true, notes, hazards };
   }
-  const ops = leaves.map((l) => ({ insn: `invlpg [${hex(l.va)}]`, why: `${hex(l.size)}-byte page${l.global ? ' (global)' : ''}` }));
+  const ops = leaves.map((l) => ({ insn: `invlpg [${hex(l.va)}]`, why: `${sizeLabel(l.size)} page${l.global ? ' (global)' : ''}` }));
   return { ops, translations: leaves.length, fullFlush: false, notes, hazards };
 }
 
@@ -177,7 +177,7 @@ function aarch64Plan(root: Root, changes: readonly EntryChange[], ceiling: numbe
         const page = BigInt.asUintN(44, l.va >> 12n);
         const byAsid = el === 'e1' && !l.global && asid !== undefined;
         const name = `tlbi ${lastLevel ? 'va' + (byAsid || el === 'e2' ? 'l' : 'al') : 'va' + (byAsid || el === 'e2' ? '' : 'a')}${el}is`;
-        ops.push({ insn: `${name}, ${hex(byAsid ? (BigInt(asid!) << 48n) | page : page)}`, why: `${hex(l.va)} (${hex(l.size)}-byte ${c.oldLeaves.length === 1 && lastLevel ? 'descriptor' : 'translation below a table'}${l.global ? ', global' : ''})` });
+        ops.push({ insn: `${name}, ${hex(byAsid ? (BigInt(asid!) << 48n) | page : page)}`, why: `${hex(l.va)} (${sizeLabel(l.size)} ${c.oldLeaves.length === 1 && lastLevel ? 'descriptor' : 'translation below a table'}${l.global ? ', global' : ''})` });
       }
     }
   }
@@ -208,7 +208,7 @@ function riscvPlan(root: Root, changes: readonly EntryChange[], ceiling: number,
       translations: vas.length, fullFlush: true, notes, hazards,
     };
   }
-  return { ops: vas.map((l) => ({ insn: `sfence.vma ${hex(l.va)}, ${l.global ? 'zero' : rs2}`, why: `${hex(l.size)}-byte page` })), translations: vas.length, fullFlush: false, notes, hazards };
+  return { ops: vas.map((l) => ({ insn: `sfence.vma ${hex(l.va)}, ${l.global ? 'zero' : rs2}`, why: `${sizeLabel(l.size)} page` })), translations: vas.length, fullFlush: false, notes, hazards };
 }
 
 export function planTlb(root: Root, all: readonly EntryChange[], ceiling: number): TlbPlan {
