@@ -13,6 +13,8 @@ export class ShadowMemory implements PhysicalMemory {
   private nextFrame: number;
   /** Frames handed out by allocTable, in order. */
   readonly allocated: number[] = [];
+  // Undo journal of the edit in progress, so a refused edit leaves no partial change behind.
+  private journal: (() => void)[] | undefined;
 
   constructor(readonly base: PhysicalMemory) {
     const top = Math.max(0, ...base.ram.map((r) => r.end));
@@ -27,6 +29,22 @@ export class ShadowMemory implements PhysicalMemory {
     return [...this.pages.keys()].sort((a, b) => a - b);
   }
 
+  /** Starts recording undo steps (one edit). */
+  begin(): void {
+    this.journal = [];
+  }
+
+  commit(): void {
+    this.journal = undefined;
+  }
+
+  /** Undoes every write and allocation since begin(). */
+  rollback(): void {
+    const j = this.journal ?? [];
+    this.journal = undefined;
+    for (let i = j.length - 1; i >= 0; i--) j[i]();
+  }
+
   isSimulated(pa: number): boolean {
     return pa >= this.ram[this.ram.length - 1].start;
   }
@@ -36,9 +54,15 @@ export class ShadowMemory implements PhysicalMemory {
     const align = Math.max(PAGE, bytes);
     const pa = Math.ceil(this.nextFrame / align) * align;
     if (pa + bytes > this.ram[this.ram.length - 1].end) throw new Error('simulation ran out of table frames (1 GiB of new tables)');
+    const prevNext = this.nextFrame;
     this.nextFrame = pa + bytes;
     for (let off = 0; off < bytes; off += PAGE) this.pages.set((pa + off) / PAGE, new Uint8Array(PAGE));
     this.allocated.push(pa);
+    this.journal?.push(() => {
+      this.nextFrame = prevNext;
+      this.allocated.pop();
+      for (let off = 0; off < bytes; off += PAGE) this.pages.delete((pa + off) / PAGE);
+    });
     return pa;
   }
 
@@ -78,8 +102,12 @@ export class ShadowMemory implements PhysicalMemory {
     if (!page) {
       page = new Uint8Array(await this.base.read(physAddr(key * PAGE), PAGE));
       this.pages.set(key, page);
+      this.journal?.push(() => this.pages.delete(key));
     }
     const v = new DataView(page.buffer, page.byteOffset, PAGE);
+    const old = page.slice(pa % PAGE, (pa % PAGE) + bytes);
+    const p = page;
+    this.journal?.push(() => p.set(old, pa % PAGE));
     if (bytes === 8) v.setBigUint64(pa % PAGE, BigInt.asUintN(64, value), true);
     else v.setUint32(pa % PAGE, Number(BigInt.asUintN(32, value)), true);
   }

@@ -131,7 +131,15 @@ export class EditSimulator {
   private async run(root: Root, va: bigint, length: number, label: string, op: Op): Promise<EditResult> {
     const [lo, hi] = this.linearRange(root, va, length);
     const ctx = new EditContext(root, codecFor(root), this.shadow, op);
-    await ctx.edit(root.tablePa, 0, 0, lo, hi);
+    // All or nothing: a refused edit (already mapped, reserved bits...) leaves no partial change.
+    this.shadow.begin();
+    try {
+      await ctx.edit(root.tablePa, 0, 0, lo, hi);
+      this.shadow.commit();
+    } catch (e) {
+      this.shadow.rollback();
+      throw e;
+    }
     const plan = planTlb(root, ctx.changes, this.opts.flushCeiling ?? 33);
     const hazards = [...plan.hazards, ...(await this.effectiveness(root, va, op))];
     const result: EditResult = {
