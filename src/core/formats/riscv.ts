@@ -82,7 +82,7 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
       let p = 0;
       const user = (lo & U) !== 0;
       if ((lo & R || (ctx.mxr && lo & X)) && (!user || ctx.sum)) p |= Perm.Read;
-      if (lo & W && (!user || ctx.sum)) p |= Perm.Write;
+      if (lo & W) p |= Perm.Write; // Perm.Write: for whoever may access the page (U-mode here even without SUM)
       if (lo & X && !user) p |= Perm.Exec;
       if (user) {
         p |= Perm.User;
@@ -131,7 +131,6 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
       if (!(lo & R)) out.push({ perm: Perm.Read, because: ctx.mxr && lo & X ? '' : `${name} R=0` });
       if (user && !ctx.sum) {
         out.push({ perm: Perm.Read, because: `${name} U=1 and sstatus.SUM=0 (S-mode cannot access user pages)` });
-        out.push({ perm: Perm.Write, because: `${name} U=1 and sstatus.SUM=0` });
       }
       if (!(lo & W)) out.push({ perm: Perm.Write, because: `${name} W=0` });
       if (!(lo & X)) {

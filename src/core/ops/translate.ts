@@ -87,7 +87,9 @@ export async function translate(
   opts: { root?: string; signal?: AbortSignal } = {},
 ): Promise<Translation> {
   const root = rootFor(space, va, opts.root);
-  const linear = root.toLinear(va)!;
+  // Linear numbers are page-aligned (exact in a double); an unaligned one above 2^53 (Sv57,
+  // LA57, 52-bit VAs) would round into the neighbouring page. The offset is added back below.
+  const linear = root.toLinear(va & ~0xfffn)!;
   const out: TranslateOutcome = await translateLinear(root, linear, store, opts.signal);
   const f = root.format;
   const trace: TraceRecord[] = out.trace.map((s) => {
