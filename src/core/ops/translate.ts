@@ -106,7 +106,8 @@ export async function translate(
   if (out.kind === 'mapped') {
     const l = out.leaf;
     const pageVa = BigInt(root.toVirt(l.linear));
-    const pa = l.pa + Number(va - pageVa);
+    // The offset inside the page: va - pageVa would keep a TBI tag (pageVa has none).
+    const pa = l.pa + Number(va & BigInt(l.size - 1));
     const levelName = f.levels[l.level].name;
     return {
       ...base, kind: 'mapped', pa, size: l.size, pageVa: hex(pageVa), level: levelName,

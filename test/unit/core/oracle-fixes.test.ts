@@ -1,6 +1,6 @@
-// Two bugs the QEMU oracle tests (test/integration/riscv) found, on hand-built Sv57 tables:
-// a user page's W was dropped when sstatus.SUM=0, and translate() of an unaligned VA above 2^53
-// rounded into the neighbouring page.
+// Bugs the QEMU oracle tests (test/integration/riscv, aarch64) found, on hand-built tables:
+// a RISC-V user page's W was dropped when sstatus.SUM=0; translate() of an unaligned VA above
+// 2^53 rounded into the neighbouring page; translate() of a TBI-tagged VA added the tag to the PA.
 import assert from 'node:assert/strict';
 import { spaceFromRegisters } from '../../../src/core/formats';
 import { translate } from '../../../src/core/ops/translate';
@@ -47,5 +47,22 @@ describe('RISC-V fixes found by the QEMU oracle', () => {
     assert.equal(t.pageVa, '0xffffffff80002000');
     const u = await translate(space, 0xffffffff80003801n, store);
     assert.equal(u.pa, 0x80000801);
+  });
+});
+
+describe('AArch64 fixes found by the QEMU oracle', () => {
+  it('translates a TBI-tagged TTBR0 address to the PA of the untagged one', async () => {
+    const mem = new SparseMemory();
+    // 4K granule, 39-bit TTBR0 (T0SZ 25) with TBI0: L1 0x1000 → L2 0x2000 → L3 0x3000 → page
+    mem.write64(0x1000, 0x2000n | 3n);
+    mem.write64(0x2000, 0x3000n | 3n);
+    mem.write64(0x3000 + 8 * 4, 0x40204000n | 3n | (1n << 10n));
+    const tcr = 25n | (25n << 16n) | (2n << 30n) | (5n << 32n) | (1n << 37n);
+    const space = spaceFromRegisters('aarch64', new Map([['ttbr0_el1', 0x1000n], ['ttbr1_el1', 0x4000n], ['tcr_el1', tcr], ['sctlr_el1', 1n]]));
+    const store = new TableStore(mem);
+    const t = await translate(space, 0x5a00000000004abcn, store);
+    assert.equal(t.kind, 'mapped');
+    assert.equal(t.pa, 0x40204abc);
+    assert.equal(t.pageVa, '0x4000');
   });
 });
