@@ -229,3 +229,22 @@ export function leafProbeOffsets(size: bigint, seed = 1, extra = 3): bigint[] {
   }
   return [...offs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
+
+/** A deterministic 64-bit LCG (Knuth's MMIX constants): reproducible probe addresses. */
+export function lcg(seed: bigint): () => bigint {
+  let x = seed & ((1n << 64n) - 1n);
+  return () => (x = (x * 6364136223846793005n + 1442695040888963407n) & ((1n << 64n) - 1n));
+}
+
+/**
+ * `n` addresses for gva2gpa near known mappings: each from one size below a leaf to two sizes
+ * above it, so they hit leaf edges, holes between leaves and neighbours (mapped or not).
+ */
+export function probesAround(leaves: readonly { va: bigint; size: bigint }[], n: number, next: () => bigint): bigint[] {
+  const out: bigint[] = [];
+  for (let i = 0; i < n; i++) {
+    const l = leaves[Number(next() % BigInt(leaves.length))];
+    out.push((l.va - l.size + (next() % (3n * l.size))) & ((1n << 64n) - 1n));
+  }
+  return out;
+}
