@@ -76,41 +76,23 @@ const cdt: DialectCommands = {
   },
 };
 
-/** cppdbg (MIEngine): `-exec CMD` in repl, console text in `result`. */
-const cppdbg: DialectCommands = {
-  ...gdbBase('cppdbg'),
-  evaluateNeedsFrame: false,
-  evaluate: watch,
-  raw: (cmd, o = {}) => ({
+/** A raw command as an evaluate in `context`, text prefixed, optional frameId. */
+function replCommand(prefix: string, context: string, output: BuiltRequest['output']): DialectCommands['raw'] {
+  return (cmd, o = {}) => ({
     command: 'evaluate',
-    args: o.frameId === undefined ? { expression: `-exec ${cmd}`, context: 'repl' } : { expression: `-exec ${cmd}`, frameId: o.frameId, context: 'repl' },
-    output: 'result',
-  }),
-};
+    args: o.frameId === undefined ? { expression: prefix + cmd, context } : { expression: prefix + cmd, frameId: o.frameId, context },
+    output,
+  });
+}
+
+/** cppdbg (MIEngine): `-exec CMD` in repl, console text in `result`. */
+const cppdbg: DialectCommands = { ...gdbBase('cppdbg'), evaluateNeedsFrame: false, evaluate: watch, raw: replCommand('-exec ', 'repl', 'result') };
 
 /** cortex-debug: plain GDB CLI text in repl, output as events; refuses unless stopped. */
-const cortex: DialectCommands = {
-  ...gdbBase('cortex-debug'),
-  evaluateNeedsFrame: false,
-  evaluate: watch,
-  raw: (cmd, o = {}) => ({
-    command: 'evaluate',
-    args: o.frameId === undefined ? { expression: cmd, context: 'repl' } : { expression: cmd, frameId: o.frameId, context: 'repl' },
-    output: 'events',
-  }),
-};
+const cortex: DialectCommands = { ...gdbBase('cortex-debug'), evaluateNeedsFrame: false, evaluate: watch, raw: replCommand('', 'repl', 'events') };
 
 /** GDB's own DAP interpreter (gdb -i dap, GDB >= 14): repl text is a CLI command, output in `result`. */
-const gdbDap: DialectCommands = {
-  ...gdbBase('gdb-dap'),
-  evaluateNeedsFrame: false,
-  evaluate: watch,
-  raw: (cmd, o = {}) => ({
-    command: 'evaluate',
-    args: o.frameId === undefined ? { expression: cmd, context: 'repl' } : { expression: cmd, frameId: o.frameId, context: 'repl' },
-    output: 'result',
-  }),
-};
+const gdbDap: DialectCommands = { ...gdbBase('gdb-dap'), evaluateNeedsFrame: false, evaluate: watch, raw: replCommand('', 'repl', 'result') };
 
 /** CodeLLDB: LLDB commands through the private `_command` context, text in `result`. */
 const codelldb: DialectCommands = {
@@ -119,11 +101,7 @@ const codelldb: DialectCommands = {
   evaluateNeedsFrame: false,
   evaluate: watch,
   registerExpression: (n) => `$${n}`,
-  raw: (cmd, o = {}) => ({
-    command: 'evaluate',
-    args: o.frameId === undefined ? { expression: cmd, context: '_command' } : { expression: cmd, frameId: o.frameId, context: '_command' },
-    output: 'result',
-  }),
+  raw: replCommand('', '_command', 'result'),
   packet: (p) => `process plugin packet send ${p}`,
   monitor: (c) => `process plugin packet monitor ${c}`,
   flushCache: () => undefined,

@@ -71,6 +71,10 @@ export class Transport {
     try {
       return await this.channel.request(command, args);
     } catch (e) {
+      if (e instanceof LiveAccessError) {
+        if (e.kind === 'session-ended') this.ended = true;
+        throw e;
+      }
       const msg = e instanceof Error ? e.message : String(e);
       const kind = classifyError(msg);
       if (kind === 'running') throw new LiveAccessError('running', `${PAUSE_MESSAGE} (${command}: ${msg})`);

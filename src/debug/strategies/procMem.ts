@@ -42,6 +42,15 @@ export async function setupProcMem(con: DebuggerConsole, ram: readonly FlatRamRa
   return { pid: found.pid, ranges };
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 export class ProcMemStrategy implements Strategy {
   readonly name = 'proc-mem' as const;
   private fd: number | undefined;
@@ -70,7 +79,11 @@ export class ProcMemStrategy implements Strategy {
 
   async readMany(reqs: readonly ReadRequest[], signal?: AbortSignal): Promise<(Uint8Array | MemoryReadError)[]> {
     signal?.throwIfAborted();
-    return reqs.map((r) => this.readOne(r));
+    const out = reqs.map((r) => this.readOne(r));
+    const bad = out.find((x): x is MemoryReadError => x instanceof MemoryReadError && x.reason !== 'outside-ram');
+    // A failed read of a process that is gone means QEMU exited: the whole session is over.
+    if (bad && !alive(this.setup.pid)) throw new MemoryReadError(bad.addr, bad.length, 'session-ended', `QEMU (pid ${this.setup.pid}) has exited`);
+    return out;
   }
 
   private readOne(r: ReadRequest): Uint8Array | MemoryReadError {
