@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { AddressSyntaxError, hex, parseAddress, sizeLabel } from './core/addr';
 import { Arch } from './core/format';
 import { archModule, spaceFromRegisters } from './core/formats';
-import { PhysicalMemory } from './core/memory';
+import { MemoryReadError, PhysicalMemory } from './core/memory';
 import { AuditReport, Finding } from './core/ops/audit';
 import { EditError } from './core/edit/codecs';
 import { runSimulate } from './cli/simulate';
@@ -19,6 +19,8 @@ import { TranslateError, Translation } from './core/ops/translate';
 import { CoreFileError, openQemuCore } from './core/sources/elfCore';
 import { openRawImage } from './core/sources/raw';
 import { AddressSpace, RegisterError } from './core/space';
+import { LiveAccessError, LiveTarget, StrategyName, openLiveTarget } from './debug';
+import { attachGdb } from './debug/gdbAttach';
 
 /** Exit codes (documented in docs/cli.md). */
 export const EXIT = { ok: 0, notFound: 1, usage: 2, input: 3, internal: 70 } as const;
@@ -37,12 +39,19 @@ interface Common {
   root?: string[];
   json?: boolean;
   stats?: boolean;
+  strategy?: string;
+  directMap?: string;
 }
+
+const STRATEGIES: StrategyName[] = ['proc-mem', 'phymem-mode', 'monitor-xp', 'direct-map'];
 
 interface Target {
   space: AddressSpace;
   session: PageTableSession;
   warnings: string[];
+  /** Live targets: what the transport cost (for --stats). */
+  live?: LiveTarget;
+  phases?: Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -89,7 +98,7 @@ async function openTarget(o: Common): Promise<Target> {
     arch = o.arch as Arch;
     memory = await openRawImage(o.raw, Number(parseAddress(o.base, '--base')));
   } else {
-    throw new UsageError('--gdb is not available in this build yet: dump the guest with the QEMU monitor (dump-guest-memory FILE) and use --core FILE');
+    return openGdbTarget(o);
   }
   try {
     for (const [k, v] of parseRegs(o.reg, arch)) regs.set(k, v);
@@ -97,6 +106,50 @@ async function openTarget(o: Common): Promise<Target> {
     return { space, session: new PageTableSession(space, memory), warnings: [...warnings, ...space.notes], close: () => memory.close() };
   } catch (e) {
     await memory.close();
+    throw e;
+  }
+}
+
+/**
+ * --gdb HOST:PORT: GDB under cdt-gdb-adapter, attached without resuming the guest, read through
+ * src/debug like any other debug session. --reg values override what the target reports.
+ */
+async function openGdbTarget(o: Common): Promise<Target> {
+  if (o.strategy && !STRATEGIES.includes(o.strategy as StrategyName)) throw new UsageError(`unknown --strategy '${o.strategy}' (use ${STRATEGIES.join(', ')})`);
+  if (o.strategy === 'direct-map' && !o.directMap) throw new UsageError('--strategy direct-map needs --direct-map VA (the guest virtual address of physical 0)');
+  const directMapOffset = o.directMap ? parseAddress(o.directMap, '--direct-map') : undefined;
+  const t0 = performance.now();
+  const gdb = await attachGdb(o.gdb!);
+  const phases: Record<string, number> = { attach: performance.now() - t0 };
+  let live: LiveTarget | undefined;
+  try {
+    live = await openLiveTarget(gdb.channel, gdb.observer, { strategy: o.strategy as StrategyName | undefined, directMapOffset });
+    if (o.arch && o.arch !== live.arch) throw new UsageError(`--arch ${o.arch} does not match the target, which is ${live.arch}`);
+    const regs = new Map(live.registers);
+    for (const [k, v] of parseRegs(o.reg, live.arch)) regs.set(k, v);
+    const space = spaceFromRegisters(live.arch, regs, { roots: o.root?.length ? o.root : undefined });
+    const notes = [`live target through ${gdb.gdb} + cdt-gdb-adapter: strategy ${live.strategy}`, ...live.strategyNotes, ...space.notes];
+    const target = live;
+    return {
+      space,
+      session: new PageTableSession(space, live.memory),
+      warnings: o.stats ? notes : notes.filter((n) => !n.startsWith('live target') && !n.startsWith('adapter dialect')),
+      live,
+      phases,
+      close: async () => {
+        try {
+          await target.dispose();
+        } finally {
+          await gdb.close();
+        }
+      },
+    };
+  } catch (e) {
+    try {
+      await live?.dispose();
+    } finally {
+      await gdb.close();
+    }
     throw e;
   }
 }
@@ -126,10 +179,25 @@ async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promis
   const t = await openTarget(o);
   try {
     for (const w of t.warnings) process.stderr.write(`note: ${w}\n`);
+    const w0 = performance.now();
+    let walkDap = 0;
+    if (t.live) {
+      walkDap = t.live.stats.dapRequests;
+    }
     process.exitCode = await fn(t);
     if (o.stats) {
       const s = t.session.stats;
+      const walkMs = performance.now() - w0;
       process.stderr.write(`stats: ${s.tablesRead} tables read, ${s.bytesRead} bytes, ${s.readBatches} read batches, ${(performance.now() - t0).toFixed(1)} ms\n`);
+      if (t.live) {
+        const l = t.live.stats;
+        const ph = { ...t.phases, ...l.phases, walk: walkMs };
+        process.stderr.write(
+          `stats: live ${t.live.arch} via ${t.live.dialect}, strategy ${t.live.strategy}: ${l.dapRequests} DAP requests (${l.dapRequests - walkDap} during the walk), ` +
+            `${l.reads} physical reads, ${l.bytesRead} bytes, ${l.cacheHits} cache hits\n`,
+        );
+        process.stderr.write(`stats: ms per phase: ${Object.entries(ph).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}\n`);
+      }
     }
   } finally {
     await t.close();
@@ -262,7 +330,9 @@ export function program(): Command {
       .addOption(new Option('--arch <arch>', 'architecture (default: from the core)').choices(ARCHES))
       .option('--root <root>', 'root(s) to walk: cr3, ttbr0, ttbr1, satp, table@0xPA (repeatable)', collect, [])
       .option('--json', 'machine-readable output (JSON Lines for lists)')
-      .option('--stats', 'print tables read, bytes and time to stderr');
+      .option('--stats', 'print tables read, bytes, DAP requests and time per phase to stderr')
+      .option('--strategy <name>', `--gdb: force a physical-memory strategy (${STRATEGIES.join(', ')})`)
+      .option('--direct-map <va>', '--gdb: guest VA of physical address 0 (a direct map such as Linux page_offset_base)');
   common(p.command('dump').description('list mappings: merged ranges (default) or every leaf'))
     .option('--leaves', 'one line (or JSON object) per leaf entry')
     .option('--filter <words>', 'w _w x _x w|x ro u s g _g or a memory type (wb, uc, normal…); comma-separated, repeatable', collect, [])
@@ -295,7 +365,9 @@ export async function main(argv: string[]): Promise<number> {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage;
     }
     const known =
-      e instanceof UsageError || e instanceof AddressSyntaxError || e instanceof EditError || e instanceof RegisterError || e instanceof FilterError || e instanceof TranslateError
+      e instanceof LiveAccessError || e instanceof MemoryReadError
+        ? EXIT.input
+        : e instanceof UsageError || e instanceof AddressSyntaxError || e instanceof EditError || e instanceof RegisterError || e instanceof FilterError || e instanceof TranslateError
         ? EXIT.usage
         : e instanceof CoreFileError
           ? EXIT.input
