@@ -1,0 +1,82 @@
+// Activation glue: the DAP tracker feeds the controller; views, commands, hover and status bar
+// read from it. No paging logic here (src/core) and no DAP of our own (src/debug).
+import * as vscode from 'vscode';
+import type { OpenLiveTarget } from '../debug/api';
+import * as commands from './commands';
+import { TargetController, stateKey } from './controller';
+import { CTX, OUTPUT_NAME, TRACE_SCHEME, MAP_VIEW_TYPE } from './ids';
+import { MapPanels } from './mapPanel';
+import { liveOptions } from './settings';
+import { StatusBar } from './statusBar';
+import { fromAdapter, fromClient } from './tracking';
+import { PageTablesView } from './treeView';
+import { TranslateHover } from './hover';
+
+// webpack resolves this; tsc does not (src/debug is built by another part of the project).
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { openLiveTarget } = require('../debug/index') as { openLiveTarget: OpenLiveTarget };
+
+/** What tests reach through `vscode.extensions.getExtension(...).exports`. */
+export interface PtviewApi {
+  controller: TargetController;
+  tree: PageTablesView;
+  maps: MapPanels;
+}
+
+export function activate(ctx: vscode.ExtensionContext): PtviewApi {
+  const output = vscode.window.createOutputChannel(OUTPUT_NAME);
+  const controller = new TargetController(openLiveTarget, liveOptions);
+  const tree = new PageTablesView(controller);
+  const docs = new commands.TraceDocuments();
+  const deps: commands.Deps = { controller, tree, docs, output, maps: undefined as unknown as MapPanels };
+  const maps = new MapPanels(ctx, controller, {
+    withTarget: (title, fn) => commands.withTarget(deps, title, fn),
+    reveal: (va) => commands.revealCommand(deps, va),
+  });
+  deps.maps = maps;
+  const status = new StatusBar();
+
+  ctx.subscriptions.push(
+    output, tree, maps, status,
+    vscode.workspace.registerTextDocumentContentProvider(TRACE_SCHEME, docs),
+    vscode.window.registerWebviewPanelSerializer(MAP_VIEW_TYPE, maps),
+    vscode.languages.registerHoverProvider({ scheme: '*' }, new TranslateHover(controller)),
+    vscode.debug.registerDebugAdapterTrackerFactory('*', {
+      createDebugAdapterTracker(session) {
+        controller.add(session.id, session.name, { type: session.type, request: (c, a) => Promise.resolve(session.customRequest(c, a)) });
+        return {
+          onWillReceiveMessage: (m) => {
+            const ev = fromClient(m);
+            if (ev) controller.handle(session.id, ev);
+          },
+          onDidSendMessage: (m) => {
+            const ev = fromAdapter(m);
+            if (ev) controller.handle(session.id, ev);
+          },
+          onExit: () => void controller.remove(session.id),
+        };
+      },
+    }),
+    vscode.debug.onDidChangeActiveDebugSession((s) => controller.setActive(s?.id)),
+    vscode.debug.onDidTerminateDebugSession((s) => void controller.remove(s.id)),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('ptview.memoryStrategy') || e.affectsConfiguration('ptview.directMapOffset') || e.affectsConfiguration('ptview.adapterDialect')) {
+        void controller.reopen();
+      } else if (e.affectsConfiguration('ptview.tree')) {
+        tree.refresh();
+      }
+    }),
+    controller.onDidChange((s) => {
+      void vscode.commands.executeCommand('setContext', CTX.state, stateKey(s));
+      status.update(s);
+      // The map follows the stop it shows, when open.
+      if (s.kind === 'running' || s.kind === 'none' || s.kind === 'stopped') void maps.refresh();
+    }),
+  );
+  commands.register(ctx, deps);
+  void vscode.commands.executeCommand('setContext', CTX.active, true);
+  void vscode.commands.executeCommand('setContext', CTX.state, 'none');
+  return { controller, tree, maps };
+}
+
+export function deactivate(): void {}
