@@ -156,8 +156,9 @@ export function parseSpan(text: string | undefined): [bigint, bigint] | undefine
 
 /** Row text searched by the free-text filter. */
 export function rowText(d: MapData, i: number): string {
-  return `${keyHex(d.va[i])} ${keyHex(d.end[i])} 0x${d.pa[i].toString(16)} ${d.memTypes[d.memType[i]]} ${d.roots[d.root[i]]} ${d.levels[d.level[i]]} ` +
-    `${d.region[i] >= 0 ? d.regions[d.region[i]] : ''} ${d.finding[i] >= 0 ? d.findings[d.finding[i]] : ''}`.toLowerCase();
+  const region = d.region[i] >= 0 ? d.regions[d.region[i]] : '';
+  const finding = d.finding[i] >= 0 ? d.findings[d.finding[i]] : '';
+  return `${keyHex(d.va[i])} ${keyHex(d.end[i])} 0x${d.pa[i].toString(16)} ${d.memTypes[d.memType[i]]} ${d.roots[d.root[i]]} ${d.levels[d.level[i]]} ${region} ${finding}`.toLowerCase();
 }
 
 /** Indices of the rows that pass every filter given, in order. */
