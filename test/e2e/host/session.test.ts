@@ -1,0 +1,154 @@
+// In-extension-host tests against a REAL debug session: cdt-gdb-adapter + GDB attached to the
+// QEMU x86-64-4level guest the Playwright fixture booted. Expected values come from QEMU
+// (info registers / info mem / info tlb / gva2gpa, in $PTVIEW_E2E_ORACLE), never from ptview.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import * as vscode from 'vscode';
+
+interface Oracle {
+  port: number;
+  kernel: string;
+  cr3: string;
+  mem: { start: string; end: string; user: boolean; write: boolean }[];
+  tlb: { va: string; frame: string; nx: boolean; user: boolean; write: boolean; pse: boolean }[];
+  gpa: Record<string, string | null>;
+}
+
+const oracle: Oracle = JSON.parse(fs.readFileSync(process.env.PTVIEW_E2E_ORACLE!, 'utf8'));
+let api: any;
+let session: vscode.DebugSession;
+const events: string[] = [];
+
+function waitEvent(name: string, ms = 30_000): Promise<void> {
+  const start = events.length;
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const tick = () => {
+      if (events.slice(start).includes(name)) return resolve();
+      if (Date.now() - t0 > ms) return reject(new Error(`no '${name}' event within ${ms} ms (saw ${events.slice(start).join(', ')})`));
+      setTimeout(tick, 50);
+    };
+    tick();
+  });
+}
+
+async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function () {
+  before(async () => {
+    const ext = vscode.extensions.getExtension('ptview.ptview');
+    assert.ok(ext, 'the ptview extension is installed');
+    vscode.debug.registerDebugAdapterTrackerFactory('gdbtarget', {
+      createDebugAdapterTracker: () => ({
+        onDidSendMessage: (m: any) => {
+          if (m.type === 'event') events.push(m.event);
+        },
+      }),
+    });
+    const folder = vscode.workspace.workspaceFolders![0];
+    const ok = await vscode.debug.startDebugging(folder, {
+      name: 'host test', type: 'gdbtarget', request: 'attach', gdb: 'gdb', program: oracle.kernel,
+      target: { type: 'remote', parameters: [`127.0.0.1:${oracle.port}`] },
+    });
+    assert.ok(ok, 'debugging started');
+    session = await until('the debug session', () => vscode.debug.activeDebugSession);
+    api = await ext!.activate();
+    // cdt-gdb-adapter resumes the guest at configurationDone.
+    await waitEvent('continued');
+  });
+
+  after(async () => {
+    if (session) {
+      await vscode.debug.stopDebugging(session);
+      await new Promise((r) => setTimeout(r, 500));
+      if (vscode.debug.activeDebugSession) await vscode.debug.stopDebugging(vscode.debug.activeDebugSession);
+    }
+  });
+
+  it('says "pause" while the guest runs, without pausing it', async () => {
+    await until('running state', () => api.controller.state().kind === 'running');
+    await assert.rejects(api.controller.ready(), /running|pause/i);
+    const t = await vscode.commands.executeCommand('ptview.translate', '0x12c000');
+    assert.equal(t, undefined);
+    assert.equal(api.controller.state().kind, 'running', 'still running: ptview did not stop it');
+  });
+
+  it('reads CR3 equal to QEMU info registers after a pause', async () => {
+    await session.customRequest('pause', { threadId: 1 });
+    await waitEvent('stopped');
+    await until('stopped state', () => ['stopped', 'ready'].includes(api.controller.state().kind));
+    const ready = await api.controller.ready();
+    assert.equal('0x' + ready.target.registers.get('cr3').toString(16), oracle.cr3);
+    assert.equal(ready.space.roots[0].format.mode, '4-level');
+  });
+
+  it('Translate Virtual Address gives the PA QEMU gva2gpa gives, for every probed VA', async () => {
+    const probes = Object.entries(oracle.gpa);
+    assert.ok(probes.length > 10);
+    for (const [va, pa] of probes) {
+      const t: any = await vscode.commands.executeCommand('ptview.translate', va);
+      assert.ok(t, `translation of ${va}`);
+      if (pa === null) assert.notEqual(t.kind, 'mapped', `${va} is unmapped per QEMU`);
+      else assert.equal('0x' + t.pa.toString(16), pa, `${va}`);
+    }
+  });
+
+  it('the map has every info mem range with the same effective write and user rights', async () => {
+    await vscode.commands.executeCommand('ptview.showMap');
+    const data = await until('map data', () => api.maps.lastPosted?.type === 'data' && api.maps.lastPosted.data);
+    const key = (v: bigint) => v.toString(16).padStart(17, '0');
+    for (const m of oracle.mem) {
+      // Each info mem range is covered by map rows; check its first and last page.
+      for (const va of [BigInt(m.start), BigInt(m.end) - 0x1000n]) {
+        const k = key(va);
+        const i = data.va.findIndex((s: string, j: number) => s <= k && k < data.end[j]);
+        assert.ok(i >= 0, `info mem range ${m.start}-${m.end}: ${'0x' + va.toString(16)} is in the map`);
+        assert.equal((data.perms[i] & 2) !== 0, m.write, `write of ${'0x' + va.toString(16)}`);
+        assert.equal((data.perms[i] & (8 | 16)) !== 0, m.user, `user of ${'0x' + va.toString(16)}`);
+      }
+    }
+  });
+
+  it('Find Physical Address lists every VA QEMU maps to that frame', async () => {
+    const byFrame = new Map<string, string[]>();
+    for (const t of oracle.tlb) if (!t.pse) byFrame.set(t.frame, [...(byFrame.get(t.frame) ?? []), t.va]);
+    const [frame, vas] = [...byFrame.entries()].sort((a, b) => b[1].length - a[1].length)[0];
+    const aliases: any[] = (await vscode.commands.executeCommand('ptview.findPhysical', frame)) as any[];
+    const got = new Set(aliases.map((a) => a.va));
+    for (const va of vas) assert.ok(got.has(va), `${va} maps ${frame} per info tlb`);
+  });
+
+  it('the hover provider translates an address literal in an editor', async () => {
+    const doc = await vscode.workspace.openTextDocument({ content: 'x = 0x12c000;\n', language: 'plaintext' });
+    await vscode.window.showTextDocument(doc);
+    const hovers = (await vscode.commands.executeCommand('vscode.executeHoverProvider', doc.uri, new vscode.Position(0, 7))) as vscode.Hover[];
+    const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : (c as vscode.MarkdownString).value))).join('\n');
+    assert.ok(text.includes(`→ ${oracle.gpa['0x12c000']}`), text);
+  });
+
+  it('Audit returns the W+X summary line and a finding per W+X range', async () => {
+    const report: any = await vscode.commands.executeCommand('ptview.audit', { quiet: true });
+    assert.match(report.summary, /W\+X/);
+    // QEMU info tlb: a 4 KiB leaf writable and executable by its own bits, effective write from info mem.
+    const memWritable = (va: bigint) => oracle.mem.some((m) => BigInt(m.start) <= va && va < BigInt(m.end) && m.write);
+    const wx = oracle.tlb.filter((t) => !t.nx && t.write && memWritable(BigInt(t.va)));
+    assert.equal(report.wxPages > 0, wx.length > 0);
+  });
+
+  it('drops the stop at continue and shows the running state again', async () => {
+    await session.customRequest('continue', { threadId: 1 });
+    await until('running state', () => api.controller.state().kind === 'running');
+    await session.customRequest('pause', { threadId: 1 });
+    await waitEvent('stopped');
+    const ready = await api.controller.ready();
+    assert.equal('0x' + ready.target.registers.get('cr3').toString(16), oracle.cr3);
+  });
+});
