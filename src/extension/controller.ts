@@ -6,6 +6,7 @@ import { PageTableSession } from '../core/ops/session';
 import { AddressSpace } from '../core/space';
 import type { DapChannel, DapObserver, LiveOptions, LiveTarget, OpenLiveTarget } from '../debug/api';
 import { LiveAccessError } from '../debug/api';
+import type { DebugProtocol } from '@vscode/debugprotocol';
 import { TargetEvent } from './tracking';
 
 export interface Ready {
@@ -30,6 +31,7 @@ interface Entry {
   readonly name: string;
   readonly channel: DapChannel;
   readonly observer: DapObserver;
+  readonly eventListeners: Set<(e: DebugProtocol.Event) => void>;
   // 'unknown' until the first stopped/continued: we try, and the debug layer says 'running'.
   run: 'unknown' | 'stopped' | 'running';
   generation: number;
@@ -58,8 +60,15 @@ export class TargetController {
 
   /** Registers a session (before its initialize response, so capabilities are seen). */
   add(id: string, name: string, channel: DapChannel): DapObserver {
-    const observer: DapObserver = {};
-    this.sessions.set(id, { id, name, channel, observer, run: 'unknown', generation: ++this.gen });
+    const eventListeners = new Set<(e: DebugProtocol.Event) => void>();
+    // The debug layer reads monitor output from `output` events (cdt-gdb-adapter) through this.
+    const observer: DapObserver & { onEvent(l: (e: DebugProtocol.Event) => void): { dispose(): void } } = {
+      onEvent: (l) => {
+        eventListeners.add(l);
+        return { dispose: () => eventListeners.delete(l) };
+      },
+    };
+    this.sessions.set(id, { id, name, channel, observer, eventListeners, run: 'unknown', generation: ++this.gen });
     this.activeId ??= id;
     this.changed(id);
     return observer;
@@ -84,6 +93,19 @@ export class TargetController {
   get activeSession(): { id: string; name: string; channel: DapChannel } | undefined {
     const e = this.active();
     return e && { id: e.id, name: e.name, channel: e.channel };
+  }
+
+  /** Every event the adapter of session `id` sent, for the debug layer's listeners. */
+  adapterEvent(id: string, e: DebugProtocol.Event): void {
+    const entry = this.sessions.get(id);
+    if (!entry) return;
+    for (const l of [...entry.eventListeners]) {
+      try {
+        l(e);
+      } catch {
+        /* a listener's failure is not the session's */
+      }
+    }
   }
 
   /** Feeds one classified DAP message of session `id`. */
@@ -198,6 +220,7 @@ export class TargetController {
 
   private async drop(e: Entry): Promise<void> {
     e.generation = ++this.gen;
+    e.eventListeners.clear();
     const old = e.ready;
     e.ready = undefined;
     if (old) await old.target.dispose().catch(() => undefined);

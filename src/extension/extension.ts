@@ -50,6 +50,7 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
             if (ev) controller.handle(session.id, ev);
           },
           onDidSendMessage: (m) => {
+            if (m?.type === 'event') controller.adapterEvent(session.id, m);
             const ev = fromAdapter(m);
             if (ev) controller.handle(session.id, ev);
           },

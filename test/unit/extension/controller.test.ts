@@ -120,6 +120,20 @@ describe('extension target controller', () => {
   });
 });
 
+describe('extension adapter events for the debug layer', () => {
+  it('passes every adapter event to the listeners the debug layer registered on the observer', () => {
+    const c = new TargetController(fakeOpener().open);
+    const obs = c.add('s1', 'guest', channel) as { onEvent(l: (e: unknown) => void): { dispose(): void } };
+    const seen: string[] = [];
+    const sub = obs.onEvent((e: any) => seen.push(e.event));
+    c.adapterEvent('s1', { type: 'event', seq: 1, event: 'output', body: { output: 'received: \"0\"' } } as any);
+    c.adapterEvent('s2', { type: 'event', seq: 2, event: 'output' } as any);
+    sub.dispose();
+    c.adapterEvent('s1', { type: 'event', seq: 3, event: 'stopped' } as any);
+    assert.deepEqual(seen, ['output']);
+  });
+});
+
 describe('extension DAP message classification', () => {
   it('classifies run, write, stop and end messages and ignores the rest', () => {
     for (const c of ['continue', 'next', 'stepIn', 'stepOut', 'reverseContinue']) assert.deepEqual(fromClient({ type: 'request', command: c }), { kind: 'running' });
