@@ -71,6 +71,8 @@ function main() {
   run('npx', ['tsc', '-p', 'tsconfig.test.json']);
   run('npm', ['run', 'package', '--silent']);
   run('npx', ['tsc', '-p', 'test/e2e/tsconfig.host.json']);
+  fs.mkdirSync(path.join(REPO, 'build', 'e2e'), { recursive: true });
+  run('npx', ['vsce', 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '-o', path.join(REPO, 'build', 'e2e', 'gdbtarget-e2e.vsix')], { cwd: path.join(E2E, 'helper-ext') });
   const results = path.join(REPO, 'test-artifacts', 'e2e-results.json');
   fs.mkdirSync(path.dirname(results), { recursive: true });
   const args = ['playwright', 'test', '--reporter=list,json', ...process.argv.slice(2)];

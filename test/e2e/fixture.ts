@@ -11,6 +11,9 @@ export const REPO = path.resolve(__dirname, '../..');
 export const ARTIFACTS = path.join(REPO, 'test-artifacts');
 const CODE_SERVER = path.join(__dirname, 'node_modules/code-server/out/node/entry.js');
 const VSIX = process.env.PTVIEW_VSIX ?? path.join(REPO, 'ptview.vsix');
+// The gdbtarget launcher, packaged by scripts/e2e.js (a folder copy is ignored once
+// --install-extension has written extensions.json).
+const HELPER_VSIX = process.env.PTVIEW_E2E_HELPER_VSIX ?? path.join(REPO, 'build', 'e2e', 'gdbtarget-e2e.vsix');
 export const GUEST = 'x86-64-4level';
 
 // The harness is compiled by the main test build (tsc -p tsconfig.test.json).
@@ -96,7 +99,7 @@ export const test = base.extend<{ world: World }, { worldW: World }>({
       fs.writeFileSync(path.join(workspace, '.vscode', 'launch.json'), JSON.stringify({
         version: '0.2.0',
         configurations: [{
-          name: 'QEMU x86-64 guest', type: 'gdbtarget', request: 'attach', gdb: 'gdb', program: kernel,
+          name: 'QEMU x86-64 guest', type: 'gdbtarget', request: 'attach', gdb: 'gdb',
           target: { type: 'remote', parameters: [`127.0.0.1:${guest.gdbPort}`] },
         }],
       }, null, 2));
@@ -115,8 +118,7 @@ export const test = base.extend<{ world: World }, { worldW: World }>({
         PTVIEW_E2E_ORACLE: oracleFile,
       };
       const common = ['--config', path.join(dir, 'config.yaml'), '--user-data-dir', ud, '--extensions-dir', exts];
-      execFileSync(process.execPath, [CODE_SERVER, ...common, '--install-extension', VSIX], { env, stdio: 'pipe' });
-      fs.cpSync(path.join(__dirname, 'helper-ext'), path.join(exts, 'ptview-e2e.gdbtarget-e2e-0.0.1'), { recursive: true });
+      execFileSync(process.execPath, [CODE_SERVER, ...common, '--install-extension', VSIX, '--install-extension', HELPER_VSIX], { env, stdio: 'pipe' });
 
       const port = 9100 + info.workerIndex;
       const url = `http://127.0.0.1:${port}`;

@@ -55,7 +55,7 @@ describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function 
     });
     const folder = vscode.workspace.workspaceFolders![0];
     const ok = await vscode.debug.startDebugging(folder, {
-      name: 'host test', type: 'gdbtarget', request: 'attach', gdb: 'gdb', program: oracle.kernel,
+      name: 'host test', type: 'gdbtarget', request: 'attach', gdb: 'gdb',
       target: { type: 'remote', parameters: [`127.0.0.1:${oracle.port}`] },
     });
     assert.ok(ok, 'debugging started');
