@@ -166,13 +166,17 @@ export class TargetController {
     if (e.failure && e.failure.kind !== 'ready' && 'message' in e.failure) {
       throw new LiveAccessError(e.failure.kind === 'no-memory' ? 'no-memory-access' : 'strategy-failed', e.failure.message);
     }
-    e.opening ??= this.openFor(e, signal);
+    if (!e.opening) {
+      // Assigned before anyone hears of it: a listener that asks for the target joins this open.
+      e.opening = this.openFor(e, signal);
+      this.changed(e.id);
+    }
     return e.opening;
   }
 
   private async openFor(e: Entry, signal?: AbortSignal): Promise<Ready> {
     const generation = e.generation;
-    this.changed(e.id);
+    await Promise.resolve(); // e.opening is set before the first read
     let target: LiveTarget | undefined;
     try {
       target = await this.open(e.channel, e.observer, this.options(), signal);

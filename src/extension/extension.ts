@@ -35,6 +35,7 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
   });
   deps.maps = maps;
   const status = new StatusBar();
+  let lastKind = 'none';
 
   ctx.subscriptions.push(
     output, tree, maps, status,
@@ -70,8 +71,9 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
     controller.onDidChange((s) => {
       void vscode.commands.executeCommand('setContext', CTX.state, stateKey(s));
       status.update(s);
-      // The map follows the stop it shows, when open.
-      if (s.kind === 'running' || s.kind === 'none' || s.kind === 'stopped') void maps.refresh();
+      // The map follows the stop it shows, when visible (once per change of state kind).
+      if (s.kind !== lastKind && (s.kind === 'running' || s.kind === 'none' || s.kind === 'stopped')) void maps.refresh({ ifVisible: true });
+      lastKind = s.kind;
     }),
   );
   commands.register(ctx, deps);

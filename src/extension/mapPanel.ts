@@ -64,8 +64,8 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
   }
 
   /** Rebuilds (when the stop changed) and sends the data; or says why there is none. */
-  async refresh(): Promise<void> {
-    if (!this.panel) return;
+  async refresh(opts: { ifVisible?: boolean } = {}): Promise<void> {
+    if (!this.panel || (opts.ifVisible && !this.panel.visible)) return;
     const s = this.controller.state();
     if (s.kind === 'none') return this.post({ type: 'status', message: 'No debug session: start debugging a QEMU guest.' });
     if (s.kind === 'running') return this.post({ type: 'status', message: 'The target is running: pause it to see its address space.' });

@@ -32,6 +32,19 @@ describe('extension target controller', () => {
     assert.equal(a.space.roots[0].name, 'cr3');
   });
 
+  it('a listener that asks for the target while it opens joins that open (no re-entrant opens)', async () => {
+    const { opener, c } = setup();
+    c.add('s1', 'guest', channel);
+    const asked: Promise<unknown>[] = [];
+    c.onDidChange((s) => {
+      if (s.kind === 'stopped' || s.kind === 'loading') asked.push(c.ready().catch(() => undefined));
+    });
+    c.handle('s1', { kind: 'stopped' });
+    await c.ready();
+    await Promise.all(asked);
+    assert.equal(opener.calls.length, 1);
+  });
+
   it('disposes the target when the target runs, never reads while running, and reopens at the next stop', async () => {
     const { opener, c } = setup();
     c.add('s1', 'guest', channel);
