@@ -49,7 +49,8 @@ function settings(): Record<string, unknown> {
   return {
     'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off', 'security.workspace.trust.enabled': false,
     'extensions.autoCheckUpdates': false, 'extensions.autoUpdate': false, 'update.mode': 'none', 'workbench.tips.enabled': false,
-    'debug.openDebug': 'openOnDebugBreak', 'window.commandCenter': false,
+    'debug.openDebug': 'openOnDebugBreak', 'window.commandCenter': false, 'debug.internalConsoleOptions': 'neverOpen',
+    'workbench.list.typeNavigationMode': 'trigger',
   };
 }
 

@@ -19,8 +19,8 @@ let api: any;
 let session: vscode.DebugSession;
 const events: string[] = [];
 
-function waitEvent(name: string, ms = 30_000): Promise<void> {
-  const start = events.length;
+/** Waits for event `name` after position `start` of the event log (take it before the request). */
+function waitEvent(name: string, start = events.length, ms = 30_000): Promise<void> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
     const tick = () => {
@@ -62,7 +62,7 @@ describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function 
     session = await until('the debug session', () => vscode.debug.activeDebugSession);
     api = await ext!.activate();
     // cdt-gdb-adapter resumes the guest at configurationDone.
-    await waitEvent('continued');
+    await waitEvent('continued', 0);
   });
 
   after(async () => {
@@ -82,8 +82,9 @@ describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function 
   });
 
   it('reads CR3 equal to QEMU info registers after a pause', async () => {
+    const mark = events.length;
     await session.customRequest('pause', { threadId: 1 });
-    await waitEvent('stopped');
+    await waitEvent('stopped', mark);
     await until('stopped state', () => ['stopped', 'ready'].includes(api.controller.state().kind));
     const ready = await api.controller.ready();
     assert.equal('0x' + ready.target.registers.get('cr3').toString(16), oracle.cr3);
@@ -146,8 +147,9 @@ describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function 
   it('drops the stop at continue and shows the running state again', async () => {
     await session.customRequest('continue', { threadId: 1 });
     await until('running state', () => api.controller.state().kind === 'running');
+    const mark = events.length;
     await session.customRequest('pause', { threadId: 1 });
-    await waitEvent('stopped');
+    await waitEvent('stopped', mark);
     const ready = await api.controller.ready();
     assert.equal('0x' + ready.target.registers.get('cr3').toString(16), oracle.cr3);
   });

@@ -9,8 +9,26 @@ async function showView(page: Page) {
   await runCommand(page, 'View: Show Run and Debug');
   const header = page.locator('.pane-header', { hasText: /page tables/i });
   await header.waitFor();
+  // Room for the tree: fold the other Run and Debug views.
+  for (const name of [/^variables/i, /^watch/i, /^breakpoints/i]) {
+    const h = page.locator('.pane-header', { hasText: name }).first();
+    if ((await h.count()) && (await h.getAttribute('aria-expanded')) === 'true') await h.click();
+  }
   if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
   return page.locator('.pane', { has: header });
+}
+
+/** Scrolls the (virtualized) tree until a row with this label is rendered. */
+async function scrollTo(pane: ReturnType<Page['locator']>, label: RegExp) {
+  const row = treeRow(pane, label);
+  const list = pane.locator('.monaco-list').first();
+  for (let i = 0; i < 40 && !(await row.isVisible()); i++) {
+    const box = await list.boundingBox();
+    await pane.page().mouse.move(box!.x + box!.width / 2, box!.y + box!.height / 2);
+    await pane.page().mouse.wheel(0, 200);
+    await pane.page().waitForTimeout(100);
+  }
+  return row;
 }
 
 function treeRow(pane: ReturnType<Page['locator']>, label: RegExp) {
@@ -18,7 +36,7 @@ function treeRow(pane: ReturnType<Page['locator']>, label: RegExp) {
 }
 
 async function expand(pane: ReturnType<Page['locator']>, label: RegExp) {
-  const row = treeRow(pane, label);
+  const row = await scrollTo(pane, label);
   await row.waitFor();
   if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
   await expect(row).toHaveAttribute('aria-expanded', 'true');
@@ -53,8 +71,7 @@ test('expand CR3 down to a 4 KiB leaf and check its VA → PA and flags against 
     const [a, b] = text.slice(1, -1).split('–').map(Number);
     if (a <= 300 && 300 <= b) await expand(pane, new RegExp(`^\\[${a}–${b}\\]$`));
   }
-  const leaf = treeRow(pane, /^0x12c000–0x12cfff → /);
-  await leaf.scrollIntoViewIfNeeded();
+  const leaf = await scrollTo(pane, /^0x12c000–0x12cfff → /);
   await expect(leaf.locator('.label-name')).toHaveText(`0x12c000–0x12cfff → ${pa}`);
   const desc = (await leaf.locator('.label-description').textContent()) ?? '';
   // rights "rwx uX": w from info mem's effective W, u from its U, x from info tlb's XD bit.
