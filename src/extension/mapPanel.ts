@@ -7,6 +7,7 @@ import { Ready, TargetController } from './controller';
 import { MAP_VIEW_TYPE } from './ids';
 import { MapData, buildMapData, exportCsv, exportJson } from './mapData';
 import { FromWebview, ToWebview } from './protocol';
+import { mapHtml } from './mapHtml';
 import { viewSettings } from './settings';
 import { translationText } from './text';
 
@@ -120,48 +121,11 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
   }
 
   private html(w: vscode.Webview): string {
-    const nonce = randomBytes(16).toString('base64');
     const u = (...p: string[]) => w.asWebviewUri(vscode.Uri.joinPath(this.ctx.extensionUri, ...p)).toString();
-    const csp = `default-src 'none'; style-src ${w.cspSource}; font-src ${w.cspSource}; img-src ${w.cspSource}; script-src 'nonce-${nonce}';`;
-    const defaults = JSON.stringify(viewSettings().defaultFilters);
-    // No data in the HTML: everything arrives by postMessage and is inserted as text.
-    return `<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="${u('media', 'map.css')}">
-<title>Address-Space Map</title></head>
-<body data-default-filters="${escapeAttr(defaults)}">
-<div id="toolbar">
-  <vscode-checkbox id="f-w" label="w">w</vscode-checkbox>
-  <vscode-checkbox id="f-x" label="x">x</vscode-checkbox>
-  <vscode-checkbox id="f-u" label="u">u</vscode-checkbox>
-  <vscode-checkbox id="f-wx" label="W+X">W+X</vscode-checkbox>
-  <vscode-checkbox id="f-findings" label="findings">findings</vscode-checkbox>
-  <vscode-single-select id="f-memtype" aria-label="memory type"><vscode-option value="">any type</vscode-option></vscode-single-select>
-  <vscode-single-select id="f-pagesize" aria-label="page size"><vscode-option value="">any size</vscode-option></vscode-single-select>
-  <vscode-textfield id="f-va" placeholder="VA range (a-b, a+len)"></vscode-textfield>
-  <vscode-textfield id="f-pa" placeholder="PA range"></vscode-textfield>
-  <vscode-textfield id="f-text" placeholder="text"></vscode-textfield>
-  <vscode-button id="export-csv" secondary>CSV</vscode-button>
-  <vscode-button id="export-json" secondary>JSON</vscode-button>
-</div>
-<div id="summary"></div>
-<div id="strip-box"><canvas id="strip" height="36"></canvas><div id="strip-labels"></div></div>
-<div id="table">
-  <div class="row head"><span>VA</span><span>end</span><span>PA</span><span>size</span><span>page</span><span>rights</span><span>type</span><span>root</span><span>region / finding</span></div>
-  <div id="scroller"><div id="spacer"></div></div>
-</div>
-<pre id="trace"></pre>
-<script nonce="${nonce}" src="${u('dist', 'map.js')}"></script>
-</body></html>`;
+    return mapHtml({ cspSource: w.cspSource, nonce: randomBytes(16).toString('base64'), script: u('dist', 'map.js'), style: u('media', 'map.css'), defaultFilters: viewSettings().defaultFilters });
   }
 
   dispose(): void {
     this.panel?.dispose();
   }
-}
-
-function escapeAttr(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
