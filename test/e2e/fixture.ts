@@ -50,7 +50,7 @@ function settings(): Record<string, unknown> {
     'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off', 'security.workspace.trust.enabled': false,
     'extensions.autoCheckUpdates': false, 'extensions.autoUpdate': false, 'update.mode': 'none', 'workbench.tips.enabled': false,
     'debug.openDebug': 'openOnDebugBreak', 'window.commandCenter': false, 'debug.internalConsoleOptions': 'neverOpen',
-    'workbench.list.typeNavigationMode': 'trigger',
+
   };
 }
 
