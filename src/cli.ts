@@ -6,8 +6,10 @@ import { Command, Option } from 'commander';
 import { AddressSyntaxError, hex, parseAddress, sizeLabel } from './core/addr';
 import { Arch } from './core/format';
 import { archModule, spaceFromRegisters } from './core/formats';
-import { PhysicalMemory } from './core/memory';
-import { AuditReport } from './core/ops/audit';
+import { MemoryReadError, PhysicalMemory } from './core/memory';
+import { AuditReport, Finding } from './core/ops/audit';
+import { EditError } from './core/edit/codecs';
+import { runSimulate } from './cli/simulate';
 import { rightsString } from './core/ops/explain';
 import { FilterError, FilterSpec, parseFilters, parseRange } from './core/ops/filter';
 import { RangeMerger } from './core/ops/merge';
@@ -17,6 +19,8 @@ import { TranslateError, Translation } from './core/ops/translate';
 import { CoreFileError, openQemuCore } from './core/sources/elfCore';
 import { openRawImage } from './core/sources/raw';
 import { AddressSpace, RegisterError } from './core/space';
+import { LiveAccessError, LiveTarget, StrategyName, openLiveTarget } from './debug';
+import { attachGdb } from './debug/gdbAttach';
 
 /** Exit codes (documented in docs/cli.md). */
 export const EXIT = { ok: 0, notFound: 1, usage: 2, input: 3, internal: 70 } as const;
@@ -35,12 +39,19 @@ interface Common {
   root?: string[];
   json?: boolean;
   stats?: boolean;
+  strategy?: string;
+  directMap?: string;
 }
+
+const STRATEGIES: StrategyName[] = ['proc-mem', 'phymem-mode', 'monitor-xp', 'direct-map'];
 
 interface Target {
   space: AddressSpace;
   session: PageTableSession;
   warnings: string[];
+  /** Live targets: what the transport cost (for --stats). */
+  live?: LiveTarget;
+  phases?: Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -87,7 +98,7 @@ async function openTarget(o: Common): Promise<Target> {
     arch = o.arch as Arch;
     memory = await openRawImage(o.raw, Number(parseAddress(o.base, '--base')));
   } else {
-    throw new UsageError('--gdb is not available in this build yet: dump the guest with the QEMU monitor (dump-guest-memory FILE) and use --core FILE');
+    return openGdbTarget(o);
   }
   try {
     for (const [k, v] of parseRegs(o.reg, arch)) regs.set(k, v);
@@ -95,6 +106,50 @@ async function openTarget(o: Common): Promise<Target> {
     return { space, session: new PageTableSession(space, memory), warnings: [...warnings, ...space.notes], close: () => memory.close() };
   } catch (e) {
     await memory.close();
+    throw e;
+  }
+}
+
+/**
+ * --gdb HOST:PORT: GDB under cdt-gdb-adapter, attached without resuming the guest, read through
+ * src/debug like any other debug session. --reg values override what the target reports.
+ */
+async function openGdbTarget(o: Common): Promise<Target> {
+  if (o.strategy && !STRATEGIES.includes(o.strategy as StrategyName)) throw new UsageError(`unknown --strategy '${o.strategy}' (use ${STRATEGIES.join(', ')})`);
+  if (o.strategy === 'direct-map' && !o.directMap) throw new UsageError('--strategy direct-map needs --direct-map VA (the guest virtual address of physical 0)');
+  const directMapOffset = o.directMap ? parseAddress(o.directMap, '--direct-map') : undefined;
+  const t0 = performance.now();
+  const gdb = await attachGdb(o.gdb!);
+  const phases: Record<string, number> = { attach: performance.now() - t0 };
+  let live: LiveTarget | undefined;
+  try {
+    live = await openLiveTarget(gdb.channel, gdb.observer, { strategy: o.strategy as StrategyName | undefined, directMapOffset });
+    if (o.arch && o.arch !== live.arch) throw new UsageError(`--arch ${o.arch} does not match the target, which is ${live.arch}`);
+    const regs = new Map(live.registers);
+    for (const [k, v] of parseRegs(o.reg, live.arch)) regs.set(k, v);
+    const space = spaceFromRegisters(live.arch, regs, { roots: o.root?.length ? o.root : undefined });
+    const notes = [`live target through ${gdb.gdb} + cdt-gdb-adapter: strategy ${live.strategy}`, ...live.strategyNotes, ...space.notes];
+    const target = live;
+    return {
+      space,
+      session: new PageTableSession(space, live.memory),
+      warnings: o.stats ? notes : notes.filter((n) => !n.startsWith('live target') && !n.startsWith('adapter dialect')),
+      live,
+      phases,
+      close: async () => {
+        try {
+          await target.dispose();
+        } finally {
+          await gdb.close();
+        }
+      },
+    };
+  } catch (e) {
+    try {
+      await live?.dispose();
+    } finally {
+      await gdb.close();
+    }
     throw e;
   }
 }
@@ -124,10 +179,25 @@ async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promis
   const t = await openTarget(o);
   try {
     for (const w of t.warnings) process.stderr.write(`note: ${w}\n`);
+    const w0 = performance.now();
+    let walkDap = 0;
+    if (t.live) {
+      walkDap = t.live.stats.dapRequests;
+    }
     process.exitCode = await fn(t);
     if (o.stats) {
       const s = t.session.stats;
+      const walkMs = performance.now() - w0;
       process.stderr.write(`stats: ${s.tablesRead} tables read, ${s.bytesRead} bytes, ${s.readBatches} read batches, ${(performance.now() - t0).toFixed(1)} ms\n`);
+      if (t.live) {
+        const l = t.live.stats;
+        const ph = { ...t.phases, ...l.phases, walk: walkMs };
+        process.stderr.write(
+          `stats: live ${t.live.arch} via ${t.live.dialect}, strategy ${t.live.strategy}: ${l.dapRequests} DAP requests (${l.dapRequests - walkDap} during the walk), ` +
+            `${l.reads} physical reads, ${l.bytesRead} bytes, ${l.cacheHits} cache hits\n`,
+        );
+        process.stderr.write(`stats: ms per phase: ${Object.entries(ph).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}\n`);
+      }
     }
   } finally {
     await t.close();
@@ -204,6 +274,33 @@ async function cmdFind(paText: string, o: Common): Promise<void> {
   });
 }
 
+/**
+ * Findings as text; the summary line is printed separately, and the writable aliases of one
+ * executable range share a line (a direct map and its mirrors otherwise repeat it per alias).
+ */
+function auditLines(findings: readonly Finding[]): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < findings.length; i++) {
+    const f = findings[i];
+    const head = `${f.severity.padEnd(7)} ${f.kind.padEnd(22)} `;
+    if (f.kind === 'w+x-check') continue;
+    if (f.kind !== 'writable-alias-of-exec' || !f.aliasVa) {
+      lines.push(head + f.message);
+      continue;
+    }
+    const group = [f];
+    while (findings[i + 1]?.kind === 'writable-alias-of-exec' && findings[i + 1].va === f.va && findings[i + 1].end === f.end && findings[i + 1].root === f.root) group.push(findings[++i]);
+    if (group.length === 1) {
+      lines.push(head + f.message);
+      continue;
+    }
+    const len = Number(BigInt(f.end!) - BigInt(f.va!));
+    const at = group.map((g) => (g.aliasRoot && g.aliasRoot !== g.root ? `${g.aliasVa} (${g.aliasRoot})` : g.aliasVa)).join(', ');
+    lines.push(`${head}executable ${f.va}-${f.end} ${sizeLabel(len)} is also writable at ${group.length} VAs: ${at}`);
+  }
+  return lines;
+}
+
 async function cmdAudit(o: Common): Promise<void> {
   await withTarget(o, async ({ session }) => {
     const r: AuditReport = await session.audit();
@@ -211,7 +308,7 @@ async function cmdAudit(o: Common): Promise<void> {
       out(JSON.stringify({ summary: r.summary, leaves: r.leaves, findings: r.findings }, null, 2));
     } else {
       out(r.summary);
-      for (const f of r.findings) out(`${f.severity.padEnd(7)} ${f.kind.padEnd(22)} ${f.message}`);
+      for (const line of auditLines(r.findings)) out(line);
       out(`${r.leaves} leaves checked, ${r.findings.filter((f) => f.severity === 'error').length} errors, ${r.findings.filter((f) => f.severity === 'warning').length} warnings`);
     }
     return EXIT.ok;
@@ -233,7 +330,9 @@ export function program(): Command {
       .addOption(new Option('--arch <arch>', 'architecture (default: from the core)').choices(ARCHES))
       .option('--root <root>', 'root(s) to walk: cr3, ttbr0, ttbr1, satp, table@0xPA (repeatable)', collect, [])
       .option('--json', 'machine-readable output (JSON Lines for lists)')
-      .option('--stats', 'print tables read, bytes and time to stderr');
+      .option('--stats', 'print tables read, bytes, DAP requests and time per phase to stderr')
+      .option('--strategy <name>', `--gdb: force a physical-memory strategy (${STRATEGIES.join(', ')})`)
+      .option('--direct-map <va>', '--gdb: guest VA of physical address 0 (a direct map such as Linux page_offset_base)');
   common(p.command('dump').description('list mappings: merged ranges (default) or every leaf'))
     .option('--leaves', 'one line (or JSON object) per leaf entry')
     .option('--filter <words>', 'w _w x _x w|x ro u s g _g or a memory type (wb, uc, normal…); comma-separated, repeatable', collect, [])
@@ -249,6 +348,10 @@ export function program(): Command {
     .action((pa, o) => cmdFind(pa, o));
   common(p.command('audit').description('W+X, user-accessible kernel pages, writable aliases of code, malformed tables'))
     .action((o) => cmdAudit(o));
+  common(p.command('simulate').description('simulated map/unmap/protect: descriptors written, TLB maintenance, hazards, range diff (never writes the guest)'))
+    .option('--edit <edit>', "an edit, in order (repeatable): 'map VA PA SIZE RIGHTS', 'unmap VA SIZE', 'protect VA SIZE -w+x'", collect, [])
+    .option('--flush-ceiling <n>', 'translations above which a full flush replaces per-address invalidation (default 33, as Linux x86)')
+    .action((o) => withTarget(o, async (t) => (await runSimulate(t, o, out), EXIT.ok)));
   return p;
 }
 
@@ -262,7 +365,9 @@ export async function main(argv: string[]): Promise<number> {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage;
     }
     const known =
-      e instanceof UsageError || e instanceof AddressSyntaxError || e instanceof RegisterError || e instanceof FilterError || e instanceof TranslateError
+      e instanceof LiveAccessError || e instanceof MemoryReadError
+        ? EXIT.input
+        : e instanceof UsageError || e instanceof AddressSyntaxError || e instanceof EditError || e instanceof RegisterError || e instanceof FilterError || e instanceof TranslateError
         ? EXIT.usage
         : e instanceof CoreFileError
           ? EXIT.input

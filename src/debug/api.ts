@@ -19,6 +19,13 @@ export interface DapChannel {
 export interface DapObserver {
   /** The adapter's initialize response capabilities, captured at session start. */
   capabilities?: DebugProtocol.Capabilities;
+  /**
+   * Subscribes to the adapter's events (VS Code: a tracker's onDidSendMessage, filtered to
+   * events). cdt-gdb-adapter and cortex-debug return raw-command text only as `output` events, so
+   * without this those dialects cannot query the monitor (RAM ranges, gpa2hva, PhyMemMode state);
+   * `continued`, `memory`, `invalidated` and `terminated` also drop the per-stop cache.
+   */
+  onEvent?(listener: (event: DebugProtocol.Event) => void): { dispose(): void };
 }
 
 export type Dialect = 'cdt-gdb' | 'cppdbg' | 'cortex-debug' | 'gdb-dap' | 'codelldb' | 'readmemory-only';
@@ -39,6 +46,8 @@ export interface LiveStats {
   dapRequests: number;
   bytesRead: number;
   cacheHits: number;
+  /** Physical reads that reached the target (tables, after the per-stop cache). */
+  reads: number;
   phases: Record<string, number>; // milliseconds per phase: attach, registers, ram, walk...
 }
 

@@ -1,0 +1,136 @@
+// Command building per adapter dialect: how to evaluate a register, run a raw GDB/LLDB command
+// and where its text comes back. Shapes from each adapter's sources and docs
+// (/work/shared/notes/debug-access.md §3); only cdt-gdb-adapter is verified end to end here.
+import { Dialect } from './api';
+
+/** A DAP request plus where the command's text comes back. */
+export interface BuiltRequest {
+  readonly command: string;
+  readonly args: Record<string, unknown>;
+  /** 'result': the evaluate response's `result`; 'events': `output` events before the response. */
+  readonly output: 'result' | 'events' | 'none';
+}
+
+/** What the debugger behind the adapter understands. */
+export type Debugger = 'gdb' | 'lldb' | 'none';
+
+export interface DialectCommands {
+  readonly dialect: Dialect;
+  readonly debugger: Debugger;
+  /** Whether evaluate needs a frameId (cdt-gdb-adapter refuses expressions without one). */
+  readonly evaluateNeedsFrame: boolean;
+  /** Evaluates an expression in watch context (registers). */
+  evaluate(expression: string, frameId?: number): BuiltRequest;
+  /** The expression that reads register NAME as an unsigned 64-bit number. */
+  registerExpression(name: string): string;
+  /**
+   * A raw debugger command (GDB CLI, or LLDB for codelldb). `silent` asks for a form that prints
+   * nothing to the user's Debug Console (cdt: through GDB's Python, when `python` is true).
+   */
+  raw(cmd: string, opts?: { silent?: boolean; python?: boolean; frameId?: number }): BuiltRequest | undefined;
+  /** Several commands in one request when the dialect can (cdt with Python); else undefined. */
+  rawBatch?(cmds: readonly string[], opts: { python: boolean }): BuiltRequest | undefined;
+  /** Debugger command sending a gdbstub packet ("Qqemu.PhyMemMode:1"). */
+  packet(p: string): string;
+  /** Debugger command running a QEMU monitor command. */
+  monitor(cmd: string): string;
+  /** Debugger command dropping its memory cache after a mode switch (undefined: none needed). */
+  flushCache(): string | undefined;
+}
+
+function gdbBase(dialect: Dialect): Pick<DialectCommands, 'dialect' | 'debugger' | 'registerExpression' | 'packet' | 'monitor' | 'flushCache'> {
+  return {
+    dialect,
+    debugger: 'gdb',
+    // QEMU types control registers as flags and AArch64 sysregs as signed long: always cast.
+    registerExpression: (n) => `(unsigned long long)$${n}`,
+    packet: (p) => `maintenance packet ${p}`,
+    monitor: (c) => `monitor ${c}`,
+    flushCache: () => 'maintenance flush dcache',
+  };
+}
+
+const watch = (expression: string, frameId?: number): BuiltRequest => ({
+  command: 'evaluate',
+  args: frameId === undefined ? { expression, context: 'watch' } : { expression, frameId, context: 'watch' },
+  output: 'result',
+});
+
+/** cdt-gdb-adapter (debug types gdbtarget/gdb from cdt-gdb-vscode): `>CMD` in repl, text as events. */
+const cdt: DialectCommands = {
+  ...gdbBase('cdt-gdb'),
+  evaluateNeedsFrame: true,
+  evaluate: watch,
+  raw(cmd, o = {}) {
+    // The adapter wraps the text in console "…" without escaping: no double quotes inside.
+    if (cmd.includes('"')) throw new Error(`raw command must not contain '"' for cdt-gdb-adapter: ${cmd}`);
+    if (o.silent && o.python) return cdt.rawBatch!([cmd], { python: true });
+    return { command: 'evaluate', args: { expression: `>${cmd}`, context: 'repl' }, output: 'events' };
+  },
+  rawBatch(cmds, o) {
+    if (!o.python) return undefined;
+    for (const c of cmds) if (c.includes('"')) throw new Error(`raw command must not contain '"' for cdt-gdb-adapter: ${c}`);
+    // One Python line, no console output: gdb.execute(..., to_string=True) swallows the text.
+    const py = cmds.map((c) => `gdb.execute('${c.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}', to_string=True)`).join('; ');
+    return { command: 'evaluate', args: { expression: `>python ${py}`, context: 'repl' }, output: 'none' };
+  },
+};
+
+/** A raw command as an evaluate in `context`, text prefixed, optional frameId. */
+function replCommand(prefix: string, context: string, output: BuiltRequest['output']): DialectCommands['raw'] {
+  return (cmd, o = {}) => ({
+    command: 'evaluate',
+    args: o.frameId === undefined ? { expression: prefix + cmd, context } : { expression: prefix + cmd, frameId: o.frameId, context },
+    output,
+  });
+}
+
+/** cppdbg (MIEngine): `-exec CMD` in repl, console text in `result`. */
+const cppdbg: DialectCommands = { ...gdbBase('cppdbg'), evaluateNeedsFrame: false, evaluate: watch, raw: replCommand('-exec ', 'repl', 'result') };
+
+/** cortex-debug: plain GDB CLI text in repl, output as events; refuses unless stopped. */
+const cortex: DialectCommands = { ...gdbBase('cortex-debug'), evaluateNeedsFrame: false, evaluate: watch, raw: replCommand('', 'repl', 'events') };
+
+/** GDB's own DAP interpreter (gdb -i dap, GDB >= 14): repl text is a CLI command, output in `result`. */
+const gdbDap: DialectCommands = { ...gdbBase('gdb-dap'), evaluateNeedsFrame: false, evaluate: watch, raw: replCommand('', 'repl', 'result') };
+
+/** CodeLLDB: LLDB commands through the private `_command` context, text in `result`. */
+const codelldb: DialectCommands = {
+  dialect: 'codelldb',
+  debugger: 'lldb',
+  evaluateNeedsFrame: false,
+  evaluate: watch,
+  registerExpression: (n) => `$${n}`,
+  raw: replCommand('', '_command', 'result'),
+  packet: (p) => `process plugin packet send ${p}`,
+  monitor: (c) => `process plugin packet monitor ${c}`,
+  flushCache: () => undefined,
+};
+
+/** Any adapter with readMemory and evaluate, but no raw command channel. */
+const readMemoryOnly: DialectCommands = {
+  dialect: 'readmemory-only',
+  debugger: 'none',
+  evaluateNeedsFrame: false,
+  evaluate: watch,
+  registerExpression: (n) => `$${n}`,
+  raw: () => undefined,
+  packet: (p) => p,
+  monitor: (c) => c,
+  flushCache: () => undefined,
+};
+
+export const DIALECTS: Readonly<Record<Dialect, DialectCommands>> = {
+  'cdt-gdb': cdt,
+  cppdbg,
+  'cortex-debug': cortex,
+  'gdb-dap': gdbDap,
+  codelldb,
+  'readmemory-only': readMemoryOnly,
+};
+
+/** Text of a `maintenance packet` / `process plugin packet send` reply: GDB prints `received: "0"`. */
+export function packetReply(text: string): string | undefined {
+  const m = /(?:received|response):\s*"?([^"\r\n]*)"?/.exec(text);
+  return m ? m[1] : undefined;
+}

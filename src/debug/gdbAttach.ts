@@ -1,0 +1,128 @@
+// The CLI's (and the tests') own debug session: GDB under cdt-gdb-adapter's target adapter,
+// attached to a QEMU gdbstub WITHOUT resuming the guest. cdt-gdb-adapter continues the target
+// at configurationDone, so configurationDone is never sent: every request ptview needs (threads,
+// stackTrace, evaluate, readMemory) works before it, and the guest stays stopped from GDB's
+// connect (QEMU stops the VM when a GDB attaches) until the detach.
+import { DebugClient } from '@vscode/debugadapter-testsupport';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import { DapChannel, DapObserver, LiveAccessError } from './api';
+
+export interface GdbSession {
+  readonly channel: DapChannel;
+  readonly observer: DapObserver;
+  /** The GDB binary that attached (gdb, or gdb-multiarch for a foreign target). */
+  readonly gdb: string;
+  /** The adapter's DebugClient (tests use it for their own requests). */
+  readonly client: DebugClient;
+  /** Detaches GDB (the guest stays paused: QEMU keeps a VM stopped by GDB after a detach). */
+  close(): Promise<void>;
+}
+
+function adapterPath(): string {
+  return require.resolve('cdt-gdb-adapter/dist/debugTargetAdapter.js');
+}
+
+// DebugClient.stop() would send a second disconnect; this only ends the adapter process.
+function stopAdapter(c: DebugClient): void {
+  (c as unknown as { stopAdapter(): void }).stopAdapter();
+}
+
+function have(bin: string): boolean {
+  return spawnSync(bin, ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** Parses HOST:PORT (IPv6 as [addr]:port). */
+export function parseHostPort(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port > 0 && port < 65536)) throw new Error(`invalid --gdb '${text}': expected HOST:PORT, e.g. 127.0.0.1:1234`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+async function attachWith(gdb: string, host: string, port: number, timeoutMs: number): Promise<GdbSession> {
+  const client = new DebugClient(process.execPath, adapterPath(), 'gdbtarget', { stdio: ['pipe', 'pipe', 'pipe'] });
+  client.defaultTimeout = timeoutMs;
+  const listeners = new Set<(e: DebugProtocol.Event) => void>();
+  const gdbOutput: string[] = [];
+  // Every event the adapter sends (the DebugClient is an EventEmitter per event name).
+  const emit = client.emit.bind(client);
+  client.emit = ((name: string | symbol, ...args: unknown[]) => {
+    const ev = args[0] as DebugProtocol.Event | undefined;
+    if (typeof name === 'string' && ev && (ev as { type?: string }).type === 'event') {
+      if (ev.event === 'output') gdbOutput.push((ev as DebugProtocol.OutputEvent).body.output);
+      for (const l of listeners) l(ev);
+    }
+    return emit(name, ...args);
+  }) as typeof client.emit;
+  await client.start();
+  let caps: DebugProtocol.Capabilities | undefined;
+  try {
+    const init = await client.initializeRequest({ adapterID: 'gdbtarget', clientID: 'ptview', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path', supportsMemoryReferences: true });
+    caps = init.body;
+    await client.attachRequest({ gdb, target: { type: 'remote', parameters: [`${host.includes(':') ? `[${host}]` : host}:${port}`] } } as DebugProtocol.AttachRequestArguments);
+  } catch (e) {
+    stopAdapter(client);
+    const tail = gdbOutput.join('').split('\n').filter((l) => /warning|error|unknown|refused|timed out/i.test(l)).slice(-3).join(' | ');
+    throw new Error(`${gdb} could not attach to ${host}:${port}: ${(e as Error).message}${tail ? ` (${tail})` : ''}`);
+  }
+  let closed = false;
+  const channel: DapChannel = {
+    type: 'gdbtarget',
+    request: async (command, args) => {
+      if (closed) throw new LiveAccessError('session-ended', 'the GDB session was closed');
+      return (await client.send(command, args)).body;
+    },
+  };
+  const observer: DapObserver = {
+    capabilities: caps,
+    onEvent(l) {
+      listeners.add(l);
+      return { dispose: () => listeners.delete(l) };
+    },
+  };
+  return {
+    channel,
+    observer,
+    gdb,
+    client,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      try {
+        await Promise.race([client.disconnectRequest({}), new Promise((r) => setTimeout(r, 3000))]);
+      } catch {
+        /* GDB or QEMU already gone */
+      }
+      stopAdapter(client);
+    },
+  };
+}
+
+/**
+ * Starts GDB with cdt-gdb-adapter and attaches to HOST:PORT without resuming the guest. Tries
+ * the host's `gdb` first and `gdb-multiarch` when GDB cannot handle the target's architecture
+ * (QEMU sends its target description; a plain x86_64 GDB fails on RISC-V/AArch64 registers).
+ * PTVIEW_GDB names a GDB to use instead.
+ */
+export async function attachGdb(hostPort: string, opts: { gdb?: string; timeoutMs?: number } = {}): Promise<GdbSession> {
+  const { host, port } = parseHostPort(hostPort);
+  const timeoutMs = opts.timeoutMs ?? 20000;
+  const forced = opts.gdb ?? process.env.PTVIEW_GDB;
+  if (forced) return attachWith(forced, host, port, timeoutMs);
+  const native = os.arch() === 'x64' || os.arch() === 'arm64' ? 'gdb' : 'gdb-multiarch';
+  const order = [native, 'gdb-multiarch', 'gdb'].filter((g, i, a) => a.indexOf(g) === i && have(g));
+  if (order.length === 0) throw new Error('neither gdb nor gdb-multiarch is installed (Debian: apt-get install gdb gdb-multiarch)');
+  let last: Error | undefined;
+  for (const g of order) {
+    try {
+      return await attachWith(g, host, port, timeoutMs);
+    } catch (e) {
+      last = e as Error;
+      // A refused connection will not work with another GDB either.
+      if (/refused|timed out|No route/i.test(last.message)) break;
+    }
+  }
+  throw last!;
+}

@@ -1,0 +1,203 @@
+// openLiveTarget: one stopped target as the paging core sees it. What a session learns once
+// (dialect, RAM layout, QEMU process, stale PhyMemMode) is kept per channel object: pass the same
+// DapChannel for every stop of a session. Never pauses, resumes, or writes the target.
+import type { PhysAddr } from '../core/addr';
+import type { RamRange } from '../core/memory';
+import { DapChannel, DapObserver, LiveAccessError, LiveOptions, LiveStats, LiveTarget, OpenLiveTarget, StrategyName } from './api';
+import { DebuggerConsole } from './console';
+import { WORKING_ADAPTERS, detectDialect } from './detect';
+import { DIALECTS } from './dialects';
+import { LiveMemory } from './liveMemory';
+import { FlatRamRange, mergeRanges, parseMtreeFlat } from './ram';
+import { RegisterReader, readTargetRegisters, resolveFrame } from './registers';
+import { DirectMapStrategy } from './strategies/directMap';
+import { MonitorXpStrategy } from './strategies/monitorXp';
+import { PhyMemStrategy, checkPhyMemMode } from './strategies/phyMem';
+import { ProcMemSetup, ProcMemStrategy, setupProcMem } from './strategies/procMem';
+import { Strategy, Unavailable, isUnavailable } from './strategies/types';
+import { Transport, newStats } from './transport';
+
+export * from './api';
+
+/** Per-session knowledge, found at the first stop. */
+interface SessionInfo {
+  transport: Transport;
+  console: DebuggerConsole;
+  notes: string[];
+  ram?: FlatRamRange[];
+  ramNote?: string;
+  procMem?: ProcMemSetup | Unavailable;
+  phyMem?: { supported: boolean; note?: string };
+  /** Serializes target creation per session (first-stop discovery runs once). */
+  ready: Promise<void>;
+}
+
+const sessions = new WeakMap<DapChannel, SessionInfo>();
+
+export const STRATEGY_ORDER: readonly StrategyName[] = ['proc-mem', 'phymem-mode', 'monitor-xp', 'direct-map'];
+
+function elapsed<T>(stats: () => LiveStats, phase: string, p: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  return p().finally(() => {
+    const s = stats();
+    s.phases[phase] = (s.phases[phase] ?? 0) + (performance.now() - t0);
+  });
+}
+
+async function session(channel: DapChannel, observer: DapObserver, opts: LiveOptions, signal?: AbortSignal): Promise<SessionInfo> {
+  let s = sessions.get(channel);
+  if (s && !s.transport.sessionEnded && (!opts.dialect || s.console.dialect.dialect === opts.dialect)) {
+    await s.ready;
+    return s;
+  }
+  const transport = new Transport(channel, observer);
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((r) => (resolveReady = r));
+  try {
+    const det = await detectDialect(transport, channel.type, observer.capabilities, opts.dialect, signal);
+    let frameId: number | undefined;
+    const con = new DebuggerConsole(transport, DIALECTS[det.dialect], () => frameId);
+    s = { transport, console: con, notes: [`adapter dialect ${det.dialect} (${det.why})`], ready };
+    sessions.set(channel, s);
+    if (det.dialect === 'cdt-gdb' && transport.canCaptureOutput) {
+      // The silent command form needs GDB's Python.
+      con.python = /\b1\b/.test(await con.run('python print(1)', signal).catch(() => ''));
+    }
+    if (!con.canRun) {
+      s.ramNote = det.dialect === 'readmemory-only' || con.dialect.raw('x') === undefined
+        ? `the ${det.dialect} dialect has no command channel: RAM ranges unknown`
+        : `the ${det.dialect} dialect returns command text only as output events and no event observer was given: RAM ranges unknown`;
+      return s;
+    }
+    if (con.dialect.debugger === 'gdb') {
+      const fr = await resolveFrame(transport, opts, signal).catch((e) => {
+        if (e instanceof LiveAccessError && e.kind === 'running') throw e;
+        return undefined;
+      });
+      frameId = fr?.frameId;
+    }
+    try {
+      const ram = parseMtreeFlat(await con.run(con.dialect.monitor('info mtree -f'), signal));
+      if (ram.length) s.ram = ram;
+      else s.ramNote = "the monitor's 'info mtree -f' listed no RAM";
+    } catch (e) {
+      if (e instanceof LiveAccessError) throw e;
+      s.ramNote = `'monitor info mtree -f' failed: ${(e as Error).message}`;
+    }
+    // Attach-time check of QEMU's global PhyMemMode: a crashed session may have left it on.
+    s.phyMem = await checkPhyMemMode(con, signal);
+    if (s.phyMem.note && s.phyMem.supported) s.notes.push(s.phyMem.note);
+    return s;
+  } catch (e) {
+    sessions.delete(channel);
+    transport.dispose();
+    throw e;
+  } finally {
+    resolveReady();
+  }
+}
+
+async function makeStrategy(name: StrategyName, s: SessionInfo, opts: LiveOptions, stats: () => LiveStats, signal?: AbortSignal): Promise<Strategy | Unavailable> {
+  const con = s.console;
+  const bytes = (n: number) => (stats().bytesRead += n);
+  switch (name) {
+    case 'proc-mem':
+      if (!s.ram) return { unavailable: s.ramNote ?? 'RAM ranges unknown' };
+      s.procMem ??= await setupProcMem(con, s.ram, signal);
+      return 'unavailable' in s.procMem ? s.procMem : ProcMemStrategy.open(s.procMem, bytes);
+    case 'phymem-mode':
+      if (!s.ram) return { unavailable: `${s.ramNote ?? 'RAM ranges unknown'} (physical reads outside RAM could reach MMIO)` };
+      return PhyMemStrategy.create(con, s.phyMem ?? { supported: false, note: 'PhyMemMode state unknown' });
+    case 'monitor-xp':
+      if (!s.ram) return { unavailable: s.ramNote ?? 'RAM ranges unknown' };
+      return MonitorXpStrategy.create(con, bytes);
+    case 'direct-map':
+      if (opts.directMapOffset === undefined) return { unavailable: 'no direct-map offset set (e.g. Linux page_offset_base)' };
+      return new DirectMapStrategy(s.transport, opts.directMapOffset);
+  }
+}
+
+export const openLiveTarget: OpenLiveTarget = async (channel, observer, options = {}, signal) => {
+  const t0 = performance.now();
+  let stats = newStats();
+  const s = await session(channel, observer, options, signal);
+  const t = s.transport;
+  t.stats = stats;
+  stats.phases.discover = performance.now() - t0;
+  const getStats = () => stats;
+  if (t.targetRunning) throw new LiveAccessError('running', 'pause the target to read its page tables (ptview never pauses or resumes it for you)');
+
+  const frame = await elapsed(getStats, 'registers', () => resolveFrame(t, options, signal));
+  const dialect = s.console.dialect;
+  if (dialect.evaluateNeedsFrame && frame.frameId === undefined) throw new LiveAccessError('no-registers', 'no stack frame to evaluate registers in');
+  const regs = await elapsed(getStats, 'registers', () => readTargetRegisters(new RegisterReader(t, dialect, frame.frameId), signal));
+
+  const notes = [...s.notes, ...regs.notes];
+  const candidates = options.strategy ? [options.strategy] : STRATEGY_ORDER;
+  let strategy: Strategy | undefined;
+  await elapsed(getStats, 'strategy', async () => {
+    for (const name of candidates) {
+      const st = await makeStrategy(name, s, options, getStats, signal);
+      if (!isUnavailable(st)) {
+        strategy = st;
+        break;
+      }
+      // direct-map without an offset is not a failure worth reporting unless asked for.
+      if (options.strategy || name !== 'direct-map') notes.push(`${name} not used: ${st.unavailable}`);
+    }
+  });
+  if (!strategy) {
+    const kind = options.strategy ? 'strategy-failed' : 'no-memory-access';
+    throw new LiveAccessError(
+      kind,
+      `cannot read guest-physical memory through this ${dialect.dialect} session: ${notes.filter((n) => n.includes('not used')).join('; ')}. ` +
+        `Adapters with a GDB command channel (${WORKING_ADAPTERS}) on QEMU work; with readMemory only, set a direct-map offset.`,
+    );
+  }
+  const chosen: Strategy = strategy;
+
+  const ram: readonly RamRange[] = s.ram ? mergeRanges(s.ram) : [{ start: 0 as PhysAddr, end: Number.MAX_SAFE_INTEGER as PhysAddr, name: 'unknown (no monitor)' }];
+  if (!s.ram) notes.push(`${s.ramNote ?? 'RAM ranges unknown'}: table addresses are not checked against RAM`);
+  const memory = new LiveMemory(ram, chosen, getStats, s.ram !== undefined);
+  // Timing of the reads themselves (the walk's transport cost).
+  const inner = memory.readMany.bind(memory);
+  memory.readMany = (reqs, sig) => elapsed(getStats, 'read', () => inner(reqs, sig));
+
+  const off = t.onAnyEvent((e) => {
+    if (e.event === 'continued') memory.invalid = 'running';
+    else if (e.event === 'terminated' || e.event === 'exited') memory.invalid = 'session-ended';
+    else if (e.event === 'memory' || e.event === 'invalidated') memory.invalidate();
+  });
+  let disposed: Promise<void> | undefined;
+  const target: LiveTarget = {
+    arch: regs.arch,
+    dialect: dialect.dialect,
+    strategy: chosen.name,
+    strategyNotes: notes,
+    registers: regs.registers,
+    memory,
+    get stats() {
+      return stats;
+    },
+    resetStats() {
+      stats = newStats();
+      t.stats = stats;
+    },
+    invalidate: () => memory.invalidate(),
+    dispose() {
+      disposed ??= (async () => {
+        off();
+        await chosen.dispose();
+      })();
+      return disposed;
+    },
+  };
+  return target;
+};
+
+/** Forgets what was learned about a session (call when it ends). */
+export function forgetSession(channel: DapChannel): void {
+  const s = sessions.get(channel);
+  s?.transport.dispose();
+  sessions.delete(channel);
+}

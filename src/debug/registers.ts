@@ -1,0 +1,119 @@
+// Paging registers of a stopped target through evaluate, with the architecture detected from
+// which registers exist (never from a setting). Values are cast/masked to unsigned 64-bit;
+// "void" or an error means the register is absent.
+import type { Arch } from '../core/format';
+import { LiveAccessError, LiveOptions } from './api';
+import { DialectCommands } from './dialects';
+import { PAUSE_MESSAGE, Transport } from './transport';
+
+const U64 = (1n << 64n) - 1n;
+
+/** Parses an evaluate result: decimal or 0x-hex, possibly negative (masked to u64). */
+export function parseRegisterValue(result: unknown): bigint | undefined {
+  if (typeof result !== 'string') return undefined;
+  const s = result.trim();
+  const m = /^(-?)(0x[0-9a-f]+|\d+)\b/i.exec(s);
+  if (!m) return undefined;
+  const v = BigInt(m[2]);
+  return (m[1] ? -v : v) & U64;
+}
+
+/** The frame to evaluate in: the caller's, or the first stopped thread's top frame. */
+export async function resolveFrame(t: Transport, opts: LiveOptions, signal?: AbortSignal): Promise<{ threadId?: number; frameId?: number }> {
+  if (opts.frameId !== undefined) return { threadId: opts.threadId, frameId: opts.frameId };
+  if (t.targetRunning) throw new LiveAccessError('running', PAUSE_MESSAGE);
+  const th = await t.request('threads', undefined, signal);
+  const threads: { id: number; running?: boolean }[] = th?.threads ?? [];
+  if (threads.length === 0) throw new LiveAccessError('no-registers', 'the debug session has no threads (is the target connected?)');
+  // cdt-gdb-adapter marks each thread; an all-running target cannot be read.
+  const stopped = threads.filter((x) => x.running !== true);
+  if (stopped.length === 0) throw new LiveAccessError('running', PAUSE_MESSAGE);
+  const threadId = opts.threadId ?? stopped[0].id;
+  const st = await t.request('stackTrace', { threadId, startFrame: 0, levels: 1 }, signal);
+  const frameId = st?.stackFrames?.[0]?.id;
+  if (frameId === undefined) throw new LiveAccessError('running', PAUSE_MESSAGE);
+  return { threadId, frameId };
+}
+
+export class RegisterReader {
+  constructor(
+    private readonly t: Transport,
+    private readonly d: DialectCommands,
+    private readonly frameId: number | undefined,
+  ) {}
+
+  /** One register, or undefined when the target does not have it. */
+  async read(name: string, signal?: AbortSignal): Promise<bigint | undefined> {
+    const req = this.d.evaluate(this.d.registerExpression(name), this.frameId);
+    try {
+      const body = await this.t.request(req.command, req.args, signal);
+      if (body?.type === 'void' || body?.result === 'void') return undefined;
+      return parseRegisterValue(body?.result);
+    } catch (e) {
+      if (e instanceof LiveAccessError) throw e;
+      return undefined;
+    }
+  }
+
+  /** Any numeric expression (e.g. sizeof($pc)); undefined when it does not evaluate. */
+  async evaluateNumber(expression: string, signal?: AbortSignal): Promise<bigint | undefined> {
+    const req = this.d.evaluate(expression, this.frameId);
+    try {
+      return parseRegisterValue((await this.t.request(req.command, req.args, signal))?.result);
+    } catch (e) {
+      if (e instanceof LiveAccessError) throw e;
+      return undefined;
+    }
+  }
+
+  /** Several registers concurrently (adapters pipeline evaluate requests). */
+  async readAll(names: readonly string[], signal?: AbortSignal): Promise<Map<string, bigint>> {
+    const vals = await Promise.all(names.map((n) => this.read(n, signal)));
+    const out = new Map<string, bigint>();
+    names.forEach((n, i) => vals[i] !== undefined && out.set(n.toLowerCase(), vals[i]!));
+    return out;
+  }
+}
+
+// Register sets per architecture; names as GDB spells them on QEMU (QEMU 7.2 calls the EL1
+// SCTLR just `SCTLR`; EL2 registers exist only with virtualization=on).
+const AARCH64_REGS = ['TTBR0_EL1', 'TTBR1_EL1', 'TCR_EL1', 'MAIR_EL1', 'SCTLR', 'SCTLR_EL1', 'ID_AA64MMFR0_EL1', 'cpsr',
+  'TTBR0_EL2', 'TTBR1_EL2', 'TCR_EL2', 'MAIR_EL2', 'SCTLR_EL2', 'HCR_EL2', 'VTTBR_EL2', 'VTCR_EL2'];
+const X86_REGS = ['cr0', 'cr3', 'cr4', 'efer', 'ia32_pat'];
+const RISCV_REGS = ['satp', 'sstatus', 'mstatus', 'priv'];
+
+export interface TargetRegisters {
+  arch: Arch;
+  registers: Map<string, bigint>;
+  notes: string[];
+}
+
+/**
+ * Detects the architecture with one probe per family (sent together), then reads that family's
+ * paging registers. AArch64 also gets `el` (current EL from CPSR).
+ */
+export async function readTargetRegisters(r: RegisterReader, signal?: AbortSignal): Promise<TargetRegisters> {
+  const [cr3, ttbr0, satp] = await Promise.all([r.read('cr3', signal), r.read('TTBR0_EL1', signal), r.read('satp', signal)]);
+  const notes: string[] = [];
+  if (cr3 !== undefined) {
+    const regs = await r.readAll(X86_REGS, signal);
+    const efer = regs.get('efer') ?? 0n;
+    return { arch: efer & (1n << 10n) ? 'x86_64' : 'x86', registers: regs, notes };
+  }
+  if (ttbr0 !== undefined) {
+    const regs = await r.readAll(AARCH64_REGS, signal);
+    const cpsr = regs.get('cpsr');
+    if (cpsr !== undefined) regs.set('el', (cpsr >> 2n) & 3n);
+    if (regs.has('sctlr_el1')) regs.delete('sctlr'); // prefer the architectural name when both exist
+    return { arch: 'aarch64', registers: regs, notes };
+  }
+  if (satp !== undefined) {
+    const regs = await r.readAll(RISCV_REGS, signal);
+    const xlen = await r.evaluateNumber('sizeof($pc)', signal);
+    return { arch: xlen === 4n ? 'riscv32' : 'riscv64', registers: regs, notes };
+  }
+  throw new LiveAccessError(
+    'no-registers',
+    'none of CR3 (x86), TTBR0_EL1 (AArch64) or satp (RISC-V) can be read through this adapter: ptview needs the paging registers (QEMU\'s gdbstub exposes them; other stubs may not)',
+  );
+}

@@ -1,0 +1,197 @@
+// Dialect selection and command building for the adapters we cannot run here, against their
+// documented request/response shapes (fakeAdapters.ts), plus openLiveTarget end to end on those
+// fakes: registers, strategy choice, physical bytes, PhyMemMode restored, never pause/resume.
+import assert from 'node:assert/strict';
+import { PhysAddr } from '../../../src/core/addr';
+import { MemoryReadError } from '../../../src/core/memory';
+import { Dialect, LiveAccessError, openLiveTarget } from '../../../src/debug';
+import { DIALECTS, packetReply } from '../../../src/debug/dialects';
+import { AdapterKind, FakeAdapter } from './fakeAdapters';
+
+const pa = (n: number) => n as PhysAddr;
+
+describe('debug dialects: command building', () => {
+  it('cdt-gdb: >CMD in repl with output as events; silent form through Python; no double quotes', () => {
+    const d = DIALECTS['cdt-gdb'];
+    assert.deepEqual(d.raw(d.packet('qqemu.PhyMemMode')), {
+      command: 'evaluate',
+      args: { expression: '>maintenance packet qqemu.PhyMemMode', context: 'repl' },
+      output: 'events',
+    });
+    assert.deepEqual(d.raw('maintenance packet Qqemu.PhyMemMode:1', { silent: true, python: true })!.args, {
+      expression: ">python gdb.execute('maintenance packet Qqemu.PhyMemMode:1', to_string=True)",
+      context: 'repl',
+    });
+    assert.equal(
+      d.rawBatch!(['maintenance packet Qqemu.PhyMemMode:0', 'maintenance flush dcache'], { python: true })!.args.expression,
+      ">python gdb.execute('maintenance packet Qqemu.PhyMemMode:0', to_string=True); gdb.execute('maintenance flush dcache', to_string=True)",
+    );
+    assert.equal(d.rawBatch!(['x'], { python: false }), undefined);
+    assert.throws(() => d.raw('echo "x"'), /must not contain/);
+    assert.equal(d.evaluateNeedsFrame, true);
+    assert.deepEqual(d.evaluate(d.registerExpression('cr3'), 7).args, { expression: '(unsigned long long)$cr3', frameId: 7, context: 'watch' });
+  });
+
+  it('cppdbg: -exec CMD in repl, text in result', () => {
+    const r = DIALECTS.cppdbg.raw('monitor info mtree -f', { frameId: 3 })!;
+    assert.deepEqual(r, { command: 'evaluate', args: { expression: '-exec monitor info mtree -f', frameId: 3, context: 'repl' }, output: 'result' });
+  });
+
+  it('cortex-debug: plain CLI text in repl, output as events', () => {
+    assert.deepEqual(DIALECTS['cortex-debug'].raw('monitor xp /2gx 0x1000'), { command: 'evaluate', args: { expression: 'monitor xp /2gx 0x1000', context: 'repl' }, output: 'events' });
+  });
+
+  it('gdb-dap: plain CLI text in repl, text in result', () => {
+    assert.deepEqual(DIALECTS['gdb-dap'].raw('maintenance packet qqemu.PhyMemMode'), { command: 'evaluate', args: { expression: 'maintenance packet qqemu.PhyMemMode', context: 'repl' }, output: 'result' });
+  });
+
+  it('codelldb: LLDB syntax through the _command context; no GDB dcache', () => {
+    const d = DIALECTS.codelldb;
+    assert.equal(d.packet('Qqemu.PhyMemMode:1'), 'process plugin packet send Qqemu.PhyMemMode:1');
+    assert.equal(d.monitor('xp /512gx 0x1000'), 'process plugin packet monitor xp /512gx 0x1000');
+    assert.deepEqual(d.raw(d.packet('qqemu.PhyMemMode'))!.args, { expression: 'process plugin packet send qqemu.PhyMemMode', context: '_command' });
+    assert.equal(d.flushCache(), undefined);
+    assert.equal(d.registerExpression('cr3'), '$cr3');
+  });
+
+  it('readmemory-only: no raw command channel', () => {
+    assert.equal(DIALECTS['readmemory-only'].raw('show version'), undefined);
+  });
+
+  it('packet replies: GDB and LLDB forms', () => {
+    assert.equal(packetReply('sending: qqemu.PhyMemMode\nreceived: "1"\n'), '1');
+    assert.equal(packetReply('  packet: qqemu.PhyMemMode\nresponse: 0\n'), '0');
+    assert.equal(packetReply('received: ""\n'), '');
+    assert.equal(packetReply('nothing'), undefined);
+  });
+});
+
+describe('debug dialects: detection and openLiveTarget on documented adapter shapes', () => {
+  const expected: [AdapterKind, Dialect][] = [
+    ['cdt-gdb', 'cdt-gdb'],
+    ['cppdbg', 'cppdbg'],
+    ['cortex-debug', 'cortex-debug'],
+    ['gdb-dap', 'gdb-dap'],
+    ['codelldb', 'codelldb'],
+  ];
+
+  for (const [kind, dialect] of expected) {
+    it(`${kind}: dialect ${dialect}, x86 registers, phymem-mode reads physical bytes and restores the mode`, async () => {
+      const a = new FakeAdapter(kind);
+      const t = await openLiveTarget(a.channel, a.observer);
+      try {
+        assert.equal(t.dialect, dialect);
+        assert.equal(t.arch, 'x86_64');
+        assert.equal(t.registers.get('cr3'), 0x200005n);
+        assert.equal(t.registers.get('efer'), 0xd00n);
+        // No connection to find a local QEMU through: proc-mem falls back, saying why.
+        assert.equal(t.strategy, 'phymem-mode');
+        assert.ok(t.strategyNotes.some((n) => /^proc-mem not used: /.test(n)), t.strategyNotes.join('; '));
+        assert.deepEqual(t.memory.ram.map((r) => [r.start, r.end]), [[0, 0xa0000], [0x100000, 0x2000000]]);
+        const flushes = a.qemu.flushes;
+        const res = await t.memory.readMany([{ addr: pa(0x200000), length: 4096 }, { addr: pa(0x201000), length: 4096 }, { addr: pa(0xfec00000), length: 4096 }]);
+        assert.deepEqual(res[0], a.qemu.readPhys(0x200000, 4096));
+        assert.deepEqual(res[1], a.qemu.readPhys(0x201000, 4096));
+        assert.ok(res[2] instanceof MemoryReadError && res[2].reason === 'outside-ram');
+        assert.equal(a.qemu.phyMemMode, 0);
+        if (kind !== 'codelldb') assert.equal(a.qemu.flushes, flushes + 1);
+        assert.equal(t.stats.reads, 2);
+      } finally {
+        await t.dispose();
+      }
+      assert.ok(!a.requests.some((r) => ['pause', 'continue', 'next', 'stepIn', 'writeMemory', 'setVariable'].includes(r.command)));
+    });
+
+    it(`${kind}: monitor-xp forced reads the same bytes`, async () => {
+      const a = new FakeAdapter(kind);
+      const t = await openLiveTarget(a.channel, a.observer, { strategy: 'monitor-xp' });
+      const r = await t.memory.read(pa(0x1ff000), 4096);
+      assert.deepEqual(r, a.qemu.readPhys(0x1ff000, 4096));
+      await t.dispose();
+    });
+  }
+
+  it('cdt-gdb with Python: the physical window prints nothing to the Debug Console', async () => {
+    const a = new FakeAdapter('cdt-gdb');
+    const t = await openLiveTarget(a.channel, a.observer, { strategy: 'phymem-mode' });
+    const before = a.consoleOutput.length;
+    await t.memory.read(pa(0x300000), 4096);
+    assert.equal(a.consoleOutput.length, before);
+    await t.dispose();
+  });
+
+  it("type 'gdb' is ambiguous: a probe tells cdt-gdb-vscode from GDB's own DAP", async () => {
+    const cdt = new FakeAdapter('cdt-gdb', undefined, 'gdb');
+    assert.equal((await openLiveTarget(cdt.channel, cdt.observer)).dialect, 'cdt-gdb');
+    const dap = new FakeAdapter('gdb-dap', undefined, 'gdb');
+    assert.equal((await openLiveTarget(dap.channel, dap.observer)).dialect, 'gdb-dap');
+  });
+
+  it('a stale PhyMemMode 1 is cleared at the first stop and reported', async () => {
+    const a = new FakeAdapter('cppdbg');
+    a.qemu.phyMemMode = 1;
+    const t = await openLiveTarget(a.channel, a.observer);
+    assert.equal(a.qemu.phyMemMode, 0);
+    assert.ok(t.strategyNotes.some((n) => /left at 1/.test(n)));
+  });
+
+  it('the dialect override wins over the session type', async () => {
+    const a = new FakeAdapter('gdb-dap', undefined, 'cppdbg');
+    const t = await openLiveTarget(a.channel, a.observer, { dialect: 'gdb-dap' });
+    assert.equal(t.dialect, 'gdb-dap');
+    assert.equal(t.strategy, 'phymem-mode');
+  });
+
+  it('readMemory only: direct-map when an offset is set, else a message naming what is missing', async () => {
+    const a = new FakeAdapter('readmemory-only');
+    await assert.rejects(openLiveTarget(a.channel, a.observer), (e: Error) =>
+      e instanceof LiveAccessError && e.kind === 'no-memory-access' && /direct-map offset/.test(e.message) && /cdt-gdb-adapter/.test(e.message));
+    const b = new FakeAdapter('readmemory-only');
+    const t = await openLiveTarget(b.channel, b.observer, { directMapOffset: b.qemu.directMap });
+    assert.equal(t.dialect, 'readmemory-only');
+    assert.equal(t.strategy, 'direct-map');
+    assert.deepEqual(await t.memory.read(pa(0x5000), 64), b.qemu.readPhys(0x5000, 64));
+    assert.ok(t.strategyNotes.some((n) => /not checked against RAM/.test(n)));
+  });
+
+  it('an adapter with neither readMemory nor a GDB console is refused with the adapters that work', async () => {
+    const a = new FakeAdapter('native-debug');
+    await assert.rejects(openLiveTarget(a.channel, a.observer), (e: Error) => e instanceof LiveAccessError && e.kind === 'unsupported-adapter' && /CodeLLDB/.test(e.message));
+  });
+
+  it('cdt-gdb without an event observer: told why the monitor cannot be read', async () => {
+    const a = new FakeAdapter('cdt-gdb', undefined, 'gdbtarget', false);
+    await assert.rejects(openLiveTarget(a.channel, a.observer), (e: Error) => e instanceof LiveAccessError && /output events/.test(e.message));
+  });
+
+  for (const kind of ['cdt-gdb', 'cppdbg'] as AdapterKind[]) {
+    it(`${kind}: a running target is refused with "pause the target", never paused or resumed`, async () => {
+      const a = new FakeAdapter(kind);
+      a.qemu.running = true;
+      await assert.rejects(openLiveTarget(a.channel, a.observer), (e: Error) => e instanceof LiveAccessError && e.kind === 'running' && /pause the target/.test(e.message));
+      assert.ok(!a.requests.some((r) => r.command === 'pause' || r.command === 'continue'));
+    });
+  }
+
+  it('a continued event invalidates the stop: reads fail with reason running', async () => {
+    const a = new FakeAdapter('cdt-gdb');
+    const t = await openLiveTarget(a.channel, a.observer);
+    await t.memory.read(pa(0x200000), 4096);
+    a.emit('continued', { threadId: 1, allThreadsContinued: true });
+    await assert.rejects(t.memory.read(pa(0x200000), 4096), (e: Error) => e instanceof MemoryReadError && e.reason === 'running');
+    await t.dispose();
+  });
+
+  it('memory and invalidated events drop the per-stop cache', async () => {
+    const a = new FakeAdapter('cppdbg');
+    const t = await openLiveTarget(a.channel, a.observer);
+    await t.memory.read(pa(0x200000), 4096);
+    await t.memory.read(pa(0x200000), 4096);
+    assert.equal(t.stats.reads, 1);
+    assert.equal(t.stats.cacheHits, 1);
+    a.emit('memory', { memoryReference: '0x200000', offset: 0, count: 8 });
+    await t.memory.read(pa(0x200000), 4096);
+    assert.equal(t.stats.reads, 2);
+    await t.dispose();
+  });
+});

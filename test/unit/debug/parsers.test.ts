@@ -1,0 +1,96 @@
+// Pure parts of src/debug: QEMU monitor text (QEMU 7.2 output), register values, the gdbstub
+// socket owner lookup (against a real child process listening on a real port).
+import assert from 'node:assert/strict';
+import { ChildProcess, spawn } from 'node:child_process';
+import { findQemuPid, isLocalHost } from '../../../src/debug/procfs';
+import { mergeRanges, parseConnection, parseGpa2hva, parseMtreeFlat, parseXpQwords } from '../../../src/debug/ram';
+import { parseRegisterValue } from '../../../src/debug/registers';
+import { classifyError } from '../../../src/debug/transport';
+import { MTREE } from './fakeAdapters';
+
+// qemu-system-riscv64 -M virt, `info mtree -f` (first view, abridged).
+const RISCV_MTREE = `FlatView #0
+ AS "memory", root: system
+ AS "cpu-memory-0", root: system
+ Root memory region: system
+  0000000000001000-000000000000ffff (prio 0, rom): riscv_virt_board.mrom
+  0000000000100000-0000000000100fff (prio 0, i/o): riscv.sifive.test
+  0000000002000000-000000000200ffff (prio 0, i/o): riscv.aclint.swi
+  0000000010000000-0000000010000007 (prio 0, i/o): serial
+  0000000080000000-0000000083ffffff (prio 0, ram): riscv_virt_board.ram
+`;
+
+describe('debug parsers', () => {
+  it('info mtree -f: RAM of the "memory" address space only (no ROM, I/O, or other views)', () => {
+    assert.deepEqual(parseMtreeFlat(MTREE).map((r) => [r.start, r.end, r.name]), [
+      [0, 0xa0000, 'pc.ram'],
+      [0x100000, 0x2000000, 'pc.ram'],
+    ]);
+    assert.deepEqual(parseMtreeFlat(RISCV_MTREE).map((r) => [r.start, r.end]), [[0x80000000, 0x84000000]]);
+    assert.deepEqual(parseMtreeFlat('FlatView #0\n AS "I/O", root: io\n  0000-0007 (prio 0, ram): x\n'), []);
+  });
+
+  it('mergeRanges joins touching RAM pieces', () => {
+    const m = mergeRanges([{ start: 0x100000, end: 0x200000 }, { start: 0, end: 0x100000 }, { start: 0x300000, end: 0x400000 }] as never);
+    assert.deepEqual(m.map((r) => [r.start, r.end]), [[0, 0x200000], [0x300000, 0x400000]]);
+  });
+
+  it('gpa2hva, info connections', () => {
+    assert.equal(parseGpa2hva('Host virtual address for 0x101000 (pc.ram) is 0x7f5179f01000\n'), 0x7f5179f01000n);
+    assert.equal(parseGpa2hva('No memory is mapped at address 0xfec00000\n'), undefined);
+    assert.deepEqual(parseConnection('  Num  What                    Description\n* 1    remote 127.0.0.1:36781  Remote target using gdb-specific protocol \n'), { host: '127.0.0.1', port: 36781 });
+    assert.deepEqual(parseConnection('* 1    extended-remote [::1]:1234  Extended remote target\n'), { host: '::1', port: 1234 });
+    assert.equal(parseConnection('No connections.\n'), undefined);
+  });
+
+  it('xp /Ngx output to little-endian bytes; a short answer is an error', () => {
+    const text = '0000000000101000: 0x0000000000102003 0x8000000000000001\n0000000000101010: 0x00000000000000ff 0x0000000000000000\n';
+    const b = parseXpQwords(text, 0x101000, 32);
+    assert.deepEqual([...b.slice(0, 8)], [0x03, 0x20, 0x10, 0, 0, 0, 0, 0]);
+    assert.equal(b[15], 0x80);
+    assert.equal(b[16], 0xff);
+    assert.throws(() => parseXpQwords(text, 0x101000, 64), /16 of 64|32 of 64/);
+  });
+
+  it('register values: decimal, hex, negative (signed AArch64 sysregs) cast to unsigned 64-bit; void and text are absent', () => {
+    assert.equal(parseRegisterValue('1052672'), 1052672n);
+    assert.equal(parseRegisterValue('0x1000b1'), 0x1000b1n);
+    assert.equal(parseRegisterValue('-9223372036854775808'), 1n << 63n);
+    assert.equal(parseRegisterValue('-1'), (1n << 64n) - 1n);
+    assert.equal(parseRegisterValue('[ PG WP ET PE ]'), undefined);
+    assert.equal(parseRegisterValue('void'), undefined);
+    assert.equal(parseRegisterValue(undefined), undefined);
+  });
+
+  it('adapter errors: running and ended sessions are told apart from plain failures', () => {
+    assert.equal(classifyError('Cannot execute this command while the target is running.'), 'running');
+    assert.equal(classifyError('Unable to perform this action because the process is running.'), 'running');
+    assert.equal(classifyError('Remote connection closed'), 'session-ended');
+    assert.equal(classifyError('Unable to read memory. (@ 0x300000)'), undefined);
+  });
+
+  describe('gdbstub socket owner', () => {
+    let child: ChildProcess;
+    let port: number;
+    before(async () => {
+      // A real process listening on a loopback port stands in for QEMU's gdbstub.
+      child = spawn(process.execPath, ['-e', "const s=require('net').createServer().listen(0,'127.0.0.1',()=>console.log(s.address().port))"], { stdio: ['ignore', 'pipe', 'inherit'] });
+      port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+    });
+    after(() => {
+      child?.kill();
+    });
+
+    it('finds the process from the port through /proc/net/tcp and /proc/*/fd', () => {
+      assert.deepEqual(findQemuPid('127.0.0.1', port), { pid: child.pid });
+    });
+
+    it('says why when nothing local serves the port', () => {
+      const r = findQemuPid('127.0.0.1', 1);
+      assert.ok('reason' in r && /no socket with local port 1/.test(r.reason));
+      const remote = findQemuPid('192.0.2.1', port);
+      assert.ok('reason' in remote && /not on this machine/.test(remote.reason));
+      assert.equal(isLocalHost('localhost'), true);
+    });
+  });
+});
