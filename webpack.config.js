@@ -1,10 +1,8 @@
 // Two bundles: the extension host (node, commonjs, `vscode` external) and the map webview (web).
 // Type errors are caught by `tsc -p tsconfig.extension.json` (ts-loader only transpiles).
-const fs = require('node:fs');
 const path = require('node:path');
 
 const tsRule = { test: /\.ts$/, exclude: /node_modules/, use: { loader: 'ts-loader', options: { transpileOnly: true, configFile: 'tsconfig.extension.json' } } };
-const debugIndex = path.resolve(__dirname, 'src/debug/index.ts');
 
 /** @type {import('webpack').Configuration[]} */
 module.exports = (_env, argv) => [
@@ -15,11 +13,7 @@ module.exports = (_env, argv) => [
     entry: './src/extension/extension.ts',
     output: { path: path.resolve(__dirname, 'dist'), filename: 'extension.js', libraryTarget: 'commonjs2' },
     externals: { vscode: 'commonjs vscode' },
-    resolve: {
-      extensions: ['.ts', '.js'],
-      // Until src/debug lands, a stand-in that says so (every open fails with a clear message).
-      alias: fs.existsSync(debugIndex) ? {} : { [path.resolve(__dirname, 'src/debug/index')]: path.resolve(__dirname, 'src/extension/debugMissing.ts') },
-    },
+    resolve: { extensions: ['.ts', '.js'] },
     module: { rules: [tsRule] },
     devtool: 'source-map',
     optimization: { minimize: false },

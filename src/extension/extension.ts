@@ -1,7 +1,7 @@
 // Activation glue: the DAP tracker feeds the controller; views, commands, hover and status bar
 // read from it. No paging logic here (src/core) and no DAP of our own (src/debug).
 import * as vscode from 'vscode';
-import type { OpenLiveTarget } from '../debug/api';
+import { forgetSession, openLiveTarget } from '../debug';
 import * as commands from './commands';
 import { TargetController, stateKey } from './controller';
 import { CTX, OUTPUT_NAME, TRACE_SCHEME, MAP_VIEW_TYPE } from './ids';
@@ -11,10 +11,6 @@ import { StatusBar } from './statusBar';
 import { fromAdapter, fromClient } from './tracking';
 import { PageTablesView } from './treeView';
 import { TranslateHover } from './hover';
-
-// webpack resolves this; tsc does not (src/debug is built by another part of the project).
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { openLiveTarget } = require('../debug/index') as { openLiveTarget: OpenLiveTarget };
 
 /** What tests reach through `vscode.extensions.getExtension(...).exports`. */
 export interface PtviewApi {
@@ -44,7 +40,12 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
     vscode.languages.registerHoverProvider({ scheme: '*' }, new TranslateHover(controller)),
     vscode.debug.registerDebugAdapterTrackerFactory('*', {
       createDebugAdapterTracker(session) {
-        controller.add(session.id, session.name, { type: session.type, request: (c, a) => Promise.resolve(session.customRequest(c, a)) });
+        const channel = { type: session.type, request: (c: string, a?: unknown) => Promise.resolve(session.customRequest(c, a)) };
+        controller.add(session.id, session.name, channel);
+        const end = () => {
+          void controller.remove(session.id);
+          forgetSession(channel);
+        };
         return {
           onWillReceiveMessage: (m) => {
             const ev = fromClient(m);
@@ -55,7 +56,8 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
             const ev = fromAdapter(m);
             if (ev) controller.handle(session.id, ev);
           },
-          onExit: () => void controller.remove(session.id),
+          onExit: end,
+          onWillStopSession: end,
         };
       },
     }),
