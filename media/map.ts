@@ -7,7 +7,8 @@ import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } from '@tanstack/virtual-core';
-import { MapData, MapFilter, SEVERITY, filterRows, keyHex, rightsOf } from '../src/extension/mapData';
+import { rightsString } from '../src/core/ops/explain';
+import { MapData, MapFilter, SEVERITY, filterRows, keyHex } from '../src/extension/mapData';
 import type { FromWebview, MapViewState, ToWebview } from '../src/extension/protocol';
 
 declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void; getState(): MapViewState | undefined; setState(s: MapViewState): void };
@@ -104,7 +105,7 @@ function renderRows(): void {
     cells[2].textContent = '0x' + d!.pa[i].toString(16);
     cells[3].textContent = sizeText(d!.size[i]);
     cells[4].textContent = `${sizeText(d!.pageSize[i])} ${d!.levels[d!.level[i]]}`;
-    cells[5].textContent = rightsOf(p);
+    cells[5].textContent = rightsString(p);
     cells[6].textContent = d!.memTypes[d!.memType[i]];
     cells[7].textContent = d!.roots[d!.root[i]];
     const region = d!.region[i] >= 0 ? d!.regions[d!.region[i]] : '';

@@ -190,10 +190,6 @@ export function filterRows(d: MapData, f: MapFilter): Uint32Array {
   return out.slice(0, k);
 }
 
-export function rightsOf(perms: number): string {
-  return `${perms & Perm.Read ? 'r' : '-'}${perms & Perm.Write ? 'w' : '-'}${perms & Perm.Exec ? 'x' : '-'} ${perms & Perm.User ? 'u' : '-'}${perms & Perm.UserExec ? 'X' : '-'}`;
-}
-
 /** One row as a plain record (export, the trace request). Same field names as the CLI's JSON. */
 export function rowRecord(d: MapData, i: number) {
   const p = d.perms[i];

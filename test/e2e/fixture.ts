@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Page, test as base, expect } from '@playwright/test';
+import type { Oracle } from './host/oracle';
 
 export const REPO = path.resolve(__dirname, '../..');
 export const ARTIFACTS = path.join(REPO, 'test-artifacts');
@@ -22,17 +23,7 @@ const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const oracles = require(path.join(REPO, 'build/test/harness/oracles.js'));
 
-export interface Oracle {
-  port: number;
-  kernel: string;
-  cr3: string;
-  /** info mem ranges: start, end (hex), user, write. */
-  mem: { start: string; end: string; user: boolean; write: boolean }[];
-  /** info tlb leaves: va, frame, size guess is not printed; nx/user/write leaf bits. */
-  tlb: { va: string; frame: string; nx: boolean; user: boolean; write: boolean; pse: boolean }[];
-  /** gva2gpa of a few VAs. */
-  gpa: Record<string, string | null>;
-}
+export type { Oracle };
 
 export interface World {
   page: Page;

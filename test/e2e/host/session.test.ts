@@ -4,15 +4,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import * as vscode from 'vscode';
+import type { Oracle } from './oracle';
 
-interface Oracle {
-  port: number;
-  kernel: string;
-  cr3: string;
-  mem: { start: string; end: string; user: boolean; write: boolean }[];
-  tlb: { va: string; frame: string; nx: boolean; user: boolean; write: boolean; pse: boolean }[];
-  gpa: Record<string, string | null>;
-}
 
 const oracle: Oracle = JSON.parse(fs.readFileSync(process.env.PTVIEW_E2E_ORACLE!, 'utf8'));
 let api: any;
