@@ -122,14 +122,14 @@ async function offerTrace(deps: Deps, t: Translation): Promise<void> {
   if (pick === 'Show in Map') await deps.maps.show(t.va);
 }
 
-export async function findPhysicalCommand(deps: Deps, arg?: unknown): Promise<Alias[] | undefined> {
+export async function findPhysicalCommand(deps: Deps, arg?: unknown, pick = typeof arg !== 'string'): Promise<Alias[] | undefined> {
   const text = typeof arg === 'string' ? arg : await askAddress('Find Physical Address (every VA that maps it)', addressAtCursor());
   if (!text) return undefined;
   const aliases = await withTarget(deps, `Finding the VAs of ${text}`, async (r, signal) => r.session.aliases(Number(await resolveAddress(deps, text)), { signal }));
   if (!aliases) return undefined;
   deps.output.appendLine(`${text}: ${aliases.length} mapping(s)`);
   for (const a of aliases) deps.output.appendLine(`  ${aliasLabel(a)} ${aliasDetail(a)}`);
-  if (typeof arg !== 'string') {
+  if (pick) {
     if (aliases.length === 0) {
       void vscode.window.showInformationMessage(`ptview: no virtual address maps physical ${text}`);
     } else {
@@ -225,10 +225,7 @@ export function register(ctx: vscode.ExtensionContext, deps: Deps): void {
   });
   reg(CMD.findAliases, (n?: unknown) => {
     const e = entryOf(n);
-    return e?.pa ? findPhysicalCommand(deps, e.pa).then((aliases) => {
-      if (aliases) void vscode.window.showQuickPick(aliases.map((a) => ({ label: aliasLabel(a), detail: aliasDetail(a) })), { title: `VAs of frame ${e.pa}` });
-      return aliases;
-    }) : undefined;
+    return e?.pa ? findPhysicalCommand(deps, e.pa, true) : undefined;
   });
   const copy = (pick: (e: NonNullable<ReturnType<typeof entryOf>>) => string | undefined) => async (n?: unknown) => {
     const e = entryOf(n);

@@ -137,6 +137,56 @@ describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function 
     assert.equal(report.wxPages > 0, wx.length > 0);
   });
 
+  it('translates debugger expressions (palette input and the Variables context menu)', async () => {
+    const base = BigInt(oracle.gpa['0x12c000']!);
+    const t: any = await vscode.commands.executeCommand('ptview.translate', '0x12c000 + 0x10');
+    assert.equal(t.pa, Number(base + 0x10n), 'GDB evaluated the expression, ptview translated its value');
+    const v: any = await vscode.commands.executeCommand('ptview.translateVariable', { variable: { name: 'p', value: '(char *) 0x12c000 <x>' } });
+    assert.equal(t && v.pa, Number(base));
+    const e: any = await vscode.commands.executeCommand('ptview.translateVariable', { variable: { name: 'q', value: '{...}', evaluateName: '(unsigned long)0x12c000 + 8' } });
+    assert.equal(e.pa, Number(base + 8n));
+  });
+
+  it('the tree has the CR3 root, reveals the entry of a VA, and its context actions act on it', async () => {
+    const roots = await api.tree.getChildren();
+    assert.equal(roots.length, 1);
+    assert.equal('0x' + roots[0].root.tablePa.toString(16), '0x' + (BigInt(oracle.cr3) & ~0xfffn).toString(16));
+    assert.equal(await vscode.commands.executeCommand('ptview.revealVa', '0x12c000'), true);
+    const t: any = await vscode.commands.executeCommand('ptview.translate', '0x12c000');
+    let node: any = roots[0];
+    for (const step of t.trace) {
+      let kids = await api.tree.getChildren(node);
+      let next = kids.find((k: any) => (k.kind === 'entry' && k.entry.index === step.index) || (k.kind === 'chunk' && k.entries.some((x: any) => x.index === step.index)));
+      if (next?.kind === 'chunk') {
+        kids = await api.tree.getChildren(next);
+        next = kids.find((k: any) => k.entry.index === step.index);
+      }
+      node = next;
+    }
+    assert.equal(node.kind, 'entry');
+    const here: any = await vscode.commands.executeCommand('ptview.translateHere', node);
+    assert.equal('0x' + here.pa.toString(16), oracle.gpa['0x12c000']);
+    const aliases: any[] = (await vscode.commands.executeCommand('ptview.findAliases', node)) as any[];
+    await vscode.commands.executeCommand('workbench.action.closeQuickOpen'); // the pick it offers the user
+    const frame = oracle.gpa['0x12c000'];
+    const want = oracle.tlb.filter((x) => x.frame === frame && !x.pse).map((x) => x.va);
+    for (const va of want) assert.ok(aliases.some((a) => a.va === va), `${va} also maps ${frame} per info tlb`);
+  });
+
+  it('Choose Memory Strategy switches to monitor xp and the results stay QEMU\'s', async () => {
+    try {
+      assert.equal(await vscode.commands.executeCommand('ptview.chooseStrategy', 'monitor-xp'), 'monitor-xp');
+      const ready = await api.controller.ready();
+      assert.equal(ready.target.strategy, 'monitor-xp');
+      const t: any = await vscode.commands.executeCommand('ptview.translate', '0x12c000');
+      assert.equal('0x' + t.pa.toString(16), oracle.gpa['0x12c000']);
+    } finally {
+      await vscode.commands.executeCommand('ptview.chooseStrategy', 'auto');
+    }
+    const again = await api.controller.ready();
+    assert.notEqual(again.target.strategy, 'monitor-xp');
+  });
+
   it('drops the stop at continue and shows the running state again', async () => {
     await session.customRequest('continue', { threadId: 1 });
     await until('running state', () => api.controller.state().kind === 'running');
