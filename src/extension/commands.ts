@@ -14,6 +14,7 @@ import type { PageTablesView } from './treeView';
 import type { PtNode } from './treeModel';
 import { entryActions } from './treeModel';
 import type { MapPanels } from './mapPanel';
+import { simulateCommand } from './simulate';
 
 /** Read-only documents for traces and audit reports (ptview-trace:/name). */
 export class TraceDocuments implements vscode.TextDocumentContentProvider {
@@ -25,10 +26,16 @@ export class TraceDocuments implements vscode.TextDocumentContentProvider {
     return this.docs.get(uri.path) ?? '';
   }
 
-  async show(name: string, text: string): Promise<vscode.TextEditor> {
+  /** Stores a document without opening it (e.g. one side of a diff). */
+  put(name: string, text: string): vscode.Uri {
     const uri = vscode.Uri.from({ scheme: TRACE_SCHEME, path: `/${name}` });
     this.docs.set(uri.path, text);
     this.changed.fire(uri);
+    return uri;
+  }
+
+  async show(name: string, text: string): Promise<vscode.TextEditor> {
+    const uri = this.put(name, text);
     const doc = await vscode.workspace.openTextDocument(uri);
     return vscode.window.showTextDocument(doc, { preview: true, preserveFocus: false });
   }
@@ -236,4 +243,5 @@ export function register(ctx: vscode.ExtensionContext, deps: Deps): void {
   reg(CMD.copyVa, copy((e) => e.va));
   reg(CMD.copyPa, copy((e) => e.pa));
   reg(CMD.copyRaw, copy((e) => e.raw));
+  reg(CMD.simulate, (spec?: unknown) => simulateCommand(deps, typeof spec === 'string' ? spec : undefined));
 }

@@ -19,6 +19,7 @@ export const CMD = {
   copyPa: 'ptview.copyPa',
   copyRaw: 'ptview.copyRaw',
   findAliases: 'ptview.findAliases',
+  simulate: 'ptview.simulate',
   focusView: 'ptview.pageTables.focus',
 } as const;
 

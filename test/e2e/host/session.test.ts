@@ -137,6 +137,19 @@ describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function 
     assert.equal(report.wxPages > 0, wx.length > 0);
   });
 
+  it('Simulate Page-Table Edits shows a diff and the INVLPG an unmap needs, and leaves the guest as QEMU sees it', async () => {
+    const pa = oracle.gpa['0x12c000']!;
+    const r: any = await vscode.commands.executeCommand('ptview.simulate', 'unmap 0x12c000 4K');
+    assert.ok(r, 'the simulation ran');
+    assert.deepEqual(r.results[0].flush.ops.map((o: { insn: string }) => o.insn), ['invlpg [0x12c000]']);
+    assert.ok(r.diff.removed.some((x: { va: string; end: string }) => BigInt(x.va) <= 0x12c000n && 0x12c000n < BigInt(x.end)));
+    assert.match(r.after, /invlpg \[0x12c000\]/);
+    const tab = vscode.window.tabGroups.activeTabGroup.activeTab;
+    assert.ok(tab?.input instanceof vscode.TabInputTextDiff, 'a diff editor is open');
+    const t: any = await vscode.commands.executeCommand('ptview.translate', '0x12c000');
+    assert.equal(t.pa, Number(BigInt(pa)), 'the real tables still map it (QEMU gva2gpa)');
+  });
+
   it('translates debugger expressions (palette input and the Variables context menu)', async () => {
     const base = BigInt(oracle.gpa['0x12c000']!);
     const t: any = await vscode.commands.executeCommand('ptview.translate', '0x12c000 + 0x10');

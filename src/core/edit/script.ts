@@ -1,0 +1,107 @@
+// Edit scripts: the text form of simulated edits (as `ptview simulate --edit` and the extension's
+// Simulate Edits command take them) and their reports as text.
+import { hex, parseAddress, sizeLabel } from '../addr';
+import { parseSize } from '../ops/filter';
+import { RangeRecord } from '../ops/records';
+import { EditError, EditRights } from './codecs';
+import { EditResult, EditSimulator } from './simulator';
+
+export const EDIT_HELP = `edits, in order (quote each):
+  map VA PA SIZE RIGHTS [global|nonglobal] [memtype=NAME] [max=SIZE]
+  unmap VA SIZE
+  protect VA SIZE CHANGES
+RIGHTS: letters of w x u (read is implied), e.g. rw, rx, rwu, r
+CHANGES: +w -w +x -x +u -u, combined, e.g. -w+x`;
+
+function size(text: string): number {
+  try {
+    return parseSize(text);
+  } catch {
+    const n = Number(parseAddress(text, 'size'));
+    if (!Number.isSafeInteger(n)) throw new EditError(`size ${text} is too large`);
+    return n;
+  }
+}
+
+function mapRights(text: string): EditRights {
+  if (!/^[rwxu-]+$/i.test(text)) throw new EditError(`rights '${text}': use letters of w x u (read is implied), e.g. rw or rxu`);
+  const t = text.toLowerCase();
+  return { write: t.includes('w'), exec: t.includes('x'), user: t.includes('u') };
+}
+
+function changes(text: string): Partial<EditRights> {
+  const out: Partial<EditRights> = {};
+  const re = /([+-])([wxu])/gy;
+  let m: RegExpExecArray | null;
+  let seen = 0;
+  while ((m = re.exec(text))) {
+    out[({ w: 'write', x: 'exec', u: 'user' } as const)[m[2] as 'w' | 'x' | 'u']] = m[1] === '+';
+    seen = re.lastIndex;
+  }
+  if (seen !== text.length || seen === 0) throw new EditError(`changes '${text}': use +w -w +x -x +u -u, e.g. -w+x`);
+  return out;
+}
+
+/** Parses one edit ('map VA PA SIZE RIGHTS …', 'unmap VA SIZE', 'protect VA SIZE -w+x') and applies it. */
+export async function applyEdit(sim: EditSimulator, spec: string): Promise<EditResult> {
+  const [verb, ...args] = spec.trim().split(/\s+/);
+  const need = (n: number, usage: string) => {
+    if (args.length < n) throw new EditError(`'${spec}': expected ${usage}\n${EDIT_HELP}`);
+  };
+  switch (verb?.toLowerCase()) {
+    case 'map': {
+      need(4, 'map VA PA SIZE RIGHTS');
+      const extra = args.slice(4);
+      let global: boolean | undefined;
+      let memType: string | undefined;
+      let maxPageSize: number | undefined;
+      for (const e of extra) {
+        if (e === 'global') global = true;
+        else if (e === 'nonglobal') global = false;
+        else if (e.startsWith('memtype=')) memType = e.slice(8);
+        else if (e.startsWith('max=')) maxPageSize = size(e.slice(4));
+        else throw new EditError(`'${spec}': unknown map option '${e}' (global, nonglobal, memtype=NAME, max=SIZE)`);
+      }
+      const pa = Number(parseAddress(args[1], 'physical address'));
+      return sim.map(parseAddress(args[0], 'virtual address'), pa, size(args[2]), { rights: mapRights(args[3]), global, memType, maxPageSize });
+    }
+    case 'unmap':
+      need(2, 'unmap VA SIZE');
+      return sim.unmap(parseAddress(args[0], 'virtual address'), size(args[1]));
+    case 'protect':
+      need(3, 'protect VA SIZE CHANGES');
+      return sim.protect(parseAddress(args[0], 'virtual address'), size(args[1]), changes(args[2]));
+    default:
+      throw new EditError(`unknown edit '${verb ?? ''}'\n${EDIT_HELP}`);
+  }
+}
+
+const raw = (v: bigint, width: number) => hex(v, width);
+
+/** An edit's report as text lines; consumes its flush report (the text is where it goes). */
+export function editReportLines(r: EditResult, n: number, width: number): string[] {
+  const lines: string[] = [];
+  const out = (s: string) => lines.push(s);
+  out(`edit ${n}: ${r.edit} (${r.root})`);
+  for (const c of r.changes) {
+    out(`  ${`${c.levelName}[${c.index}]`.padEnd(9)} @ ${hex(c.entryPa)}: ${raw(c.before, width)} -> ${raw(c.after, width)}  ${c.why}: ${c.beforeKind} -> ${c.afterKind}, ${hex(c.va)} ${sizeLabel(Number(c.end - c.va))}${c.fresh ? ' (new table)' : ''}`);
+  }
+  if (!r.changes.length) out('  no entry changes (already as asked, or nothing mapped there)');
+  if (r.newTables.length) out(`  new tables (simulated frames): ${r.newTables.map((t) => hex(t)).join(', ')}`);
+  const ops = r.flush.consume();
+  if (ops.length === 0) out('  TLB: no invalidation required');
+  else {
+    out(`  TLB: ${r.flush.translations} translations${r.flush.fullFlush ? ', full flush' : ''}:`);
+    for (const o of ops.slice(0, 40)) out(`    ${o.insn.padEnd(36)} ; ${o.why}`);
+    if (ops.length > 40) out(`    … ${ops.length - 40} more`);
+  }
+  for (const note of r.flush.notes) out(`  note: ${note}`);
+  for (const h of r.hazards) out(`  HAZARD ${h.kind}: ${h.message}`);
+  return lines;
+}
+
+export function rangeLine(r: RangeRecord): string {
+  const rights = `${r.read ? 'r' : '-'}${r.write ? 'w' : '-'}${r.exec ? 'x' : '-'} ${r.user ? 'u' : '-'}${r.userExec ? 'X' : '-'}`;
+  return `${r.va.padEnd(18)}-${r.end.padEnd(18)} ${sizeLabel(Number(BigInt(r.end) - BigInt(r.va))).padStart(6)} ${rights} ${r.memType.padEnd(4)} ${r.level.padEnd(4)} -> ${r.pa}`;
+}
+
