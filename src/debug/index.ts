@@ -60,8 +60,15 @@ async function session(channel: DapChannel, observer: DapObserver, opts: LiveOpt
     s = { transport, console: con, notes: [`adapter dialect ${det.dialect} (${det.why})`], ready };
     sessions.set(channel, s);
     if (det.dialect === 'cdt-gdb' && transport.canCaptureOutput) {
-      // The silent command form needs GDB's Python.
-      con.python = /\b1\b/.test(await con.run('python print(1)', signal).catch(() => ''));
+      // The silent command form needs GDB's Python; `python pass` prints nothing either way and
+      // fails ("Python scripting is not supported") without it.
+      con.python = await con.run('python pass', signal).then(
+        () => true,
+        (e) => {
+          if (e instanceof LiveAccessError) throw e;
+          return false;
+        },
+      );
     }
     if (!con.canRun) {
       s.ramNote = det.dialect === 'readmemory-only' || con.dialect.raw('x') === undefined
