@@ -7,7 +7,9 @@ import { AddressSyntaxError, hex, parseAddress, sizeLabel } from './core/addr';
 import { Arch } from './core/format';
 import { archModule, spaceFromRegisters } from './core/formats';
 import { MemoryReadError, PhysicalMemory } from './core/memory';
-import { AuditReport } from './core/ops/audit';
+import { AuditReport, Finding } from './core/ops/audit';
+import { EditError } from './core/edit/codecs';
+import { runSimulate } from './cli/simulate';
 import { rightsString } from './core/ops/explain';
 import { FilterError, FilterSpec, parseFilters, parseRange } from './core/ops/filter';
 import { RangeMerger } from './core/ops/merge';
@@ -277,6 +279,33 @@ async function cmdFind(paText: string, o: Common): Promise<void> {
   });
 }
 
+/**
+ * Findings as text; the summary line is printed separately, and the writable aliases of one
+ * executable range share a line (a direct map and its mirrors otherwise repeat it per alias).
+ */
+function auditLines(findings: readonly Finding[]): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < findings.length; i++) {
+    const f = findings[i];
+    const head = `${f.severity.padEnd(7)} ${f.kind.padEnd(22)} `;
+    if (f.kind === 'w+x-check') continue;
+    if (f.kind !== 'writable-alias-of-exec' || !f.aliasVa) {
+      lines.push(head + f.message);
+      continue;
+    }
+    const group = [f];
+    while (findings[i + 1]?.kind === 'writable-alias-of-exec' && findings[i + 1].va === f.va && findings[i + 1].end === f.end && findings[i + 1].root === f.root) group.push(findings[++i]);
+    if (group.length === 1) {
+      lines.push(head + f.message);
+      continue;
+    }
+    const len = Number(BigInt(f.end!) - BigInt(f.va!));
+    const at = group.map((g) => (g.aliasRoot && g.aliasRoot !== g.root ? `${g.aliasVa} (${g.aliasRoot})` : g.aliasVa)).join(', ');
+    lines.push(`${head}executable ${f.va}-${f.end} ${sizeLabel(len)} is also writable at ${group.length} VAs: ${at}`);
+  }
+  return lines;
+}
+
 async function cmdAudit(o: Common): Promise<void> {
   await withTarget(o, async ({ session }) => {
     const r: AuditReport = await session.audit();
@@ -284,7 +313,7 @@ async function cmdAudit(o: Common): Promise<void> {
       out(JSON.stringify({ summary: r.summary, leaves: r.leaves, findings: r.findings }, null, 2));
     } else {
       out(r.summary);
-      for (const f of r.findings) out(`${f.severity.padEnd(7)} ${f.kind.padEnd(22)} ${f.message}`);
+      for (const line of auditLines(r.findings)) out(line);
       out(`${r.leaves} leaves checked, ${r.findings.filter((f) => f.severity === 'error').length} errors, ${r.findings.filter((f) => f.severity === 'warning').length} warnings`);
     }
     return EXIT.ok;
@@ -324,6 +353,10 @@ export function program(): Command {
     .action((pa, o) => cmdFind(pa, o));
   common(p.command('audit').description('W+X, user-accessible kernel pages, writable aliases of code, malformed tables'))
     .action((o) => cmdAudit(o));
+  common(p.command('simulate').description('simulated map/unmap/protect: descriptors written, TLB maintenance, hazards, range diff (never writes the guest)'))
+    .option('--edit <edit>', "an edit, in order (repeatable): 'map VA PA SIZE RIGHTS', 'unmap VA SIZE', 'protect VA SIZE -w+x'", collect, [])
+    .option('--flush-ceiling <n>', 'translations above which a full flush replaces per-address invalidation (default 33, as Linux x86)')
+    .action((o) => withTarget(o, async (t) => (await runSimulate(t, o, out), EXIT.ok)));
   return p;
 }
 
@@ -339,7 +372,7 @@ export async function main(argv: string[]): Promise<number> {
     const known =
       e instanceof LiveAccessError || e instanceof MemoryReadError || e instanceof GdbAttachError
         ? EXIT.input
-        : e instanceof UsageError || e instanceof AddressSyntaxError || e instanceof RegisterError || e instanceof FilterError || e instanceof TranslateError
+        : e instanceof UsageError || e instanceof AddressSyntaxError || e instanceof EditError || e instanceof RegisterError || e instanceof FilterError || e instanceof TranslateError
         ? EXIT.usage
         : e instanceof CoreFileError
           ? EXIT.input

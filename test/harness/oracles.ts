@@ -197,3 +197,54 @@ export function x86PagingState(regs: Map<string, bigint>): X86PagingState {
   const mode = !s.paging ? 'none' : !s.pae ? '32-bit' : !s.lma ? 'PAE' : s.la57 ? '5-level' : '4-level';
   return { ...s, mode };
 }
+
+/**
+ * Asks `gva2gpa` for many addresses at once: the commands are pipelined over QMP (answered in
+ * order), `batch` at a time so the monitor's queue stays short. Answers come back in `vas` order.
+ */
+export async function gva2gpaMany(
+  hmp: (cmd: string) => Promise<string>, vas: readonly bigint[], batch = 64,
+): Promise<Gva2gpa[]> {
+  const out: Gva2gpa[] = [];
+  for (let i = 0; i < vas.length; i += batch) {
+    const answers = await Promise.all(vas.slice(i, i + batch).map((va) => hmp(`gva2gpa 0x${va.toString(16)}`)));
+    out.push(...answers.map(parseGva2gpaResult));
+  }
+  return out;
+}
+
+/**
+ * Byte offsets worth asking gva2gpa about inside one leaf of `size` bytes: the first and last
+ * byte and one in the middle, plus for superpages `extra` more spread over its 4 KiB frames
+ * (deterministic, from `seed`), never one per 4 KiB page.
+ */
+export function leafProbeOffsets(size: bigint, seed = 1, extra = 3): bigint[] {
+  const offs = new Set<bigint>([0n, size / 2n + 0x123n, size - 1n]);
+  if (size > 0x1000n) {
+    let x = BigInt(seed) * 0x9e3779b97f4a7c15n;
+    for (let i = 0; i < extra; i++) {
+      x = (x * 6364136223846793005n + 1442695040888963407n) & ((1n << 64n) - 1n);
+      offs.add(((x >> 17n) % (size / 0x1000n)) * 0x1000n + (x & 0xff8n));
+    }
+  }
+  return [...offs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** A deterministic 64-bit LCG (Knuth's MMIX constants): reproducible probe addresses. */
+export function lcg(seed: bigint): () => bigint {
+  let x = seed & ((1n << 64n) - 1n);
+  return () => (x = (x * 6364136223846793005n + 1442695040888963407n) & ((1n << 64n) - 1n));
+}
+
+/**
+ * `n` addresses for gva2gpa near known mappings: each from one size below a leaf to two sizes
+ * above it, so they hit leaf edges, holes between leaves and neighbours (mapped or not).
+ */
+export function probesAround(leaves: readonly { va: bigint; size: bigint }[], n: number, next: () => bigint): bigint[] {
+  const out: bigint[] = [];
+  for (let i = 0; i < n; i++) {
+    const l = leaves[Number(next() % BigInt(leaves.length))];
+    out.push((l.va - l.size + (next() % (3n * l.size))) & ((1n << 64n) - 1n));
+  }
+  return out;
+}

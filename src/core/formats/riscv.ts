@@ -82,7 +82,9 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
       let p = 0;
       const user = (lo & U) !== 0;
       if ((lo & R || (ctx.mxr && lo & X)) && (!user || ctx.sum)) p |= Perm.Read;
-      if (lo & W && (!user || ctx.sum)) p |= Perm.Write;
+      // Write is W for whoever may access the page (Perm.Write), as on x86: a user RW page stays
+      // writable without SUM; only S-mode's access (Perm.Read) depends on SUM.
+      if (lo & W) p |= Perm.Write;
       if (lo & X && !user) p |= Perm.Exec;
       if (user) {
         p |= Perm.User;
@@ -131,7 +133,6 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
       if (!(lo & R)) out.push({ perm: Perm.Read, because: ctx.mxr && lo & X ? '' : `${name} R=0` });
       if (user && !ctx.sum) {
         out.push({ perm: Perm.Read, because: `${name} U=1 and sstatus.SUM=0 (S-mode cannot access user pages)` });
-        out.push({ perm: Perm.Write, because: `${name} U=1 and sstatus.SUM=0` });
       }
       if (!(lo & W)) out.push({ perm: Perm.Write, because: `${name} W=0` });
       if (!(lo & X)) {

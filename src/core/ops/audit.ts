@@ -5,8 +5,8 @@
 //   counted in units of the format's smallest page, like Linux's PAGE_SIZE count. Kernel-half
 //   (or half-less) ranges are errors; user-half ranges warnings (JITs do this on purpose).
 // - user-accessible pages in the kernel half;
-// - writable aliases of executable physical memory (one exec VA and another writable VA mapping
-//   the same PA), found through a PA-sorted index of the writable leaves;
+// - writable aliases of write-protected code (a read-only executable VA and another, writable VA
+//   mapping the same PA), found through a PA-sorted index of the writable leaves;
 // - leaves mapping physical addresses outside guest RAM (MMIO or absent memory), as info;
 // - every walker diagnostic: reserved bits, tables outside RAM, failed reads, recursive slots,
 //   misaligned roots.
@@ -42,6 +42,9 @@ export interface Finding {
   level?: string;
   /** Pages concerned, in units of the format's smallest page (W+X). */
   pages?: number;
+  /** writable-alias-of-exec: the writable VA of the first byte (and its root when it differs). */
+  aliasVa?: string;
+  aliasRoot?: string;
 }
 
 export interface AuditOptions {
@@ -107,7 +110,8 @@ export async function auditReport(space: AddressSpace, store: TableStore, opts: 
     leaves++;
     const p = l.perms;
     if ((p & EXEC) === 0) nonExec++;
-    else executable.push(l);
+    // Only write-protected code can be defeated by a writable alias; W+X code is reported as W+X.
+    else if ((p & Perm.Write) === 0) executable.push(l);
     if ((p & Perm.Write) !== 0) {
       writable.push(l);
       if ((p & EXEC) !== 0) {
@@ -231,7 +235,7 @@ function writableAliases(execB: ReverseIndexBuilder, writB: ReverseIndexBuilder)
     const where = r.wRoot === r.xRoot ? '' : ` (${r.wRoot.name})`;
     return {
       severity: 'warning' as const, kind: 'writable-alias-of-exec' as const, root: r.xRoot.name,
-      va: hex(xva), end: hex(xva + BigInt(len)), pa: hex(r.pa),
+      va: hex(xva), end: hex(xva + BigInt(len)), pa: hex(r.pa), aliasVa: hex(wva), aliasRoot: r.wRoot.name,
       message: `executable ${hex(xva)}-${hex(xva + BigInt(len))} ${sizeLabel(len)} is also writable at ${hex(wva)}${where}: both map physical ${hex(r.pa)}-${hex(r.pa + len)}`,
     };
   });

@@ -87,7 +87,9 @@ export async function translate(
   opts: { root?: string; signal?: AbortSignal } = {},
 ): Promise<Translation> {
   const root = rootFor(space, va, opts.root);
-  const linear = root.toLinear(va)!;
+  // Linear numbers are page-aligned (exact in a double); an unaligned one above 2^53 (Sv57,
+  // LA57, 52-bit VAs) would round into the neighbouring page. The offset is added back below.
+  const linear = root.toLinear(va & ~0xfffn)!;
   const out: TranslateOutcome = await translateLinear(root, linear, store, opts.signal);
   const f = root.format;
   const trace: TraceRecord[] = out.trace.map((s) => {
@@ -104,7 +106,8 @@ export async function translate(
   if (out.kind === 'mapped') {
     const l = out.leaf;
     const pageVa = BigInt(root.toVirt(l.linear));
-    const pa = l.pa + Number(va - pageVa);
+    // The offset inside the page: va - pageVa would keep a TBI tag (pageVa has none).
+    const pa = l.pa + Number(va & BigInt(l.size - 1));
     const levelName = f.levels[l.level].name;
     return {
       ...base, kind: 'mapped', pa, size: l.size, pageVa: hex(pageVa), level: levelName,

@@ -142,6 +142,34 @@ describe('ptview CLI on a QEMU core of x86-64-4level', function () {
     }
   });
 
+  it('simulate: edits a shadow of the tables, leaves the core unchanged, and names the TLB maintenance', () => {
+    const leaves = ptview(['dump', '--leaves', '--json', ...src()]).out.trim().split('\n').map((l) => JSON.parse(l));
+    const w4k = leaves.find((l) => l.size === 4096 && l.write && l.va.startsWith('0xffff'));
+    const big = leaves.find((l) => l.size === 2 ** 30);
+    assert.ok(w4k && big, 'the guest has a writable kernel 4K page and a 1G page');
+    const hash = () => require('node:crypto').createHash('sha256').update(fs.readFileSync(core)).digest('hex');
+    const before = hash();
+    const inside = '0x' + (BigInt(big.va) + 0x1000n).toString(16);
+    const r = ptview(['simulate', '--json', ...src(), '--edit', `protect ${w4k.va} 4K -w`, '--edit', `unmap ${inside} 4K`]);
+    assert.equal(r.code, 0, r.err);
+    const j = JSON.parse(r.out);
+    const [prot, unmap] = j.edits;
+    assert.deepEqual(prot.changes.map((c: { entryPa: string; before: string; after: string }) => [c.entryPa, c.before, BigInt(c.after)]), [[w4k.entryPa, w4k.entry, BigInt(w4k.entry) & ~2n]]);
+    assert.deepEqual(prot.tlb.ops.map((o: { insn: string }) => o.insn), [`invlpg [${w4k.va}]`]);
+    assert.equal(unmap.changes[0].why, 'split');
+    assert.equal(unmap.changes[0].entryPa, big.entryPa);
+    assert.deepEqual(unmap.tlb.ops.map((o: { insn: string }) => o.insn), [`invlpg [${big.va}]`]);
+    assert.ok(j.diff.removed.some((x: { va: string; size: number }) => x.va === big.va && x.size === 2 ** 30));
+    assert.equal(hash(), before, 'the core file is untouched');
+    assert.equal(ptview(['translate', inside, ...src()]).code, 0, 'the real tables still map it');
+    const bad: [string, RegExp][] = [[`map ${big.va} 0x0 4K rw`, /already mapped by the 1G PDPT/], ['frob 1 2', /unknown edit 'frob'/], [`protect ${w4k.va} 4K w`, /use \+w -w/]];
+    for (const [edit, re] of bad) {
+      const e = ptview(['simulate', ...src(), '--edit', edit]);
+      assert.equal(e.code, 2, e.err);
+      assert.match(e.err, re);
+    }
+  });
+
   it('a truncated core: the missing range is named and the rest is still walked', () => {
     const cut = path.join(run.dir, 'cut.core');
     // Keep the headers and the first 0x205000 bytes of RAM: PML4..PDPT_HI survive, later tables do not.

@@ -1,0 +1,356 @@
+// Simulated map / unmap / protect on a copy-on-write shadow of guest memory: which descriptors
+// change, which tables are created or split, and the exact TLB maintenance each edit needs.
+// The guest is never written. One generic table-range edit drives all three operations.
+import { hex, physAddr, sizeLabel } from '../addr';
+import { EntryKind, PagingFormat, Perm, entryCount, levelSize, tableBytes } from '../format';
+import { PhysicalMemory } from '../memory';
+import { PageTableSession } from '../ops/session';
+import { RangeRecord, rangeRecord } from '../ops/records';
+import { rootFor } from '../ops/translate';
+import { AddressSpace, Root } from '../space';
+import { EditError, EditRights, EntryCodec, LeafSpec, codecFor } from './codecs';
+import { EntryChange, EntryState, FlushReport, Hazard, OldLeaf, UnconsumedFlushError, planTlb } from './tlb';
+import { ShadowMemory } from './shadow';
+
+export interface MapOptions {
+  rights: EditRights;
+  /** Default: global in the kernel half (or where there are no halves), non-global in the user half. */
+  global?: boolean;
+  /** A name from the format's memory types (WB, UC, Normal-WB, Device-nGnRE, PMA, IO...). */
+  memType?: string;
+  /** Largest page size to use; default the largest the alignment allows. */
+  maxPageSize?: number;
+  root?: string;
+}
+
+export interface EditResult {
+  /** Human-readable description, e.g. "map 0x1000-0x3000 → 0x200000 rw- u". */
+  edit: string;
+  root: string;
+  changes: EntryChange[];
+  /** Tables the simulation allocated (in its 'simulated tables' region). */
+  newTables: number[];
+  flush: FlushReport;
+  hazards: Hazard[];
+}
+
+export interface RangeDiff {
+  removed: RangeRecord[];
+  added: RangeRecord[];
+}
+
+type Op =
+  | { kind: 'map'; pa: number; lo: number; spec: LeafSpec; memType?: number; maxPage: number }
+  | { kind: 'unmap' }
+  | { kind: 'protect'; rights: Partial<EditRights> };
+
+const STATE: Record<EntryKind, EntryState> = { [EntryKind.Invalid]: 'invalid', [EntryKind.Table]: 'table', [EntryKind.Leaf]: 'leaf', [EntryKind.Reserved]: 'invalid' };
+const split = (raw: bigint): [number, number] => [Number(raw & 0xffffffffn), Number(raw >> 32n)];
+
+export function rightsLabel(r: Partial<EditRights>): string {
+  const b = (v: boolean | undefined, c: string) => (v === undefined ? '.' : v ? c : '-');
+  return `r${b(r.write, 'w')}${b(r.exec, 'x')}${r.user === undefined ? '' : r.user ? ' u' : ' s'}`;
+}
+
+export class EditSimulator {
+  readonly shadow: ShadowMemory;
+  readonly results: EditResult[] = [];
+
+  constructor(readonly space: AddressSpace, readonly base: PhysicalMemory, readonly opts: { flushCeiling?: number } = {}) {
+    this.shadow = new ShadowMemory(base);
+  }
+
+  /** The edited address space: walks, translations and audits see every simulated edit. */
+  session(): PageTableSession {
+    return new PageTableSession(this.space, this.shadow);
+  }
+
+  /** Maps [va, va+length) to [pa, pa+length); refuses to replace an existing mapping. */
+  async map(va: bigint, pa: number, length: number, o: MapOptions): Promise<EditResult> {
+    const root = this.pick(va, o.root);
+    const lo = this.linearRange(root, va, length)[0];
+    if (pa % smallest(root.format) !== 0) throw new EditError(`physical address ${hex(pa)} is not aligned to ${sizeLabel(smallest(root.format))}`);
+    const upper = root.half === 'upper' || root.half === undefined;
+    let memType: number | undefined;
+    if (o.memType !== undefined) {
+      memType = root.format.memTypes.findIndex((m) => m.toLowerCase() === o.memType!.toLowerCase());
+      if (memType < 0) throw new EditError(`unknown memory type '${o.memType}' for ${root.format.mode} (known: ${[...new Set(root.format.memTypes)].join(', ')})`);
+    }
+    const spec: LeafSpec = { rights: o.rights, global: o.global ?? (upper && !o.rights.user) };
+    const label = `map ${hex(va)}-${hex(va + BigInt(length))} → ${hex(pa)} ${rightsLabel(o.rights)}${spec.global ? ' global' : ''}`;
+    return this.run(root, va, length, label, { kind: 'map', pa, lo, spec, memType, maxPage: o.maxPageSize ?? Infinity });
+  }
+
+  /** Removes every translation in [va, va+length), splitting blocks that straddle its ends. */
+  async unmap(va: bigint, length: number, o: { root?: string } = {}): Promise<EditResult> {
+    const root = this.pick(va, o.root);
+    return this.run(root, va, length, `unmap ${hex(va)}-${hex(va + BigInt(length))}`, { kind: 'unmap' });
+  }
+
+  /** Changes rights of every leaf in [va, va+length), splitting blocks that straddle its ends. */
+  async protect(va: bigint, length: number, rights: Partial<EditRights>, o: { root?: string } = {}): Promise<EditResult> {
+    const root = this.pick(va, o.root);
+    return this.run(root, va, length, `protect ${hex(va)}-${hex(va + BigInt(length))} ${rightsLabel(rights)}`, { kind: 'protect', rights });
+  }
+
+  /** Merged ranges before every edit versus after them (all flush reports must be handled). */
+  async diff(): Promise<RangeDiff> {
+    this.requireHandled('diff');
+    const key = (r: RangeRecord) => JSON.stringify(r);
+    const before = (await new PageTableSession(this.space, this.base).ranges()).map(rangeRecord);
+    const after = (await this.session().ranges()).map(rangeRecord);
+    const b = new Set(before.map(key));
+    const a = new Set(after.map(key));
+    return { removed: before.filter((r) => !a.has(key(r))), added: after.filter((r) => !b.has(key(r))) };
+  }
+
+  private pick(va: bigint, name?: string): Root {
+    this.requireHandled('another edit');
+    const root = rootFor(this.space, va, name);
+    codecFor(root);
+    return root;
+  }
+
+  private requireHandled(what: string): void {
+    const open = this.results.find((r) => r.flush.pending);
+    if (open) {
+      throw new UnconsumedFlushError(`edit '${open.edit}' left its TLB maintenance unhandled: consume() or ignore() its flush report before ${what}`);
+    }
+  }
+
+  private linearRange(root: Root, va: bigint, length: number): [number, number] {
+    const unit = smallest(root.format);
+    if (!Number.isSafeInteger(length) || length <= 0) throw new EditError(`length ${length} must be a positive number of bytes`);
+    const lo = root.toLinear(va);
+    const last = root.toLinear(va + BigInt(length) - 1n);
+    if (lo === undefined || last === undefined || last < lo) throw new EditError(`${hex(va)}-${hex(va + BigInt(length))} is not inside ${root.name}'s address range`);
+    if (lo % unit !== 0 || length % unit !== 0) throw new EditError(`${hex(va)} and length ${hex(length)} must be multiples of ${sizeLabel(unit)}`);
+    return [lo, last + 1];
+  }
+
+  private async run(root: Root, va: bigint, length: number, label: string, op: Op): Promise<EditResult> {
+    const [lo, hi] = this.linearRange(root, va, length);
+    const ctx = new EditContext(root, codecFor(root), this.shadow, op);
+    // All or nothing: a refused edit (already mapped, reserved bits...) leaves no partial change.
+    this.shadow.begin();
+    try {
+      await ctx.edit(root.tablePa, 0, 0, lo, hi);
+      this.shadow.commit();
+    } catch (e) {
+      this.shadow.rollback();
+      throw e;
+    }
+    const plan = planTlb(root, ctx.changes, this.opts.flushCeiling ?? 33);
+    const hazards = [...plan.hazards, ...(await this.effectiveness(root, va, op))];
+    const result: EditResult = {
+      edit: label, root: root.name, changes: ctx.changes, newTables: ctx.newTables,
+      flush: new FlushReport(label, plan.ops, plan.translations, plan.fullFlush, plan.notes), hazards,
+    };
+    this.results.push(result);
+    return result;
+  }
+
+  // Rights the edit asked for that an upper level still takes away (e.g. a table entry's R/W=0).
+  private async effectiveness(root: Root, va: bigint, op: Op): Promise<Hazard[]> {
+    const want = op.kind === 'map' ? op.spec.rights : op.kind === 'protect' ? op.rights : undefined;
+    if (!want) return [];
+    const t = await this.session().translate(va, { root: root.name });
+    if (t.kind !== 'mapped' || !t.rights) return [];
+    const user = want.user ?? t.rights.user;
+    const got: EditRights = { write: t.rights.write, user: t.rights.user, exec: user ? t.rights.userExec : t.rights.exec };
+    const lost = (Object.keys(want) as (keyof EditRights)[]).filter((k) => want[k] === true && !got[k]);
+    if (!lost.length) return [];
+    const why = (t.provenance ?? []).map((p) => `${p.permName}: ${p.because} (${p.levelName}[${p.index}])`).join('; ');
+    return [{ kind: 'ineffective', message: `${hex(va)} still lacks ${lost.join(', ')} after the edit${why ? `: ${why}` : ''}` }];
+  }
+}
+
+function smallest(f: PagingFormat): number {
+  return levelSize(f, f.levels.length - 1);
+}
+
+/** One edit's walk over the tables covering [lo, hi). */
+class EditContext {
+  readonly changes: EntryChange[] = [];
+  readonly newTables: number[] = [];
+  private readonly f: PagingFormat;
+  private readonly eb: 4 | 8;
+
+  constructor(readonly root: Root, readonly codec: EntryCodec, readonly mem: ShadowMemory, readonly op: Op) {
+    this.f = root.format;
+    this.eb = root.format.entryBytes;
+  }
+
+  async edit(tablePa: number, level: number, base: number, lo: number, hi: number): Promise<void> {
+    const f = this.f;
+    const size = levelSize(f, level);
+    const first = Math.max(0, Math.floor((lo - base) / size));
+    const last = Math.min(entryCount(f, level) - 1, Math.floor((hi - 1 - base) / size));
+    for (let i = first; i <= last; i++) {
+      const eBase = base + i * size;
+      const eLo = Math.max(lo, eBase);
+      const eHi = Math.min(hi, eBase + size);
+      const full = eLo === eBase && eHi === eBase + size;
+      const entryPa = tablePa + i * this.eb;
+      const raw = await this.mem.readEntry(entryPa, this.eb);
+      const [l, h] = split(raw);
+      const kind = f.classify(l, h, level);
+      const at = { level, index: i, entryPa, base: eBase, size };
+      if (kind === EntryKind.Reserved) throw new EditError(`${this.where(at)} sets reserved bits (the hardware faults there): fix or unmap it first`);
+      if (this.op.kind === 'map') {
+        const op = this.op;
+        const pa = op.pa + (eBase - op.lo);
+        const leafOk = full && size <= op.maxPage && pa % size === 0 && this.leafAllowed(level);
+        if (leafOk) {
+          if (kind !== EntryKind.Invalid) throw new EditError(`${hex(this.root.toVirt(eBase))} is already mapped by ${this.where(at)} (${STATE[kind]}): unmap it first`);
+          await this.record(at, raw, this.encodeLeaf(pa, level, op.spec, op.memType), 'map', []);
+          continue;
+        }
+        if (level === f.levels.length - 1) throw new EditError(`cannot map ${hex(this.root.toVirt(eLo))}: no page size fits`);
+        if (kind === EntryKind.Leaf) throw new EditError(`${hex(this.root.toVirt(eLo))} is already mapped by the ${sizeLabel(size)} ${this.where(at)}: unmap it first`);
+        const child = kind === EntryKind.Table ? f.tablePa(l, h, level) : await this.newTable(at, raw);
+        await this.edit(child, level + 1, eBase, eLo, eHi);
+      } else if (kind === EntryKind.Invalid) {
+        continue; // nothing mapped here: unmap and protect skip holes
+      } else if (kind === EntryKind.Leaf) {
+        if (!full) {
+          const child = await this.splitLeaf(at, raw, l, h);
+          await this.edit(child, level + 1, eBase, eLo, eHi);
+        } else if (this.op.kind === 'unmap') {
+          await this.record(at, raw, 0n, 'unmap', [this.oldLeaf(eBase, size, raw, level)]);
+        } else {
+          const user = (f.leafPerms(l, h, level) & Perm.User) !== 0;
+          const next = this.checkedRights(this.codec.withRights(raw, level, this.op.rights, user), level, this.op.rights);
+          if (next !== raw) await this.record(at, raw, next, 'protect', [this.oldLeaf(eBase, size, raw, level)]);
+        }
+      } else if (this.op.kind === 'unmap' && full) {
+        await this.record(at, raw, 0n, 'unmap', await this.leavesBelow(f.tablePa(l, h, level), level + 1, eBase));
+      } else {
+        await this.edit(f.tablePa(l, h, level), level + 1, eBase, eLo, eHi);
+      }
+    }
+  }
+
+  private where(at: { level: number; index: number; entryPa: number }): string {
+    return `${this.f.levels[at.level].name}[${at.index}] @ ${hex(at.entryPa)}`;
+  }
+
+  private leafAllowed(level: number): boolean {
+    const [l, h] = split(this.codec.leaf(0, level, { rights: { write: false, exec: false, user: false }, global: false }));
+    return this.f.classify(l, h, level) === EntryKind.Leaf;
+  }
+
+  /** Encodes a leaf and proves it by decoding: kind, PA, no reserved bits, rights, memory type. */
+  private encodeLeaf(pa: number, level: number, spec: LeafSpec, memType: number | undefined): bigint {
+    const f = this.f;
+    let raw = this.codec.leaf(pa, level, spec);
+    const variants = this.codec.memTypeVariants(raw, level);
+    const wanted = memType ?? f.memTypes.findIndex((m) => /^(WB|Normal-WB|PMA)$/.test(m));
+    const fit = variants.find((v) => f.leafMemType(...split(v), level) === wanted);
+    if (fit !== undefined) raw = fit;
+    else if (memType !== undefined) throw new EditError(`memory type ${f.memTypes[memType]} cannot be encoded here (no PAT/MAIR/PBMT slot holds it)`);
+    const [l, h] = split(raw);
+    if (f.classify(l, h, level) !== EntryKind.Leaf || f.leafPa(l, h, level) !== pa || f.reservedBits(l, h, level, EntryKind.Leaf)) {
+      throw new EditError(`${hex(pa)} cannot be mapped with a ${f.levels[level].name} entry (address beyond the output size?)`);
+    }
+    return this.checkedRights(raw, level, spec.rights);
+  }
+
+  private checkedRights(raw: bigint, level: number, want?: Partial<EditRights>): bigint {
+    const f = this.f;
+    const [l, h] = split(raw);
+    let p = f.leafPerms(l, h, level);
+    if (f.finalPerms) p = f.finalPerms(p, l, h, level);
+    if (want) {
+      const user = (p & Perm.User) !== 0;
+      const got = { write: (p & Perm.Write) !== 0, user, exec: (p & (user ? Perm.UserExec : Perm.Exec)) !== 0 };
+      if ((Object.keys(want) as (keyof EditRights)[]).some((k) => want[k] !== undefined && want[k] !== got[k])) {
+        throw new EditError(`${rightsLabel(want)} cannot be expressed on this target: the entry decodes as ${rightsLabel(got)} (e.g. no-execute needs EFER.NXE on x86; EL0-writable pages are never EL1-executable on AArch64)`);
+      }
+    }
+    return raw;
+  }
+
+  private oldLeaf(base: number, size: number, raw: bigint, level: number): OldLeaf {
+    return { va: this.root.toVirt(base), size, global: this.codec.isGlobal(raw, level) };
+  }
+
+  private async leavesBelow(tablePa: number, level: number, base: number): Promise<OldLeaf[]> {
+    const f = this.f;
+    const out: OldLeaf[] = [];
+    const bytes = tableBytes(f, level);
+    const buf = await this.mem.read(physAddr(tablePa), bytes);
+    const dv = new DataView(buf.buffer, buf.byteOffset, bytes);
+    const size = levelSize(f, level);
+    for (let i = 0; i < entryCount(f, level); i++) {
+      const raw = this.eb === 8 ? dv.getBigUint64(i * 8, true) : BigInt(dv.getUint32(i * 4, true));
+      const [l, h] = split(raw);
+      const k = f.classify(l, h, level);
+      if (k === EntryKind.Leaf) out.push(this.oldLeaf(base + i * size, size, raw, level));
+      else if (k === EntryKind.Table && level + 1 < f.levels.length) out.push(...(await this.leavesBelow(f.tablePa(l, h, level), level + 1, base + i * size)));
+    }
+    return out;
+  }
+
+  private async newTable(at: { level: number; index: number; entryPa: number; base: number; size: number }, before: bigint): Promise<number> {
+    const pa = this.mem.allocTable(tableBytes(this.f, at.level + 1));
+    this.newTables.push(pa);
+    const raw = this.codec.table(pa, at.level);
+    const [l, h] = split(raw);
+    if (this.f.classify(l, h, at.level) !== EntryKind.Table || this.f.tablePa(l, h, at.level) !== pa) throw new EditError(`cannot encode a table pointer at ${this.where(at)}`);
+    await this.record(at, before, raw, 'new-table', []);
+    return pa;
+  }
+
+  /** Replaces a block by a table of next-level entries mapping the same frames with the same bits. */
+  private async splitLeaf(at: { level: number; index: number; entryPa: number; base: number; size: number }, raw: bigint, l: number, h: number): Promise<number> {
+    const f = this.f;
+    const child = at.level + 1;
+    const pa0 = f.leafPa(l, h, at.level);
+    const csize = levelSize(f, child);
+    const table = this.mem.allocTable(tableBytes(f, child));
+    this.newTables.push(table);
+    for (let j = 0; j < entryCount(f, child); j++) {
+      const e = this.codec.relevel(raw, at.level, child, pa0 + j * csize);
+      const [el, eh] = split(e);
+      if (f.classify(el, eh, child) !== EntryKind.Leaf) throw new EditError(`cannot split the ${sizeLabel(at.size)} block at ${this.where(at)}: ${f.levels[child].name} cannot hold its pages`);
+      await this.mem.writeEntry(table + j * this.eb, this.eb, e);
+    }
+    const t = this.codec.table(table, at.level);
+    await this.record(at, raw, t, 'split', [this.oldLeaf(at.base, at.size, raw, at.level)]);
+    return table;
+  }
+
+  private async record(at: { level: number; index: number; entryPa: number; base: number; size: number }, before: bigint, after: bigint, why: EntryChange['why'], oldLeaves: OldLeaf[]): Promise<void> {
+    const f = this.f;
+    // Entries of a table this edit created were never visible to a walker: nothing to invalidate.
+    const fresh = this.newTables.includes(at.entryPa - at.index * this.eb);
+    if (fresh) oldLeaves = [];
+    const [bl, bh] = split(before);
+    const [al, ah] = split(after);
+    const bk = STATE[f.classify(bl, bh, at.level)];
+    const ak = STATE[f.classify(al, ah, at.level)];
+    let upgradeOnly = false;
+    let needsBbm: string | undefined;
+    if (bk === 'leaf' && ak === 'leaf') {
+      const bp = f.leafPerms(bl, bh, at.level);
+      const ap = f.leafPerms(al, ah, at.level);
+      const samePa = f.leafPa(bl, bh, at.level) === f.leafPa(al, ah, at.level);
+      const sameType = f.leafMemType(bl, bh, at.level) === f.leafMemType(al, ah, at.level);
+      upgradeOnly = samePa && sameType && (ap & bp) === bp;
+      if (!samePa) needsBbm = 'the output address changes';
+      else if (!sameType) needsBbm = 'the memory type changes';
+    } else if (bk !== 'invalid' && ak !== 'invalid' && bk !== ak) {
+      needsBbm = `a ${bk === 'leaf' ? 'block' : bk} descriptor becomes a ${ak === 'leaf' ? 'block' : ak} descriptor`;
+    }
+    if (f.arch !== 'aarch64' || fresh) needsBbm = undefined;
+    this.changes.push({
+      level: at.level, levelName: f.levels[at.level].name, index: at.index, entryPa: at.entryPa,
+      va: this.root.toVirt(at.base), end: this.root.toVirt(at.base) + BigInt(at.size),
+      before, after, beforeKind: bk, afterKind: ak, fresh, why, oldLeaves, upgradeOnly, needsBbm,
+      contiguous: !fresh && bk === 'leaf' && this.codec.isContiguous(before),
+      globalAfter: ak === 'leaf' && this.codec.isGlobal(after, at.level),
+    });
+    await this.mem.writeEntry(at.entryPa, this.eb, after);
+  }
+}
