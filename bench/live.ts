@@ -21,6 +21,13 @@ interface Row {
   open: number;
 }
 
+/** A RAM address to time single reads at: the first root table. */
+function rootTable(regs: ReadonlyMap<string, bigint>): number {
+  if (regs.has('cr3')) return Number(regs.get('cr3')! & ~0xfffn);
+  if (regs.has('satp')) return Number((regs.get('satp')! & ((1n << 44n) - 1n)) << 12n);
+  return Number(regs.get('ttbr1_el1')! & 0xfffffffff000n);
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /** Times of single 4 KiB physical readMemory requests with PhyMemMode already on (no switches). */
@@ -76,7 +83,7 @@ async function benchGuest(guest: string, directMap: bigint): Promise<{ rows: Row
         } finally {
           await t.dispose();
         }
-        if (k >= warm) limitSamples.push(...(await singleReads(gdb, t.registers.get('cr3') !== undefined ? Number(t.registers.get('cr3')! & ~0xfffn) : Number((t.registers.get('satp')! & ((1n << 44n) - 1n)) << 12n), 3)));
+        if (k >= warm) limitSamples.push(...(await singleReads(gdb, rootTable(t.registers), 3)));
       }
       rows.push({ guest, strategy, tables, dap, ms: median(ms), readMs: median(readMs), open: median(open) });
     }
@@ -93,6 +100,7 @@ export async function liveBench(): Promise<void> {
   const guests: [string, bigint][] = [
     ['x86-64-4level', 0xffff800000000000n],
     ['riscv-sv39', 0xffffffc000000000n - 0x80000000n],
+    ['aarch64-4k', 0xffff800000000000n - 0x40000000n],
   ];
   for (const [guest, dm] of guests) {
     const { rows, read4k } = await benchGuest(guest, dm);
