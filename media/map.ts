@@ -1,0 +1,377 @@
+// The address-space map webview: a virtualized table of every merged range (smooth at a million
+// rows: only the visible rows exist in the DOM), a strip of the whole space colored by rights
+// with zoom, filters, audit highlights, click-to-trace and export. All data is inserted as text.
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } from '@tanstack/virtual-core';
+import { rightsString } from '../src/core/ops/explain';
+import { MapData, MapFilter, SEVERITY, filterRows, keyHex } from '../src/extension/mapData';
+import type { FromWebview, MapViewState, ToWebview } from '../src/extension/protocol';
+
+declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void; getState(): MapViewState | undefined; setState(s: MapViewState): void };
+const vscode = acquireVsCodeApi();
+
+const ROW_H = 22;
+const PERM_W = 2, PERM_X = 4 | 16, PERM_U = 8 | 16;
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const scroller = $('scroller');
+const spacer = $('spacer');
+const strip = $<HTMLCanvasElement>('strip');
+const stripLabels = $('strip-labels');
+const trace = $('trace');
+const summary = $('summary');
+
+let data: MapData | undefined;
+let rows: Uint32Array = new Uint32Array(0);
+let state: MapViewState = vscode.getState() ?? { filter: defaultFilter(), scrollTop: 0, zoom: [0, 1] };
+let selected = -1;
+// Strip axis: cumulative weight of each range (and of the gaps between them).
+let axis = new Float64Array(0);
+
+function defaultFilter(): MapFilter {
+  const f: MapFilter = {};
+  const words = (JSON.parse(document.body.dataset.defaultFilters ?? '""') as string).split(/[\s,]+/).filter(Boolean);
+  for (const w of words.map((x) => x.toLowerCase())) {
+    if (w === 'w') f.w = true;
+    else if (w === 'x') f.x = true;
+    else if (w === 'u') f.u = true;
+    else if (w === 'w+x' || w === 'wx') f.wx = true;
+    else if (w === 'findings') f.findings = true;
+  }
+  return f;
+}
+
+function save(): void {
+  vscode.setState(state);
+}
+
+// ---- table -----------------------------------------------------------------------------------
+
+const virt = new Virtualizer<HTMLElement, HTMLElement>({
+  count: 0,
+  getScrollElement: () => scroller,
+  estimateSize: () => ROW_H,
+  overscan: 12,
+  scrollToFn: elementScroll,
+  observeElementRect,
+  observeElementOffset,
+  onChange: () => renderRows(),
+});
+virt._didMount();
+
+const pool: HTMLDivElement[] = [];
+
+function rowEl(i: number): HTMLDivElement {
+  let el = pool[i];
+  if (!el) {
+    el = document.createElement('div');
+    el.className = 'row';
+    for (let c = 0; c < 9; c++) el.appendChild(document.createElement('span'));
+    el.addEventListener('click', () => select(Number(el!.dataset.index), true));
+    spacer.appendChild(el);
+    pool[i] = el;
+  }
+  return el;
+}
+
+function sizeText(n: number): string {
+  const u = ['', 'K', 'M', 'G', 'T', 'P', 'E'];
+  let k = 0;
+  while (n >= 1024 && n % 1024 === 0 && k < u.length - 1) {
+    n /= 1024;
+    k++;
+  }
+  return `${n}${u[k]}`;
+}
+
+function renderRows(): void {
+  const d = data;
+  spacer.style.height = `${virt.getTotalSize()}px`;
+  const items = d ? virt.getVirtualItems() : [];
+  items.forEach((it, k) => {
+    const i = rows[it.index];
+    const el = rowEl(k);
+    el.hidden = false;
+    el.dataset.index = String(i);
+    el.style.transform = `translateY(${it.start}px)`;
+    const p = d!.perms[i];
+    const cells = el.children;
+    cells[0].textContent = keyHex(d!.va[i]);
+    cells[1].textContent = keyHex(d!.end[i]);
+    cells[2].textContent = '0x' + d!.pa[i].toString(16);
+    cells[3].textContent = sizeText(d!.size[i]);
+    cells[4].textContent = `${sizeText(d!.pageSize[i])} ${d!.levels[d!.level[i]]}`;
+    cells[5].textContent = rightsString(p);
+    cells[6].textContent = d!.memTypes[d!.memType[i]];
+    cells[7].textContent = d!.roots[d!.root[i]];
+    const region = d!.region[i] >= 0 ? d!.regions[d!.region[i]] : '';
+    const finding = d!.finding[i] >= 0 ? d!.findings[d!.finding[i]] : '';
+    cells[8].textContent = finding ? `${region ? region + ' · ' : ''}${finding}` : region;
+    el.className = `row ${classOf(p)}${d!.severity[i] ? ` finding-${SEVERITY[d!.severity[i]]}` : ''}${i === selected ? ' selected' : ''}`;
+  });
+  for (let k = items.length; k < pool.length; k++) pool[k].hidden = true;
+}
+
+function classOf(p: number): string {
+  if (p & PERM_W && p & PERM_X) return 'wx';
+  if (p & PERM_W) return 'w';
+  if (p & PERM_X) return 'x';
+  return 'ro';
+}
+
+function applyFilter(): void {
+  if (!data) return;
+  rows = filterRows(data, state.filter);
+  virt.setOptions({ ...virt.options, count: rows.length });
+  virt._willUpdate();
+  virt.measure();
+  summary.textContent = `${rows.length} of ${data.count} ranges${data.layout ? ` · layout: ${data.layout}` : ''}${data.summary ? ` · ${data.summary}` : ''}`;
+  summary.dataset.shown = String(rows.length);
+  renderRows();
+  drawStrip();
+  save();
+}
+
+function select(i: number, askTrace: boolean): void {
+  if (!data || i < 0) return;
+  selected = i;
+  state.selected = data.va[i];
+  renderRows();
+  drawStrip();
+  save();
+  if (askTrace) vscode.postMessage({ type: 'trace', index: i, va: keyHex(data.va[i]) });
+}
+
+function scrollToRow(i: number): void {
+  const k = rows.indexOf(i);
+  if (k >= 0) virt.scrollToIndex(k, { align: 'center' });
+}
+
+// ---- strip -----------------------------------------------------------------------------------
+
+function buildAxis(d: MapData): void {
+  axis = new Float64Array(d.count + 1);
+  for (let i = 0; i < d.count; i++) {
+    const gap = i > 0 && (d.va[i] !== d.end[i - 1] || d.root[i] !== d.root[i - 1]) ? 2 : 0;
+    axis[i + 1] = axis[i] + gap + Math.max(1, Math.log2(d.size[i]) - 11);
+  }
+}
+
+const COLORS: Record<string, string> = { wx: '#e05252', w: '#4c8be0', x: '#d9a93a', ro: '#8a8a8a' };
+
+function drawStrip(): void {
+  const d = data;
+  const dpr = window.devicePixelRatio || 1;
+  const w = strip.clientWidth;
+  strip.width = Math.max(1, Math.floor(w * dpr));
+  strip.height = Math.floor(36 * dpr);
+  const g = strip.getContext('2d');
+  if (!g || !d || d.count === 0) return;
+  g.scale(dpr, dpr);
+  const total = axis[d.count];
+  const [za, zb] = state.zoom;
+  const a = za * total;
+  const span = Math.max(1e-9, (zb - za) * total);
+  const x = (v: number) => ((v - a) / span) * w;
+  const shown = new Uint8Array(d.count);
+  for (const i of rows) shown[i] = 1;
+  stripLabels.replaceChildren();
+  let lastRegion = -2;
+  let lastLabelX = -1e9;
+  for (let i = 0; i < d.count; i++) {
+    const x0 = x(axis[i + 1] - Math.max(1, Math.log2(d.size[i]) - 11));
+    const x1 = x(axis[i + 1]);
+    if (x1 < 0 || x0 > w) continue;
+    const p = d.perms[i];
+    g.globalAlpha = shown[i] ? 1 : 0.2;
+    g.fillStyle = COLORS[classOf(p)];
+    g.fillRect(x0, 10, Math.max(1, x1 - x0), 18);
+    if (p & PERM_U) {
+      g.fillStyle = '#9c6ade';
+      g.fillRect(x0, 29, Math.max(1, x1 - x0), 4);
+    }
+    if (d.severity[i] >= 2) {
+      g.fillStyle = d.severity[i] === 3 ? '#ff3030' : '#ffb000';
+      g.fillRect(x0, 3, Math.max(2, x1 - x0), 5);
+    }
+    if (i === selected) {
+      g.globalAlpha = 1;
+      g.strokeStyle = '#ffffff';
+      g.strokeRect(x0 - 1, 9, Math.max(2, x1 - x0) + 2, 20);
+    }
+    if (d.region[i] !== lastRegion) {
+      lastRegion = d.region[i];
+      if (lastRegion >= 0 && x0 - lastLabelX > 90) {
+        const s = document.createElement('span');
+        s.textContent = d.regions[lastRegion];
+        s.style.left = `${Math.max(0, x0)}px`;
+        stripLabels.appendChild(s);
+        lastLabelX = x0;
+      }
+    }
+  }
+  g.globalAlpha = 1;
+}
+
+function rowAtX(px: number): number {
+  if (!data) return -1;
+  const total = axis[data.count];
+  const [za, zb] = state.zoom;
+  const v = za * total + (px / strip.clientWidth) * (zb - za) * total;
+  let lo = 0;
+  let hi = data.count - 1;
+  while (lo < hi) {
+    const m = (lo + hi) >>> 1;
+    if (axis[m + 1] <= v) lo = m + 1;
+    else hi = m;
+  }
+  return lo;
+}
+
+strip.addEventListener('wheel', (e) => {
+  e.preventDefault();
+  const [za, zb] = state.zoom;
+  const f = e.offsetX / strip.clientWidth;
+  const c = za + f * (zb - za);
+  const scale = e.deltaY < 0 ? 0.8 : 1.25;
+  const half = Math.min(1, Math.max(1e-6, (zb - za) * scale));
+  let a = c - f * half;
+  let b = a + half;
+  if (a < 0) [a, b] = [0, half];
+  if (b > 1) [a, b] = [1 - half, 1];
+  state.zoom = [Math.max(0, a), Math.min(1, b)];
+  drawStrip();
+  save();
+}, { passive: false });
+
+strip.addEventListener('click', (e) => {
+  const i = rowAtX(e.offsetX);
+  if (i < 0) return;
+  if (rows.indexOf(i) < 0) {
+    // Clicked a range the filters hide: clear them so it can be shown.
+    state.filter = {};
+    syncControls();
+    applyFilter();
+  }
+  select(i, true);
+  scrollToRow(i);
+});
+
+strip.addEventListener('dblclick', () => {
+  state.zoom = [0, 1];
+  drawStrip();
+  save();
+});
+
+// ---- controls --------------------------------------------------------------------------------
+
+type Checkbox = HTMLElement & { checked: boolean };
+type Field = HTMLElement & { value: string };
+const checks: [string, keyof MapFilter][] = [['f-w', 'w'], ['f-x', 'x'], ['f-u', 'u'], ['f-wx', 'wx'], ['f-findings', 'findings']];
+const texts: [string, 'va' | 'pa' | 'text'][] = [['f-va', 'va'], ['f-pa', 'pa'], ['f-text', 'text']];
+
+function syncControls(): void {
+  for (const [id, k] of checks) $<Checkbox>(id).checked = state.filter[k] === true;
+  for (const [id, k] of texts) $<Field>(id).value = state.filter[k] ?? '';
+  $<Field>('f-memtype').value = state.filter.memType ?? '';
+  $<Field>('f-pagesize').value = state.filter.pageSize ? String(state.filter.pageSize) : '';
+}
+
+for (const [id, k] of checks) {
+  $<Checkbox>(id).addEventListener('change', (e) => {
+    (state.filter as Record<string, unknown>)[k] = (e.target as Checkbox).checked || undefined;
+    applyFilter();
+  });
+}
+let textTimer: ReturnType<typeof setTimeout> | undefined;
+for (const [id, k] of texts) {
+  $<Field>(id).addEventListener('input', (e) => {
+    state.filter[k] = (e.target as Field).value || undefined;
+    clearTimeout(textTimer);
+    textTimer = setTimeout(applyFilter, 150);
+  });
+}
+$<Field>('f-memtype').addEventListener('change', (e) => {
+  state.filter.memType = (e.target as Field).value || undefined;
+  applyFilter();
+});
+$<Field>('f-pagesize').addEventListener('change', (e) => {
+  const v = Number((e.target as Field).value);
+  state.filter.pageSize = v || undefined;
+  applyFilter();
+});
+$('export-csv').addEventListener('click', () => vscode.postMessage({ type: 'export', format: 'csv', rows: Array.from(rows) }));
+$('export-json').addEventListener('click', () => vscode.postMessage({ type: 'export', format: 'json', rows: Array.from(rows) }));
+
+function fillOptions(id: string, values: [string, string][]): void {
+  const sel = $<Field>(id);
+  const keep = sel.firstElementChild;
+  sel.replaceChildren(...(keep ? [keep] : []));
+  for (const [value, label] of values) {
+    const o = document.createElement('vscode-option') as HTMLElement & { value: string };
+    o.setAttribute('value', value);
+    o.textContent = label;
+    sel.appendChild(o);
+  }
+}
+
+scroller.addEventListener('scroll', () => {
+  state.scrollTop = scroller.scrollTop;
+  save();
+});
+window.addEventListener('resize', () => drawStrip());
+
+// ---- messages --------------------------------------------------------------------------------
+
+window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
+  const m = ev.data;
+  switch (m.type) {
+    case 'data': {
+      data = m.data;
+      document.title = m.title;
+      buildAxis(m.data);
+      fillOptions('f-memtype', m.data.memTypes.map((t) => [t, t]));
+      const sizes = [...new Set(Array.from(m.data.pageSize))].sort((a, b) => a - b);
+      fillOptions('f-pagesize', sizes.map((s) => [String(s), sizeText(s)]));
+      selected = state.selected ? m.data.va.indexOf(state.selected) : -1;
+      syncControls();
+      applyFilter();
+      scroller.scrollTop = state.scrollTop;
+      document.body.dataset.status = 'ready';
+      return;
+    }
+    case 'status':
+      data = undefined;
+      rows = new Uint32Array(0);
+      summary.textContent = m.message;
+      document.body.dataset.status = 'empty';
+      renderRows();
+      drawStrip();
+      return;
+    case 'trace':
+      trace.textContent = m.text;
+      return;
+    case 'select': {
+      if (!data) return;
+      const va = BigInt(m.va);
+      const k = data.va.findIndex((v, i) => BigInt('0x' + v) <= va && va < BigInt('0x' + data!.end[i]));
+      if (k >= 0) {
+        if (rows.indexOf(k) < 0) {
+          state.filter = {};
+          syncControls();
+          applyFilter();
+        }
+        select(k, true);
+        scrollToRow(k);
+      }
+      return;
+    }
+  }
+});
+
+syncControls();
+vscode.postMessage({ type: 'ready' });

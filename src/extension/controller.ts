@@ -1,0 +1,256 @@
+// Per-debug-session state and the LiveTarget lifecycle, free of vscode so it is unit-tested with
+// an in-memory target. One LiveTarget and one PageTableSession per stop: every view and command
+// of that stop shares the session's table store, so each table is read once per stop.
+import { spaceFromRegisters } from '../core/formats';
+import { PageTableSession } from '../core/ops/session';
+import { AddressSpace } from '../core/space';
+import type { DapChannel, DapObserver, LiveOptions, LiveTarget, OpenLiveTarget } from '../debug/api';
+import { LiveAccessError } from '../debug/api';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { TargetEvent } from './tracking';
+
+export interface Ready {
+  readonly target: LiveTarget;
+  readonly space: AddressSpace;
+  readonly session: PageTableSession;
+  /** Changes at every stop, refresh and invalidation: views compare it to drop stale data. */
+  readonly generation: number;
+}
+
+export type State =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'running' }
+  | { readonly kind: 'stopped' } // paused, nothing read yet
+  | { readonly kind: 'loading' }
+  | { readonly kind: 'ready'; readonly ready: Ready }
+  /** no-memory: the adapter cannot give registers or physical memory; error: anything else. */
+  | { readonly kind: 'no-memory' | 'error'; readonly message: string };
+
+interface Entry {
+  readonly id: string;
+  readonly name: string;
+  readonly channel: DapChannel;
+  readonly observer: DapObserver;
+  readonly eventListeners: Set<(e: DebugProtocol.Event) => void>;
+  // 'unknown' until the first stopped/continued: we try, and the debug layer says 'running'.
+  run: 'unknown' | 'stopped' | 'running';
+  generation: number;
+  ready?: Ready;
+  opening?: Promise<Ready>;
+  failure?: State;
+}
+
+const NO_MEMORY: ReadonlySet<LiveAccessError['kind']> = new Set(['no-memory-access', 'no-registers', 'unsupported-adapter']);
+
+export class TargetController {
+  private readonly sessions = new Map<string, Entry>();
+  private activeId: string | undefined;
+  private readonly listeners = new Set<(s: State) => void>();
+  private gen = 0;
+
+  constructor(
+    private readonly open: OpenLiveTarget,
+    private readonly options: () => LiveOptions = () => ({}),
+  ) {}
+
+  onDidChange(fn: (s: State) => void): { dispose(): void } {
+    this.listeners.add(fn);
+    return { dispose: () => this.listeners.delete(fn) };
+  }
+
+  /** Registers a session (before its initialize response, so capabilities are seen). */
+  add(id: string, name: string, channel: DapChannel): DapObserver {
+    const eventListeners = new Set<(e: DebugProtocol.Event) => void>();
+    // The debug layer reads monitor output from `output` events (cdt-gdb-adapter) through this.
+    const observer: DapObserver & { onEvent(l: (e: DebugProtocol.Event) => void): { dispose(): void } } = {
+      onEvent: (l) => {
+        eventListeners.add(l);
+        return { dispose: () => eventListeners.delete(l) };
+      },
+    };
+    this.sessions.set(id, { id, name, channel, observer, eventListeners, run: 'unknown', generation: ++this.gen });
+    this.activeId ??= id;
+    this.changed(id);
+    return observer;
+  }
+
+  async remove(id: string): Promise<void> {
+    const e = this.sessions.get(id);
+    if (!e) return;
+    this.sessions.delete(id);
+    if (this.activeId === id) this.activeId = this.sessions.keys().next().value;
+    this.fire();
+    await this.drop(e);
+  }
+
+  setActive(id: string | undefined): void {
+    if (id !== undefined && !this.sessions.has(id)) return;
+    if (this.activeId === id) return;
+    this.activeId = id;
+    this.fire();
+  }
+
+  get activeSession(): { id: string; name: string; channel: DapChannel } | undefined {
+    const e = this.active();
+    return e && { id: e.id, name: e.name, channel: e.channel };
+  }
+
+  /** Every event the adapter of session `id` sent, for the debug layer's listeners. */
+  adapterEvent(id: string, e: DebugProtocol.Event): void {
+    const entry = this.sessions.get(id);
+    if (!entry) return;
+    for (const l of [...entry.eventListeners]) {
+      try {
+        l(e);
+      } catch {
+        /* a listener's failure is not the session's */
+      }
+    }
+  }
+
+  /** Feeds one classified DAP message of session `id`. */
+  handle(id: string, ev: TargetEvent): void {
+    const e = this.sessions.get(id);
+    if (!e) return;
+    switch (ev.kind) {
+      case 'capabilities':
+        e.observer.capabilities = ev.capabilities;
+        return;
+      case 'stopped':
+        // A stop after a stop (another thread, a step that ended) still means new state.
+        e.run = 'stopped';
+        void this.reset(e);
+        return;
+      case 'running':
+        if (e.run === 'running') return;
+        e.run = 'running';
+        void this.reset(e);
+        return;
+      case 'invalidate':
+        this.invalidate(e);
+        return;
+      case 'ended':
+        void this.remove(id);
+        return;
+    }
+  }
+
+  /** Drops everything read in this stop (Refresh, memory written, invalidated event). */
+  refresh(): void {
+    const e = this.active();
+    if (e) this.invalidate(e);
+  }
+
+  /** Re-opens the target with new options (strategy changed). */
+  async reopen(): Promise<void> {
+    const e = this.active();
+    if (e) await this.reset(e);
+  }
+
+  state(): State {
+    const e = this.active();
+    if (!e) return { kind: 'none' };
+    if (e.run === 'running') return { kind: 'running' };
+    if (e.failure) return e.failure;
+    if (e.ready) return { kind: 'ready', ready: e.ready };
+    if (e.opening) return { kind: 'loading' };
+    return { kind: 'stopped' };
+  }
+
+  /** The ready target of the active session, opening it if needed. Throws LiveAccessError. */
+  async ready(signal?: AbortSignal): Promise<Ready> {
+    const e = this.active();
+    if (!e) throw new LiveAccessError('session-ended', 'no debug session: start debugging a QEMU guest first');
+    if (e.run === 'running') throw new LiveAccessError('running', 'the target is running: pause it to read its page tables');
+    if (e.ready) return e.ready;
+    if (e.failure && e.failure.kind !== 'ready' && 'message' in e.failure) {
+      throw new LiveAccessError(e.failure.kind === 'no-memory' ? 'no-memory-access' : 'strategy-failed', e.failure.message);
+    }
+    if (!e.opening) {
+      // Assigned before anyone hears of it: a listener that asks for the target joins this open.
+      e.opening = this.openFor(e, signal);
+      this.changed(e.id);
+    }
+    return e.opening;
+  }
+
+  private async openFor(e: Entry, signal?: AbortSignal): Promise<Ready> {
+    const generation = e.generation;
+    await Promise.resolve(); // e.opening is set before the first read
+    let target: LiveTarget | undefined;
+    try {
+      target = await this.open(e.channel, e.observer, this.options(), signal);
+      if (e.generation !== generation || !this.sessions.has(e.id)) {
+        await target.dispose().catch(() => undefined);
+        throw new LiveAccessError('running', 'the target ran while its page tables were being read');
+      }
+      const space = spaceFromRegisters(target.arch, target.registers);
+      const ready: Ready = { target, space, session: new PageTableSession(space, target.memory), generation: ++this.gen };
+      e.ready = ready;
+      return ready;
+    } catch (err) {
+      if (e.generation === generation) {
+        if (err instanceof LiveAccessError && err.kind === 'running') e.run = 'running';
+        // A cancelled open is not a failure of the target: the next request tries again.
+        else if (!signal?.aborted) e.failure = failureState(err);
+        if (target && !e.ready) await target.dispose().catch(() => undefined);
+      }
+      throw err;
+    } finally {
+      if (e.generation === generation) e.opening = undefined;
+      this.changed(e.id);
+    }
+  }
+
+  private invalidate(e: Entry): void {
+    const r = e.ready;
+    e.failure = undefined;
+    if (r) {
+      r.target.invalidate();
+      e.ready = { ...r, session: new PageTableSession(r.space, r.target.memory), generation: ++this.gen };
+    }
+    this.changed(e.id);
+  }
+
+  private async reset(e: Entry): Promise<void> {
+    e.generation = ++this.gen;
+    const old = e.ready;
+    e.ready = undefined;
+    e.opening = undefined;
+    e.failure = undefined;
+    this.changed(e.id);
+    if (old) await old.target.dispose().catch(() => undefined);
+  }
+
+  private async drop(e: Entry): Promise<void> {
+    e.generation = ++this.gen;
+    e.eventListeners.clear();
+    const old = e.ready;
+    e.ready = undefined;
+    if (old) await old.target.dispose().catch(() => undefined);
+  }
+
+  private active(): Entry | undefined {
+    return this.activeId === undefined ? undefined : this.sessions.get(this.activeId);
+  }
+
+  private changed(id: string): void {
+    if (id === this.activeId) this.fire();
+  }
+
+  private fire(): void {
+    const s = this.state();
+    for (const l of this.listeners) l(s);
+  }
+}
+
+function failureState(err: unknown): State {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof LiveAccessError && NO_MEMORY.has(err.kind)) return { kind: 'no-memory', message };
+  return { kind: 'error', message };
+}
+
+/** The one-line context value for `ptview.state` (package.json when clauses). */
+export function stateKey(s: State): string {
+  return s.kind;
+}

@@ -1,0 +1,131 @@
+// The address-space map webview host: builds MapData for the current stop (ranges, audit,
+// region labels), answers trace and export requests, and restores the panel after a reload.
+import { randomBytes } from 'node:crypto';
+import * as vscode from 'vscode';
+import { regionLabeler } from '../core/ops/regions';
+import { Ready, TargetController } from './controller';
+import { MAP_VIEW_TYPE } from './ids';
+import { MapData, buildMapData, exportCsv, exportJson } from './mapData';
+import { FromWebview, ToWebview } from './protocol';
+import { mapHtml } from './mapHtml';
+import { viewSettings } from './settings';
+import { translationText } from './text';
+
+export interface MapHost {
+  withTarget<T>(title: string, fn: (r: Ready, signal: AbortSignal) => Promise<T>): Promise<T | undefined>;
+  reveal(va: string): Promise<unknown>;
+}
+
+export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializer {
+  private panel: vscode.WebviewPanel | undefined;
+  private data: { generation: number; data: MapData } | undefined;
+  private pendingSelect: string | undefined;
+  private webviewReady = false;
+  /** Last message posted (tests read it through the API). */
+  lastPosted: ToWebview | undefined;
+
+  constructor(private readonly ctx: vscode.ExtensionContext, private readonly controller: TargetController, private readonly host: MapHost) {}
+
+  async show(va?: string): Promise<void> {
+    if (!this.panel) {
+      this.attach(vscode.window.createWebviewPanel(MAP_VIEW_TYPE, 'Address-Space Map', vscode.ViewColumn.Active, this.options()));
+    } else {
+      this.panel.reveal();
+    }
+    this.pendingSelect = va;
+    if (this.webviewReady) await this.refresh();
+  }
+
+  async deserializeWebviewPanel(panel: vscode.WebviewPanel): Promise<void> {
+    panel.webview.options = this.options();
+    this.attach(panel);
+  }
+
+  private options(): vscode.WebviewOptions & vscode.WebviewPanelOptions {
+    const u = this.ctx.extensionUri;
+    return {
+      enableScripts: true,
+      localResourceRoots: [vscode.Uri.joinPath(u, 'dist'), vscode.Uri.joinPath(u, 'media')],
+    };
+  }
+
+  private attach(panel: vscode.WebviewPanel): void {
+    this.panel = panel;
+    this.webviewReady = false;
+    panel.webview.html = this.html(panel.webview);
+    panel.onDidDispose(() => {
+      if (this.panel === panel) this.panel = undefined;
+    });
+    panel.webview.onDidReceiveMessage((m: FromWebview) => this.receive(m));
+  }
+
+  private post(m: ToWebview): void {
+    this.lastPosted = m;
+    void this.panel?.webview.postMessage(m);
+  }
+
+  /** Rebuilds (when the stop changed) and sends the data; or says why there is none. */
+  async refresh(opts: { ifVisible?: boolean } = {}): Promise<void> {
+    if (!this.panel || (opts.ifVisible && !this.panel.visible)) return;
+    const s = this.controller.state();
+    if (s.kind === 'none') return this.post({ type: 'status', message: 'No debug session: start debugging a QEMU guest.' });
+    if (s.kind === 'running') return this.post({ type: 'status', message: 'The target is running: pause it to see its address space.' });
+    const built = await this.host.withTarget('Building the address-space map', async (r, signal) => {
+      if (this.data?.generation === r.generation) return this.data.data;
+      const ranges = await r.session.ranges({ signal });
+      const max = viewSettings().mapMaxRows;
+      const report = await r.session.audit({ signal });
+      const data = buildMapData(ranges.length > max ? ranges.slice(0, max) : ranges, report, regionLabeler(r.space, r.session.store));
+      this.data = { generation: r.generation, data };
+      return data;
+    });
+    if (!built) {
+      const st = this.controller.state();
+      return this.post({ type: 'status', message: 'message' in st ? st.message : 'The page tables could not be read.' });
+    }
+    const root = this.controller.activeSession?.name ?? 'debug session';
+    this.post({ type: 'data', data: built, title: `${root}: ${built.count} ranges` });
+    if (this.pendingSelect) {
+      this.post({ type: 'select', va: this.pendingSelect });
+      this.pendingSelect = undefined;
+    }
+  }
+
+  private async receive(m: FromWebview): Promise<void> {
+    switch (m.type) {
+      case 'ready':
+        this.webviewReady = true;
+        await this.refresh();
+        return;
+      case 'trace': {
+        const t = await this.host.withTarget(`Translating ${m.va}`, (r, signal) => r.session.translate(BigInt(m.va), { signal }));
+        if (t) this.post({ type: 'trace', index: m.index, va: m.va, text: translationText(t) });
+        return;
+      }
+      case 'reveal':
+        await this.host.reveal(m.va);
+        return;
+      case 'export': {
+        const d = this.data?.data;
+        if (!d) return;
+        const text = m.format === 'csv' ? exportCsv(d, m.rows) : exportJson(d, m.rows);
+        const uri = await vscode.window.showSaveDialog({
+          title: `Export ${m.rows.length} ranges`,
+          filters: m.format === 'csv' ? { CSV: ['csv'] } : { JSON: ['json'] },
+          defaultUri: vscode.workspace.workspaceFolders?.[0] && vscode.Uri.joinPath(vscode.workspace.workspaceFolders[0].uri, `address-space.${m.format}`),
+        });
+        if (uri) await vscode.workspace.fs.writeFile(uri, Buffer.from(text, 'utf8'));
+        return;
+      }
+    }
+  }
+
+  private html(w: vscode.Webview): string {
+    const u = (...p: string[]) => w.asWebviewUri(vscode.Uri.joinPath(this.ctx.extensionUri, ...p)).toString();
+    return mapHtml({ cspSource: w.cspSource, nonce: randomBytes(16).toString('base64'), script: u('dist', 'map.js'), style: u('media', 'map.css'), defaultFilters: viewSettings().defaultFilters });
+  }
+
+  dispose(): void {
+    this.panel?.dispose();
+  }
+}

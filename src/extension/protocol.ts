@@ -1,0 +1,25 @@
+// Messages between the map webview (media/map.ts) and its host (mapPanel.ts).
+import type { MapData, MapFilter } from './mapData';
+
+export type ToWebview =
+  | { type: 'data'; data: MapData; title: string }
+  /** No data to show: no session, running, no physical memory... */
+  | { type: 'status'; message: string }
+  | { type: 'trace'; index: number; va: string; text: string }
+  /** Select and scroll to the range containing this VA (Show in Map). */
+  | { type: 'select'; va: string };
+
+export type FromWebview =
+  | { type: 'ready' }
+  | { type: 'trace'; index: number; va: string }
+  | { type: 'export'; format: 'csv' | 'json'; rows: number[] }
+  | { type: 'reveal'; va: string };
+
+/** What the webview keeps through getState/setState (and the serializer restores). */
+export interface MapViewState {
+  filter: MapFilter;
+  scrollTop: number;
+  selected?: string;
+  /** Visible window of the strip, as fractions of the whole axis. */
+  zoom: [number, number];
+}

@@ -1,0 +1,96 @@
+// The Page Tables TreeDataProvider: converts treeModel rows to TreeItems, refreshes on every
+// stop, keeps expansion through stable ids, and reveals the entry that maps a VA.
+import * as vscode from 'vscode';
+import { TargetController } from './controller';
+import { VIEW_ID } from './ids';
+import { viewSettings } from './settings';
+import { PtNode, children, row, rootItems, stepToward } from './treeModel';
+
+export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<PtNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  readonly view: vscode.TreeView<PtNode>;
+  private generation = -1;
+  private lastKind = '';
+  private readonly subs: vscode.Disposable[] = [];
+
+  constructor(private readonly controller: TargetController) {
+    this.view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: this, showCollapseAll: true });
+    this.subs.push(
+      this.view,
+      this.changed,
+      controller.onDidChange((s) => {
+        const gen = s.kind === 'ready' ? s.ready.generation : -1;
+        // loading → ready is our own doing: the roots are already being fetched.
+        if (s.kind === this.lastKind && gen === this.generation) return;
+        const refresh = !(this.lastKind === 'loading' && s.kind === 'ready') && !(this.lastKind === 'stopped' && s.kind === 'loading');
+        this.lastKind = s.kind;
+        this.generation = gen;
+        this.view.message = s.kind === 'error' ? s.message : undefined;
+        if (refresh) this.changed.fire(undefined);
+      }),
+    );
+  }
+
+  refresh(): void {
+    this.changed.fire(undefined);
+  }
+
+  getTreeItem(n: PtNode): vscode.TreeItem {
+    const r = row(n);
+    const item = new vscode.TreeItem(r.label, r.expandable ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    item.id = n.id;
+    item.description = r.description;
+    item.contextValue = r.contextValue;
+    if (r.icon) item.iconPath = new vscode.ThemeIcon(r.icon);
+    return item;
+  }
+
+  // Tooltips (the full bit explanation) only when hovered.
+  resolveTreeItem(item: vscode.TreeItem, n: PtNode): vscode.TreeItem {
+    const t = row(n).tooltip;
+    if (t) item.tooltip = new vscode.MarkdownString(t);
+    return item;
+  }
+
+  getParent(n: PtNode): PtNode | undefined {
+    return n.kind === 'root' ? undefined : n.parent;
+  }
+
+  async getChildren(n?: PtNode): Promise<PtNode[]> {
+    const s = this.controller.state();
+    if (s.kind === 'none' || s.kind === 'running' || s.kind === 'no-memory' || s.kind === 'error') return [];
+    try {
+      const ready = await this.controller.ready();
+      if (!n) return rootItems(ready.space.roots, ready.target.strategy);
+      const opts = viewSettings();
+      return await children(n, ready.session.store, { showInvalid: opts.showInvalid, chunkSize: opts.chunkSize });
+    } catch {
+      return []; // the controller's state now says why; the welcome view shows it
+    }
+  }
+
+  /** Expands down to the entry that maps `va` (root, then each trace index) and selects it. */
+  async reveal(va: bigint): Promise<boolean> {
+    const ready = await this.controller.ready();
+    const t = await ready.session.translate(va);
+    let kids: PtNode[] = rootItems(ready.space.roots, ready.target.strategy);
+    let node: PtNode | undefined = kids.find((k) => k.kind === "root" && k.root.name === t.root);
+    for (const step of t.trace) {
+      if (!node) break;
+      kids = await this.getChildren(node);
+      let next = stepToward(kids, step.index);
+      if (next?.kind === 'chunk') next = stepToward(await this.getChildren(next), step.index);
+      if (!next) break;
+      node = next;
+    }
+    if (!node) return false;
+    await vscode.commands.executeCommand(`${VIEW_ID}.focus`);
+    await this.view.reveal(node, { select: true, focus: true, expand: false });
+    return true;
+  }
+
+  dispose(): void {
+    for (const s of this.subs) s.dispose();
+  }
+}

@@ -1,0 +1,189 @@
+// The worker-scoped world of the e2e tests: one QEMU test guest with its gdbstub, its oracles
+// (QEMU's own info mem / info tlb / gva2gpa / info registers), a throw-away code-server with the
+// packaged .vsix and the gdbtarget launcher installed, and one page on it.
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Page, test as base, expect } from '@playwright/test';
+import type { Oracle } from './host/oracle';
+
+export const REPO = path.resolve(__dirname, '../..');
+export const ARTIFACTS = path.join(REPO, 'test-artifacts');
+const CODE_SERVER = path.join(__dirname, 'node_modules/code-server/out/node/entry.js');
+const VSIX = process.env.PTVIEW_VSIX ?? path.join(REPO, 'ptview.vsix');
+// The gdbtarget launcher, packaged by scripts/e2e.js (a folder copy is ignored once
+// --install-extension has written extensions.json).
+const HELPER_VSIX = process.env.PTVIEW_E2E_HELPER_VSIX ?? path.join(REPO, 'build', 'e2e', 'gdbtarget-e2e.vsix');
+export const GUEST = 'x86-64-4level';
+
+// The harness is compiled by the main test build (tsc -p tsconfig.test.json).
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const oracles = require(path.join(REPO, 'build/test/harness/oracles.js'));
+
+export type { Oracle };
+
+export interface World {
+  page: Page;
+  url: string;
+  workspace: string;
+  dir: string;
+  oracle: Oracle;
+  hmp(cmd: string): Promise<string>;
+  /** Opens a fresh page (own extension host) with extra payload entries; for the host tests. */
+  openPayloadPage(payload: [string, string][], expose: Record<string, (...a: any[]) => unknown>): Promise<Page>;
+}
+
+function settings(): Record<string, unknown> {
+  return {
+    'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off', 'security.workspace.trust.enabled': false,
+    'extensions.autoCheckUpdates': false, 'extensions.autoUpdate': false, 'update.mode': 'none', 'workbench.tips.enabled': false,
+    'debug.openDebug': 'openOnDebugBreak', 'window.commandCenter': false, 'debug.internalConsoleOptions': 'neverOpen',
+
+  };
+}
+
+async function waitHealthy(url: string, proc: ChildProcess, ms = 30_000): Promise<void> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    if (proc.exitCode !== null) throw new Error(`code-server exited with ${proc.exitCode}`);
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.ok) return;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`code-server did not answer ${url}/healthz within ${ms} ms`);
+}
+
+const hexs = (v: bigint) => '0x' + v.toString(16);
+
+export const test = base.extend<{ world: World }, { worldW: World }>({
+  worldW: [async ({ browser }, use, info) => {
+    if (!fs.existsSync(VSIX)) throw new Error(`${VSIX} is missing: run npm run package first`);
+    if (!fs.existsSync(CODE_SERVER)) throw new Error('code-server is not installed in test/e2e: run node scripts/e2e.js');
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ptview-e2e-'));
+    const guest = await harness.bootGuest(GUEST, { gdb: true });
+    let server: ChildProcess | undefined;
+    try {
+      const kernel = await harness.buildGuest(GUEST);
+      const mem = oracles.parseInfoMemX86(await guest.hmp('info mem')) as { start: bigint; end: bigint; user: boolean; write: boolean }[];
+      const tlb = oracles.parseInfoTlb(await guest.hmp('info tlb')) as { va: bigint; frame: bigint; nx: boolean; user: boolean; write: boolean; pse: boolean }[];
+      const regs = oracles.parseInfoRegisters(await guest.hmp('info registers')) as Map<string, bigint>;
+      const gpa: Record<string, string | null> = {};
+      for (const va of [0x12c000n, 0x12d000n, 0x1000n, 0x0n, ...tlb.slice(0, 40).map((t) => t.va)]) {
+        const r = oracles.parseGva2gpa(await guest.hmp(`gva2gpa ${hexs(va)}`)) as bigint | undefined;
+        gpa[hexs(va)] = r === undefined ? null : hexs(r);
+      }
+      const oracle: Oracle = {
+        port: guest.gdbPort, kernel, cr3: hexs(regs.get('cr3')!),
+        mem: mem.map((m) => ({ start: hexs(m.start), end: hexs(m.end), user: m.user, write: m.write })),
+        tlb: tlb.map((t) => ({ va: hexs(t.va), frame: hexs(t.frame), nx: t.nx, user: t.user, write: t.write, pse: t.pse })),
+        gpa,
+      };
+      const workspace = path.join(dir, 'ws');
+      fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
+      fs.writeFileSync(path.join(workspace, '.vscode', 'launch.json'), JSON.stringify({
+        version: '0.2.0',
+        configurations: [{
+          name: 'QEMU x86-64 guest', type: 'gdbtarget', request: 'attach', gdb: 'gdb',
+          target: { type: 'remote', parameters: [`127.0.0.1:${guest.gdbPort}`] },
+        }],
+      }, null, 2));
+      fs.writeFileSync(path.join(workspace, 'notes.txt'), `Kernel page under test:\n  user_data = 0x12c000\n  table root = ${oracle.cr3}\n`);
+      const oracleFile = path.join(dir, 'oracle.json');
+      fs.writeFileSync(oracleFile, JSON.stringify(oracle, null, 2));
+
+      const ud = path.join(dir, 'ud');
+      const exts = path.join(dir, 'exts');
+      fs.mkdirSync(path.join(ud, 'User'), { recursive: true });
+      fs.writeFileSync(path.join(ud, 'User', 'settings.json'), JSON.stringify(settings(), null, 2));
+      fs.writeFileSync(path.join(dir, 'config.yaml'), 'auth: none\n');
+      const env = {
+        ...process.env, XDG_DATA_HOME: path.join(dir, 'xdg-data'), XDG_CONFIG_HOME: path.join(dir, 'xdg-config'), EXTENSIONS_GALLERY: '{}',
+        PTVIEW_E2E_CDT_ADAPTER: path.join(REPO, 'node_modules/cdt-gdb-adapter/dist/debugTargetAdapter.js'),
+        PTVIEW_E2E_ORACLE: oracleFile,
+      };
+      const common = ['--config', path.join(dir, 'config.yaml'), '--user-data-dir', ud, '--extensions-dir', exts];
+      execFileSync(process.execPath, [CODE_SERVER, ...common, '--install-extension', VSIX, '--install-extension', HELPER_VSIX], { env, stdio: 'pipe' });
+
+      const port = 9100 + info.workerIndex;
+      const url = `http://127.0.0.1:${port}`;
+      server = spawn(process.execPath, [CODE_SERVER, ...common, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry',
+        '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', '--ignore-last-opened', workspace],
+      { env, detached: true, stdio: ['ignore', fs.openSync(path.join(dir, 'code-server.log'), 'a'), fs.openSync(path.join(dir, 'code-server.log'), 'a')] });
+      await waitHealthy(url, server);
+      const page = await browser.newPage();
+      await page.goto(`${url}/?folder=${encodeURIComponent(workspace)}`);
+      await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+      const world: World = {
+        page, url, workspace, dir, oracle, hmp: (c) => guest.hmp(c),
+        async openPayloadPage(payload, expose) {
+          const p = await browser.newPage();
+          for (const [name, fn] of Object.entries(expose)) await p.exposeFunction(name, fn);
+          const full = payload.map(([k, v]) => [k, v]);
+          await p.goto(`${url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(full))}`);
+          return p;
+        },
+      };
+      await use(world);
+      await page.close();
+    } finally {
+      if (server?.pid) {
+        try {
+          process.kill(-server.pid, 'SIGTERM');
+        } catch {
+          /* gone */
+        }
+        await new Promise((r) => setTimeout(r, 500));
+        try {
+          process.kill(-server.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await guest.kill();
+      if (process.env.PTVIEW_E2E_KEEP) console.log(`kept ${dir}`);
+      else fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, { scope: 'worker', timeout: 180_000 }],
+  world: async ({ worldW }, use) => use(worldW),
+});
+
+export { expect };
+
+// ---- UI helpers (selectors for Code 1.100, see shared/notes/vscode-e2e.md) -----------------
+
+/** Runs a palette command by its exact title, retrying until the extension registered it. */
+export async function runCommand(page: Page, title: string, tries = 12): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor();
+    await input.fill('>' + title);
+    const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(title)}$`) }) });
+    try {
+      await row.first().waitFor({ timeout: 2500 });
+      await row.first().click();
+      return;
+    } catch {
+      await page.keyboard.press('Escape');
+    }
+  }
+  throw new Error(`command '${title}' never appeared in the palette`);
+}
+
+export function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+export async function shot(page: Page, name: string): Promise<string> {
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}

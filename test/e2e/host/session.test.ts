@@ -1,0 +1,199 @@
+// In-extension-host tests against a REAL debug session: cdt-gdb-adapter + GDB attached to the
+// QEMU x86-64-4level guest the Playwright fixture booted. Expected values come from QEMU
+// (info registers / info mem / info tlb / gva2gpa, in $PTVIEW_E2E_ORACLE), never from ptview.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import * as vscode from 'vscode';
+import type { Oracle } from './oracle';
+
+
+const oracle: Oracle = JSON.parse(fs.readFileSync(process.env.PTVIEW_E2E_ORACLE!, 'utf8'));
+let api: any;
+let session: vscode.DebugSession;
+const events: string[] = [];
+
+/** Waits for event `name` after position `start` of the event log (take it before the request). */
+function waitEvent(name: string, start = events.length, ms = 30_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const tick = () => {
+      if (events.slice(start).includes(name)) return resolve();
+      if (Date.now() - t0 > ms) return reject(new Error(`no '${name}' event within ${ms} ms (saw ${events.slice(start).join(', ')})`));
+      setTimeout(tick, 50);
+    };
+    tick();
+  });
+}
+
+async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function () {
+  before(async () => {
+    const ext = vscode.extensions.getExtension('ptview.ptview');
+    assert.ok(ext, 'the ptview extension is installed');
+    vscode.debug.registerDebugAdapterTrackerFactory('gdbtarget', {
+      createDebugAdapterTracker: () => ({
+        onDidSendMessage: (m: any) => {
+          if (m.type === 'event') events.push(m.event);
+        },
+      }),
+    });
+    const folder = vscode.workspace.workspaceFolders![0];
+    const ok = await vscode.debug.startDebugging(folder, {
+      name: 'host test', type: 'gdbtarget', request: 'attach', gdb: 'gdb',
+      target: { type: 'remote', parameters: [`127.0.0.1:${oracle.port}`] },
+    });
+    assert.ok(ok, 'debugging started');
+    session = await until('the debug session', () => vscode.debug.activeDebugSession);
+    api = await ext!.activate();
+    // cdt-gdb-adapter resumes the guest at configurationDone.
+    await waitEvent('continued', 0);
+  });
+
+  after(async () => {
+    if (session) {
+      await vscode.debug.stopDebugging(session);
+      await new Promise((r) => setTimeout(r, 500));
+      if (vscode.debug.activeDebugSession) await vscode.debug.stopDebugging(vscode.debug.activeDebugSession);
+    }
+  });
+
+  it('says "pause" while the guest runs, without pausing it', async () => {
+    await until('running state', () => api.controller.state().kind === 'running');
+    await assert.rejects(api.controller.ready(), /running|pause/i);
+    const t = await vscode.commands.executeCommand('ptview.translate', '0x12c000');
+    assert.equal(t, undefined);
+    assert.equal(api.controller.state().kind, 'running', 'still running: ptview did not stop it');
+  });
+
+  it('reads CR3 equal to QEMU info registers after a pause', async () => {
+    const mark = events.length;
+    await session.customRequest('pause', { threadId: 1 });
+    await waitEvent('stopped', mark);
+    await until('stopped state', () => ['stopped', 'ready'].includes(api.controller.state().kind));
+    const ready = await api.controller.ready();
+    assert.equal('0x' + ready.target.registers.get('cr3').toString(16), oracle.cr3);
+    assert.equal(ready.space.roots[0].format.mode, '4-level');
+  });
+
+  it('Translate Virtual Address gives the PA QEMU gva2gpa gives, for every probed VA', async () => {
+    const probes = Object.entries(oracle.gpa);
+    assert.ok(probes.length > 10);
+    for (const [va, pa] of probes) {
+      const t: any = await vscode.commands.executeCommand('ptview.translate', va);
+      assert.ok(t, `translation of ${va}`);
+      if (pa === null) assert.notEqual(t.kind, 'mapped', `${va} is unmapped per QEMU`);
+      else assert.equal('0x' + t.pa.toString(16), pa, `${va}`);
+    }
+  });
+
+  it('the map has every info mem range with the same effective write and user rights', async () => {
+    await vscode.commands.executeCommand('ptview.showMap');
+    const data = await until('map data', () => api.maps.lastPosted?.type === 'data' && api.maps.lastPosted.data);
+    const key = (v: bigint) => v.toString(16).padStart(17, '0');
+    for (const m of oracle.mem) {
+      // Each info mem range is covered by map rows; check its first and last page.
+      for (const va of [BigInt(m.start), BigInt(m.end) - 0x1000n]) {
+        const k = key(va);
+        const i = data.va.findIndex((s: string, j: number) => s <= k && k < data.end[j]);
+        assert.ok(i >= 0, `info mem range ${m.start}-${m.end}: ${'0x' + va.toString(16)} is in the map`);
+        assert.equal((data.perms[i] & 2) !== 0, m.write, `write of ${'0x' + va.toString(16)}`);
+        assert.equal((data.perms[i] & (8 | 16)) !== 0, m.user, `user of ${'0x' + va.toString(16)}`);
+      }
+    }
+  });
+
+  it('Find Physical Address lists every VA QEMU maps to that frame', async () => {
+    const byFrame = new Map<string, string[]>();
+    for (const t of oracle.tlb) if (!t.pse) byFrame.set(t.frame, [...(byFrame.get(t.frame) ?? []), t.va]);
+    const [frame, vas] = [...byFrame.entries()].sort((a, b) => b[1].length - a[1].length)[0];
+    const aliases: any[] = (await vscode.commands.executeCommand('ptview.findPhysical', frame)) as any[];
+    const got = new Set(aliases.map((a) => a.va));
+    for (const va of vas) assert.ok(got.has(va), `${va} maps ${frame} per info tlb`);
+  });
+
+  it('the hover provider translates an address literal in an editor', async () => {
+    const doc = await vscode.workspace.openTextDocument({ content: 'x = 0x12c000;\n', language: 'plaintext' });
+    await vscode.window.showTextDocument(doc);
+    const hovers = (await vscode.commands.executeCommand('vscode.executeHoverProvider', doc.uri, new vscode.Position(0, 7))) as vscode.Hover[];
+    const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : (c as vscode.MarkdownString).value))).join('\n');
+    assert.ok(text.includes(`→ ${oracle.gpa['0x12c000']}`), text);
+  });
+
+  it('Audit returns the W+X summary line and a finding per W+X range', async () => {
+    const report: any = await vscode.commands.executeCommand('ptview.audit', { quiet: true });
+    assert.match(report.summary, /W\+X/);
+    // QEMU info tlb: a 4 KiB leaf writable and executable by its own bits, effective write from info mem.
+    const memWritable = (va: bigint) => oracle.mem.some((m) => BigInt(m.start) <= va && va < BigInt(m.end) && m.write);
+    const wx = oracle.tlb.filter((t) => !t.nx && t.write && memWritable(BigInt(t.va)));
+    assert.equal(report.wxPages > 0, wx.length > 0);
+  });
+
+  it('translates debugger expressions (palette input and the Variables context menu)', async () => {
+    const base = BigInt(oracle.gpa['0x12c000']!);
+    const t: any = await vscode.commands.executeCommand('ptview.translate', '0x12c000 + 0x10');
+    assert.equal(t.pa, Number(base + 0x10n), 'GDB evaluated the expression, ptview translated its value');
+    const v: any = await vscode.commands.executeCommand('ptview.translateVariable', { variable: { name: 'p', value: '(char *) 0x12c000 <x>' } });
+    assert.equal(t && v.pa, Number(base));
+    const e: any = await vscode.commands.executeCommand('ptview.translateVariable', { variable: { name: 'q', value: '{...}', evaluateName: '(unsigned long)0x12c000 + 8' } });
+    assert.equal(e.pa, Number(base + 8n));
+  });
+
+  it('the tree has the CR3 root, reveals the entry of a VA, and its context actions act on it', async () => {
+    const roots = await api.tree.getChildren();
+    assert.equal(roots.length, 1);
+    assert.equal('0x' + roots[0].root.tablePa.toString(16), '0x' + (BigInt(oracle.cr3) & ~0xfffn).toString(16));
+    assert.equal(await vscode.commands.executeCommand('ptview.revealVa', '0x12c000'), true);
+    const t: any = await vscode.commands.executeCommand('ptview.translate', '0x12c000');
+    let node: any = roots[0];
+    for (const step of t.trace) {
+      let kids = await api.tree.getChildren(node);
+      let next = kids.find((k: any) => (k.kind === 'entry' && k.entry.index === step.index) || (k.kind === 'chunk' && k.entries.some((x: any) => x.index === step.index)));
+      if (next?.kind === 'chunk') {
+        kids = await api.tree.getChildren(next);
+        next = kids.find((k: any) => k.entry.index === step.index);
+      }
+      node = next;
+    }
+    assert.equal(node.kind, 'entry');
+    const here: any = await vscode.commands.executeCommand('ptview.translateHere', node);
+    assert.equal('0x' + here.pa.toString(16), oracle.gpa['0x12c000']);
+    const aliases: any[] = (await vscode.commands.executeCommand('ptview.findAliases', node)) as any[];
+    await vscode.commands.executeCommand('workbench.action.closeQuickOpen'); // the pick it offers the user
+    const frame = oracle.gpa['0x12c000'];
+    const want = oracle.tlb.filter((x) => x.frame === frame && !x.pse).map((x) => x.va);
+    for (const va of want) assert.ok(aliases.some((a) => a.va === va), `${va} also maps ${frame} per info tlb`);
+  });
+
+  it('Choose Memory Strategy switches to monitor xp and the results stay QEMU\'s', async () => {
+    try {
+      assert.equal(await vscode.commands.executeCommand('ptview.chooseStrategy', 'monitor-xp'), 'monitor-xp');
+      const ready = await api.controller.ready();
+      assert.equal(ready.target.strategy, 'monitor-xp');
+      const t: any = await vscode.commands.executeCommand('ptview.translate', '0x12c000');
+      assert.equal('0x' + t.pa.toString(16), oracle.gpa['0x12c000']);
+    } finally {
+      await vscode.commands.executeCommand('ptview.chooseStrategy', 'auto');
+    }
+    const again = await api.controller.ready();
+    assert.notEqual(again.target.strategy, 'monitor-xp');
+  });
+
+  it('drops the stop at continue and shows the running state again', async () => {
+    await session.customRequest('continue', { threadId: 1 });
+    await until('running state', () => api.controller.state().kind === 'running');
+    const mark = events.length;
+    await session.customRequest('pause', { threadId: 1 });
+    await waitEvent('stopped', mark);
+    const ready = await api.controller.ready();
+    assert.equal('0x' + ready.target.registers.get('cr3').toString(16), oracle.cr3);
+  });
+});

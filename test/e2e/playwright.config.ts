@@ -1,0 +1,21 @@
+import { defineConfig } from '@playwright/test';
+
+// One code-server on 2 cores: one worker. Chromium is Debian's (Playwright downloads none).
+export default defineConfig({
+  testDir: './specs',
+  workers: 1,
+  fullyParallel: false,
+  timeout: 120_000,
+  expect: { timeout: 20_000 },
+  reporter: 'list',
+  outputDir: '../../test-artifacts/playwright',
+  use: {
+    viewport: { width: 1400, height: 900 },
+    screenshot: 'only-on-failure',
+    trace: 'retain-on-failure',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    },
+  },
+});

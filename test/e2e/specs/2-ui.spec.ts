@@ -1,0 +1,166 @@
+// UI tests in the real workbench: the user's path through the view, palette, map and hover.
+// Expected values come from QEMU (the fixture's oracle), never from ptview.
+import { Page } from '@playwright/test';
+import { expect, runCommand, shot, test } from '../fixture';
+
+test.describe.configure({ mode: 'serial' });
+
+async function showView(page: Page) {
+  await runCommand(page, 'View: Show Run and Debug');
+  const header = page.locator('.pane-header', { hasText: /page tables/i });
+  await header.waitFor();
+  // Room for the tree: fold the other Run and Debug views.
+  for (const name of [/^variables/i, /^watch/i, /^call stack/i, /^breakpoints/i]) {
+    const h = page.locator('.pane-header', { hasText: name }).first();
+    if ((await h.count()) && (await h.getAttribute('aria-expanded')) === 'true') await h.click({ force: true, timeout: 5000 }).catch(() => undefined);
+  }
+  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
+  return page.locator('.pane', { has: header });
+}
+
+/** Scrolls the (virtualized) tree until a row with this label is rendered. */
+async function scrollTo(pane: ReturnType<Page['locator']>, label: RegExp) {
+  const row = treeRow(pane, label);
+  const list = pane.locator('.monaco-list').first();
+  for (let i = 0; i < 40 && !(await row.isVisible()); i++) {
+    const box = await list.boundingBox();
+    await pane.page().mouse.move(box!.x + box!.width / 2, box!.y + box!.height / 2);
+    await pane.page().mouse.wheel(0, 200);
+    await pane.page().waitForTimeout(100);
+  }
+  return row;
+}
+
+function treeRow(pane: ReturnType<Page['locator']>, label: RegExp) {
+  return pane.locator('.monaco-list-row').filter({ has: pane.page().locator('.label-name', { hasText: label }) }).first();
+}
+
+async function expand(pane: ReturnType<Page['locator']>, label: RegExp) {
+  const row = await scrollTo(pane, label);
+  await row.waitFor();
+  if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
+  await expect(row).toHaveAttribute('aria-expanded', 'true');
+}
+
+test('the view appears with a debug session and says to pause while the guest runs', async ({ world }) => {
+  const { page } = world;
+  await runCommand(page, 'Debug: Start Debugging');
+  await page.locator('.debug-toolbar').waitFor({ timeout: 60_000 });
+  const pane = await showView(page);
+  await expect(pane.locator('.welcome-view-content')).toContainText('Pause it to inspect', { timeout: 30_000 });
+  await shot(page, 'running-welcome');
+  await runCommand(page, 'Debug: Pause');
+  // Paused: the view reads the tables (status bar: active root, mode, strategy).
+  await expect(page.locator('.statusbar-item', { hasText: /CR3 0x[0-9a-f]+ · 4-level · / }).first()).toBeVisible({ timeout: 30_000 });
+  await expect(treeRow(pane, /^CR3 /)).toBeVisible();
+});
+
+/** Moves the tree's keyboard focus down until the focused row's label matches (the list scrolls itself). */
+async function focusDown(pane: ReturnType<Page['locator']>, label: RegExp, max = 400) {
+  const page = pane.page();
+  for (let i = 0; i < max; i++) {
+    const f = pane.locator('.monaco-list-row.focused').first();
+    const text = (await f.count()) ? await f.locator('.label-name').textContent() : null;
+    if (text && label.test(text)) return f;
+    await page.keyboard.press('ArrowDown');
+  }
+  throw new Error(`no row ${label} below the focus`);
+}
+
+async function expandFocused(pane: ReturnType<Page['locator']>, label: RegExp) {
+  const row = await focusDown(pane, label);
+  if ((await row.getAttribute('aria-expanded')) !== 'true') await pane.page().keyboard.press('ArrowRight');
+  await expect(pane.locator('.monaco-list-row.focused').first()).toHaveAttribute('aria-expanded', 'true');
+}
+
+test('expand CR3 down to a 4 KiB leaf and check its VA → PA and flags against QEMU', async ({ world }) => {
+  const { page, oracle } = world;
+  const pane = await showView(page);
+  const va = 0x12c000n;
+  const pa = oracle.gpa['0x12c000']!;
+  const mem = oracle.mem.find((m) => BigInt(m.start) <= va && va < BigInt(m.end))!;
+  const tlb = oracle.tlb.find((t) => BigInt(t.va) === va)!;
+  expect(mem && tlb).toBeTruthy();
+  await treeRow(pane, /^CR3 /).click();
+  await expandFocused(pane, /^CR3 /);
+  await expandFocused(pane, /^PML4\[0\] /);
+  await expandFocused(pane, /^PDPT\[0\] /);
+  await expandFocused(pane, /^PD\[0\] /);
+  // 4 KiB entries are grouped in chunks of 100 (by present entries): open the one holding PT[300].
+  const chunkOf = (t: string) => {
+    const m = /^\[(\d+)–(\d+)\]$/.exec(t);
+    return m !== null && Number(m[1]) <= 300 && 300 <= Number(m[2]);
+  };
+  await expandFocused(pane, { test: chunkOf } as unknown as RegExp);
+  const leaf = await focusDown(pane, /^0x12c000–0x12cfff → /);
+  await expect(leaf.locator('.label-name')).toHaveText(`0x12c000–0x12cfff → ${pa}`);
+  const desc = (await leaf.locator('.label-description').textContent()) ?? '';
+  // rights "rwx uX": w from info mem's effective W, u from its U, x from info tlb's XD bit.
+  const m = /^4K (r)(.)(.) (.)(.) /.exec(desc);
+  expect(m, desc).toBeTruthy();
+  expect(m![2] === 'w').toBe(mem.write);
+  expect(m![4] === 'u').toBe(mem.user);
+  if (tlb.nx) expect(m![3]).toBe('-');
+  await leaf.hover();
+  await expect(page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'effective rights' }).first()).toBeVisible();
+  await shot(page, 'tree-leaf');
+});
+
+test('Translate Virtual Address from the palette shows the PA QEMU gives', async ({ world }) => {
+  const { page, oracle } = world;
+  const va = Object.keys(oracle.gpa).find((k) => oracle.gpa[k] && BigInt(k) > 0x100000n)!;
+  await runCommand(page, 'ptview: Translate Virtual Address…');
+  const input = page.locator('.quick-input-widget input');
+  await input.fill(va);
+  await input.press('Enter');
+  const toast = page.locator('.notifications-toasts .notification-list-item-message', { hasText: `${va} → ${oracle.gpa[va]}` });
+  await expect(toast.first()).toBeVisible();
+  await shot(page, 'translate');
+});
+
+test('the address-space map filtered to W+X shows exactly the W+X pages QEMU reports', async ({ world }) => {
+  const { page, oracle } = world;
+  await runCommand(page, 'ptview: Show Address-Space Map');
+  const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+  await frame.locator('body[data-status="ready"]').waitFor({ timeout: 60_000 });
+  await frame.locator('#f-wx').click();
+  const summary = frame.locator('#summary');
+  await expect(summary).toContainText(/^\d+ of \d+ ranges/);
+  const rows = frame.locator('#spacer .row:not([hidden])');
+  const n = await rows.count();
+  // Oracle: 4 KiB and large leaves whose own bits have no XD, inside an info mem range with W.
+  const writable = (va: bigint) => oracle.mem.some((m) => BigInt(m.start) <= va && va < BigInt(m.end) && m.write);
+  const wx = oracle.tlb.filter((t) => !t.nx && writable(BigInt(t.va)));
+  expect(wx.length > 0).toBe(n > 0);
+  for (let i = 0; i < n; i++) {
+    const rights = await rows.nth(i).locator('span').nth(5).textContent();
+    expect(rights).toMatch(/^.wx|^.w. .X/);
+  }
+  // Every W+X page from QEMU lies in a shown row.
+  const spans: [bigint, bigint][] = [];
+  for (let i = 0; i < n; i++) {
+    const cells = await rows.nth(i).locator('span').allTextContents();
+    spans.push([BigInt(cells[0]), BigInt(cells[1])]);
+  }
+  for (const t of wx.slice(0, 50)) expect(spans.some(([a, z]) => a <= BigInt(t.va) && BigInt(t.va) < z), t.va).toBe(true);
+  await shot(page, 'map-wx');
+  await page.keyboard.press('Control+w');
+});
+
+test('hovering an address in an editor shows its translation', async ({ world }) => {
+  const { page, oracle } = world;
+  await runCommand(page, 'Go to File...');
+  await page.locator('.quick-input-widget input').fill('notes.txt');
+  await page.locator('.quick-input-list .monaco-list-row').first().click();
+  const token = page.locator('.view-lines span', { hasText: '0x12c000' }).first();
+  await token.waitFor();
+  const want = `→ ${oracle.gpa['0x12c000']}`;
+  const hover = page.locator('.monaco-hover').filter({ hasText: want });
+  for (let i = 0; i < 8 && !(await hover.first().isVisible()); i++) {
+    const box = await page.locator('.view-lines span', { hasText: '0x12c000' }).first().boundingBox();
+    await page.mouse.move(box!.x + box!.width - 10, box!.y + box!.height / 2);
+    await page.waitForTimeout(1500);
+  }
+  await expect(hover.first()).toBeVisible();
+  await shot(page, 'hover');
+});
