@@ -1,6 +1,7 @@
 // npm run demo: boots the bundled x86_64 sample guest in QEMU, dumps it through the monitor,
 // and runs the ptview CLI on the core: the merged dump, a translation trace, an audit and the
-// aliases of one physical page.
+// aliases of one physical page; then the same guest live through GDB (--gdb), with the
+// transport figures (--stats).
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { parseInfoRegisters } from '../test/harness/oracles';
@@ -9,14 +10,15 @@ import { REPO, bootGuest } from '../test/harness/qemu';
 async function main(): Promise<void> {
   const guest = 'x86-64-4level';
   console.log(`== booting test/guests/${guest} under QEMU (TCG)`);
-  const run = await bootGuest(guest);
+  const run = await bootGuest(guest, { gdb: true });
   try {
     const core = await run.dump();
     const efer = parseInfoRegisters(await run.hmp('info registers')).get('efer')!;
     console.log(`== dumped guest memory to ${core} (EFER=0x${efer.toString(16)} from 'info registers')\n`);
-    const cli = (args: string[]) => {
-      const argv = [path.join(REPO, 'out', 'cli.js'), ...args, '--core', core, '--reg', `EFER=0x${efer.toString(16)}`];
-      console.log(`$ ptview ${args.join(' ')} --core ${path.basename(core)} --reg EFER=0x${efer.toString(16)}`);
+    const offline = ['--core', core, '--reg', `EFER=0x${efer.toString(16)}`];
+    const cli = (args: string[], source = offline, shown = ['--core', path.basename(core), '--reg', `EFER=0x${efer.toString(16)}`]) => {
+      const argv = [path.join(REPO, 'out', 'cli.js'), ...args, ...source];
+      console.log(`$ ptview ${[...args, ...shown].join(' ')}`);
       try {
         process.stdout.write(execFileSync(process.execPath, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
       } catch (e) {
@@ -30,6 +32,12 @@ async function main(): Promise<void> {
     cli(['translate', '0x80001234']);
     cli(['audit']);
     cli(['find', '0x100000']);
+    // Live: GDB attaches to QEMU's gdbstub through cdt-gdb-adapter; registers come from the
+    // target (no --reg), tables through the fastest strategy that works (see --stats).
+    const gdb = ['--gdb', `127.0.0.1:${run.gdbPort}`];
+    console.log('== the same guest, live through GDB + cdt-gdb-adapter (the guest stays paused)\n');
+    cli(['dump', '--stats'], gdb, gdb);
+    cli(['translate', '0xffffffff80007000', '--stats', '--strategy', 'phymem-mode'], gdb, gdb);
   } finally {
     await run.kill();
   }

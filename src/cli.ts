@@ -20,7 +20,7 @@ import { CoreFileError, openQemuCore } from './core/sources/elfCore';
 import { openRawImage } from './core/sources/raw';
 import { AddressSpace, RegisterError } from './core/space';
 import { LiveAccessError, LiveTarget, StrategyName, openLiveTarget } from './debug';
-import { attachGdb } from './debug/gdbAttach';
+import { GdbAttachError, attachGdb, parseHostPort } from './debug/gdbAttach';
 
 /** Exit codes (documented in docs/cli.md). */
 export const EXIT = { ok: 0, notFound: 1, usage: 2, input: 3, internal: 70 } as const;
@@ -118,6 +118,11 @@ async function openGdbTarget(o: Common): Promise<Target> {
   if (o.strategy && !STRATEGIES.includes(o.strategy as StrategyName)) throw new UsageError(`unknown --strategy '${o.strategy}' (use ${STRATEGIES.join(', ')})`);
   if (o.strategy === 'direct-map' && !o.directMap) throw new UsageError('--strategy direct-map needs --direct-map VA (the guest virtual address of physical 0)');
   const directMapOffset = o.directMap ? parseAddress(o.directMap, '--direct-map') : undefined;
+  try {
+    parseHostPort(o.gdb!);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const t0 = performance.now();
   const gdb = await attachGdb(o.gdb!);
   const phases: Record<string, number> = { attach: performance.now() - t0 };
@@ -365,7 +370,7 @@ export async function main(argv: string[]): Promise<number> {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage;
     }
     const known =
-      e instanceof LiveAccessError || e instanceof MemoryReadError
+      e instanceof LiveAccessError || e instanceof MemoryReadError || e instanceof GdbAttachError
         ? EXIT.input
         : e instanceof UsageError || e instanceof AddressSyntaxError || e instanceof EditError || e instanceof RegisterError || e instanceof FilterError || e instanceof TranslateError
         ? EXIT.usage

@@ -9,7 +9,6 @@ export class DebuggerConsole {
   constructor(
     readonly transport: Transport,
     readonly dialect: DialectCommands,
-    private readonly frameId?: () => number | undefined,
   ) {}
 
   /** Whether this session can run raw commands and read their text back. */
@@ -20,7 +19,7 @@ export class DebuggerConsole {
 
   /** Runs a command and returns its output text. */
   async run(cmd: string, signal?: AbortSignal): Promise<string> {
-    const req = this.dialect.raw(cmd, { frameId: this.frameId?.() });
+    const req = this.dialect.raw(cmd);
     if (!req) throw new Error(`the ${this.dialect.dialect} dialect has no raw command channel`);
     if (req.output === 'events') {
       if (!this.transport.canCaptureOutput) throw new Error(`the ${this.dialect.dialect} dialect returns command output only as events, and no event observer was given`);
@@ -39,7 +38,7 @@ export class DebuggerConsole {
       return;
     }
     for (const cmd of list) {
-      const req = this.dialect.raw(cmd, { silent: true, python: this.python, frameId: this.frameId?.() });
+      const req = this.dialect.raw(cmd, { silent: true, python: this.python });
       if (!req) throw new Error(`the ${this.dialect.dialect} dialect has no raw command channel`);
       // Output is not needed; events still go to the console for dialects without a silent form.
       await this.transport.request(req.command, req.args, signal);

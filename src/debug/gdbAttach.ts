@@ -9,6 +9,11 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { DapChannel, DapObserver, LiveAccessError } from './api';
 
+/** GDB could not be started or could not attach (the message says which and why). */
+export class GdbAttachError extends Error {
+  override name = 'GdbAttachError';
+}
+
 export interface GdbSession {
   readonly channel: DapChannel;
   readonly observer: DapObserver;
@@ -37,7 +42,7 @@ function have(bin: string): boolean {
 export function parseHostPort(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port > 0 && port < 65536)) throw new Error(`invalid --gdb '${text}': expected HOST:PORT, e.g. 127.0.0.1:1234`);
+  if (!m || !(port > 0 && port < 65536)) throw new GdbAttachError(`invalid --gdb '${text}': expected HOST:PORT, e.g. 127.0.0.1:1234`);
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
@@ -61,11 +66,16 @@ async function attachWith(gdb: string, host: string, port: number, timeoutMs: nu
   try {
     const init = await client.initializeRequest({ adapterID: 'gdbtarget', clientID: 'ptview', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path', supportsMemoryReferences: true });
     caps = init.body;
-    await client.attachRequest({ gdb, target: { type: 'remote', parameters: [`${host.includes(':') ? `[${host}]` : host}:${port}`] } } as DebugProtocol.AttachRequestArguments);
+    await client.attachRequest({
+      gdb,
+      // A refused connection fails at once instead of GDB's 15 s of retries.
+      preConnectCommands: ['set tcp auto-retry off', 'set tcp connect-timeout 5'],
+      target: { type: 'remote', parameters: [`${host.includes(':') ? `[${host}]` : host}:${port}`] },
+    } as DebugProtocol.AttachRequestArguments);
   } catch (e) {
     stopAdapter(client);
     const tail = gdbOutput.join('').split('\n').filter((l) => /warning|error|unknown|refused|timed out/i.test(l)).slice(-3).join(' | ');
-    throw new Error(`${gdb} could not attach to ${host}:${port}: ${(e as Error).message}${tail ? ` (${tail})` : ''}`);
+    throw new GdbAttachError(`${gdb} could not attach to ${host}:${port}: ${(e as Error).message}${tail ? ` (${tail})` : ''}`);
   }
   let closed = false;
   const channel: DapChannel = {
@@ -113,7 +123,7 @@ export async function attachGdb(hostPort: string, opts: { gdb?: string; timeoutM
   if (forced) return attachWith(forced, host, port, timeoutMs);
   const native = os.arch() === 'x64' || os.arch() === 'arm64' ? 'gdb' : 'gdb-multiarch';
   const order = [native, 'gdb-multiarch', 'gdb'].filter((g, i, a) => a.indexOf(g) === i && have(g));
-  if (order.length === 0) throw new Error('neither gdb nor gdb-multiarch is installed (Debian: apt-get install gdb gdb-multiarch)');
+  if (order.length === 0) throw new GdbAttachError('neither gdb nor gdb-multiarch is installed (Debian: apt-get install gdb gdb-multiarch)');
   let last: Error | undefined;
   for (const g of order) {
     try {

@@ -15,7 +15,7 @@ import { MonitorXpStrategy } from './strategies/monitorXp';
 import { PhyMemStrategy, checkPhyMemMode } from './strategies/phyMem';
 import { ProcMemSetup, ProcMemStrategy, setupProcMem } from './strategies/procMem';
 import { Strategy, Unavailable, isUnavailable } from './strategies/types';
-import { Transport, newStats } from './transport';
+import { PAUSE_MESSAGE, Transport, newStats } from './transport';
 
 export * from './api';
 
@@ -55,13 +55,20 @@ async function session(channel: DapChannel, observer: DapObserver, opts: LiveOpt
   const ready = new Promise<void>((r) => (resolveReady = r));
   try {
     const det = await detectDialect(transport, channel.type, observer.capabilities, opts.dialect, signal);
-    let frameId: number | undefined;
-    const con = new DebuggerConsole(transport, DIALECTS[det.dialect], () => frameId);
+    // Raw commands go without a frameId: frame ids change at every stop, and no dialect needs one.
+    const con = new DebuggerConsole(transport, DIALECTS[det.dialect]);
     s = { transport, console: con, notes: [`adapter dialect ${det.dialect} (${det.why})`], ready };
     sessions.set(channel, s);
     if (det.dialect === 'cdt-gdb' && transport.canCaptureOutput) {
-      // The silent command form needs GDB's Python.
-      con.python = /\b1\b/.test(await con.run('python print(1)', signal).catch(() => ''));
+      // The silent command form needs GDB's Python; `python pass` prints nothing either way and
+      // fails ("Python scripting is not supported") without it.
+      con.python = await con.run('python pass', signal).then(
+        () => true,
+        (e) => {
+          if (e instanceof LiveAccessError) throw e;
+          return false;
+        },
+      );
     }
     if (!con.canRun) {
       s.ramNote = det.dialect === 'readmemory-only' || con.dialect.raw('x') === undefined
@@ -69,13 +76,7 @@ async function session(channel: DapChannel, observer: DapObserver, opts: LiveOpt
         : `the ${det.dialect} dialect returns command text only as output events and no event observer was given: RAM ranges unknown`;
       return s;
     }
-    if (con.dialect.debugger === 'gdb') {
-      const fr = await resolveFrame(transport, opts, signal).catch((e) => {
-        if (e instanceof LiveAccessError && e.kind === 'running') throw e;
-        return undefined;
-      });
-      frameId = fr?.frameId;
-    }
+    if (transport.targetRunning) throw new LiveAccessError('running', PAUSE_MESSAGE);
     try {
       const ram = parseMtreeFlat(await con.run(con.dialect.monitor('info mtree -f'), signal));
       if (ram.length) s.ram = ram;
@@ -125,7 +126,7 @@ export const openLiveTarget: OpenLiveTarget = async (channel, observer, options 
   t.stats = stats;
   stats.phases.discover = performance.now() - t0;
   const getStats = () => stats;
-  if (t.targetRunning) throw new LiveAccessError('running', 'pause the target to read its page tables (ptview never pauses or resumes it for you)');
+  if (t.targetRunning) throw new LiveAccessError('running', PAUSE_MESSAGE);
 
   const frame = await elapsed(getStats, 'registers', () => resolveFrame(t, options, signal));
   const dialect = s.console.dialect;

@@ -41,6 +41,12 @@ async function switchOff(con: DebuggerConsole, signal?: AbortSignal): Promise<vo
 export class PhyMemStrategy implements Strategy {
   readonly name = 'phymem-mode' as const;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Mode is on between two batches of one walk (switch-off deferred to the next macrotask). */
+  private on = false;
+  private pendingOff: NodeJS.Immediate | undefined;
+  private offDone: Promise<void> = Promise.resolve();
+  /** A deferred switch-off that failed: reported by the next batch or dispose. */
+  private offError: unknown;
 
   private constructor(private readonly con: DebuggerConsole) {}
 
@@ -58,13 +64,29 @@ export class PhyMemStrategy implements Strategy {
     return p;
   }
 
+  /**
+   * A walk issues its next level's batch from the previous batch's continuation (microtasks,
+   * no macrotask in between), so the switch-off is deferred with setImmediate: consecutive
+   * batches of one walk share one window, and the mode goes back to 0 as soon as the walk
+   * stops asking. Errors and cancellation switch off at once.
+   */
   private async batch(reqs: readonly ReadRequest[], signal?: AbortSignal): Promise<(Uint8Array | MemoryReadError)[]> {
     if (reqs.length === 0) return [];
     const first = reqs[0];
+    if (this.pendingOff) {
+      clearImmediate(this.pendingOff);
+      this.pendingOff = undefined;
+    }
+    await this.offDone;
+    this.throwOffError();
     try {
       signal?.throwIfAborted();
-      await this.con.quiet(this.con.dialect.packet('Qqemu.PhyMemMode:1'), signal);
+      if (!this.on) {
+        this.on = true; // set first: a failed switch-on is still switched off in finally
+        await this.con.quiet(this.con.dialect.packet('Qqemu.PhyMemMode:1'), signal);
+      }
     } catch (e) {
+      await this.switchOffNow(batchError(e, first.addr, first.length, signal));
       throw batchError(e, first.addr, first.length, signal);
     }
     let fatal: MemoryReadError | undefined;
@@ -87,18 +109,43 @@ export class PhyMemStrategy implements Strategy {
       fatal = batchError(e, first.addr, first.length, signal);
       throw fatal;
     } finally {
-      try {
-        await switchOff(this.con);
-      } catch (e) {
-        // A dead session cannot be switched back; the next attach clears the stale mode.
-        if (!(fatal?.reason === 'session-ended' || (e instanceof LiveAccessError && e.kind === 'session-ended'))) {
-          throw new LiveAccessError('strategy-failed', `could not switch QEMU's PhyMemMode back to 0 (${(e as Error).message}): virtual reads of this session now return physical memory; run 'maintenance packet Qqemu.PhyMemMode:0' in the debug console`);
-        }
+      if (fatal) await this.switchOffNow(fatal);
+      else this.pendingOff = setImmediate(() => {
+        this.pendingOff = undefined;
+        this.offDone = this.switchOffNow().catch((e) => {
+          this.offError = e;
+        });
+      });
+    }
+  }
+
+  /** Mode 0 and GDB's cache flushed; a dead session is left to the next attach's check. */
+  private async switchOffNow(fatal?: MemoryReadError): Promise<void> {
+    if (!this.on) return;
+    this.on = false;
+    try {
+      await switchOff(this.con);
+    } catch (e) {
+      if (!(fatal?.reason === 'session-ended' || (e instanceof LiveAccessError && e.kind === 'session-ended'))) {
+        throw new LiveAccessError('strategy-failed', `could not switch QEMU's PhyMemMode back to 0 (${(e as Error).message}): virtual reads of this session now return physical memory; run 'maintenance packet Qqemu.PhyMemMode:0' in the debug console`);
       }
     }
   }
 
   async dispose(): Promise<void> {
-    await this.queue; // the last batch has switched the mode back in its finally
+    await this.queue.catch(() => undefined);
+    if (this.pendingOff) {
+      clearImmediate(this.pendingOff);
+      this.pendingOff = undefined;
+    }
+    await this.offDone;
+    this.throwOffError();
+    await this.switchOffNow();
+  }
+
+  private throwOffError(): void {
+    const e = this.offError;
+    this.offError = undefined;
+    if (e) throw e;
   }
 }

@@ -10,6 +10,14 @@ import { AdapterKind, FakeAdapter } from './fakeAdapters';
 
 const pa = (n: number) => n as PhysAddr;
 
+async function until(cond: () => boolean, ms = 1000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
 describe('debug dialects: command building', () => {
   it('cdt-gdb: >CMD in repl with output as events; silent form through Python; no double quotes', () => {
     const d = DIALECTS['cdt-gdb'];
@@ -93,8 +101,9 @@ describe('debug dialects: detection and openLiveTarget on documented adapter sha
         assert.deepEqual(res[0], a.qemu.readPhys(0x200000, 4096));
         assert.deepEqual(res[1], a.qemu.readPhys(0x201000, 4096));
         assert.ok(res[2] instanceof MemoryReadError && res[2].reason === 'outside-ram');
-        assert.equal(a.qemu.phyMemMode, 0);
-        if (kind !== 'codelldb') assert.equal(a.qemu.flushes, flushes + 1);
+        // Back to 0 (and GDB's cache flushed) as soon as no next batch follows, without dispose.
+        await until(() => a.qemu.phyMemMode === 0);
+        if (kind !== 'codelldb') await until(() => a.qemu.flushes === flushes + 1);
         assert.equal(t.stats.reads, 2);
       } finally {
         await t.dispose();
@@ -110,6 +119,20 @@ describe('debug dialects: detection and openLiveTarget on documented adapter sha
       await t.dispose();
     });
   }
+
+  it('phymem-mode: consecutive batches of one walk share one window; a pause between them closes it', async () => {
+    const a = new FakeAdapter('gdb-dap');
+    const t = await openLiveTarget(a.channel, a.observer, { strategy: 'phymem-mode' });
+    const switches = () => a.requests.filter((r) => /PhyMemMode:1/.test(r.args?.expression ?? '')).length;
+    const n0 = switches();
+    await t.memory.readMany([{ addr: pa(0x200000), length: 4096 }]).then(() => t.memory.readMany([{ addr: pa(0x201000), length: 4096 }]));
+    assert.equal(switches(), n0 + 1);
+    await until(() => a.qemu.phyMemMode === 0);
+    await t.memory.read(pa(0x202000), 4096);
+    assert.equal(switches(), n0 + 2);
+    await t.dispose();
+    assert.equal(a.qemu.phyMemMode, 0);
+  });
 
   it('cdt-gdb with Python: the physical window prints nothing to the Debug Console', async () => {
     const a = new FakeAdapter('cdt-gdb');

@@ -65,7 +65,7 @@ export class FakeQemu {
     if (cmd === 'monitor info mtree -f') return MTREE;
     if (cmd === 'info connections') return 'No connections.\n';
     if (cmd === 'show version' || cmd === '-gdb-version') return BANNER;
-    if (cmd === 'python print(1)') return '1\n';
+    if (cmd === 'python pass') return '';
     if ((m = /^monitor gpa2hva (0x[0-9a-f]+)$/.exec(cmd))) return `Host virtual address for ${m[1]} (pc.ram) is 0x7f0000000000\n`;
     if ((m = /^monitor xp \/(\d+)gx (0x[0-9a-f]+)$/.exec(cmd))) {
       const n = Number(m[1]);

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
 import { findQemuPid, isLocalHost } from '../../../src/debug/procfs';
+import { ProcMemStrategy } from '../../../src/debug/strategies/procMem';
 import { mergeRanges, parseConnection, parseGpa2hva, parseMtreeFlat, parseXpQwords } from '../../../src/debug/ram';
 import { parseRegisterValue } from '../../../src/debug/registers';
 import { classifyError } from '../../../src/debug/transport';
@@ -83,6 +84,11 @@ describe('debug parsers', () => {
 
     it('finds the process from the port through /proc/net/tcp and /proc/*/fd', () => {
       assert.deepEqual(findQemuPid('127.0.0.1', port), { pid: child.pid });
+    });
+
+    it('/proc/<pid>/mem that cannot be opened is a reason to fall back, not an exception', () => {
+      const r = ProcMemStrategy.open({ pid: 2 ** 22 + 12345, ranges: [{ start: 0, end: 4096, name: 'ram', hva: 0x1000n }] as never }, () => undefined);
+      assert.ok('unavailable' in r && /\/proc\/4206649\/mem/.test(r.unavailable), JSON.stringify(r));
     });
 
     it('says why when nothing local serves the port', () => {

@@ -1,0 +1,32 @@
+// `ptview --gdb` failures a user meets first: nothing listening, bad HOST:PORT, bad strategy.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { REPO, freePort } from '../../harness/qemu';
+
+const CLI = path.join(REPO, 'out', 'cli.js');
+const ptview = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+
+describe('ptview --gdb errors', function () {
+  this.timeout(60000);
+
+  it('nothing listening: the GDB error, exit 3, no stack trace', async () => {
+    const r = ptview(['dump', '--gdb', `127.0.0.1:${await freePort()}`]);
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /^ptview: gdb(-multiarch)? could not attach to 127\.0\.0\.1:\d+: .*(refused|timed out)/m);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+
+  it('usage errors exit 2 before starting GDB', () => {
+    for (const [args, msg] of [
+      [['dump', '--gdb', 'nonsense'], /expected HOST:PORT/],
+      [['translate', '0x1000', '--gdb', '127.0.0.1:1234', '--strategy', 'fast'], /unknown --strategy 'fast'/],
+      [['audit', '--gdb', '127.0.0.1:1234', '--strategy', 'direct-map'], /needs --direct-map VA/],
+      [['dump', '--gdb', '127.0.0.1:1234', '--core', 'x.core'], /exactly one of/],
+    ] as [string[], RegExp][]) {
+      const r = ptview(args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, msg);
+    }
+  });
+});
