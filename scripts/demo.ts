@@ -38,6 +38,9 @@ async function main(): Promise<void> {
     console.log('== the same guest, live through GDB + cdt-gdb-adapter (the guest stays paused)\n');
     cli(['dump', '--stats'], gdb, gdb);
     cli(['translate', '0xffffffff80007000', '--stats', '--strategy', 'phymem-mode'], gdb, gdb);
+    // Simulated edits on the live tables: what would change and the TLB maintenance it needs;
+    // nothing is written to the guest.
+    cli(['simulate', '--edit', 'protect 0xffffffff80007000 4K -w', '--edit', 'unmap 0x40001000 4K'], gdb, gdb);
   } finally {
     await run.kill();
   }

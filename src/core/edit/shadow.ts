@@ -18,8 +18,9 @@ export class ShadowMemory implements PhysicalMemory {
 
   constructor(readonly base: PhysicalMemory) {
     const top = Math.max(0, ...base.ram.map((r) => r.end));
-    // 1 GiB-aligned start, so no real RAM page shares a large page with simulated tables.
-    const start = Math.ceil((top + 1) / 2 ** 30) * 2 ** 30;
+    // 1 GiB-aligned and above 4 GiB: no real RAM page shares a large page with simulated tables,
+    // and they never land in the 32-bit MMIO holes a reader might confuse them with.
+    const start = Math.max(2 ** 32, Math.ceil((top + 1) / 2 ** 30) * 2 ** 30);
     this.nextFrame = start;
     this.ram = [...base.ram, { start: physAddr(start), end: physAddr(start + 2 ** 30), name: 'simulated tables' }];
   }
