@@ -81,8 +81,13 @@ async function evaluateAddress(deps: Deps, expression: string): Promise<bigint> 
   const s = deps.controller.activeSession;
   if (!s) throw new LiveAccessError('session-ended', 'no debug session');
   const item = vscode.debug.activeStackItem;
-  const frameId = item instanceof vscode.DebugStackFrame ? item.frameId : undefined;
-  // The same request the Watch view makes; the only DAP request outside src/debug.
+  let frameId = item instanceof vscode.DebugStackFrame && item.session.id === s.id ? item.frameId : undefined;
+  // The same requests the Watch view makes (GDB adapters need a frame); the only DAP requests
+  // outside src/debug.
+  if (frameId === undefined) {
+    const threadId = item instanceof vscode.DebugThread && item.session.id === s.id ? item.threadId : (await s.channel.request('threads'))?.threads?.[0]?.id;
+    if (threadId !== undefined) frameId = (await s.channel.request('stackTrace', { threadId, startFrame: 0, levels: 1 }))?.stackFrames?.[0]?.id;
+  }
   const body = await s.channel.request('evaluate', { expression, frameId, context: 'watch' });
   const va = addressFromValue(body?.result, body?.memoryReference);
   if (va === undefined) throw new Error(`'${expression}' evaluates to '${body?.result}', which is not an address`);

@@ -48,7 +48,7 @@ export function viewSettings(): ViewSettings {
   return {
     showInvalid: c.get<boolean>('tree.showInvalidEntries', false),
     chunkSize: c.get<number>('tree.chunkSize', 100),
-    mapMaxRows: c.get<number>('map.maxRows', 2_000_000),
+    mapMaxRows: c.get<number>('map.maxRows', 1_000_000),
     defaultFilters: c.get<string>('map.defaultFilters', ''),
     hover: c.get<boolean>('hover.enabled', true),
   };

@@ -143,6 +143,13 @@ test('the address-space map filtered to W+X shows exactly the W+X pages QEMU rep
     spans.push([BigInt(cells[0]), BigInt(cells[1])]);
   }
   for (const t of wx.slice(0, 50)) expect(spans.some(([a, z]) => a <= BigInt(t.va) && BigInt(t.va) < z), t.va).toBe(true);
+  // Click a shown range whose first VA QEMU translated: the trace below the table agrees.
+  const probe = spans.findIndex(([a]) => oracle.gpa['0x' + a.toString(16)]);
+  if (probe >= 0) {
+    const va = '0x' + spans[probe][0].toString(16);
+    await rows.nth(probe).click();
+    await expect(frame.locator('#trace')).toContainText(`${va} → ${oracle.gpa[va]}`);
+  }
   await shot(page, 'map-wx');
   await page.keyboard.press('Control+w');
 });
