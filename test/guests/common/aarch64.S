@@ -209,6 +209,61 @@ msg:    .asciz "PTVIEW-READY\n"
         END L3_2, 2048
 .endif
 
+.if GRAN == 52
+/* Both halves 52-bit (T0SZ = T1SZ = 12): L1 has 1024 entries (4T each, blocks allowed with
+ * 52-bit output), L2 512M blocks, L3 64K pages. IPS = 52 bits. */
+        .set TCR, (TCR_COMMON & ~(7 << 32)) | (6 << 32) | 12 | (1 << 14) | (12 << 16) | (3 << 30)
+        .set UART_VA, 0xffffffff80030000
+        .set ttbr0_root, L1_0
+        .set ttbr1_root, L1_1
+        .macro OA pa                        /* output address with PA[51:48] in bits 15:12 */
+        .set oa, ((\pa) & 0xffffffff0000) | ((((\pa) >> 48) & 0xf) << 12)
+        .endm
+        TABLE L1_0, 1024
+        E L1_0, 0, L2_0 + TB
+        OA 0xf000000000000
+        E L1_0, 1, oa | BLK | N | XN                    /* 0x40000000000: 4T block at PA 2^51+.. */
+        E L1_0, 512, L2_1 + TB                          /* 0x8000000000000: above 2^48 */
+        E L1_0, 1023, L2_1 + TB + APT_RO                /* 0xffc0000000000: the same L2, read-only */
+        END L1_0, 1024
+        TABLE L2_0, 8192
+        E L2_0, 0, 0x00000000 | BLK | DEV               /* 512M devices, identity */
+        E L2_0, 2, L3_0 + TB                            /* 0x40000000 */
+        END L2_0, 8192
+        TABLE L3_0, 8192
+        .set i, 0
+        .rept 32                                        /* 2M contiguous kernel RWX, identity */
+        E L3_0, i, (0x40000000 + i * 0x10000) | TB | N | CONT
+        .set i, i + 1
+        .endr
+        END L3_0, 8192
+        TABLE L2_1, 8192
+        OA 0x8000020000000
+        E L2_1, 0, oa | BLK | N | AP_EL0 | UXN | NG     /* 512M EL0 RW at PA 0x8000020000000 */
+        E L2_1, 1, L3_1 + TB
+        END L2_1, 8192
+        TABLE L3_1, 8192
+        OA 0xfffffffff0000
+        E L3_1, 0, oa | TB | N | XN                     /* the last 64K of the 52-bit PA space */
+        OA 0x1234567890000
+        E L3_1, 1, oa | TB | (1 << 2) | AF | AP_EL0 | AP_RO | PXN   /* EL0 R-X Normal-NC */
+        END L3_1, 8192
+
+        TABLE L1_1, 1024
+        E L1_1, 0, 0x0 | BLK | N | XN                   /* 0xfff0000000000000: 4T linear map */
+        E L1_1, 1023, L2_2 + TB                         /* 0xfffffc0000000000 */
+        END L1_1, 1024
+        TABLE L2_2, 8192
+        E L2_2, 8188, L3_2 + TB                         /* 0xffffffff80000000 */
+        END L2_2, 8192
+        TABLE L3_2, 8192
+        E L3_2, 0, 0x40080000 | TB | N | AP_RO | UXN
+        E L3_2, 1, 0x40090000 | TB | N | AP_RO | XN
+        E L3_2, 2, 0x400a0000 | TB | N | XN
+        E L3_2, 3, 0x09000000 | TB | DEV
+        END L3_2, 8192
+.endif
+
 .if GRAN == 64
 /* TTBR0 48-bit (T0SZ 16): starts at L1 with 64 entries; TTBR1 42-bit (T1SZ 22): starts at L2
  * with 8192. L2 512M blocks, L3 64K pages. */
