@@ -42,6 +42,9 @@
         .macro END table, entries
         .org \table + 8 * (\entries)
         .endm
+        .macro PROBE base, count=1, stride=0
+        .quad \base, \count, \stride
+        .endm
 
         .text
         .globl _start
@@ -63,7 +66,30 @@ _start:
         bic x0, x0, #(1 << 19)              /* WXN off */
         msr sctlr_el1, x0
         isb
-        ldr x1, =UART_VA                    /* the PL011 through TTBR1 */
+        ldr x4, =probes
+        ldr x5, =results
+3:      ldp x6, x7, [x4], #16               /* base, count */
+        ldr x8, [x4], #8                    /* stride */
+        cbz x7, 5f
+4:      at s1e1r, x6
+        isb
+        mrs x9, par_el1
+        at s1e1w, x6
+        isb
+        mrs x10, par_el1
+        at s1e0r, x6
+        isb
+        mrs x11, par_el1
+        at s1e0w, x6
+        isb
+        mrs x12, par_el1
+        stp x9, x10, [x5], #16
+        stp x11, x12, [x5], #16
+        add x6, x6, x8
+        subs x7, x7, #1
+        b.ne 4b
+        b 3b
+5:      ldr x1, =UART_VA                    /* the PL011 through TTBR1 */
         adr x2, msg
 1:      ldrb w3, [x2], #1
         cbz w3, 2f
@@ -73,6 +99,9 @@ _start:
         b 2b
 msg:    .asciz "PTVIEW-READY\n"
         .ltorg
+        .balign 64
+        .globl results
+results: .fill 512 * 32, 1, 0                /* PAR_EL1 after AT S1E1R, S1E1W, S1E0R, S1E0W */
 
 .if GRAN == 4
 /* 48-bit halves (T0SZ = T1SZ = 16): L0 512G, L1 1G blocks, L2 2M blocks, L3 4K pages. */
@@ -80,6 +109,25 @@ msg:    .asciz "PTVIEW-READY\n"
         .set UART_VA, 0xffffffff80003000
         .set ttbr0_root, L0_0
         .set ttbr1_root, L0_1
+        .globl probes
+probes: PROBE 0x40200000, 48, 0x1000             /* L3_0 */
+        PROBE 0x40000000, 8, 0x200000           /* L2_0[0..7] */
+        PROBE 0x41e00000, 18, 0x200000          /* around the contiguous blocks */
+        PROBE 0x09000000
+        PROBE 0x80000000
+        PROBE 0xc0000000, 3, 0x200000
+        PROBE 0xc0200000, 2, 0x1000
+        PROBE 0x8040200000, 48, 0x1000          /* the same through L0_0[1] */
+        PROBE 0x8040000000, 8, 0x200000
+        PROBE 0x80c0000000, 2, 0x200000
+        PROBE 0x80c0200000, 2, 0x1000
+        PROBE 0xffffffff80000000, 6, 0x1000
+        PROBE 0xffffffff80200000, 2, 0x200000
+        PROBE 0xffffff8000000000, 2, 0x40000000
+        PROBE 0xffff807f80000000, 6, 0x1000
+        PROBE 0xffff800000000000
+        PROBE 0x1000000000000                   /* in neither half */
+        PROBE 0, 0, 0
         TABLE L0_0, 512
         E L0_0, 0, L1_0 + TB
         E L0_0, 1, L1_0 + TB + APT_NOEL0 + UXNT         /* 0x8000000000: same L1, no EL0 below */
@@ -150,6 +198,29 @@ msg:    .asciz "PTVIEW-READY\n"
         .set UART_VA, 0xffffffff8000c000
         .set ttbr0_root, L0_0
         .set ttbr1_root, L1_1
+        .globl probes
+probes: PROBE 0x42000000, 16, 0x4000             /* L3_0 */
+        PROBE 0x421fc000, 3, 0x4000
+        PROBE 0x423fc000, 4, 0x4000
+        PROBE 0x40000000, 8, 0x2000000          /* L2_0[32..39] */
+        PROBE 0x08000000, 2, 0x2000000
+        PROBE 0x7e000000, 3, 0x2000000          /* around the contiguous blocks */
+        PROBE 0xbe000000, 2, 0x2000000
+        PROBE 0x1000000000, 2, 0x2000000
+        PROBE 0x1002000000, 2, 0x4000
+        PROBE 0x5a00000042004000                /* tagged (TBI0) */
+        PROBE 0xff00000040080000
+        PROBE 0xff80000040080000
+        PROBE 0x800042000000, 16, 0x4000        /* the same through L0_0[1] */
+        PROBE 0x800040000000, 4, 0x2000000
+        PROBE 0x801000000000, 2, 0x2000000
+        PROBE 0xffffffff80000000, 5, 0x4000
+        PROBE 0xffffffff82000000, 2, 0x2000000
+        PROBE 0xfffffff000000000, 2, 0x2000000
+        PROBE 0xffffff8f80000000, 5, 0x4000
+        PROBE 0xffffff8000000000
+        PROBE 0xffffff7fffff0000                /* below the TTBR1 range */
+        PROBE 0, 0, 0
         TABLE L0_0, 2
         E L0_0, 0, L1_0 + TB
         E L0_0, 1, L1_0 + TB + APT_NOEL0 + UXNT         /* 0x800000000000 */
@@ -209,6 +280,75 @@ msg:    .asciz "PTVIEW-READY\n"
         END L3_2, 2048
 .endif
 
+.if GRAN == 52
+/* Both halves 52-bit (T0SZ = T1SZ = 12): L1 has 1024 entries (4T each, blocks allowed with
+ * 52-bit output), L2 512M blocks, L3 64K pages. IPS = 52 bits. */
+        .set TCR, (TCR_COMMON & ~(7 << 32)) | (6 << 32) | 12 | (1 << 14) | (12 << 16) | (3 << 30)
+        .set UART_VA, 0xffffffff80030000
+        .set ttbr0_root, L1_0
+        .set ttbr1_root, L1_1
+        .macro OA pa                        /* output address with PA[51:48] in bits 15:12 */
+        .set oa, ((\pa) & 0xffffffff0000) | ((((\pa) >> 48) & 0xf) << 12)
+        .endm
+        .globl probes
+probes: PROBE 0x40000000, 34, 0x10000            /* L3_0 */
+        PROBE 0x09000000
+        PROBE 0x40000000000, 2, 0x40000000000   /* the 4T block and the hole after it */
+        PROBE 0x8000000000000, 2, 0x20000000
+        PROBE 0x8000020000000, 3, 0x10000
+        PROBE 0xffc0000000000
+        PROBE 0xffc0020000000, 3, 0x10000
+        PROBE 0xfff0000040000000
+        PROBE 0xfff0040000000000
+        PROBE 0xffffffff80000000, 5, 0x10000
+        PROBE 0x10000000000000                  /* beyond 52 bits */
+        PROBE 0xffe0000000000000
+        PROBE 0, 0, 0
+        TABLE L1_0, 1024
+        E L1_0, 0, L2_0 + TB
+        OA 0xf000000000000
+        E L1_0, 1, oa | BLK | N | XN                    /* 0x40000000000: 4T block at PA 2^51+.. */
+        E L1_0, 512, L2_1 + TB                          /* 0x8000000000000: above 2^48 */
+        E L1_0, 1023, L2_1 + TB + APT_RO                /* 0xffc0000000000: the same L2, read-only */
+        END L1_0, 1024
+        TABLE L2_0, 8192
+        E L2_0, 0, 0x00000000 | BLK | DEV               /* 512M devices, identity */
+        E L2_0, 2, L3_0 + TB                            /* 0x40000000 */
+        END L2_0, 8192
+        TABLE L3_0, 8192
+        .set i, 0
+        .rept 32                                        /* 2M contiguous kernel RWX, identity */
+        E L3_0, i, (0x40000000 + i * 0x10000) | TB | N | CONT
+        .set i, i + 1
+        .endr
+        END L3_0, 8192
+        TABLE L2_1, 8192
+        OA 0x8000020000000
+        E L2_1, 0, oa | BLK | N | AP_EL0 | UXN | NG     /* 512M EL0 RW at PA 0x8000020000000 */
+        E L2_1, 1, L3_1 + TB
+        END L2_1, 8192
+        TABLE L3_1, 8192
+        OA 0xfffffffff0000
+        E L3_1, 0, oa | TB | N | XN                     /* the last 64K of the 52-bit PA space */
+        OA 0x1234567890000
+        E L3_1, 1, oa | TB | (1 << 2) | AF | AP_EL0 | AP_RO | PXN   /* EL0 R-X Normal-NC */
+        END L3_1, 8192
+
+        TABLE L1_1, 1024
+        E L1_1, 0, 0x0 | BLK | N | XN                   /* 0xfff0000000000000: 4T linear map */
+        E L1_1, 1023, L2_2 + TB                         /* 0xfffffc0000000000 */
+        END L1_1, 1024
+        TABLE L2_2, 8192
+        E L2_2, 8188, L3_2 + TB                         /* 0xffffffff80000000 */
+        END L2_2, 8192
+        TABLE L3_2, 8192
+        E L3_2, 0, 0x40080000 | TB | N | AP_RO | UXN
+        E L3_2, 1, 0x40090000 | TB | N | AP_RO | XN
+        E L3_2, 2, 0x400a0000 | TB | N | XN
+        E L3_2, 3, 0x09000000 | TB | DEV
+        END L3_2, 8192
+.endif
+
 .if GRAN == 64
 /* TTBR0 48-bit (T0SZ 16): starts at L1 with 64 entries; TTBR1 42-bit (T1SZ 22): starts at L2
  * with 8192. L2 512M blocks, L3 64K pages. */
@@ -216,6 +356,21 @@ msg:    .asciz "PTVIEW-READY\n"
         .set UART_VA, 0xffffffff80030000
         .set ttbr0_root, L1_0
         .set ttbr1_root, L2_1
+        .globl probes
+probes: PROBE 0x40000000, 42, 0x10000            /* L3_0 */
+        PROBE 0x00000000, 8, 0x20000000         /* L2_0[0..7] */
+        PROBE 0x80000000, 3, 0x10000            /* L3_1 */
+        PROBE 0x3e0000000, 2, 0x20000000        /* around the contiguous blocks */
+        PROBE 0x7e0000000, 2, 0x20000000
+        PROBE 0x40040000000, 42, 0x10000        /* the same through L1_0[1] */
+        PROBE 0x40080000000, 2, 0x10000
+        PROBE 0x40060000000
+        PROBE 0xffffffff80000000, 5, 0x10000
+        PROBE 0xffffffffa0000000, 2, 0x20000000
+        PROBE 0xfffffc0000000000, 2, 0x20000000
+        PROBE 0xfffffe0000000000, 5, 0x10000
+        PROBE 0xfffffbffffff0000                /* below the TTBR1 range */
+        PROBE 0, 0, 0
         TABLE L1_0, 64
         E L1_0, 0, L2_0 + TB
         E L1_0, 1, L2_0 + TB + APT_NOEL0 + UXNT         /* 0x40000000000 */

@@ -3,6 +3,10 @@
 // several offsets, random probes mapped and unmapped). satp and mstatus are not in a RISC-V core:
 // they come from QEMU's `info registers`, as a user would give them with --reg.
 //
+// The S-mode rights have a QEMU oracle too: before READY the guest loads from and AMO-stores to
+// a list of VAs with SUM/MXR variations and records each trap cause in RAM (`probes`/`results`,
+// found with binutils' nm), which this test reads from the dump.
+//
 // QEMU 7.2 facts the comparisons rely on (target/riscv/monitor.c, cpu_helper.c):
 // - `info mem` prints every leaf, merging those that continue each other in VA and PA with equal
 //   bits, and does not check superpage alignment (a misaligned superpage is listed);
@@ -13,7 +17,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { hex } from '../../../src/core/addr';
+import { PhysAddr, hex } from '../../../src/core/addr';
 import { spaceFromRegisters } from '../../../src/core/formats';
 import { QemuCore, openQemuCore } from '../../../src/core/sources/elfCore';
 import { TranslateError, Translation, translate } from '../../../src/core/ops/translate';
@@ -238,6 +242,44 @@ for (const name of ['riscv-sv39', 'riscv-sv48', 'riscv-sv57']) {
       }
       assert.equal(mappedFacts, facts.filter((f) => f.mapped !== false).length);
       assert.ok(mappedFacts >= 15 && facts.length - mappedFacts >= 7, `${mappedFacts} mapped facts of ${facts.length}`);
+    });
+
+    it("agrees with the guest's own S-mode loads and stores (trap causes) with SUM=0, SUM=1 and MXR=1", async () => {
+      const nm = await run$('riscv64-linux-gnu-nm', [run.kernel]);
+      const sym = (s: string) => Number('0x' + new RegExp(`^([0-9a-f]+) \\w ${s}$`, 'm').exec(nm.stdout)![1]);
+      const head = Buffer.from(await core.memory.read(sym('probes') as PhysAddr, 8));
+      const n = Number(head.readBigUInt64LE(0));
+      const list = Buffer.from(await core.memory.read((sym('probes') + 8) as PhysAddr, n * 8));
+      const res = Buffer.from(await core.memory.read(sym('results') as PhysAddr, n * 48));
+      const satp = qregs.get('satp')!;
+      const base = qregs.get('mstatus')! & ~(3n << 18n);
+      const variants = [['SUM=0', 0n], ['SUM=1', 1n << 18n], ['MXR=1', 1n << 19n]] as const;
+      const spaces = variants.map(([, bits]) => spaceFromRegisters('riscv64', new Map([['satp', satp], ['mstatus', base | bits]])));
+      const cause = (v: bigint) => (v === M64 ? 'ok' : `cause ${v}`); // 13 load page fault, 15 store page fault
+      const ours: string[] = [];
+      const theirs: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const va = list.readBigUInt64LE(i * 8);
+        for (const [k, [label, bits]] of variants.entries()) {
+          const q = [0, 1].map((j) => cause(res.readBigUInt64LE(i * 48 + k * 16 + j * 8)));
+          theirs.push(`${hex(va)} ${label} load ${q[0]} store ${q[1]}`);
+          let t: Translation | undefined;
+          try {
+            t = await translate(spaces[k], va, store);
+          } catch (e) {
+            if (!(e instanceof TranslateError)) throw e;
+          }
+          const r = t?.kind === 'mapped' ? t.rights! : undefined;
+          const load = r?.read ? 'ok' : 'cause 13';
+          // a store needs W, and S-mode may touch a U page only with SUM
+          const storeOk = r !== undefined && r.write && (!r.user || bits === 1n << 18n);
+          ours.push(`${hex(va)} ${label} load ${load} store ${storeOk ? 'ok' : 'cause 15'}`);
+        }
+      }
+      assert.deepEqual(ours, theirs);
+      const faults = theirs.filter((x) => x.includes('cause')).length;
+      assert.ok(n >= 23 && faults >= n, `${n} VAs, ${faults} faulting probes`);
+      assert.ok(theirs.some((x) => / SUM=1 load ok store ok/.test(x)) && theirs.some((x) => / MXR=1 load ok store cause 15/.test(x)));
     });
 
     it(`reads each of the ${expect.tables} tables once, though ${expect.mode === 'Sv39' ? 'nothing is' : 'subtrees are'} shared`, () => {
