@@ -116,7 +116,6 @@ async function openTarget(o: Common): Promise<Target> {
  */
 async function openGdbTarget(o: Common): Promise<Target> {
   if (o.strategy && !STRATEGIES.includes(o.strategy as StrategyName)) throw new UsageError(`unknown --strategy '${o.strategy}' (use ${STRATEGIES.join(', ')})`);
-  if (o.strategy === 'direct-map' && !o.directMap) throw new UsageError('--strategy direct-map needs --direct-map VA (the guest virtual address of physical 0)');
   const directMapOffset = o.directMap ? parseAddress(o.directMap, '--direct-map') : undefined;
   try {
     parseHostPort(o.gdb!);
@@ -337,7 +336,7 @@ export function program(): Command {
       .option('--json', 'machine-readable output (JSON Lines for lists)')
       .option('--stats', 'print tables read, bytes, DAP requests and time per phase to stderr')
       .option('--strategy <name>', `--gdb: force a physical-memory strategy (${STRATEGIES.join(', ')})`)
-      .option('--direct-map <va>', '--gdb: guest VA of physical address 0 (a direct map such as Linux page_offset_base)');
+      .option('--direct-map <va>', '--gdb: guest VA of physical address 0 (a direct map such as Linux page_offset_base); recognised when not given');
   common(p.command('dump').description('list mappings: merged ranges (default) or every leaf'))
     .option('--leaves', 'one line (or JSON object) per leaf entry')
     .option('--filter <words>', 'w _w x _x w|x ro u s g _g or a memory type (wb, uc, normal…); comma-separated, repeatable', collect, [])

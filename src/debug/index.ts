@@ -1,7 +1,7 @@
 // openLiveTarget: one stopped target as the paging core sees it. What a session learns once
 // (dialect, RAM layout, QEMU process, stale PhyMemMode) is kept per channel object: pass the same
 // DapChannel for every stop of a session. Never pauses, resumes, or writes the target.
-import type { PhysAddr } from '../core/addr';
+import { PhysAddr, hex } from '../core/addr';
 import type { RamRange } from '../core/memory';
 import { DapChannel, DapObserver, LiveAccessError, LiveOptions, LiveStats, LiveTarget, OpenLiveTarget, StrategyName } from './api';
 import { DebuggerConsole } from './console';
@@ -11,6 +11,7 @@ import { LiveMemory } from './liveMemory';
 import { FlatRamRange, mergeRanges, parseMtreeFlat } from './ram';
 import { RegisterReader, readTargetRegisters, resolveFrame } from './registers';
 import { DirectMapStrategy } from './strategies/directMap';
+import { DirectMapFound, recogniseDirectMap } from './directMapProbe';
 import { MonitorXpStrategy } from './strategies/monitorXp';
 import { PhyMemStrategy, checkPhyMemMode } from './strategies/phyMem';
 import { ProcMemSetup, ProcMemStrategy, setupProcMem } from './strategies/procMem';
@@ -98,7 +99,7 @@ async function session(channel: DapChannel, observer: DapObserver, opts: LiveOpt
   }
 }
 
-async function makeStrategy(name: StrategyName, s: SessionInfo, opts: LiveOptions, stats: () => LiveStats, signal?: AbortSignal): Promise<Strategy | Unavailable> {
+async function makeStrategy(name: StrategyName, s: SessionInfo, opts: LiveOptions, stats: () => LiveStats, recognise: () => Promise<DirectMapFound | Unavailable>, notes: string[], signal?: AbortSignal): Promise<Strategy | Unavailable> {
   const con = s.console;
   const bytes = (n: number) => (stats().bytesRead += n);
   switch (name) {
@@ -113,8 +114,13 @@ async function makeStrategy(name: StrategyName, s: SessionInfo, opts: LiveOption
       if (!s.ram) return { unavailable: s.ramNote ?? 'RAM ranges unknown' };
       return MonitorXpStrategy.create(con, bytes);
     case 'direct-map':
-      if (opts.directMapOffset === undefined) return { unavailable: 'no direct-map offset set (e.g. Linux page_offset_base)' };
-      return new DirectMapStrategy(s.transport, opts.directMapOffset);
+      if (opts.directMapOffset !== undefined) return new DirectMapStrategy(s.transport, opts.directMapOffset);
+      {
+        const found = await recognise();
+        if ('unavailable' in found) return found;
+        notes.push(`direct-map offset ${hex(found.offset)} recognised (${found.source}; candidate ${found.tried}), verified: the tables read through it map offset + each root table back to it`);
+        return new DirectMapStrategy(s.transport, found.offset);
+      }
   }
 }
 
@@ -134,17 +140,18 @@ export const openLiveTarget: OpenLiveTarget = async (channel, observer, options 
   const regs = await elapsed(getStats, 'registers', () => readTargetRegisters(new RegisterReader(t, dialect, frame.frameId), signal));
 
   const notes = [...s.notes, ...regs.notes];
+  const reader = new RegisterReader(t, dialect, frame.frameId);
+  const recognise = () => recogniseDirectMap(t, (e, sig) => reader.evaluateNumber(e, sig), regs.arch, regs.registers, s.ram, signal);
   const candidates = options.strategy ? [options.strategy] : STRATEGY_ORDER;
   let strategy: Strategy | undefined;
   await elapsed(getStats, 'strategy', async () => {
     for (const name of candidates) {
-      const st = await makeStrategy(name, s, options, getStats, signal);
+      const st = await makeStrategy(name, s, options, getStats, recognise, notes, signal);
       if (!isUnavailable(st)) {
         strategy = st;
         break;
       }
-      // direct-map without an offset is not a failure worth reporting unless asked for.
-      if (options.strategy || name !== 'direct-map') notes.push(`${name} not used: ${st.unavailable}`);
+      notes.push(`${name} not used: ${st.unavailable}`);
     }
   });
   if (!strategy) {
@@ -152,7 +159,7 @@ export const openLiveTarget: OpenLiveTarget = async (channel, observer, options 
     throw new LiveAccessError(
       kind,
       `cannot read guest-physical memory through this ${dialect.dialect} session: ${notes.filter((n) => n.includes('not used')).join('; ')}. ` +
-        `Adapters with a GDB command channel (${WORKING_ADAPTERS}) on QEMU work; with readMemory only, set a direct-map offset.`,
+        `Adapters with a GDB command channel (${WORKING_ADAPTERS}) on QEMU work; with readMemory only, set a direct-map offset when none is recognised.`,
     );
   }
   const chosen: Strategy = strategy;

@@ -21,7 +21,7 @@ describe('ptview --gdb errors', function () {
     for (const [args, msg] of [
       [['dump', '--gdb', 'nonsense'], /expected HOST:PORT/],
       [['translate', '0x1000', '--gdb', '127.0.0.1:1234', '--strategy', 'fast'], /unknown --strategy 'fast'/],
-      [['audit', '--gdb', '127.0.0.1:1234', '--strategy', 'direct-map'], /needs --direct-map VA/],
+      [['audit', '--gdb', '127.0.0.1:1234', '--strategy', 'direct-map', '--direct-map', '0xffff88800000000z'], /--direct-map/],
       [['dump', '--gdb', '127.0.0.1:1234', '--core', 'x.core'], /exactly one of/],
     ] as [string[], RegExp][]) {
       const r = ptview(args);

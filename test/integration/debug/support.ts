@@ -156,6 +156,15 @@ export function liveGuestCases(c: LiveGuestCase): LiveGuestState {
     });
   }
 
+  it('CLI: --strategy direct-map without --direct-map recognises the guest\'s direct map and gives the core\'s leaves', async () => {
+    const offline = await node([CLI, 'dump', '--leaves', '--json', '--core', st.corePath, ...coreRegArgs()]);
+    const r = await node([CLI, 'dump', '--leaves', '--json', '--stats', '--gdb', `127.0.0.1:${st.run.gdbPort}`, '--strategy', 'direct-map']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, offline.stdout);
+    assert.match(r.stderr, new RegExp(`direct-map offset 0x${c.directMap.toString(16)} recognised \\(kernel-half slot`));
+    assert.match(await st.run.hmp('info status'), /paused/);
+  });
+
   it('attaches in-process', async () => {
     st.gdb = await attachGdb(`127.0.0.1:${st.run.gdbPort}`);
     await st.clean(st.gdb);

@@ -177,6 +177,36 @@ describe('debug dialects: detection and openLiveTarget on documented adapter sha
     assert.ok(t.strategyNotes.some((n) => /not checked against RAM/.test(n)));
   });
 
+  /** Real x86 tables in the fake: CR3's PML4[256] → a PDPT whose entry 0 maps 1 GiB at PA 0. */
+  const directMapTables = (a: FakeAdapter) => {
+    a.qemu.poke(0x200000 + 256 * 8, 0x201003n);
+    a.qemu.poke(0x201000, 0x83n);
+  };
+
+  it('readMemory only, no offset set: the direct map is recognised from the tables and verified', async () => {
+    const a = new FakeAdapter('readmemory-only');
+    directMapTables(a);
+    const t = await openLiveTarget(a.channel, a.observer);
+    assert.equal(t.strategy, 'direct-map');
+    const note = t.strategyNotes.find((n) => /recognised/.test(n));
+    assert.match(note ?? '', /direct-map offset 0xffff800000000000 recognised \(kernel-half slot cr3 PML4\[256\]/);
+    assert.deepEqual(await t.memory.read(pa(0x5000), 64), a.qemu.readPhys(0x5000, 64));
+  });
+
+  it('readMemory only: a kernel symbol (page_offset_base) is tried first, and still verified', async () => {
+    const a = new FakeAdapter('readmemory-only');
+    directMapTables(a);
+    a.qemu.symbols['(unsigned long)page_offset_base'] = 0xffff800000000000n;
+    const t = await openLiveTarget(a.channel, a.observer);
+    assert.match(t.strategyNotes.join('\n'), /0xffff800000000000 recognised \(symbol page_offset_base; candidate 1\)/);
+    // A symbol whose value the tables do not confirm is not believed.
+    const b = new FakeAdapter('readmemory-only');
+    directMapTables(b);
+    b.qemu.symbols['(unsigned long)page_offset_base'] = 0xffff900000000000n;
+    const u = await openLiveTarget(b.channel, b.observer);
+    assert.match(u.strategyNotes.join('\n'), /0xffff800000000000 recognised \(kernel-half slot/);
+  });
+
   it('an adapter with neither readMemory nor a GDB console is refused with the adapters that work', async () => {
     const a = new FakeAdapter('native-debug');
     await assert.rejects(openLiveTarget(a.channel, a.observer), (e: Error) => e instanceof LiveAccessError && e.kind === 'unsupported-adapter' && /CodeLLDB/.test(e.message));

@@ -33,6 +33,13 @@ export class FakeQemu {
   directMap = 0xffff800000000000n;
   running = false;
   registers: Record<string, bigint> = { cr0: 0x80010011n, cr3: 0x200005n, cr4: 0x200a0n, efer: 0xd00n };
+  /** Kernel symbols the debugger knows, by the expression ptview evaluates. */
+  symbols: Record<string, bigint> = {};
+
+  /** Writes a 64-bit little-endian word (page-table entries). */
+  poke(pa: number, v: bigint): void {
+    new DataView(this.page(pa).buffer).setBigUint64(pa % 4096, v, true);
+  }
 
   page(pa: number): Uint8Array {
     const base = pa - (pa % 4096);
@@ -102,6 +109,7 @@ export class FakeQemu {
     const m = lldb ? /^\$(\w+)$/.exec(expr) : /^\(unsigned long long\)\$(\w+)$/.exec(expr);
     if (m && m[1] in this.registers) return lldb ? '0x' + this.registers[m[1]].toString(16).padStart(16, '0') : this.registers[m[1]].toString();
     if (/^sizeof\(\$pc\)$/.exec(expr)) return '8';
+    if (expr in this.symbols) return this.symbols[expr].toString();
     throw new Error(lldb ? `error: use of undeclared identifier '${expr}'` : 'Invalid cast.');
   }
 }
