@@ -145,11 +145,62 @@ export class TableStore {
     }
     return this.tables.get(pa)!;
   }
+
+  private readonly presentLists = [new Map<number, Uint16Array>(), new Map<number, Uint16Array>()];
+  private readonly visited = { load: new Set<number>(), walk: new Set<number>() };
+
+  /**
+   * Indices of the non-zero entries of a loaded table, from its second visit in a phase on
+   * (undefined on the first: a table seen once is cheapest to scan directly). A table reached
+   * many times (a recursive slot, a shared subtree) then costs its non-empty entries per visit.
+   */
+  presentIfRevisited(pa: number, words: Uint32Array, entryBytes: 4 | 8, phase: 'load' | 'walk'): Uint16Array | undefined {
+    const seen = this.visited[phase];
+    if (!seen.has(pa)) {
+      seen.add(pa);
+      return undefined;
+    }
+    const cache = this.presentLists[entryBytes === 8 ? 1 : 0];
+    let list = cache.get(pa);
+    if (list === undefined) {
+      const n = entryBytes === 8 ? words.length >>> 1 : words.length;
+      const tmp = new Uint16Array(n);
+      let k = 0;
+      if (entryBytes === 8) {
+        for (let i = 0; i < n; i++) if ((words[2 * i] | words[2 * i + 1]) !== 0) tmp[k++] = i;
+      } else {
+        for (let i = 0; i < n; i++) if (words[i] !== 0) tmp[k++] = i;
+      }
+      list = tmp.slice(0, k);
+      cache.set(pa, list);
+    }
+    return list;
+  }
 }
 
 /** Reads entry `i` of a loaded table as two 32-bit halves. */
 export function entryAt(words: Uint32Array, entryBytes: 4 | 8, i: number): [number, number] {
   return entryBytes === 8 ? [words[2 * i], words[2 * i + 1]] : [words[i], 0];
+}
+
+const identities = new Map<number, Uint16Array>();
+/** [0, 1, …, n-1], shared: the index list of a table scanned whole. */
+function identity(n: number): Uint16Array {
+  let a = identities.get(n);
+  if (!a) identities.set(n, (a = Uint16Array.from({ length: n }, (_, i) => i)));
+  return a;
+}
+
+/** First position in the ascending list whose value is >= v. */
+function lowerBound(list: Uint16Array, v: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function overlaps(base: number, size: number, range: readonly [number, number] | undefined): boolean {
@@ -198,9 +249,12 @@ export async function loadTables(roots: readonly Root[], store: TableStore, opts
       expanded.add(key);
       const words = store.get(it.pa);
       if (!words || words instanceof MemoryReadError) continue;
-      const n = entryCount(f, it.level);
       const size = levelSize(f, it.level);
-      for (let i = 0; i < n; i++) {
+      const n = entryCount(f, it.level);
+      const idx = store.presentIfRevisited(it.pa, words, f.entryBytes, 'load') ?? identity(n);
+      const kEnd = lowerBound(idx, n);
+      for (let k = 0; k < kEnd; k++) {
+        const i = idx[k];
         const base = it.base + i * size;
         if (!overlaps(base, size, opts.range)) continue;
         const lo = f.entryBytes === 8 ? words[2 * i] : words[i];
@@ -263,7 +317,11 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
     let cPerms = 0;
     let cFlags = 0;
     let cMem = 0;
-    for (let i = first; i < end; i++) {
+    // Entry indices to scan: all of [first, end) on a first visit, else only the present ones.
+    const idx = store.presentIfRevisited(pa, words, eb, 'walk') ?? identity(n);
+    const kEnd = lowerBound(idx, end);
+    for (let k = lowerBound(idx, first); k < kEnd; k++) {
+      const i = idx[k];
       const lo = eb === 8 ? words[2 * i] : words[i];
       const hi = eb === 8 ? words[2 * i + 1] : 0;
       if (lo === 0 && hi === 0) continue; // fast path: empty entry

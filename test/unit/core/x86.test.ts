@@ -135,6 +135,31 @@ describe('x86 4-level paging', () => {
     assert.ok(vas.some((v) => v.startsWith('0xffffff')), 'recursive region produces mappings');
   });
 
+  it('revisited tables (shared subtree, recursive slot) give the leaves translate gives, whole and in VA ranges', async () => {
+    const m = build();
+    m.write64(0x1000 + 8 * 1, 0x2000n | P | RW | US); // PML4[1] shares PDPT 0x2000
+    m.write64(0x1000 + 8 * 510, 0x1000n | P | RW); // recursive slot: every table visited again
+    const { leaves, store, space } = await leavesOf(m, long4(0x1000n));
+    const root = space.roots[0];
+    assert.equal(store.stats.tablesRead, 5);
+    // Each leaf of the walk is what a separate per-level translation of its VA finds.
+    for (const l of leaves) {
+      const t = await translateLinear(root, l.linear, new TableStore(m));
+      assert.ok(t.kind === 'mapped' && t.leaf.pa === l.pa && t.leaf.size === l.size, hex(l.linear));
+    }
+    const key = (l: Leaf) => `${l.linear}:${l.pa}:${l.size}`;
+    assert.equal(new Set(leaves.map(key)).size, leaves.length, 'no leaf twice');
+    assert.ok(leaves.filter((l) => l.linear >= 510 * 2 ** 39 && l.linear < 511 * 2 ** 39).length > 9, 'the recursive slot maps the tables again');
+    // A range walk on the same (warm) store equals the full walk cut to the range.
+    for (const range of [[0x1000, 0x40000000], [2 ** 39, 2 ** 39 + 2 ** 31], [510 * 2 ** 39 + 0x3000, 510 * 2 ** 39 + 2 ** 31]] as [number, number][]) {
+      const got: Leaf[] = [];
+      await walk([root], store, { leaf: (l) => got.push(l) }, { range });
+      const want = leaves.filter((l) => l.linear < range[1] && l.linear + l.size > range[0]);
+      assert.deepEqual(got.map(key), want.map(key), range.map((x) => hex(x)).join('..'));
+      assert.ok(want.length > 0);
+    }
+  });
+
   it('masks PCID from CR3 and reports it', async () => {
     const m = build();
     const { space, leaves } = await leavesOf(m, regs({ cr0: CR0_PG, cr3: 0x1000n | 0x2an, cr4: CR4_PAE | CR4_PCIDE, efer: EFER_LMA | EFER_NXE }));
