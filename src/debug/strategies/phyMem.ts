@@ -41,12 +41,8 @@ async function switchOff(con: DebuggerConsole, signal?: AbortSignal): Promise<vo
 export class PhyMemStrategy implements Strategy {
   readonly name = 'phymem-mode' as const;
   private queue: Promise<unknown> = Promise.resolve();
-  /** Mode is on between two batches of one walk (switch-off deferred to the next macrotask). */
+  /** Mode is on for the duration of one batch (one walk level), never between batches. */
   private on = false;
-  private pendingOff: NodeJS.Immediate | undefined;
-  private offDone: Promise<void> = Promise.resolve();
-  /** A deferred switch-off that failed: reported by the next batch or dispose. */
-  private offError: unknown;
 
   private constructor(private readonly con: DebuggerConsole) {}
 
@@ -65,32 +61,19 @@ export class PhyMemStrategy implements Strategy {
   }
 
   /**
-   * A walk issues its next level's batch from the previous batch's continuation (microtasks,
-   * no macrotask in between), so the switch-off is deferred with setImmediate: consecutive
-   * batches of one walk share one window, and the mode goes back to 0 as soon as the walk
-   * stops asking. Errors and cancellation switch off at once.
+   * Mode 1, the batch's reads concurrently, then mode 0 and GDB's cache flushed before the batch
+   * resolves. The mode is global to the target: any request the user's UI sends while it is on
+   * (Variables, Memory view) would read physical memory, so the window is one batch and nothing
+   * outside it — even though switching per level costs two requests per level of a walk.
    */
   private async batch(reqs: readonly ReadRequest[], signal?: AbortSignal): Promise<(Uint8Array | MemoryReadError)[]> {
     if (reqs.length === 0) return [];
     const first = reqs[0];
-    if (this.pendingOff) {
-      clearImmediate(this.pendingOff);
-      this.pendingOff = undefined;
-    }
-    await this.offDone;
-    this.throwOffError();
-    try {
-      signal?.throwIfAborted();
-      if (!this.on) {
-        this.on = true; // set first: a failed switch-on is still switched off in finally
-        await this.con.quiet(this.con.dialect.packet('Qqemu.PhyMemMode:1'), signal);
-      }
-    } catch (e) {
-      await this.switchOffNow(batchError(e, first.addr, first.length, signal));
-      throw batchError(e, first.addr, first.length, signal);
-    }
     let fatal: MemoryReadError | undefined;
     try {
+      signal?.throwIfAborted();
+      this.on = true; // set first: a failed switch-on is still switched off in finally
+      await this.con.quiet(this.con.dialect.packet('Qqemu.PhyMemMode:1'), signal);
       return await mapLimited(
         reqs,
         IN_FLIGHT,
@@ -109,13 +92,7 @@ export class PhyMemStrategy implements Strategy {
       fatal = batchError(e, first.addr, first.length, signal);
       throw fatal;
     } finally {
-      if (fatal) await this.switchOffNow(fatal);
-      else this.pendingOff = setImmediate(() => {
-        this.pendingOff = undefined;
-        this.offDone = this.switchOffNow().catch((e) => {
-          this.offError = e;
-        });
-      });
+      await this.switchOffNow(fatal);
     }
   }
 
@@ -134,18 +111,6 @@ export class PhyMemStrategy implements Strategy {
 
   async dispose(): Promise<void> {
     await this.queue.catch(() => undefined);
-    if (this.pendingOff) {
-      clearImmediate(this.pendingOff);
-      this.pendingOff = undefined;
-    }
-    await this.offDone;
-    this.throwOffError();
     await this.switchOffNow();
-  }
-
-  private throwOffError(): void {
-    const e = this.offError;
-    this.offError = undefined;
-    if (e) throw e;
   }
 }

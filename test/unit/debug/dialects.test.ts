@@ -101,9 +101,9 @@ describe('debug dialects: detection and openLiveTarget on documented adapter sha
         assert.deepEqual(res[0], a.qemu.readPhys(0x200000, 4096));
         assert.deepEqual(res[1], a.qemu.readPhys(0x201000, 4096));
         assert.ok(res[2] instanceof MemoryReadError && res[2].reason === 'outside-ram');
-        // Back to 0 (and GDB's cache flushed) as soon as no next batch follows, without dispose.
-        await until(() => a.qemu.phyMemMode === 0);
-        if (kind !== 'codelldb') await until(() => a.qemu.flushes === flushes + 1);
+        // Back to 0 (and GDB's cache flushed) before the batch resolves, without dispose.
+        assert.equal(a.qemu.phyMemMode, 0);
+        if (kind !== 'codelldb') assert.equal(a.qemu.flushes, flushes + 1);
         assert.equal(t.stats.reads, 2);
       } finally {
         await t.dispose();
@@ -120,16 +120,18 @@ describe('debug dialects: detection and openLiveTarget on documented adapter sha
     });
   }
 
-  it('phymem-mode: consecutive batches of one walk share one window; a pause between them closes it', async () => {
+  it('phymem-mode: the mode is 0 again when each batch resolves, so no request of the user lands in the window', async () => {
     const a = new FakeAdapter('gdb-dap');
     const t = await openLiveTarget(a.channel, a.observer, { strategy: 'phymem-mode' });
     const switches = () => a.requests.filter((r) => /PhyMemMode:1/.test(r.args?.expression ?? '')).length;
     const n0 = switches();
-    await t.memory.readMany([{ addr: pa(0x200000), length: 4096 }]).then(() => t.memory.readMany([{ addr: pa(0x201000), length: 4096 }]));
-    assert.equal(switches(), n0 + 1);
-    await until(() => a.qemu.phyMemMode === 0);
+    const r1 = await t.memory.readMany([{ addr: pa(0x200000), length: 4096 }, { addr: pa(0x201000), length: 4096 }]);
+    assert.equal(a.qemu.phyMemMode, 0, 'off before the batch resolves');
+    assert.deepEqual(r1[1], a.qemu.readPhys(0x201000, 4096));
     await t.memory.read(pa(0x202000), 4096);
-    assert.equal(switches(), n0 + 2);
+    assert.equal(a.qemu.phyMemMode, 0);
+    assert.equal(switches(), n0 + 2, 'one window per batch');
+    assert.ok(a.qemu.flushes >= 2, 'GDB cache flushed after each window');
     await t.dispose();
     assert.equal(a.qemu.phyMemMode, 0);
   });
