@@ -142,6 +142,17 @@ test('the Page Tables view keeps the nodes the user expanded across Refresh and 
   await expect(treeRow(pane, /^CR3 /)).toBeVisible({ timeout: 30_000 });
   await expect.poll(() => expandedLabels(pane), { timeout: 20_000 }).toEqual(before);
   await shot(page, 'tree-kept-expanded');
+
+  // What the user collapsed stays collapsed at the next stop (Collapse All in the view's title).
+  await pane.locator('.pane-header').hover();
+  await pane.locator('.pane-header .action-label.codicon-collapse-all').click();
+  await expect.poll(() => expandedLabels(pane)).toEqual([]);
+  await runCommand(page, 'Debug: Continue');
+  await expect(pane.locator('.welcome-view-content')).toContainText('Pause it to inspect', { timeout: 30_000 });
+  await runCommand(page, 'Debug: Pause');
+  await expect(treeRow(pane, /^CR3 /)).toBeVisible({ timeout: 30_000 });
+  await page.waitForTimeout(1000);
+  expect(await expandedLabels(pane)).toEqual([]);
 });
 
 test('Translate Virtual Address from the palette shows the PA QEMU gives', async ({ world }) => {
