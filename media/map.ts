@@ -348,7 +348,7 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
       data = undefined;
       rows = new Uint32Array(0);
       summary.textContent = m.message;
-      document.body.dataset.status = 'empty';
+      document.body.dataset.status = m.kind ?? 'empty';
       renderRows();
       drawStrip();
       return;

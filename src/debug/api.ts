@@ -61,7 +61,7 @@ export interface LiveTarget {
   readonly strategy: StrategyName;
   /** Why faster strategies were not used (shown to the user). */
   readonly strategyNotes: readonly string[];
-  /** Paging registers, lower-case names as in src/core/space.ts Registers, unsigned 64-bit. */
+  /** Paging registers, lower-case names as in src/core/space.ts Registers, unsigned 64-bit; plus `pc` (the frame's PC) when it evaluates. */
   readonly registers: Registers;
   /** Guest-physical memory, RAM ranges from the monitor, cached for this stop. */
   readonly memory: PhysicalMemory;

@@ -81,6 +81,9 @@ const AARCH64_REGS = ['TTBR0_EL1', 'TTBR1_EL1', 'TCR_EL1', 'MAIR_EL1', 'SCTLR', 
   'TTBR0_EL2', 'TTBR1_EL2', 'TCR_EL2', 'MAIR_EL2', 'SCTLR_EL2', 'HCR_EL2', 'VTTBR_EL2', 'VTCR_EL2'];
 const X86_REGS = ['cr0', 'cr3', 'cr4', 'efer', 'ia32_pat'];
 const RISCV_REGS = ['satp', 'sstatus', 'mstatus', 'priv'];
+// Also read for every family: the frame's PC (which AArch64 root is active: TTBR1 for an
+// upper-half PC). Not a paging register; absent when it does not evaluate.
+const PC = 'pc';
 
 export interface TargetRegisters {
   arch: Arch;
@@ -96,19 +99,19 @@ export async function readTargetRegisters(r: RegisterReader, signal?: AbortSigna
   const [cr3, ttbr0, satp] = await Promise.all([r.read('cr3', signal), r.read('TTBR0_EL1', signal), r.read('satp', signal)]);
   const notes: string[] = [];
   if (cr3 !== undefined) {
-    const regs = await r.readAll(X86_REGS, signal);
+    const regs = await r.readAll([...X86_REGS, PC], signal);
     const efer = regs.get('efer') ?? 0n;
     return { arch: efer & (1n << 10n) ? 'x86_64' : 'x86', registers: regs, notes };
   }
   if (ttbr0 !== undefined) {
-    const regs = await r.readAll(AARCH64_REGS, signal);
+    const regs = await r.readAll([...AARCH64_REGS, PC], signal);
     const cpsr = regs.get('cpsr');
     if (cpsr !== undefined) regs.set('el', (cpsr >> 2n) & 3n);
     if (regs.has('sctlr_el1')) regs.delete('sctlr'); // prefer the architectural name when both exist
     return { arch: 'aarch64', registers: regs, notes };
   }
   if (satp !== undefined) {
-    const regs = await r.readAll(RISCV_REGS, signal);
+    const regs = await r.readAll([...RISCV_REGS, PC], signal);
     const xlen = await r.evaluateNumber('sizeof($pc)', signal);
     return { arch: xlen === 4n ? 'riscv32' : 'riscv64', registers: regs, notes };
   }

@@ -49,11 +49,34 @@ export interface Deps {
   output: vscode.OutputChannel;
 }
 
-/** Runs `fn` on the ready target under a cancellable notification; reports errors to the user. */
-export async function withTarget<T>(deps: Deps, title: string, fn: (r: Ready, signal: AbortSignal) => Promise<T>): Promise<T | undefined> {
+/** How a run under the progress notification ended: a value, cancelled, or failed (reported). */
+export interface TargetRun<T> {
+  readonly value?: T;
+  readonly cancelled: boolean;
+  readonly error?: unknown;
+}
+
+export interface RunOptions {
+  /**
+   * Aborts the run as the notification's Cancel button does. Test hook (the in-extension-host
+   * e2e tests abort it mid-walk, e.g. `ptview.refresh` with `{ signal }`); the UI never sets it.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Runs `fn` on the ready target under a cancellable notification; its AbortSignal reaches the
+ * open and the walk. Errors are reported to the user; a cancelled run is not an error (and a
+ * value computed after the cancel, e.g. a walk that swallowed its cancelled reads, is dropped).
+ */
+export async function runTarget<T>(deps: Deps, title: string, fn: (r: Ready, signal: AbortSignal) => Promise<T>, opts: RunOptions = {}): Promise<TargetRun<T>> {
+  const ac = new AbortController();
+  const outer = opts.signal;
+  const onOuter = () => ac.abort(outer?.reason);
+  if (outer?.aborted) onOuter();
+  else outer?.addEventListener('abort', onOuter, { once: true });
   try {
-    return await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (_p, token) => {
-      const ac = new AbortController();
+    const value = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (_p, token) => {
       const sub = token.onCancellationRequested(() => ac.abort());
       try {
         const ready = await deps.controller.ready(ac.signal);
@@ -62,10 +85,25 @@ export async function withTarget<T>(deps: Deps, title: string, fn: (r: Ready, si
         sub.dispose();
       }
     });
+    if (ac.signal.aborted) return cancelled(deps, title);
+    return { value, cancelled: false };
   } catch (e) {
+    if (ac.signal.aborted) return cancelled(deps, title);
     reportError(e, deps);
-    return undefined;
+    return { cancelled: false, error: e };
+  } finally {
+    outer?.removeEventListener('abort', onOuter);
   }
+}
+
+function cancelled(deps: Deps, title: string): TargetRun<never> {
+  deps.output.appendLine(`cancelled: ${title}`);
+  return { cancelled: true };
+}
+
+/** runTarget's value, or undefined when cancelled or failed (already reported). */
+export async function withTarget<T>(deps: Deps, title: string, fn: (r: Ready, signal: AbortSignal) => Promise<T>, opts: RunOptions = {}): Promise<T | undefined> {
+  return (await runTarget(deps, title, fn, opts)).value;
 }
 
 export function reportError(e: unknown, deps: Deps): void {
@@ -219,10 +257,11 @@ export function register(ctx: vscode.ExtensionContext, deps: Deps): void {
   reg(CMD.findPhysical, (a?: unknown) => findPhysicalCommand(deps, a));
   reg(CMD.audit, (o?: { quiet?: boolean }) => auditCommand(deps, o));
   reg(CMD.showMap, (va?: unknown) => deps.maps.show(typeof va === 'string' ? va : undefined));
-  reg(CMD.refresh, () => {
+  // Resolves when the map (if open) is rebuilt. `{ signal }`: test hook, see RunOptions.
+  reg(CMD.refresh, async (o?: RunOptions) => {
     deps.controller.refresh();
     deps.tree.refresh();
-    void deps.maps.refresh();
+    await deps.maps.refresh({ signal: o?.signal instanceof AbortSignal ? o.signal : undefined });
   });
   reg(CMD.chooseStrategy, (a?: unknown) => chooseStrategyCommand(deps, a));
   reg(CMD.translateVariable, (c?: VariableContext) => translateVariableCommand(deps, c));

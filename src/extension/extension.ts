@@ -27,6 +27,7 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
   const deps: commands.Deps = { controller, tree, docs, output, maps: undefined as unknown as MapPanels };
   const maps = new MapPanels(ctx, controller, {
     withTarget: (title, fn) => commands.withTarget(deps, title, fn),
+    runTarget: (title, fn, opts) => commands.runTarget(deps, title, fn, opts),
     reveal: (va) => commands.revealCommand(deps, va),
   });
   deps.maps = maps;

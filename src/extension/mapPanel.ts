@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { regionLabeler } from '../core/ops/regions';
+import type { RunOptions, TargetRun } from './commands';
 import { Ready, TargetController } from './controller';
 import { MAP_VIEW_TYPE } from './ids';
 import { MapData, buildMapData, exportCsv, exportJson } from './mapData';
@@ -13,6 +14,7 @@ import { translationText } from './text';
 
 export interface MapHost {
   withTarget<T>(title: string, fn: (r: Ready, signal: AbortSignal) => Promise<T>): Promise<T | undefined>;
+  runTarget<T>(title: string, fn: (r: Ready, signal: AbortSignal) => Promise<T>, opts?: RunOptions): Promise<TargetRun<T>>;
   reveal(va: string): Promise<unknown>;
 }
 
@@ -65,12 +67,12 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
   }
 
   /** Rebuilds (when the stop changed) and sends the data; or says why there is none. */
-  async refresh(opts: { ifVisible?: boolean } = {}): Promise<void> {
+  async refresh(opts: { ifVisible?: boolean } & RunOptions = {}): Promise<void> {
     if (!this.panel || (opts.ifVisible && !this.panel.visible)) return;
     const s = this.controller.state();
     if (s.kind === 'none') return this.post({ type: 'status', message: 'No debug session: start debugging a QEMU guest.' });
     if (s.kind === 'running') return this.post({ type: 'status', message: 'The target is running: pause it to see its address space.' });
-    const built = await this.host.withTarget('Building the address-space map', async (r, signal) => {
+    const run = await this.host.runTarget('Building the address-space map', async (r, signal) => {
       if (this.data?.generation === r.generation) return this.data.data;
       const ranges = await r.session.ranges({ signal });
       const max = viewSettings().mapMaxRows;
@@ -78,10 +80,15 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
       const data = buildMapData(ranges.length > max ? ranges.slice(0, max) : ranges, report, regionLabeler(r.space, r.session.store));
       this.data = { generation: r.generation, data };
       return data;
-    });
+    }, { signal: opts.signal });
+    const built = run.value;
+    if (run.cancelled) {
+      return this.post({ type: 'status', kind: 'cancelled', message: 'Cancelled: the map was not built. Run ptview: Refresh Page Tables (or Show Address-Space Map) to build it.' });
+    }
     if (!built) {
       const st = this.controller.state();
-      return this.post({ type: 'status', message: 'message' in st ? st.message : 'The page tables could not be read.' });
+      const why = 'message' in st ? st.message : run.error instanceof Error ? run.error.message : undefined;
+      return this.post({ type: 'status', kind: 'error', message: why ? `The page tables could not be read: ${why}` : 'The page tables could not be read.' });
     }
     const root = this.controller.activeSession?.name ?? 'debug session';
     this.post({ type: 'data', data: built, title: `${root}: ${built.count} ranges` });

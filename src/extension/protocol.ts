@@ -3,8 +3,8 @@ import type { MapData, MapFilter } from './mapData';
 
 export type ToWebview =
   | { type: 'data'; data: MapData; title: string }
-  /** No data to show: no session, running, no physical memory... */
-  | { type: 'status'; message: string }
+  /** No data to show: no session, running, no physical memory, the build cancelled or failed. */
+  | { type: 'status'; message: string; kind?: 'cancelled' | 'error' }
   | { type: 'trace'; index: number; va: string; text: string }
   /** Select and scroll to the range containing this VA (Show in Map). */
   | { type: 'select'; va: string };

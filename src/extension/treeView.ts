@@ -13,12 +13,20 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
   private generation = -1;
   private lastKind = '';
   private readonly subs: vscode.Disposable[] = [];
+  /**
+   * Ids of the nodes the user has expanded. VS Code keeps expansion across a refresh of the same
+   * nodes, but not across a run (the tree is empty while the target runs): at the next stop
+   * these nodes come back expanded.
+   */
+  readonly expanded = new Set<string>();
 
   constructor(private readonly controller: TargetController) {
     this.view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: this, showCollapseAll: true });
     this.subs.push(
       this.view,
       this.changed,
+      this.view.onDidExpandElement((e) => this.expanded.add(e.element.id)),
+      this.view.onDidCollapseElement((e) => this.expanded.delete(e.element.id)),
       controller.onDidChange((s) => {
         const gen = s.kind === 'ready' ? s.ready.generation : -1;
         // loading → ready is our own doing: the roots are already being fetched.
@@ -26,6 +34,7 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
         const refresh = !(this.lastKind === 'loading' && s.kind === 'ready') && !(this.lastKind === 'stopped' && s.kind === 'loading');
         this.lastKind = s.kind;
         this.generation = gen;
+        if (s.kind === 'none') this.expanded.clear();
         this.view.message = s.kind === 'error' ? s.message : undefined;
         if (refresh) this.changed.fire(undefined);
       }),
@@ -38,7 +47,9 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
 
   getTreeItem(n: PtNode): vscode.TreeItem {
     const r = row(n);
-    const item = new vscode.TreeItem(r.label, r.expandable ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    const state = !r.expandable ? vscode.TreeItemCollapsibleState.None
+      : this.expanded.has(n.id) ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed;
+    const item = new vscode.TreeItem(r.label, state);
     item.id = n.id;
     item.description = r.description;
     item.contextValue = r.contextValue;

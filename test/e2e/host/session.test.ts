@@ -11,6 +11,18 @@ const oracle: Oracle = JSON.parse(fs.readFileSync(process.env.PTVIEW_E2E_ORACLE!
 let api: any;
 let session: vscode.DebugSession;
 const events: string[] = [];
+/** Debug Console text (output events), for raw GDB commands' replies. */
+const outputs: string[] = [];
+/** Called with every request VS Code (or ptview) sends to the adapter, before the adapter sees it. */
+let onRequest: ((command: string) => void) | undefined;
+
+/** QEMU's PhyMemMode as GDB reads it (`maintenance packet qqemu.PhyMemMode`, reply in the console). */
+async function phyMemMode(): Promise<string> {
+  const mark = outputs.length;
+  await session.customRequest('evaluate', { expression: '>maintenance packet qqemu.PhyMemMode', context: 'repl' });
+  const text = await until('the packet reply', () => /received: "([^"]*)"/.exec(outputs.slice(mark).join('')) ?? undefined);
+  return text[1];
+}
 
 /** Waits for event `name` after position `start` of the event log (take it before the request). */
 function waitEvent(name: string, start = events.length, ms = 30_000): Promise<void> {
@@ -41,8 +53,12 @@ describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function 
     assert.ok(ext, 'the ptview extension is installed');
     vscode.debug.registerDebugAdapterTrackerFactory('gdbtarget', {
       createDebugAdapterTracker: () => ({
+        onWillReceiveMessage: (m: any) => {
+          if (m.type === 'request') onRequest?.(m.command);
+        },
         onDidSendMessage: (m: any) => {
           if (m.type === 'event') events.push(m.event);
+          if (m.type === 'event' && m.event === 'output') outputs.push(String(m.body?.output ?? ''));
         },
       }),
     });
@@ -82,6 +98,9 @@ describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function 
     const ready = await api.controller.ready();
     assert.equal('0x' + ready.target.registers.get('cr3').toString(16), oracle.cr3);
     assert.equal(ready.space.roots[0].format.mode, '4-level');
+    // The frame's PC comes with the paging registers (the status bar's choice of active root).
+    const st = await session.customRequest('stackTrace', { threadId: 1, startFrame: 0, levels: 1 });
+    assert.equal(ready.target.registers.get('pc'), BigInt(st.stackFrames[0].instructionPointerReference));
   });
 
   it('Translate Virtual Address gives the PA QEMU gva2gpa gives, for every probed VA', async () => {
@@ -198,6 +217,60 @@ describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function 
     }
     const again = await api.controller.ready();
     assert.notEqual(again.target.strategy, 'monitor-xp');
+  });
+
+  it('cancelling the map\'s walk mid-way (phymem-mode) ends cleanly: a cancelled state, not an error; PhyMemMode back at 0; Refresh then builds it', async () => {
+    // Test hook: ptview.refresh takes { signal }, aborted here as the progress notification's
+    // Cancel button aborts it, at the walk's first readMemory (PhyMemMode is 1 while it is in flight).
+    try {
+      // Only the map reads during this test: the Page Tables view (which re-reads what it shows at a
+      // Refresh, at its own pace, and would open PhyMemMode windows of its own) is hidden.
+      await vscode.commands.executeCommand('workbench.view.explorer');
+      assert.equal(await vscode.commands.executeCommand('ptview.chooseStrategy', 'phymem-mode'), 'phymem-mode');
+      assert.equal((await api.controller.ready()).target.strategy, 'phymem-mode');
+      api.maps.lastPosted = undefined;
+      await vscode.commands.executeCommand('ptview.showMap');
+      const full = await until('map data', () => api.maps.lastPosted?.type === 'data' && api.maps.lastPosted.data);
+      assert.ok(full.count > 10);
+
+      const ac = new AbortController();
+      let reads = 0;
+      onRequest = (c) => {
+        if (c === 'readMemory' && ++reads === 1) ac.abort();
+      };
+      try {
+        await vscode.commands.executeCommand('ptview.refresh', { signal: ac.signal });
+      } finally {
+        onRequest = undefined;
+      }
+      assert.ok(ac.signal.aborted, 'the rebuilt map read guest memory (and the hook cancelled it)');
+      const st = api.maps.lastPosted;
+      assert.equal(st?.type, 'status', 'the map shows a status, not (partial) data');
+      assert.equal(st.kind, 'cancelled');
+      assert.match(st.message, /^Cancelled: .*Refresh/);
+      assert.equal(api.controller.state().kind, 'ready', 'a cancelled walk is not a failure of the target');
+      // A cancelled batch switches the mode off before it rejects; a walk cancelled between two
+      // batches, at the next macrotask: either way it is 0 long before 300 ms, and stays 0.
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await phyMemMode(), '0', 'PhyMemMode back at 0 after the cancelled walk');
+
+      // The same stop still reads (no cancelled read was cached), and Refresh builds the whole map.
+      const t: any = await vscode.commands.executeCommand('ptview.translate', '0x12c000');
+      assert.equal('0x' + t.pa.toString(16), oracle.gpa['0x12c000']);
+      api.maps.lastPosted = undefined;
+      await vscode.commands.executeCommand('ptview.refresh');
+      const again = api.maps.lastPosted;
+      assert.equal(again?.type, 'data');
+      assert.equal(again.data.count, full.count);
+      assert.deepEqual([again.data.va[0], again.data.end[again.data.count - 1]], [full.va[0], full.end[full.count - 1]]);
+      // After a whole walk the switch-off is deferred to the next macrotask and then travels the
+      // same DAP path as this query (measured ~100 ms, more under load): allow it 5 s.
+      let mode = await phyMemMode();
+      for (const t0 = Date.now(); mode !== '0' && Date.now() - t0 < 5000; mode = await phyMemMode()) await new Promise((r) => setTimeout(r, 250));
+      assert.equal(mode, '0', 'PhyMemMode back at 0 after the rebuilt map');
+    } finally {
+      await vscode.commands.executeCommand('ptview.chooseStrategy', 'auto');
+    }
   });
 
   it('drops the stop at continue and shows the running state again', async () => {

@@ -1,7 +1,10 @@
 // UI tests in the real workbench: the user's path through the view, palette, map and hover.
 // Expected values come from QEMU (the fixture's oracle), never from ptview.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { Page } from '@playwright/test';
-import { expect, runCommand, shot, test } from '../fixture';
+import { REPO, expect, runCommand, shot, test } from '../fixture';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -50,9 +53,15 @@ test('the view appears with a debug session and says to pause while the guest ru
   await expect(pane.locator('.welcome-view-content')).toContainText('Pause it to inspect', { timeout: 30_000 });
   await shot(page, 'running-welcome');
   await runCommand(page, 'Debug: Pause');
-  // Paused: the view reads the tables (status bar: active root, mode, strategy).
-  await expect(page.locator('.statusbar-item', { hasText: /CR3 0x[0-9a-f]+ · 4-level · / }).first()).toBeVisible({ timeout: 30_000 });
-  await expect(treeRow(pane, /^CR3 /)).toBeVisible();
+  // Paused: the view reads the tables. Status bar: the active root (CR3, the value QEMU's info
+  // registers gives, without its PCID/flag bits), the paging mode and the strategy the view uses.
+  const cr3 = '0x' + (BigInt(world.oracle.cr3) & ~0xfffn).toString(16);
+  const root = treeRow(pane, /^CR3 /);
+  await expect(root.locator('.label-name')).toHaveText(`CR3 ${cr3}`, { timeout: 30_000 });
+  const strategy = /· (proc-mem|phymem-mode|monitor-xp|direct-map)$/.exec((await root.locator('.label-description').textContent()) ?? '')?.[1];
+  expect(strategy).toBeTruthy();
+  const status = page.locator('.statusbar-item', { hasText: /CR3 0x/ }).first();
+  await expect(status).toHaveText(new RegExp(`^\\s*CR3 ${cr3} · 4-level · ${strategy}\\s*$`));
 });
 
 /** Moves the tree's keyboard focus down until the focused row's label matches (the list scrolls itself). */
@@ -106,6 +115,46 @@ test('expand CR3 down to a 4 KiB leaf and check its VA → PA and flags against 
   await shot(page, 'tree-leaf');
 });
 
+/** Labels of the expanded rows from the top of the tree (the rows test 2 opened are near it). */
+async function expandedLabels(pane: ReturnType<Page['locator']>): Promise<string[]> {
+  await pane.locator('.monaco-list').first().focus();
+  await pane.page().keyboard.press('Home');
+  return pane.locator('.monaco-list-row[aria-expanded="true"] .label-name').allTextContents();
+}
+
+test('the Page Tables view keeps the nodes the user expanded across Refresh and across continue + pause', async ({ world }) => {
+  const { page } = world;
+  const pane = await showView(page);
+  // The previous test opened CR3 → PML4[0] → PDPT[0] → PD[0] → the chunk holding PT[300].
+  const before = await expandedLabels(pane);
+  expect(before.length, before.join(' | ')).toBeGreaterThanOrEqual(5);
+  expect(before[0]).toMatch(/^CR3 /);
+  expect(before.some((l) => /^\[\d+–\d+\]$/.test(l)), before.join(' | ')).toBe(true);
+
+  await runCommand(page, 'ptview: Refresh Page Tables');
+  await page.waitForTimeout(1500);
+  await expect.poll(() => expandedLabels(pane), { timeout: 20_000 }).toEqual(before);
+
+  // Continue: the tree empties (the view says to pause); pause: the new stop's tree is read again.
+  await runCommand(page, 'Debug: Continue');
+  await expect(pane.locator('.welcome-view-content')).toContainText('Pause it to inspect', { timeout: 30_000 });
+  await runCommand(page, 'Debug: Pause');
+  await expect(treeRow(pane, /^CR3 /)).toBeVisible({ timeout: 30_000 });
+  await expect.poll(() => expandedLabels(pane), { timeout: 20_000 }).toEqual(before);
+  await shot(page, 'tree-kept-expanded');
+
+  // What the user collapsed stays collapsed at the next stop (Collapse All in the view's title).
+  await pane.locator('.pane-header').hover();
+  await pane.locator('.pane-header .action-label.codicon-collapse-all').click();
+  await expect.poll(() => expandedLabels(pane)).toEqual([]);
+  await runCommand(page, 'Debug: Continue');
+  await expect(pane.locator('.welcome-view-content')).toContainText('Pause it to inspect', { timeout: 30_000 });
+  await runCommand(page, 'Debug: Pause');
+  await expect(treeRow(pane, /^CR3 /)).toBeVisible({ timeout: 30_000 });
+  await page.waitForTimeout(1000);
+  expect(await expandedLabels(pane)).toEqual([]);
+});
+
 test('Translate Virtual Address from the palette shows the PA QEMU gives', async ({ world }) => {
   const { page, oracle } = world;
   const va = Object.keys(oracle.gpa).find((k) => oracle.gpa[k] && BigInt(k) > 0x100000n)!;
@@ -151,6 +200,76 @@ test('the address-space map filtered to W+X shows exactly the W+X pages QEMU rep
     await expect(frame.locator('#trace')).toContainText(`${va} → ${oracle.gpa[va]}`);
   }
   await shot(page, 'map-wx');
+  await page.keyboard.press('Control+w');
+});
+
+/** RFC 4180 CSV (quoted cells may hold commas, quotes and newlines) → records by header. */
+function parseCsv(text: string): Record<string, string>[] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = '';
+  let q = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (q) {
+      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
+      else if (c === '"') q = false;
+      else cell += c;
+    } else if (c === '"') q = true;
+    else if (c === ',') row.push(cell), (cell = '');
+    else if (c === '\n') row.push(cell), rows.push(row), (row = []), (cell = '');
+    else if (c !== '\r') cell += c;
+  }
+  if (cell || row.length) row.push(cell), rows.push(row);
+  const [head, ...body] = rows;
+  return body.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]])));
+}
+
+/** Clicks an export button of the map and accepts the save dialog's default path. */
+async function exportMap(page: Page, frame: ReturnType<Page['frameLocator']>, button: string, file: string): Promise<string> {
+  fs.rmSync(file, { force: true });
+  await frame.locator(button).click();
+  // code-server's save dialog (the simple file dialog, a quick input) offers <workspace>/address-space.<ext>.
+  const input = page.locator('.quick-input-widget input');
+  await expect(input).toHaveValue(new RegExp(`${path.basename(file).replace('.', '\\.')}$`));
+  await input.press('Enter');
+  await expect.poll(() => fs.existsSync(file) && fs.statSync(file).size > 0, { timeout: 20_000 }).toBe(true);
+  return fs.readFileSync(file, 'utf8');
+}
+
+test('the map exports its ranges to CSV and JSON, row for row the ranges of ptview dump on a core of the same stop', async ({ world }) => {
+  const { page } = world;
+  // The oracle: QEMU dumps the paused guest; the CLI merges its ranges offline (EFER from info registers).
+  const core = path.join(world.dir, 'export-oracle.core');
+  await world.hmp(`dump-guest-memory ${core}`);
+  const efer = /EFER=([0-9a-f]+)/i.exec(await world.hmp('info registers'))![1];
+  const dump = execFileSync(process.execPath, [path.join(REPO, 'out/cli.js'), 'dump', '--core', core, '--reg', `EFER=0x${efer}`, '--json'], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'pipe'] })
+    .split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  fs.rmSync(core, { force: true });
+  expect(dump.length).toBeGreaterThan(10);
+
+  await runCommand(page, 'ptview: Show Address-Space Map');
+  const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+  await frame.locator('body[data-status="ready"]').waitFor({ timeout: 60_000 });
+  const summary = frame.locator('#summary');
+  await expect(summary).toContainText(/^\d+ of \d+ ranges/);
+  const [shown, total] = /^(\d+) of (\d+)/.exec((await summary.textContent())!)!.slice(1).map(Number);
+  expect(shown).toBe(total); // no filter: every range
+  expect(total).toBe(dump.length);
+  const firstRow = await frame.locator('#spacer .row:not([hidden])').first().locator('span').allTextContents();
+
+  const csv = parseCsv(await exportMap(page, frame, '#export-csv', path.join(world.workspace, 'address-space.csv')));
+  const json = JSON.parse(await exportMap(page, frame, '#export-json', path.join(world.workspace, 'address-space.json'))) as Record<string, unknown>[];
+  expect(csv.length).toBe(dump.length);
+  expect(json.length).toBe(dump.length);
+  expect(BigInt(csv[0].va)).toBe(BigInt(firstRow[0]));
+  expect(BigInt(csv[0].end)).toBe(BigInt(firstRow[1]));
+  const fields = ['root', 'va', 'end', 'pa', 'size', 'pageSize', 'pages', 'level', 'read', 'write', 'exec', 'user', 'userExec', 'global', 'memType'];
+  for (let i = 0; i < dump.length; i++) {
+    const want = Object.fromEntries(fields.map((f) => [f, String(dump[i][f])]));
+    expect(Object.fromEntries(fields.map((f) => [f, csv[i][f]])), `CSV row ${i}`).toEqual(want);
+    expect(Object.fromEntries(fields.map((f) => [f, String(json[i][f])])), `JSON row ${i}`).toEqual(want);
+  }
   await page.keyboard.press('Control+w');
 });
 
