@@ -6,7 +6,11 @@ import { DapChannel, LiveAccessError } from './api';
 import { resolveFrame } from './registers';
 import { Transport } from './transport';
 
-/** The address in an evaluate result: "(char *) 0x12c000 <x>", "4096", "-1", or its memoryReference. */
+/**
+ * The address in a debugger's answer to `evaluate` or in a variable's value: GDB prints pointers
+ * as "(char *) 0xffff... <sym>" or "0x1234 \"text\"", integers in decimal or hex; else the
+ * memoryReference.
+ */
 export function addressFromValue(value: string | undefined, memoryReference?: string): bigint | undefined {
   const v = (value ?? '').trim();
   const hexm = /0x[0-9a-f]+/i.exec(v);

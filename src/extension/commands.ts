@@ -6,10 +6,11 @@ import { AuditReport } from '../core/ops/audit';
 import { Alias } from '../core/ops/reverse';
 import { Translation } from '../core/ops/translate';
 import { LiveAccessError } from '../debug/api';
+import { addressFromValue, evaluateAddress } from '../debug/expression';
 import { Ready, TargetController } from './controller';
 import { CMD, CONFIG, TRACE_SCHEME } from './ids';
 import { STRATEGIES, config } from './settings';
-import { addressFromValue, addressTokenAt, aliasDetail, aliasLabel, literalAddress, translationSummary, translationText } from './text';
+import { addressTokenAt, aliasDetail, aliasLabel, literalAddress, translationSummary, translationText } from './text';
 import type { PageTablesView } from './treeView';
 import type { PtNode } from './treeModel';
 import { entryActions } from './treeModel';
@@ -114,26 +115,19 @@ export function reportError(e: unknown, deps: Deps): void {
   else void vscode.window.showErrorMessage(`ptview: ${msg}`);
 }
 
-/** Evaluates a debugger expression in the selected frame; the address it denotes. */
-async function evaluateAddress(deps: Deps, expression: string): Promise<bigint> {
+/** Evaluates a debugger expression in the selected frame (src/debug makes the DAP requests). */
+function evaluateAddressHere(deps: Deps, expression: string): Promise<bigint> {
   const s = deps.controller.activeSession;
   if (!s) throw new LiveAccessError('session-ended', 'no debug session');
   const item = vscode.debug.activeStackItem;
-  let frameId = item instanceof vscode.DebugStackFrame && item.session.id === s.id ? item.frameId : undefined;
-  // The same requests the Watch view makes (GDB adapters need a frame); the only DAP requests
-  // outside src/debug.
-  if (frameId === undefined) {
-    const threadId = item instanceof vscode.DebugThread && item.session.id === s.id ? item.threadId : (await s.channel.request('threads'))?.threads?.[0]?.id;
-    if (threadId !== undefined) frameId = (await s.channel.request('stackTrace', { threadId, startFrame: 0, levels: 1 }))?.stackFrames?.[0]?.id;
-  }
-  const body = await s.channel.request('evaluate', { expression, frameId, context: 'watch' });
-  const va = addressFromValue(body?.result, body?.memoryReference);
-  if (va === undefined) throw new Error(`'${expression}' evaluates to '${body?.result}', which is not an address`);
-  return va;
+  const mine = item !== undefined && item.session.id === s.id;
+  const frameId = mine && item instanceof vscode.DebugStackFrame ? item.frameId : undefined;
+  const threadId = mine ? item.threadId : undefined;
+  return evaluateAddress(s.channel, expression, { threadId, frameId });
 }
 
 async function resolveAddress(deps: Deps, text: string): Promise<bigint> {
-  return literalAddress(text) ?? evaluateAddress(deps, text);
+  return literalAddress(text) ?? evaluateAddressHere(deps, text);
 }
 
 function addressAtCursor(): string | undefined {

@@ -136,20 +136,3 @@ export function literalAddress(text: string): bigint | undefined {
     return undefined;
   }
 }
-
-/**
- * The address in a debugger's answer to `evaluate` or in a variable's value: GDB prints pointers
- * as "(char *) 0xffff... <sym>" or "0x1234 \"text\"", integers in decimal or hex.
- */
-export function addressFromValue(value: string | undefined, memoryReference?: string): bigint | undefined {
-  const v = (value ?? '').trim();
-  const hexm = /0x[0-9a-f]+/i.exec(v);
-  if (hexm) return parseAddress(hexm[0]);
-  const dec = /^-?\d+$/.exec(v);
-  if (dec) {
-    const n = BigInt(dec[0]);
-    return BigInt.asUintN(64, n);
-  }
-  if (memoryReference && /^0x[0-9a-f]+$/i.test(memoryReference)) return parseAddress(memoryReference);
-  return undefined;
-}

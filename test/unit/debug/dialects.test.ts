@@ -6,6 +6,7 @@ import { PhysAddr } from '../../../src/core/addr';
 import { MemoryReadError } from '../../../src/core/memory';
 import { Dialect, LiveAccessError, openLiveTarget } from '../../../src/debug';
 import { DIALECTS, packetReply } from '../../../src/debug/dialects';
+import { evaluateAddress } from '../../../src/debug/expression';
 import { AdapterKind, FakeAdapter } from './fakeAdapters';
 
 const pa = (n: number) => n as PhysAddr;
@@ -207,6 +208,18 @@ describe('debug dialects: detection and openLiveTarget on documented adapter sha
     b.qemu.symbols['(unsigned long)page_offset_base'] = 0xffff900000000000n;
     const u = await openLiveTarget(b.channel, b.observer);
     assert.match(u.strategyNotes.join('\n'), /0xffff800000000000 recognised \(kernel-half slot/);
+  });
+
+  it('evaluateAddress: a debugger expression in the first stopped thread\'s top frame, or refused while running', async () => {
+    const a = new FakeAdapter('cdt-gdb');
+    a.qemu.symbols['p + 0x10'] = 0x12c010n;
+    assert.equal(await evaluateAddress(a.channel, 'p + 0x10'), 0x12c010n);
+    const ev = a.requests.filter((r) => r.command === 'evaluate').at(-1)!;
+    assert.deepEqual([ev.args.frameId, ev.args.context], [1000, 'watch'], 'cdt-gdb-adapter needs a frame');
+    await assert.rejects(evaluateAddress(a.channel, 'nosuch'), /'nosuch' does not evaluate/);
+    a.qemu.running = true;
+    await assert.rejects(evaluateAddress(a.channel, 'p + 0x10'), (e: Error) => e instanceof LiveAccessError && e.kind === 'running');
+    assert.ok(!a.requests.some((r) => ['pause', 'continue'].includes(r.command)));
   });
 
   it('an adapter with neither readMemory nor a GDB console is refused with the adapters that work', async () => {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { spaceFromRegisters } from '../../../src/core/formats';
 import { PageTableSession } from '../../../src/core/ops/session';
 import { buildMapData, exportCsv, exportJson, filterRows, keyHex, parseSpan, rowRecord, vaKey } from '../../../src/extension/mapData';
-import { addressFromValue, addressTokenAt, literalAddress, md, translationMarkdown, translationText } from '../../../src/extension/text';
+import { addressFromValue } from '../../../src/debug/expression';
+import { addressTokenAt, literalAddress, md, translationMarkdown, translationText } from '../../../src/extension/text';
 import { X86_REGS, x86Memory } from './fakeTarget';
 
 async function session() {
