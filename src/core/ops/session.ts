@@ -2,7 +2,7 @@
 // operation (walk, ranges, translate, aliases, audit), so each table is read once per stop.
 import { PhysicalMemory } from '../memory';
 import { AddressSpace } from '../space';
-import { Diagnostic, Leaf, TableStore, walk } from '../walker';
+import { Diagnostic, Leaf, TableStore, loadTables, walk } from '../walker';
 import { AuditReport, auditReport } from './audit';
 import { LeafFilter } from './filter';
 import { MergedRange, RangeMerger } from './merge';
@@ -28,6 +28,11 @@ export class PageTableSession {
 
   /** Streams matching leaves (and every diagnostic) in root, then VA, order. */
   async forEachLeaf(onLeaf: (l: Leaf) => void, opts: ListOptions = {}, onDiag?: (d: Diagnostic) => void): Promise<void> {
+    // Without a VA filter every root is walked whole: load all of them together first, so a
+    // live source gets one batch per level rather than one per level and root.
+    if (!opts.filter || this.space.roots.every((r) => opts.filter!.linearRange(r) === undefined)) {
+      await loadTables(this.space.roots, this.store, { signal: opts.signal });
+    }
     for (const root of this.space.roots) {
       const range = opts.filter?.linearRange(root);
       if (range === null) continue;
