@@ -43,7 +43,9 @@ function gdbBase(dialect: Dialect): Pick<DialectCommands, 'dialect' | 'debugger'
     dialect,
     debugger: 'gdb',
     // QEMU types control registers as flags and AArch64 sysregs as signed long: always cast.
-    registerExpression: (n) => `(unsigned long long)$${n}`,
+    // An absent register is void, and casting void is an error that adapters show the user as
+    // a toast ("Invalid cast."): test it first, so an absent one just evaluates to "void".
+    registerExpression: (n) => `$_isvoid($${n}) ? $${n} : (unsigned long long)$${n}`,
     packet: (p) => `maintenance packet ${p}`,
     monitor: (c) => `monitor ${c}`,
     flushCache: () => 'maintenance flush dcache',
