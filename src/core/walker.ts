@@ -252,8 +252,7 @@ export async function loadTables(roots: readonly Root[], store: TableStore, opts
       const size = levelSize(f, it.level);
       const n = entryCount(f, it.level);
       const idx = store.presentIfRevisited(it.pa, words, f.entryBytes, 'load') ?? identity(n);
-      const kEnd = lowerBound(idx, n);
-      for (let k = 0; k < kEnd; k++) {
+      for (let k = 0; k < idx.length; k++) {
         const i = idx[k];
         const base = it.base + i * size;
         if (!overlaps(base, size, opts.range)) continue;

@@ -11,7 +11,7 @@ import { LiveMemory } from './liveMemory';
 import { FlatRamRange, mergeRanges, parseMtreeFlat } from './ram';
 import { RegisterReader, readTargetRegisters, resolveFrame } from './registers';
 import { DirectMapStrategy } from './strategies/directMap';
-import { DirectMapFound, recogniseDirectMap } from './directMapProbe';
+import { recogniseDirectMap } from './directMapProbe';
 import { MonitorXpStrategy } from './strategies/monitorXp';
 import { PhyMemStrategy, checkPhyMemMode } from './strategies/phyMem';
 import { ProcMemSetup, ProcMemStrategy, setupProcMem } from './strategies/procMem';
@@ -99,28 +99,24 @@ async function session(channel: DapChannel, observer: DapObserver, opts: LiveOpt
   }
 }
 
-async function makeStrategy(name: StrategyName, s: SessionInfo, opts: LiveOptions, stats: () => LiveStats, recognise: () => Promise<DirectMapFound | Unavailable>, notes: string[], signal?: AbortSignal): Promise<Strategy | Unavailable> {
+async function makeStrategy(name: StrategyName, s: SessionInfo, opts: LiveOptions, stats: () => LiveStats, recognise: () => Promise<bigint | Unavailable>, signal?: AbortSignal): Promise<Strategy | Unavailable> {
   const con = s.console;
   const bytes = (n: number) => (stats().bytesRead += n);
   switch (name) {
     case 'proc-mem':
       if (!s.ram) return { unavailable: s.ramNote ?? 'RAM ranges unknown' };
       s.procMem ??= await setupProcMem(con, s.ram, signal);
-      return 'unavailable' in s.procMem ? s.procMem : ProcMemStrategy.open(s.procMem, bytes);
+      return isUnavailable(s.procMem) ? s.procMem : ProcMemStrategy.open(s.procMem, bytes);
     case 'phymem-mode':
       if (!s.ram) return { unavailable: `${s.ramNote ?? 'RAM ranges unknown'} (physical reads outside RAM could reach MMIO)` };
       return PhyMemStrategy.create(con, s.phyMem ?? { supported: false, note: 'PhyMemMode state unknown' });
     case 'monitor-xp':
       if (!s.ram) return { unavailable: s.ramNote ?? 'RAM ranges unknown' };
       return MonitorXpStrategy.create(con, bytes);
-    case 'direct-map':
-      if (opts.directMapOffset !== undefined) return new DirectMapStrategy(s.transport, opts.directMapOffset);
-      {
-        const found = await recognise();
-        if ('unavailable' in found) return found;
-        notes.push(`direct-map offset ${hex(found.offset)} recognised (${found.source}; candidate ${found.tried}), verified: the tables read through it map offset + each root table back to it`);
-        return new DirectMapStrategy(s.transport, found.offset);
-      }
+    case 'direct-map': {
+      const offset = opts.directMapOffset ?? (await recognise());
+      return isUnavailable(offset) ? offset : new DirectMapStrategy(s.transport, offset);
+    }
   }
 }
 
@@ -137,16 +133,21 @@ export const openLiveTarget: OpenLiveTarget = async (channel, observer, options 
   const frame = await elapsed(getStats, 'registers', () => resolveFrame(t, options, signal));
   const dialect = s.console.dialect;
   if (dialect.evaluateNeedsFrame && frame.frameId === undefined) throw new LiveAccessError('no-registers', 'no stack frame to evaluate registers in');
-  const regs = await elapsed(getStats, 'registers', () => readTargetRegisters(new RegisterReader(t, dialect, frame.frameId), signal));
+  const reader = new RegisterReader(t, dialect, frame.frameId);
+  const regs = await elapsed(getStats, 'registers', () => readTargetRegisters(reader, signal));
 
   const notes = [...s.notes, ...regs.notes];
-  const reader = new RegisterReader(t, dialect, frame.frameId);
-  const recognise = () => recogniseDirectMap(t, (e, sig) => reader.evaluateNumber(e, sig), regs.arch, regs.registers, s.ram, signal);
+  const recognise = async (): Promise<bigint | Unavailable> => {
+    const found = await recogniseDirectMap(t, (e, sig) => reader.evaluateNumber(e, sig), regs.arch, regs.registers, s.ram, signal);
+    if (isUnavailable(found)) return found;
+    notes.push(`direct-map offset ${hex(found.offset)} recognised (${found.source}; candidate ${found.tried}), verified: the tables read through it map offset + each root table back to it`);
+    return found.offset;
+  };
   const candidates = options.strategy ? [options.strategy] : STRATEGY_ORDER;
   let strategy: Strategy | undefined;
   await elapsed(getStats, 'strategy', async () => {
     for (const name of candidates) {
-      const st = await makeStrategy(name, s, options, getStats, recognise, notes, signal);
+      const st = await makeStrategy(name, s, options, getStats, recognise, signal);
       if (!isUnavailable(st)) {
         strategy = st;
         break;

@@ -41,8 +41,6 @@ async function switchOff(con: DebuggerConsole, signal?: AbortSignal): Promise<vo
 export class PhyMemStrategy implements Strategy {
   readonly name = 'phymem-mode' as const;
   private queue: Promise<unknown> = Promise.resolve();
-  /** Mode is on for the duration of one batch (one walk level), never between batches. */
-  private on = false;
 
   private constructor(private readonly con: DebuggerConsole) {}
 
@@ -69,10 +67,10 @@ export class PhyMemStrategy implements Strategy {
   private async batch(reqs: readonly ReadRequest[], signal?: AbortSignal): Promise<(Uint8Array | MemoryReadError)[]> {
     if (reqs.length === 0) return [];
     const first = reqs[0];
+    if (signal?.aborted) throw batchError(signal.reason, first.addr, first.length, signal);
     let fatal: MemoryReadError | undefined;
     try {
-      signal?.throwIfAborted();
-      this.on = true; // set first: a failed switch-on is still switched off in finally
+      // A failed switch-on is still switched off in finally (the mode may have changed).
       await this.con.quiet(this.con.dialect.packet('Qqemu.PhyMemMode:1'), signal);
       return await mapLimited(
         reqs,
@@ -98,8 +96,6 @@ export class PhyMemStrategy implements Strategy {
 
   /** Mode 0 and GDB's cache flushed; a dead session is left to the next attach's check. */
   private async switchOffNow(fatal?: MemoryReadError): Promise<void> {
-    if (!this.on) return;
-    this.on = false;
     try {
       await switchOff(this.con);
     } catch (e) {
@@ -109,8 +105,8 @@ export class PhyMemStrategy implements Strategy {
     }
   }
 
+  /** Every batch switches the mode off before it settles: waiting for the last one is enough. */
   async dispose(): Promise<void> {
     await this.queue.catch(() => undefined);
-    await this.switchOffNow();
   }
 }

@@ -19,6 +19,6 @@ export interface Unavailable {
   readonly unavailable: string;
 }
 
-export function isUnavailable(x: Strategy | Unavailable): x is Unavailable {
-  return (x as Unavailable).unavailable !== undefined;
+export function isUnavailable<T>(x: T | Unavailable): x is Unavailable {
+  return typeof x === 'object' && x !== null && (x as Unavailable).unavailable !== undefined;
 }
