@@ -197,7 +197,7 @@ async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promis
         const l = t.live.stats;
         const ph = { ...t.phases, ...l.phases, walk: walkMs };
         process.stderr.write(
-          `stats: live ${t.live.arch} via ${t.live.dialect}, strategy ${t.live.strategy}: ${l.dapRequests} DAP requests (${l.dapRequests - walkDap} during the walk), ` +
+          `stats: live ${t.live.arch} via ${t.live.dialect}, strategy ${t.live.strategy}: ${l.dapRequests} DAP requests (${l.dapRequests - walkDap} during the walk, ${l.errorResponses} answered with an error), ` +
             `${l.reads} physical reads, ${l.bytesRead} bytes, ${l.cacheHits} cache hits\n`,
         );
         process.stderr.write(`stats: ms per phase: ${Object.entries(ph).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}\n`);

@@ -44,6 +44,8 @@ export interface LiveOptions {
 /** Counters for one walk (or since the last reset): what the transport cost. */
 export interface LiveStats {
   dapRequests: number;
+  /** Requests the adapter answered with an error (VS Code may show each as an error toast). */
+  errorResponses: number;
   bytesRead: number;
   cacheHits: number;
   /** Physical reads that reached the target (tables, after the per-stop cache). */

@@ -10,7 +10,7 @@ import { spaceFromRegisters } from '../core/formats';
 import { MemoryReadError, PhysicalMemory, RamRange, ReadRequest } from '../core/memory';
 import { PageTableSession } from '../core/ops/session';
 import type { AddressSpace, Registers } from '../core/space';
-import { readMemory } from './dapMemory';
+import { ProbeAccess } from './silentProbe';
 import { DirectMapStrategy } from './strategies/directMap';
 import { Unavailable } from './strategies/types';
 import { Transport } from './transport';
@@ -30,12 +30,13 @@ interface Candidate {
   source: string;
 }
 
-/** Evaluates an expression to a number in the stopped frame; undefined when it does not exist. */
-export type Evaluate = (expression: string, signal?: AbortSignal) => Promise<bigint | undefined>;
-
+/**
+ * Every read and symbol lookup goes through `probe`, which never makes the adapter report an error
+ * (see silentProbe.ts); only a verified offset is read with plain readMemory afterwards.
+ */
 export async function recogniseDirectMap(
   t: Transport,
-  evaluate: Evaluate,
+  probe: ProbeAccess,
   arch: Arch,
   regs: Registers,
   ram: readonly RamRange[] | undefined,
@@ -57,18 +58,12 @@ export async function recogniseDirectMap(
     if (seen.has(offset)) return undefined;
     seen.add(offset);
     tried++;
-    // One 8-byte read first: most candidates are not mapped at all.
-    const probe = roots[0].tablePa;
-    try {
-      await readMemory(t, probe, `0x${((offset + BigInt(probe)) & U64).toString(16)}`, 8, signal);
-    } catch (e) {
-      if (e instanceof MemoryReadError && e.reason === 'io') return undefined;
-      throw e;
-    }
-    return (await verifies(t, space, offset, ram, signal)) ? { offset, source: c.source, tried } : undefined;
+    // One 8-byte probe first: most candidates are not mapped at all.
+    if (!(await probe.readable((offset + BigInt(roots[0].tablePa)) & U64, 8, signal))) return undefined;
+    return (await verifies(t, probe, space, offset, ram, signal)) ? { offset, source: c.source, tried } : undefined;
   };
 
-  for await (const c of candidates(arch, regs, space, ram, evaluate, signal)) {
+  for await (const c of candidates(arch, regs, space, ram, (e, sig) => probe.symbol(e, sig), signal)) {
     const found = await consider(c);
     if (found) return found;
   }
@@ -80,13 +75,21 @@ export async function recogniseDirectMap(
 }
 
 /** Tables read through `offset` must map offset + each root (and the last RAM page) to itself. */
-async function verifies(t: Transport, space: AddressSpace, offset: bigint, ram: readonly RamRange[] | undefined, signal?: AbortSignal): Promise<boolean> {
+async function verifies(t: Transport, probe: ProbeAccess, space: AddressSpace, offset: bigint, ram: readonly RamRange[] | undefined, signal?: AbortSignal): Promise<boolean> {
   const strategy = new DirectMapStrategy(t, offset);
+  // A wrong candidate may map the root but not the tables below it: probe before each read.
+  const readMany = async (reqs: readonly ReadRequest[], sig?: AbortSignal): Promise<(Uint8Array | MemoryReadError)[]> => {
+    const ok = await Promise.all(reqs.map((r) => probe.readable((offset + BigInt(r.addr)) & U64, r.length, sig ?? signal)));
+    const readableReqs = reqs.filter((_, i) => ok[i]);
+    const got = readableReqs.length ? await strategy.readMany(readableReqs, sig ?? signal) : [];
+    let k = 0;
+    return reqs.map((r, i) => (ok[i] ? got[k++] : new MemoryReadError(r.addr, r.length, 'io', 'not mapped through this candidate')));
+  };
   const memory: PhysicalMemory = {
     ram: ram ?? [{ start: 0 as PhysAddr, end: Number.MAX_SAFE_INTEGER as PhysAddr }],
-    readMany: (reqs: readonly ReadRequest[], sig?: AbortSignal) => strategy.readMany(reqs, sig ?? signal),
+    readMany,
     async read(addr, length, sig) {
-      const [r] = await strategy.readMany([{ addr, length }], sig ?? signal);
+      const [r] = await readMany([{ addr, length }], sig);
       if (r instanceof MemoryReadError) throw r;
       return r;
     },
@@ -112,7 +115,7 @@ async function* candidates(
   regs: Registers,
   space: AddressSpace,
   ram: readonly RamRange[] | undefined,
-  evaluate: Evaluate,
+  evaluate: (expression: string, signal?: AbortSignal) => Promise<bigint | undefined>,
   signal?: AbortSignal,
 ): AsyncGenerator<Candidate> {
   const ramStart = ram?.length ? Math.min(...ram.map((r) => r.start)) : undefined;

@@ -12,6 +12,7 @@ import { FlatRamRange, mergeRanges, parseMtreeFlat } from './ram';
 import { RegisterReader, readTargetRegisters, resolveFrame } from './registers';
 import { DirectMapStrategy } from './strategies/directMap';
 import { recogniseDirectMap } from './directMapProbe';
+import { defineSilentProbe, plainProbe, silentProbe } from './silentProbe';
 import { MonitorXpStrategy } from './strategies/monitorXp';
 import { PhyMemStrategy, checkPhyMemMode } from './strategies/phyMem';
 import { ProcMemSetup, ProcMemStrategy, setupProcMem } from './strategies/procMem';
@@ -20,20 +21,34 @@ import { PAUSE_MESSAGE, Transport, newStats } from './transport';
 
 export * from './api';
 
-/** Per-session knowledge, found at the first stop. */
+/**
+ * Per-session knowledge. Only what was found is kept: a discovery that failed (no RAM listed,
+ * QEMU process not found, PhyMemMode unanswered) is tried again at the next open, i.e. the next
+ * stop or Refresh, so one bad moment never poisons the rest of the session.
+ */
 interface SessionInfo {
   transport: Transport;
   console: DebuggerConsole;
   notes: string[];
   ram?: FlatRamRange[];
+  procMem?: ProcMemSetup;
+  phyMem?: { supported: true; note?: string };
+  /** Whether the silent probes (direct-map recognition) are defined in GDB; undefined: not tried. */
+  silentProbes?: boolean;
+  /** Serializes discovery per session. */
+  lock: Promise<unknown>;
+}
+
+/** What this open found out (not kept when it is a failure). */
+interface Discovery {
   ramNote?: string;
   procMem?: ProcMemSetup | Unavailable;
   phyMem?: { supported: boolean; note?: string };
-  /** Serializes target creation per session (first-stop discovery runs once). */
-  ready: Promise<void>;
 }
 
 const sessions = new WeakMap<DapChannel, SessionInfo>();
+/** Detections in progress: two opens of one session share one. */
+const detecting = new WeakMap<DapChannel, Promise<SessionInfo>>();
 
 export const STRATEGY_ORDER: readonly StrategyName[] = ['proc-mem', 'phymem-mode', 'monitor-xp', 'direct-map'];
 
@@ -45,21 +60,25 @@ function elapsed<T>(stats: () => LiveStats, phase: string, p: () => Promise<T>):
   });
 }
 
-async function session(channel: DapChannel, observer: DapObserver, opts: LiveOptions, signal?: AbortSignal): Promise<SessionInfo> {
-  let s = sessions.get(channel);
-  if (s && !s.transport.sessionEnded && (!opts.dialect || s.console.dialect.dialect === opts.dialect)) {
-    await s.ready;
-    return s;
-  }
+/** The dialect of a session, found once (detection that fails is not kept). */
+async function sessionInfo(channel: DapChannel, observer: DapObserver, opts: LiveOptions, signal?: AbortSignal): Promise<SessionInfo> {
+  const s = sessions.get(channel);
+  if (s && !s.transport.sessionEnded && (!opts.dialect || s.console.dialect.dialect === opts.dialect)) return s;
+  if (s) forgetSession(channel);
+  const pending = detecting.get(channel);
+  if (pending) return pending;
+  const p = detectSession(channel, observer, opts, signal).finally(() => detecting.delete(channel));
+  detecting.set(channel, p);
+  return p;
+}
+
+async function detectSession(channel: DapChannel, observer: DapObserver, opts: LiveOptions, signal?: AbortSignal): Promise<SessionInfo> {
   const transport = new Transport(channel, observer);
-  let resolveReady!: () => void;
-  const ready = new Promise<void>((r) => (resolveReady = r));
   try {
+    if (transport.targetRunning) throw new LiveAccessError('running', PAUSE_MESSAGE);
     const det = await detectDialect(transport, channel.type, observer.capabilities, opts.dialect, signal);
     // Raw commands go without a frameId: frame ids change at every stop, and no dialect needs one.
     const con = new DebuggerConsole(transport, DIALECTS[det.dialect]);
-    s = { transport, console: con, notes: [`adapter dialect ${det.dialect} (${det.why})`], ready };
-    sessions.set(channel, s);
     if (det.dialect === 'cdt-gdb' && transport.canCaptureOutput) {
       // The silent command form needs GDB's Python; `python pass` prints nothing either way and
       // fails ("Python scripting is not supported") without it.
@@ -71,47 +90,66 @@ async function session(channel: DapChannel, observer: DapObserver, opts: LiveOpt
         },
       );
     }
-    if (!con.canRun) {
-      s.ramNote = det.dialect === 'readmemory-only' || con.dialect.raw('x') === undefined
-        ? `the ${det.dialect} dialect has no command channel: RAM ranges unknown`
-        : `the ${det.dialect} dialect returns command text only as output events and no event observer was given: RAM ranges unknown`;
-      return s;
-    }
-    if (transport.targetRunning) throw new LiveAccessError('running', PAUSE_MESSAGE);
-    try {
-      const ram = parseMtreeFlat(await con.run(con.dialect.monitor('info mtree -f'), signal));
-      if (ram.length) s.ram = ram;
-      else s.ramNote = "the monitor's 'info mtree -f' listed no RAM";
-    } catch (e) {
-      if (e instanceof LiveAccessError) throw e;
-      s.ramNote = `'monitor info mtree -f' failed: ${(e as Error).message}`;
-    }
-    // Attach-time check of QEMU's global PhyMemMode: a crashed session may have left it on.
-    s.phyMem = await checkPhyMemMode(con, signal);
-    if (s.phyMem.note && s.phyMem.supported) s.notes.push(s.phyMem.note);
-    return s;
+    const info: SessionInfo = { transport, console: con, notes: [`adapter dialect ${det.dialect} (${det.why})`], lock: Promise.resolve() };
+    sessions.set(channel, info);
+    return info;
   } catch (e) {
-    sessions.delete(channel);
     transport.dispose();
     throw e;
-  } finally {
-    resolveReady();
   }
 }
 
-async function makeStrategy(name: StrategyName, s: SessionInfo, opts: LiveOptions, stats: () => LiveStats, recognise: () => Promise<bigint | Unavailable>, signal?: AbortSignal): Promise<Strategy | Unavailable> {
+/** RAM ranges, PhyMemMode state and the QEMU process, each kept once found. */
+async function discover(s: SessionInfo, signal?: AbortSignal): Promise<Discovery> {
+  const con = s.console;
+  const d: Discovery = {};
+  if (!con.canRun) {
+    d.ramNote = con.dialect.dialect === 'readmemory-only' || con.dialect.raw('x') === undefined
+      ? `the ${con.dialect.dialect} dialect has no command channel: RAM ranges unknown`
+      : `the ${con.dialect.dialect} dialect returns command text only as output events and no event observer was given: RAM ranges unknown`;
+    return d;
+  }
+  if (s.transport.targetRunning) throw new LiveAccessError('running', PAUSE_MESSAGE);
+  if (!s.ram) {
+    try {
+      const ram = parseMtreeFlat(await con.run(con.dialect.monitor('info mtree -f'), signal));
+      if (ram.length) s.ram = ram;
+      else d.ramNote = "the monitor's 'info mtree -f' listed no RAM";
+    } catch (e) {
+      if (e instanceof LiveAccessError) throw e;
+      d.ramNote = `'monitor info mtree -f' failed: ${(e as Error).message}`;
+    }
+  }
+  if (!s.phyMem) {
+    // Attach-time check of QEMU's global PhyMemMode: a crashed session may have left it on.
+    const pm = await checkPhyMemMode(con, signal);
+    if (pm.supported) {
+      s.phyMem = { supported: true, note: pm.note };
+      if (pm.note) s.notes.push(pm.note);
+    } else d.phyMem = pm;
+  }
+  return d;
+}
+
+async function makeStrategy(name: StrategyName, s: SessionInfo, d: Discovery, opts: LiveOptions, stats: () => LiveStats, recognise: () => Promise<bigint | Unavailable>, signal?: AbortSignal): Promise<Strategy | Unavailable> {
   const con = s.console;
   const bytes = (n: number) => (stats().bytesRead += n);
   switch (name) {
-    case 'proc-mem':
-      if (!s.ram) return { unavailable: s.ramNote ?? 'RAM ranges unknown' };
-      s.procMem ??= await setupProcMem(con, s.ram, signal);
-      return isUnavailable(s.procMem) ? s.procMem : ProcMemStrategy.open(s.procMem, bytes);
+    case 'proc-mem': {
+      if (!s.ram) return { unavailable: d.ramNote ?? 'RAM ranges unknown' };
+      const setup = s.procMem ?? (d.procMem ??= await setupProcMem(con, s.ram, signal));
+      if (isUnavailable(setup)) return setup;
+      const st = ProcMemStrategy.open(setup, bytes);
+      // Kept only once it worked; a QEMU that went away is looked for again next time.
+      if (isUnavailable(st)) s.procMem = undefined;
+      else s.procMem = setup;
+      return st;
+    }
     case 'phymem-mode':
-      if (!s.ram) return { unavailable: `${s.ramNote ?? 'RAM ranges unknown'} (physical reads outside RAM could reach MMIO)` };
-      return PhyMemStrategy.create(con, s.phyMem ?? { supported: false, note: 'PhyMemMode state unknown' });
+      if (!s.ram) return { unavailable: `${d.ramNote ?? 'RAM ranges unknown'} (physical reads outside RAM could reach MMIO)` };
+      return PhyMemStrategy.create(con, s.phyMem ?? d.phyMem ?? { supported: false, note: 'PhyMemMode state unknown' });
     case 'monitor-xp':
-      if (!s.ram) return { unavailable: s.ramNote ?? 'RAM ranges unknown' };
+      if (!s.ram) return { unavailable: d.ramNote ?? 'RAM ranges unknown' };
       return MonitorXpStrategy.create(con, bytes);
     case 'direct-map': {
       const offset = opts.directMapOffset ?? (await recognise());
@@ -123,9 +161,13 @@ async function makeStrategy(name: StrategyName, s: SessionInfo, opts: LiveOption
 export const openLiveTarget: OpenLiveTarget = async (channel, observer, options = {}, signal) => {
   const t0 = performance.now();
   let stats = newStats();
-  const s = await session(channel, observer, options, signal);
+  const s = await sessionInfo(channel, observer, options, signal);
   const t = s.transport;
   t.stats = stats;
+  // One discovery at a time per session (two views opening at once share the answers).
+  const found = s.lock.then(() => discover(s, signal));
+  s.lock = found.catch(() => undefined);
+  const d = await found;
   stats.phases.discover = performance.now() - t0;
   const getStats = () => stats;
   if (t.targetRunning) throw new LiveAccessError('running', PAUSE_MESSAGE);
@@ -138,7 +180,14 @@ export const openLiveTarget: OpenLiveTarget = async (channel, observer, options 
 
   const notes = [...s.notes, ...regs.notes];
   const recognise = async (): Promise<bigint | Unavailable> => {
-    const found = await recogniseDirectMap(t, (e, sig) => reader.evaluateNumber(e, sig), regs.arch, regs.registers, s.ram, signal);
+    const evaluate = (e: string, sig?: AbortSignal) => reader.evaluateNumber(e, sig);
+    s.silentProbes ??= await defineSilentProbe(s.console, signal);
+    if (!s.silentProbes && dialect.debugger === 'gdb') {
+      // Plain reads of unmapped candidates would each show the adapter's error to the user.
+      return { unavailable: 'recognising a direct map needs GDB with Python (probing with plain reads would show an error per candidate): set the direct-map offset' };
+    }
+    const probe = s.silentProbes ? silentProbe(s.console, evaluate) : plainProbe(t, evaluate);
+    const found = await recogniseDirectMap(t, probe, regs.arch, regs.registers, s.ram, signal);
     if (isUnavailable(found)) return found;
     notes.push(`direct-map offset ${hex(found.offset)} recognised (${found.source}; candidate ${found.tried}), verified: the tables read through it map offset + each root table back to it`);
     return found.offset;
@@ -147,7 +196,7 @@ export const openLiveTarget: OpenLiveTarget = async (channel, observer, options 
   let strategy: Strategy | undefined;
   await elapsed(getStats, 'strategy', async () => {
     for (const name of candidates) {
-      const st = await makeStrategy(name, s, options, getStats, recognise, signal);
+      const st = await makeStrategy(name, s, d, options, getStats, recognise, signal);
       if (!isUnavailable(st)) {
         strategy = st;
         break;
@@ -166,7 +215,7 @@ export const openLiveTarget: OpenLiveTarget = async (channel, observer, options 
   const chosen: Strategy = strategy;
 
   const ram: readonly RamRange[] = s.ram ? mergeRanges(s.ram) : [{ start: 0 as PhysAddr, end: Number.MAX_SAFE_INTEGER as PhysAddr, name: 'unknown (no monitor)' }];
-  if (!s.ram) notes.push(`${s.ramNote ?? 'RAM ranges unknown'}: table addresses are not checked against RAM`);
+  if (!s.ram) notes.push(`${d.ramNote ?? 'RAM ranges unknown'}: table addresses are not checked against RAM`);
   const memory = new LiveMemory(ram, chosen, getStats, s.ram !== undefined);
   // Timing of the reads themselves (the walk's transport cost).
   const inner = memory.readMany.bind(memory);

@@ -4,7 +4,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { DapChannel, DapObserver, LiveAccessError, LiveStats } from './api';
 
 export function newStats(): LiveStats {
-  return { dapRequests: 0, bytesRead: 0, cacheHits: 0, reads: 0, phases: {} };
+  return { dapRequests: 0, errorResponses: 0, bytesRead: 0, cacheHits: 0, reads: 0, phases: {} };
 }
 
 const RUNNING = /running|busy|not stopped|is not paused|target is executing|process is not stopped/i;
@@ -75,6 +75,7 @@ export class Transport {
         if (e.kind === 'session-ended') this.ended = true;
         throw e;
       }
+      this.stats.errorResponses++;
       const msg = e instanceof Error ? e.message : String(e);
       const kind = classifyError(msg);
       if (kind === 'running') throw new LiveAccessError('running', `${PAUSE_MESSAGE} (${command}: ${msg})`);

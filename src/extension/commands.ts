@@ -63,6 +63,8 @@ export interface RunOptions {
    * e2e tests abort it mid-walk, e.g. `ptview.refresh` with `{ signal }`); the UI never sets it.
    */
   readonly signal?: AbortSignal;
+  /** Failures go to the output channel only: the caller shows them in its own view. */
+  readonly quiet?: boolean;
 }
 
 /**
@@ -90,7 +92,8 @@ export async function runTarget<T>(deps: Deps, title: string, fn: (r: Ready, sig
     return { value, cancelled: false };
   } catch (e) {
     if (ac.signal.aborted) return cancelled(deps, title);
-    reportError(e, deps);
+    if (opts.quiet) deps.output.appendLine(`error: ${title}: ${e instanceof Error ? e.message : String(e)}`);
+    else reportError(e, deps);
     return { cancelled: false, error: e };
   } finally {
     outer?.removeEventListener('abort', onOuter);

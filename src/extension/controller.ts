@@ -19,6 +19,8 @@ export interface Ready {
 
 export type State =
   | { readonly kind: 'none' }
+  /** The session has not stopped yet: nothing is asked of it before its first `stopped` event. */
+  | { readonly kind: 'waiting' }
   | { readonly kind: 'running' }
   | { readonly kind: 'stopped' } // paused, nothing read yet
   | { readonly kind: 'loading' }
@@ -32,7 +34,8 @@ interface Entry {
   readonly channel: DapChannel;
   readonly observer: DapObserver;
   readonly eventListeners: Set<(e: DebugProtocol.Event) => void>;
-  // 'unknown' until the first stopped/continued: we try, and the debug layer says 'running'.
+  // 'unknown' until the first stopped/continued. Nothing is requested before the first stop: an
+  // adapter still connecting has no threads and no monitor, and its error answers show as toasts.
   run: 'unknown' | 'stopped' | 'running';
   generation: number;
   ready?: Ready;
@@ -150,6 +153,7 @@ export class TargetController {
   state(): State {
     const e = this.active();
     if (!e) return { kind: 'none' };
+    if (e.run === 'unknown') return { kind: 'waiting' };
     if (e.run === 'running') return { kind: 'running' };
     if (e.failure) return e.failure;
     if (e.ready) return { kind: 'ready', ready: e.ready };
@@ -162,6 +166,7 @@ export class TargetController {
     const e = this.active();
     if (!e) throw new LiveAccessError('session-ended', 'no debug session: start debugging a QEMU guest first');
     if (e.run === 'running') throw new LiveAccessError('running', 'the target is running: pause it to read its page tables');
+    if (e.run === 'unknown') throw new LiveAccessError('running', 'the debug session has not stopped yet: pause it to read its page tables');
     if (e.ready) return e.ready;
     if (e.failure && e.failure.kind !== 'ready' && 'message' in e.failure) {
       throw new LiveAccessError(e.failure.kind === 'no-memory' ? 'no-memory-access' : 'strategy-failed', e.failure.message);

@@ -75,7 +75,7 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
       void vscode.commands.executeCommand('setContext', CTX.state, stateKey(s));
       status.update(s);
       // The map follows the stop it shows, when visible (once per change of state kind).
-      if (s.kind !== lastKind && (s.kind === 'running' || s.kind === 'none' || s.kind === 'stopped')) void maps.refresh({ ifVisible: true });
+      if (s.kind !== lastKind && (s.kind === 'running' || s.kind === 'waiting' || s.kind === 'none' || s.kind === 'stopped')) void maps.refresh({ ifVisible: true });
       lastKind = s.kind;
     }),
   );

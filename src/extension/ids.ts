@@ -26,7 +26,7 @@ export const CMD = {
 /** Context keys the manifest's `when` clauses read. */
 export const CTX = {
   active: 'ptview.active',
-  /** 'none' | 'running' | 'no-memory' | 'error' | 'stopped' | 'loading' | 'ready'. */
+  /** 'none' | 'waiting' | 'running' | 'no-memory' | 'error' | 'stopped' | 'loading' | 'ready'. */
   state: 'ptview.state',
 } as const;
 

@@ -72,6 +72,7 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
     const s = this.controller.state();
     if (s.kind === 'none') return this.post({ type: 'status', message: 'No debug session: start debugging a QEMU guest.' });
     if (s.kind === 'running') return this.post({ type: 'status', message: 'The target is running: pause it to see its address space.' });
+    if (s.kind === 'waiting') return this.post({ type: 'status', message: 'The debug session has not stopped yet: pause it to see its address space.' });
     const run = await this.host.runTarget('Building the address-space map', async (r, signal) => {
       if (this.data?.generation === r.generation) return this.data.data;
       const ranges = await r.session.ranges({ signal });
@@ -80,7 +81,7 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
       const data = buildMapData(ranges.length > max ? ranges.slice(0, max) : ranges, report, regionLabeler(r.space, r.session.store));
       this.data = { generation: r.generation, data };
       return data;
-    }, { signal: opts.signal });
+    }, { signal: opts.signal, quiet: opts.ifVisible });
     const built = run.value;
     if (run.cancelled) {
       return this.post({ type: 'status', kind: 'cancelled', message: 'Cancelled: the map was not built. Run ptview: Refresh Page Tables (or Show Address-Space Map) to build it.' });

@@ -24,6 +24,8 @@ export function statusText(s: State): string | undefined {
   switch (s.kind) {
     case 'none':
       return undefined;
+    case 'waiting':
+      return '$(layers) page tables: waiting for a stop';
     case 'running':
       return '$(layers) page tables: running';
     case 'stopped':

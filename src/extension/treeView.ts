@@ -35,7 +35,8 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
         this.lastKind = s.kind;
         this.generation = gen;
         if (s.kind === 'none') this.expanded.clear();
-        this.view.message = s.kind === 'error' ? s.message : undefined;
+        // The real cause, once, in the view (the welcome text below it says what to do).
+        this.view.message = s.kind === 'error' || s.kind === 'no-memory' ? s.message : undefined;
         if (refresh) this.changed.fire(undefined);
       }),
     );
@@ -70,7 +71,7 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
 
   async getChildren(n?: PtNode): Promise<PtNode[]> {
     const s = this.controller.state();
-    if (s.kind === 'none' || s.kind === 'running' || s.kind === 'no-memory' || s.kind === 'error') return [];
+    if (s.kind === 'none' || s.kind === 'waiting' || s.kind === 'running' || s.kind === 'no-memory' || s.kind === 'error') return [];
     try {
       const ready = await this.controller.ready();
       if (!n) return rootItems(ready.space.roots, ready.target.strategy);

@@ -121,6 +121,29 @@ describe('debug dialects: detection and openLiveTarget on documented adapter sha
     });
   }
 
+  it('a discovery that failed is not kept: the next open (next stop, Refresh) asks again', async () => {
+    const a = new FakeAdapter('cdt-gdb');
+    a.qemu.noRamYet = true;
+    await assert.rejects(openLiveTarget(a.channel, a.observer), (e: LiveAccessError) => e.kind === 'no-memory-access' && /listed no RAM/.test(e.message));
+    a.qemu.noRamYet = false;
+    const t = await openLiveTarget(a.channel, a.observer);
+    assert.equal(t.strategy, 'phymem-mode');
+    assert.deepEqual(t.memory.ram.map((r) => [r.start, r.end]), [[0, 0xa0000], [0x100000, 0x2000000]]);
+    await t.dispose();
+    // What was found is kept: a third open asks the monitor for RAM no more.
+    const before = a.requests.filter((r) => /info mtree/.test(JSON.stringify(r.args))).length;
+    await (await openLiveTarget(a.channel, a.observer)).dispose();
+    assert.equal(a.requests.filter((r) => /info mtree/.test(JSON.stringify(r.args))).length, before);
+  });
+
+  it('GDB without Python: no direct-map probing by plain reads (each failed read would be an error toast)', async () => {
+    const a = new FakeAdapter('cdt-gdb');
+    a.qemu.noRamYet = true;
+    a.qemu.noPython = true;
+    await assert.rejects(openLiveTarget(a.channel, a.observer), (e: LiveAccessError) => /direct-map not used: recognising a direct map needs GDB with Python/.test(e.message));
+    assert.ok(!a.requests.some((r) => r.command === 'readMemory'), 'no readMemory of a candidate');
+  });
+
   it('phymem-mode: the mode is 0 again when each batch resolves, so no request of the user lands in the window', async () => {
     const a = new FakeAdapter('gdb-dap');
     const t = await openLiveTarget(a.channel, a.observer, { strategy: 'phymem-mode' });

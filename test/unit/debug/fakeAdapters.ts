@@ -33,6 +33,10 @@ export class FakeQemu {
   directMap = 0xffff800000000000n;
   running = false;
   registers: Record<string, bigint> = { cr0: 0x80010011n, cr3: 0x200005n, cr4: 0x200a0n, efer: 0xd00n };
+  /** A GDB built without Python. */
+  noPython = false;
+  /** The monitor lists no RAM (as QEMU's does for a session asked too early). */
+  noRamYet = false;
   /** Kernel symbols the debugger knows, by the expression ptview evaluates. */
   symbols: Record<string, bigint> = {};
 
@@ -69,9 +73,10 @@ export class FakeQemu {
       this.flushes++;
       return 'The dcache was flushed.\n';
     }
-    if (cmd === 'monitor info mtree -f') return MTREE;
+    if (cmd === 'monitor info mtree -f') return this.noRamYet ? 'FlatView #0\n AS "memory", root: system\n Root memory region: system\n' : MTREE;
     if (cmd === 'info connections') return 'No connections.\n';
     if (cmd === 'show version' || cmd === '-gdb-version') return BANNER;
+    if (this.noPython && /^python\b/.test(cmd)) throw new Error('Python scripting is not supported in this copy of GDB.');
     if (cmd === 'python pass') return '';
     if ((m = /^monitor gpa2hva (0x[0-9a-f]+)$/.exec(cmd))) return `Host virtual address for ${m[1]} (pc.ram) is 0x7f0000000000\n`;
     if ((m = /^monitor xp \/(\d+)gx (0x[0-9a-f]+)$/.exec(cmd))) {

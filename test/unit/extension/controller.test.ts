@@ -95,12 +95,32 @@ describe('extension target controller', () => {
     assert.equal(c.state().kind, 'ready');
   });
 
-  it('learns that an unknown session is running from the debug layer, without pausing it', async () => {
+  it('asks nothing of a session before its first stop (a second session started with the view open)', async () => {
+    const { opener, c, states } = setup();
+    c.add('s1', 'guest', channel);
+    assert.equal(c.state().kind, 'waiting');
+    await assert.rejects(c.ready(), (e: LiveAccessError) => e.kind === 'running' && /not stopped yet/.test(e.message));
+    c.handle('s1', { kind: 'running' });
+    await assert.rejects(c.ready(), (e: LiveAccessError) => e.kind === 'running');
+    assert.equal(opener.calls.length, 0, 'no open before the first stop');
+    c.handle('s1', { kind: 'stopped' });
+    await c.ready();
+    assert.equal(opener.calls.length, 1);
+    assert.deepEqual(states.slice(0, 2), ['waiting', 'running']);
+  });
+
+  it('a failure at one stop is not kept for the next stop', async () => {
     const { opener, c } = setup();
     c.add('s1', 'guest', channel);
-    opener.fail = new LiveAccessError('running', 'pause the target to read its page tables');
+    c.handle('s1', { kind: 'stopped' });
+    opener.fail = new LiveAccessError('no-memory-access', "the monitor's 'info mtree -f' listed no RAM");
     await assert.rejects(c.ready());
-    assert.equal(c.state().kind, 'running');
+    assert.equal(c.state().kind, 'no-memory');
+    opener.fail = undefined;
+    c.handle('s1', { kind: 'running' });
+    c.handle('s1', { kind: 'stopped' });
+    await c.ready();
+    assert.equal(c.state().kind, 'ready');
   });
 
   it('discards a target that finished opening after the guest ran', async () => {
