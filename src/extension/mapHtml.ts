@@ -24,11 +24,11 @@ export function mapHtml(o: MapHtmlOptions): string {
 <title>Address-Space Map</title></head>
 <body data-default-filters="${escapeAttr(JSON.stringify(o.defaultFilters ?? ''))}">
 <div id="toolbar">
-  <vscode-checkbox id="f-w" label="w">w</vscode-checkbox>
-  <vscode-checkbox id="f-x" label="x">x</vscode-checkbox>
-  <vscode-checkbox id="f-u" label="u">u</vscode-checkbox>
-  <vscode-checkbox id="f-wx" label="W+X">W+X</vscode-checkbox>
-  <vscode-checkbox id="f-findings" label="findings">findings</vscode-checkbox>
+  <vscode-checkbox id="f-w" label="w"></vscode-checkbox>
+  <vscode-checkbox id="f-x" label="x"></vscode-checkbox>
+  <vscode-checkbox id="f-u" label="u"></vscode-checkbox>
+  <vscode-checkbox id="f-wx" label="W+X"></vscode-checkbox>
+  <vscode-checkbox id="f-findings" label="findings"></vscode-checkbox>
   <vscode-single-select id="f-memtype" aria-label="memory type"><vscode-option value="">any type</vscode-option></vscode-single-select>
   <vscode-single-select id="f-pagesize" aria-label="page size"><vscode-option value="">any size</vscode-option></vscode-single-select>
   <vscode-textfield id="f-va" placeholder="VA range (a-b, a+len)"></vscode-textfield>

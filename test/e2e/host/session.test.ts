@@ -230,7 +230,13 @@ describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function 
       assert.equal((await api.controller.ready()).target.strategy, 'phymem-mode');
       api.maps.lastPosted = undefined;
       await vscode.commands.executeCommand('ptview.showMap');
-      const full = await until('map data', () => api.maps.lastPosted?.type === 'data' && api.maps.lastPosted.data);
+      let full = await until('map data', () => api.maps.lastPosted?.type === 'data' && api.maps.lastPosted.data);
+      // The new webview's 'ready' message rebuilds the map too: let it land before the cancel, or
+      // its (uncancelled) rebuild would post data after the cancelled one.
+      await until('the map webview ready', () => api.maps.webviewReady === true);
+      api.maps.lastPosted = undefined;
+      await vscode.commands.executeCommand('ptview.showMap');
+      full = await until('map data', () => api.maps.lastPosted?.type === 'data' && api.maps.lastPosted.data);
       assert.ok(full.count > 10);
 
       const ac = new AbortController();
@@ -279,5 +285,62 @@ describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function 
     await waitEvent('stopped', mark);
     const ready = await api.controller.ready();
     assert.equal('0x' + ready.target.registers.get('cr3').toString(16), oracle.cr3);
+  });
+
+  it('a session that ends mid-walk leaves nothing behind; the next session is asked nothing before its first stop, then read', async () => {
+    await vscode.commands.executeCommand('workbench.view.explorer');
+    assert.equal(await vscode.commands.executeCommand('ptview.chooseStrategy', 'phymem-mode'), 'phymem-mode');
+    try {
+      assert.equal((await api.controller.ready()).target.strategy, 'phymem-mode');
+      let reads = 0;
+      let stopping: Thenable<void> | undefined;
+      onRequest = (c) => {
+        if (c === 'readMemory' && ++reads === 1) stopping = vscode.debug.stopDebugging(session);
+      };
+      api.maps.lastPosted = undefined;
+      try {
+        await vscode.commands.executeCommand('ptview.refresh');
+      } finally {
+        onRequest = undefined;
+      }
+      assert.ok(stopping, 'the map walk read guest memory (and the hook ended the session)');
+      await stopping;
+      await until('no session', () => api.controller.state().kind === 'none');
+      assert.notEqual(api.maps.lastPosted?.type, 'data', 'no partial map from a session that ended mid-walk');
+
+      // A new session: between its start and its first stop ptview sends it nothing of its own.
+      const mark = events.length;
+      const ours: string[] = [];
+      let firstStop = false;
+      onRequest = (c) => {
+        if (!firstStop && (c === 'readMemory' || c === 'evaluate')) ours.push(c);
+      };
+      const folder = vscode.workspace.workspaceFolders![0];
+      assert.ok(await vscode.debug.startDebugging(folder, {
+        name: 'host test 2', type: 'gdbtarget', request: 'attach', gdb: 'gdb',
+        target: { type: 'remote', parameters: [`127.0.0.1:${oracle.port}`] },
+      }));
+      session = await until('the second session', () => vscode.debug.activeDebugSession?.name === 'host test 2' && vscode.debug.activeDebugSession);
+      await waitEvent('continued', mark);
+      assert.ok(['waiting', 'running'].includes(api.controller.state().kind), api.controller.state().kind);
+      await vscode.commands.executeCommand('ptview.refresh');
+      const before = events.length;
+      await session.customRequest('pause', { threadId: 1 });
+      await waitEvent('stopped', before);
+      firstStop = true;
+      onRequest = undefined;
+      assert.deepEqual(ours, [], 'no readMemory/evaluate before the first stop');
+      const ready = await api.controller.ready();
+      assert.equal('0x' + ready.target.registers.get('cr3').toString(16), oracle.cr3);
+      const t: any = await vscode.commands.executeCommand('ptview.translate', '0x12c000');
+      assert.equal('0x' + t.pa.toString(16), oracle.gpa['0x12c000']);
+      // A window the ended session could not close is cleared at the new session's first stop.
+      let mode = await phyMemMode();
+      for (const t0 = Date.now(); mode !== '0' && Date.now() - t0 < 2000; mode = await phyMemMode()) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(mode, '0');
+    } finally {
+      onRequest = undefined;
+      await vscode.commands.executeCommand('ptview.chooseStrategy', 'auto');
+    }
   });
 });
