@@ -42,6 +42,8 @@ export interface QemuCore {
   readonly cpus: readonly CpuState[];
   /** The kernel's VMCOREINFO text, when the core carries one (Linux vmcores, QEMU with -device vmcoreinfo). */
   readonly vmcoreinfo?: string;
+  /** kdump_sub_header.phys_base (compressed kdump cores only). */
+  readonly physBase?: bigint;
   /** Problems that do not stop the walk (truncation, pages left out of the dump). */
   readonly warnings: string[];
   close(): Promise<void>;
