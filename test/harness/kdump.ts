@@ -115,3 +115,65 @@ export function recompress(src: string, dst: string, codec: 'zlib' | 'lzo' | 'sn
   });
   fs.writeFileSync(dst, Buffer.concat([head, descs, pad, ...chunks]));
 }
+
+/**
+ * Rewrites a QEMU ELF64 core as a Linux /proc/vmcore-style one: the same PT_LOAD segments and
+ * NT_PRSTATUS notes, QEMU's CPU-state notes (the control registers) dropped, and a VMCOREINFO
+ * note with `vmcoreinfo` added, so the paging root can only come from VMCOREINFO.
+ */
+export function asLinuxVmcore(src: string, dst: string, vmcoreinfo: string): void {
+  const b = fs.readFileSync(src);
+  const phoff = Number(b.readBigUInt64LE(32));
+  const phnum = b.readUInt16LE(56);
+  const loads: { paddr: bigint; data: Buffer }[] = [];
+  const kept: Buffer[] = [];
+  const align4 = (n: number) => (n + 3) & ~3;
+  for (let i = 0; i < phnum; i++) {
+    const h = phoff + i * 56;
+    const type = b.readUInt32LE(h);
+    const off = Number(b.readBigUInt64LE(h + 8));
+    const size = Number(b.readBigUInt64LE(h + 32));
+    if (type === 1) loads.push({ paddr: b.readBigUInt64LE(h + 24), data: b.subarray(off, off + size) });
+    if (type !== 4) continue;
+    for (let p = off; p + 12 <= off + size; ) {
+      const namesz = b.readUInt32LE(p);
+      const descsz = b.readUInt32LE(p + 4);
+      const end = p + 12 + align4(namesz) + align4(descsz);
+      const name = b.subarray(p + 12, p + 12 + namesz).toString('latin1').replace(/\0+$/, '');
+      if (name !== 'QEMU') kept.push(b.subarray(p, end));
+      p = end;
+    }
+  }
+  const name = Buffer.from('VMCOREINFO\0');
+  const desc = Buffer.from(vmcoreinfo, 'latin1');
+  const vh = Buffer.alloc(12);
+  vh.writeUInt32LE(name.length, 0);
+  vh.writeUInt32LE(desc.length, 4);
+  const vnote = Buffer.concat([vh, name, Buffer.alloc(align4(name.length) - name.length), desc, Buffer.alloc(align4(desc.length) - desc.length)]);
+  const notes = Buffer.concat([...kept, vnote]);
+  const n = 1 + loads.length;
+  const eh = Buffer.from(b.subarray(0, 64));
+  eh.writeBigUInt64LE(64n, 32); // e_phoff
+  eh.writeBigUInt64LE(0n, 40); // no section headers
+  eh.writeUInt16LE(56, 54);
+  eh.writeUInt16LE(n, 56);
+  eh.writeUInt16LE(0, 58);
+  eh.writeUInt16LE(0, 60);
+  eh.writeUInt16LE(0, 62);
+  const ph = Buffer.alloc(56 * n);
+  let at = 64 + ph.length;
+  const put = (i: number, type: number, off: number, paddr: bigint, size: number) => {
+    ph.writeUInt32LE(type, i * 56);
+    ph.writeBigUInt64LE(BigInt(off), i * 56 + 8);
+    ph.writeBigUInt64LE(paddr, i * 56 + 24);
+    ph.writeBigUInt64LE(BigInt(size), i * 56 + 32);
+    ph.writeBigUInt64LE(BigInt(size), i * 56 + 40);
+  };
+  put(0, 4, at, 0n, notes.length);
+  at += notes.length;
+  loads.forEach((l, i) => {
+    put(i + 1, 1, at, l.paddr, l.data.length);
+    at += l.data.length;
+  });
+  fs.writeFileSync(dst, Buffer.concat([eh, ph, notes, ...loads.map((l) => l.data)]));
+}

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseGva2gpa, parseInfoRegisters, parseInfoTlb } from '../../harness/oracles';
-import { layout, recompress, unflatten } from '../../harness/kdump';
+import { asLinuxVmcore, layout, recompress, unflatten } from '../../harness/kdump';
 import { GuestRun, REPO, bootGuest } from '../../harness/qemu';
 
 const CLI = path.join(REPO, 'out', 'cli.js');
@@ -70,6 +70,13 @@ describe('QEMU cores of x86-64-4level in every format (ELF, kdump zlib/LZO/snapp
       assert.equal(j.cpus.length, 1);
       assert.equal(BigInt(j.cpus[0].registers.cr3), cr3, k);
       assert.ok('rip' in j.cpus[0].registers && 'rsp' in j.cpus[0].registers, k);
+    }
+    // The re-encoded dumps really hold LZO and snappy pages (flags 2 and 4), not raw ones.
+    for (const [k, flag] of [['lzo', 2], ['snappy', 4]] as const) {
+      const b = fs.readFileSync(files[k]);
+      const l = layout(b);
+      const n = l.dumped.filter((_, i) => b.readUInt32LE(l.descAt + i * 24 + 12) === flag).length;
+      assert.ok(n > l.dumped.length / 2, `${k}: ${n} of ${l.dumped.length} pages compressed`);
     }
     const text = ptview(['dump', '--core', files.lzo, '--list-cpus']);
     assert.match(text.out, /kdump core, x86_64, 1 CPU\(s\)\nCPU 0 \(pr_pid 1\):\n {2}r15=/);
@@ -172,5 +179,30 @@ describe('QEMU cores of x86-64-4level in every format (ELF, kdump zlib/LZO/snapp
       assert.match(r.err, re, name);
       fs.rmSync(f);
     }
+  });
+
+  it('a Linux-style vmcore without control registers: the root comes from VMCOREINFO and the leaves equal info tlb', () => {
+    // The guest is not Linux: its symbol values are made up, but the arithmetic is Linux's:
+    // init_top_pgt's run-time VA in the kernel image mapping, minus __START_KERNEL_map, plus
+    // phys_base, must be CR3's table. Here phys_base is 1 MiB (a kernel loaded 1 MiB above its
+    // link address), so the symbol differs from the table's PA + __START_KERNEL_map.
+    const table = cr3 & ~0xfffn;
+    const physBase = 0x100000n;
+    const vmcoreinfo = `OSRELEASE=6.1.0-test\nPAGESIZE=4096\nSYMBOL(init_top_pgt)=${(0xffffffff80000000n + table - physBase).toString(16)}\nNUMBER(phys_base)=${physBase}\nNUMBER(pgtable_l5_enabled)=0\nKERNELOFFSET=0\n`;
+    const vm = path.join(run.dir, 'linux.vmcore');
+    asLinuxVmcore(files.elf, vm, vmcoreinfo);
+    const list = JSON.parse(ptview(['dump', '--core', vm, '--list-cpus', '--json']).out);
+    assert.equal(list.cpus[0].registers.cr3, undefined, 'no control registers in the vmcore');
+    assert.equal(list.vmcoreinfo, true);
+    const r = ptview(['dump', '--leaves', '--json', '--core', vm]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, new RegExp(`note: root from VMCOREINFO: CR3 = SYMBOL\\(init_top_pgt\\) .* = 0x${table.toString(16)} `));
+    const leaves = r.out.trim().split('\n').map((l) => JSON.parse(l) as Leaf);
+    const byVa = new Map(tlb.map((t) => ['0x' + t.va.toString(16), t]));
+    assert.equal(leaves.length, tlb.length);
+    for (const l of leaves) assert.equal(BigInt(l.pa), byVa.get(l.va)?.pa, l.va);
+    const a = ptview(['audit', '--json', '--core', vm]);
+    assert.equal(a.code, 0, a.err);
+    assert.match(JSON.parse(a.out).summary, /^Checked W\+X mappings/);
   });
 });
