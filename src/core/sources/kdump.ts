@@ -195,6 +195,23 @@ function readHeader(h: Buffer, is64: boolean): Header {
   };
 }
 
+/** elf_prstatus sizes per architecture (pr_reg size + the 32/64-bit header and pr_fpvalid). */
+const PRSTATUS_SIZE: Record<number, Arch> = { 336: 'x86_64', 144: 'x86', 392: 'aarch64', 376: 'riscv64', 204: 'riscv32' };
+
+/** The architecture the first CORE/NT_PRSTATUS note's size names (bounds-checked, best effort). */
+function archOfPrstatus(d: Buffer): Arch | undefined {
+  for (let p = 0; p + 12 <= d.length; ) {
+    const namesz = d.readUInt32LE(p);
+    const descsz = d.readUInt32LE(p + 4);
+    const type = d.readUInt32LE(p + 8);
+    if (namesz > d.length || descsz > d.length) return undefined;
+    const name = d.subarray(p + 12, p + 12 + namesz).toString('latin1').replace(/\0+$/, '');
+    if (name === 'CORE' && type === 1) return PRSTATUS_SIZE[descsz];
+    p += 12 + ((namesz + 3) & ~3) + ((descsz + 3) & ~3);
+  }
+  return undefined;
+}
+
 const plausibleBlock = (n: number) => n >= 512 && n <= 1 << 20 && (n & (n - 1)) === 0;
 
 async function parseKdump(f: CoreFileHandle & { warnings?: string[] }, file: CoreFileHandle, flat: boolean): Promise<QemuCore> {
@@ -204,14 +221,13 @@ async function parseKdump(f: CoreFileHandle & { warnings?: string[] }, file: Cor
   if (raw.subarray(0, 8).toString('latin1') !== KDUMP_SIGNATURE) {
     throw new CoreFileError(`${path}: ${flat ? 'the flattened dump does not hold' : 'is not'} a kdump-compressed dump (signature "${raw.subarray(0, 8).toString('latin1').replace(/[^\x20-\x7e]/g, '.')}", expected "KDUMP   ")`);
   }
-  // The header does not say 32 or 64 bit: the machine name does, else the block size that makes sense.
+  // The header does not say 32 or 64 bit: the layout whose block_size is a page size is the one
+  // (QEMU writes the 64-bit header for 32-bit x86 guests of qemu-system-x86_64 too).
   const h64 = readHeader(raw, true);
   const h32 = readHeader(raw, false);
-  const m = h64.machine;
-  const is64 = /64$/.test(m) ? true : /^(i[3-6]86|arm|riscv32)$/.test(m) ? false : plausibleBlock(h64.blockSize);
+  const is64 = plausibleBlock(h64.blockSize) || !plausibleBlock(h32.blockSize);
   const h = is64 ? h64 : h32;
-  const arch = archOfMachine(m, is64);
-  if (!arch) throw new CoreFileError(`${path}: utsname.machine = "${m}" is not an architecture ptview reads (x86_64, i686, aarch64, riscv64, riscv32)`);
+  const m = h.machine;
   if (h.version < 1 || h.version > 20) throw new CoreFileError(`${path}: header_version = ${h.version} is not a kdump header version (1..6 are defined)`);
   if (!plausibleBlock(h.blockSize)) throw new CoreFileError(`${path}: block_size = ${h.blockSize} is not a page size (a power of two from 512 to 1 MiB)`);
   const B = h.blockSize;
@@ -248,10 +264,13 @@ async function parseKdump(f: CoreFileHandle & { warnings?: string[] }, file: Cor
     if (size > BigInt(MAX_METADATA_BYTES)) throw new CoreFileError(`${path}: ${field} size ${size} is larger than the ${MAX_METADATA_BYTES / 1048576} MiB ptview accepts`);
     return [Number(off), Number(size)];
   };
-  if (h.version >= 4) {
-    const s = section(noteOff, noteSize, 'offset_note/note_size');
-    if (s) parseNoteSegment(await f.readExact(s[0], s[1], 'the ELF notes'), arch, notes, 'the ELF notes of the kdump sub-header', path);
-  }
+  const noteSection = h.version >= 4 ? section(noteOff, noteSize, 'offset_note/note_size') : undefined;
+  const noteData = noteSection ? await f.readExact(noteSection[0], noteSection[1], 'the ELF notes') : undefined;
+  // The architecture: from the CPUs' NT_PRSTATUS size (QEMU's arm targets write utsname.machine
+  // "Unknown", and 32-bit x86 guests of qemu-system-x86_64 "x86_64"), else from utsname.machine.
+  const arch = (noteData && archOfPrstatus(noteData)) ?? archOfMachine(m, is64);
+  if (!arch) throw new CoreFileError(`${path}: utsname.machine = "${m}" is not an architecture ptview reads (x86_64, i686, aarch64, riscv64, riscv32), and no NT_PRSTATUS note tells it`);
+  if (noteData) parseNoteSegment(noteData, arch, notes, 'the ELF notes of the kdump sub-header', path);
   if (h.version >= 3 && notes.vmcoreinfo === undefined) {
     const s = section(vmcoreinfoOff, vmcoreinfoSize, 'offset_vmcoreinfo/size_vmcoreinfo');
     if (s) notes.vmcoreinfo = (await f.readExact(s[0], s[1], 'the VMCOREINFO')).toString('latin1').replace(/\0+$/, '');
