@@ -247,3 +247,43 @@ for (const [name, arch] of [['x86-32', 'x86'], ['riscv-sv39', 'riscv64'], ['aarc
     }
   });
 }
+
+describe('a two-CPU QEMU core: --list-cpus and --cpu', function () {
+  this.timeout(180000);
+  let run: GuestRun;
+  let cpu0: Map<string, bigint>;
+  let cpu1: Map<string, bigint>;
+  const files: string[] = [];
+  before(async () => {
+    run = await bootGuest('x86-64-4level', { extraArgs: ['-smp', '2'] });
+    await run.stop();
+    cpu0 = parseInfoRegisters(await run.hmp('info registers'));
+    cpu1 = parseInfoRegisters(await run.hmp('info registers -a').then((t) => t.slice(t.indexOf('CPU#1'))));
+    files.push(await run.dump(path.join(run.dir, 'core.elf')), await run.dump(path.join(run.dir, 'core.kdump'), 'kdump-zlib'));
+  });
+  after(async () => run?.kill());
+
+  it('lists both CPUs with their own control registers, in both formats', () => {
+    for (const f of files) {
+      const j = JSON.parse(ptview(['dump', '--core', f, '--list-cpus', '--json']).out);
+      assert.equal(j.cpus.length, 2, f);
+      assert.equal(BigInt(j.cpus[0].registers.cr3), cpu0.get('cr3'));
+      assert.equal(BigInt(j.cpus[1].registers.cr0), cpu1.get('cr0'));
+      assert.equal(BigInt(j.cpus[1].registers.cr3), cpu1.get('cr3'));
+      assert.equal(BigInt(j.cpus[1].registers.rip), cpu1.get('rip') ?? cpu1.get('eip'), 'RIP of CPU 1');
+    }
+  });
+
+  it('--cpu picks the registers; a CPU without paging says so; a missing CPU is a usage error', () => {
+    const efer = `EFER=0x${cpu0.get('efer')!.toString(16)}`;
+    assert.equal(ptview(['dump', '--core', files[1], '--cpu', '0', '--reg', efer]).code, 0);
+    const one = ptview(['dump', '--core', files[1], '--cpu', '1', '--reg', efer]);
+    if ((cpu1.get('cr0')! & 0x80000000n) === 0n) {
+      assert.equal(one.code, 2, one.err);
+      assert.match(one.err, /paging is disabled \(CR0.PG=0\)/);
+    } else assert.equal(one.code, 0, one.err);
+    const two = ptview(['dump', '--core', files[1], '--cpu', '2']);
+    assert.equal(two.code, 2);
+    assert.match(two.err, /--cpu 2: the core holds 2 CPU\(s\)/);
+  });
+});
