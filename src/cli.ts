@@ -16,8 +16,8 @@ import { RangeMerger } from './core/ops/merge';
 import { leafRecord, rangeRecord } from './core/ops/records';
 import { PageTableSession } from './core/ops/session';
 import { TranslateError, Translation } from './core/ops/translate';
-import { CoreFileError, QemuCore, openCore } from './core/sources';
-import { hasRoot, rootsFromVmcoreinfo } from './core/sources/vmcoreinfo';
+import { CoreFileError, QemuCore, coreRegisters, openCore } from './core/sources';
+import { rootsFromVmcoreinfo } from './core/sources/vmcoreinfo';
 import { openRawImage } from './core/sources/raw';
 import { AddressSpace, RegisterError } from './core/space';
 import { LiveAccessError, LiveTarget, StrategyName, openLiveTarget } from './debug';
@@ -77,13 +77,13 @@ function parseRegs(list: string[], arch: Arch): Map<string, bigint> {
   return out;
 }
 
-/** The registers of the CPU chosen with --cpu (default CPU 0). */
-function coreRegisters(core: QemuCore, o: Common): Map<string, bigint> {
-  if (o.cpu === undefined) return new Map(core.registers);
+/** The CPU chosen with --cpu (default CPU 0). */
+function cpuIndex(core: QemuCore, o: Common): number {
+  if (o.cpu === undefined) return 0;
   const i = Number(o.cpu);
   if (!Number.isInteger(i) || i < 0) throw new UsageError(`invalid --cpu '${o.cpu}': expected a CPU index (0, 1, …)`);
   if (i >= core.cpus.length) throw new UsageError(`--cpu ${i}: the core holds ${core.cpus.length} CPU(s) (see --list-cpus)`);
-  return new Map(core.cpus[i].registers);
+  return i;
 }
 
 async function openTarget(o: Common): Promise<Target> {
@@ -103,24 +103,9 @@ async function openTarget(o: Common): Promise<Target> {
     arch = core.arch;
     memory = core.memory;
     try {
-      regs = coreRegisters(core, o);
-    } catch (e) {
-      await core.close();
-      throw e;
-    }
-    warnings.push(...core.warnings);
-    try {
-      const given = parseRegs(o.reg, arch);
-      const merged = new Map([...regs, ...given]);
-      // No root among the core's and the given registers: a Linux vmcore's VMCOREINFO names one.
-      if (!hasRoot(arch, merged) && core.vmcoreinfo !== undefined) {
-        const r = rootsFromVmcoreinfo(arch, core.vmcoreinfo);
-        if ('missing' in r) warnings.push(`VMCOREINFO gives no root: ${r.missing}`);
-        else {
-          for (const [k, v] of r.registers) if (!given.has(k)) regs.set(k, v);
-          warnings.push(r.note);
-        }
-      }
+      const r = coreRegisters(core, cpuIndex(core, o), parseRegs(o.reg, arch));
+      regs = r.registers;
+      warnings.push(...core.warnings, ...r.notes);
     } catch (e) {
       await core.close();
       throw e;
