@@ -118,7 +118,8 @@ async function flattenedView(f: CoreFileHandle): Promise<CoreFileHandle & { warn
   const L = order.map((i) => logOff[i]);
   const F = order.map((i) => fileOff[i]);
   const S = order.map((i) => sizes[i]);
-  const size = L.length ? Math.max(...L.map((l, i) => l + S[i])) : 0;
+  let size = 0; // a loop, not Math.max(...): a large dump has millions of records
+  for (let i = 0; i < L.length; i++) size = Math.max(size, L[i] + S[i]);
   // Last record starting at or before `off`.
   const find = (off: number) => {
     let lo = 0;

@@ -180,6 +180,26 @@ describe('QEMU cores of x86-64-4level in every format (ELF, kdump zlib/LZO/snapp
     }
   });
 
+  it('corrupt flattened records are refused with exit 3 naming the record', () => {
+    const flat = fs.readFileSync(files.zlibFlat);
+    const cases: [string, (x: Buffer) => void, RegExp][] = [
+      ['buf_size 2^62', (x) => x.writeBigInt64BE(1n << 62n, 4096 + 8), /flattened record 0 at file offset 4096: offset = 0, buf_size = 4611686018427387904 is out of range/],
+      ['offset -5', (x) => x.writeBigInt64BE(-5n, 4096), /flattened record 0 at file offset 4096: offset = -5/],
+      ['type 7', (x) => x.writeBigInt64BE(7n, 16), /flattened-format header type = 7, expected 1/],
+    ];
+    for (const [name, edit, re] of cases) {
+      const x = Buffer.from(flat);
+      edit(x);
+      const f = path.join(run.dir, `flat-${name.replace(/\W+/g, '-')}.kdump`);
+      fs.writeFileSync(f, x);
+      const r = ptview(['dump', '--core', f, '--reg', `EFER=${efer}`]);
+      assert.equal(r.signal, null, name);
+      assert.equal(r.code, 3, `${name}: ${r.err}`);
+      assert.match(r.err, re, name);
+      fs.rmSync(f);
+    }
+  });
+
   it('a Linux-style vmcore without control registers: the root comes from VMCOREINFO and the leaves equal info tlb', () => {
     // The guest is not Linux: its symbol values are made up, but the arithmetic is Linux's:
     // init_top_pgt's run-time VA in the kernel image mapping, minus __START_KERNEL_map, plus
