@@ -121,7 +121,7 @@ export function recompress(src: string, dst: string, codec: 'zlib' | 'lzo' | 'sn
  * NT_PRSTATUS notes, QEMU's CPU-state notes (the control registers) dropped, and a VMCOREINFO
  * note with `vmcoreinfo` added, so the paging root can only come from VMCOREINFO.
  */
-export function asLinuxVmcore(src: string, dst: string, vmcoreinfo: string): void {
+export function asLinuxVmcore(src: string, dst: string, vmcoreinfo: string, kernelText?: { paddr: bigint; size: number }): void {
   const b = fs.readFileSync(src);
   const phoff = Number(b.readBigUInt64LE(32));
   const phnum = b.readUInt16LE(56);
@@ -143,6 +143,12 @@ export function asLinuxVmcore(src: string, dst: string, vmcoreinfo: string): voi
       if (name !== 'QEMU') kept.push(b.subarray(p, end));
       p = end;
     }
+  }
+  // Linux's /proc/vmcore starts with a PT_LOAD for the kernel text, overlapping System RAM.
+  if (kernelText) {
+    const ram = loads.find((l) => l.paddr <= kernelText.paddr && kernelText.paddr + BigInt(kernelText.size) <= l.paddr + BigInt(l.data.length))!;
+    const from = Number(kernelText.paddr - ram.paddr);
+    loads.unshift({ paddr: kernelText.paddr, data: Buffer.from(ram.data.subarray(from, from + kernelText.size)) });
   }
   const name = Buffer.from('VMCOREINFO\0');
   const desc = Buffer.from(vmcoreinfo, 'latin1');

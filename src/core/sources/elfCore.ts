@@ -163,12 +163,7 @@ export async function parseElfCore(f: CoreFileHandle): Promise<QemuCore> {
     segments.push({ paddr: Number(paddr), offset: Number(offset), filesz: Number(filesz), present: Number(present) });
   }
   if (segments.length === 0) throw new CoreFileError(`${path} has no memory segments (PT_LOAD with p_filesz > 0): not a memory dump`);
-  segments.sort((a, b) => a.paddr - b.paddr);
-  for (let i = 1; i < segments.length; i++) {
-    if (segments[i].paddr < segments[i - 1].paddr + segments[i - 1].filesz) {
-      throw new CoreFileError(`${path}: PT_LOAD segments overlap: physical ${hex(segments[i].paddr)} is inside the segment at ${hex(segments[i - 1].paddr)}`);
-    }
-  }
+  const ordered = disjoint(segments);
 
   const notes: ParsedNotes = emptyNotes();
   for (const n of noteHeaders) {
@@ -176,8 +171,8 @@ export async function parseElfCore(f: CoreFileHandle): Promise<QemuCore> {
     parseNoteSegment(data, arch, notes, `PT_NOTE program header ${n.index}`, path);
   }
 
-  const ram: RamRange[] = segments.map((s) => ({ start: physAddr(s.paddr), end: physAddr(s.paddr + s.filesz), name: 'core' }));
-  const memory = segmentMemory(f, segments);
+  const ram: RamRange[] = ordered.map((s) => ({ start: physAddr(s.paddr), end: physAddr(s.paddr + s.filesz), name: 'core' }));
+  const memory = segmentMemory(f, ordered);
   return {
     path,
     arch,
@@ -189,6 +184,28 @@ export async function parseElfCore(f: CoreFileHandle): Promise<QemuCore> {
     memory: { ram, ...memory, close: () => f.close() },
     close: () => f.close(),
   };
+}
+
+/**
+ * Segments sorted by physical address, without overlaps. A Linux /proc/vmcore describes the
+ * kernel text twice (its own PT_LOAD and the System RAM one holding it): the same bytes, so the
+ * first segment covering an address serves it and later ones are clipped.
+ */
+function disjoint(segments: readonly Segment[]): Segment[] {
+  const sorted = [...segments].sort((a, b) => a.paddr - b.paddr || b.filesz - a.filesz);
+  const out: Segment[] = [];
+  for (const s of sorted) {
+    const prev = out[out.length - 1];
+    const prevEnd = prev ? prev.paddr + prev.filesz : 0;
+    if (!prev || s.paddr >= prevEnd) {
+      out.push(s);
+      continue;
+    }
+    const cut = prevEnd - s.paddr;
+    if (cut >= s.filesz) continue; // wholly inside the previous one
+    out.push({ paddr: prevEnd, offset: s.offset + cut, filesz: s.filesz - cut, present: Math.max(0, s.present - cut) });
+  }
+  return out;
 }
 
 function segmentMemory(f: CoreFileHandle, segments: readonly Segment[]): Pick<PhysicalMemory, 'read' | 'readMany'> {
