@@ -21,7 +21,7 @@ import { Arch } from '../format';
 import { MemoryReadError, RamRange, ReadRequest } from '../memory';
 import { CoreFileError, CoreFileHandle, MAX_METADATA_BYTES, openRegularFile } from './coreFile';
 import { QemuCore } from './elfCore';
-import { LzoError, lzo1xDecompress } from './lzo';
+import { lzo1xDecompress } from './lzo';
 import { ParsedNotes, emptyNotes, parseNoteSegment } from './notes';
 
 export const KDUMP_SIGNATURE = 'KDUMP   ';
@@ -309,7 +309,7 @@ async function parseKdump(f: CoreFileHandle & { warnings?: string[] }, file: Cor
   let excluded = 0;
   for (let pfn = 0; pfn < pfns; ) {
     if (!bit(ramBitmap, pfn)) {
-      pfn++;
+      pfn += (pfn & 7) === 0 && ramBitmap[pfn >> 3] === 0 ? 8 : 1; // holes a byte at a time
       continue;
     }
     const start = pfn;
@@ -336,7 +336,7 @@ async function parseKdump(f: CoreFileHandle & { warnings?: string[] }, file: Cor
     const flags = d.readUInt32LE(12);
     const where = `page descriptor ${idx} (page frame ${hex(pfn)})`;
     if (size === 0 || size > B) return fail('corrupt', `${where}: size = ${size} (a page is at most block_size ${B})`);
-    if (off + BigInt(size) > BigInt(f.size)) return fail(off >= BigInt(f.size) ? 'truncated' : 'truncated', `${where}: offset ${off} + size ${size} is past the end of the dump (${f.size} bytes)`);
+    if (off + BigInt(size) > BigInt(f.size)) return fail('truncated', `${where}: offset ${off} + size ${size} is past the end of the dump (${f.size} bytes)`);
     const data = await f.readUpTo(Number(off), size);
     if (data.length < size) return fail('truncated', `${where}: the page data is not in the dump`);
     try {
@@ -419,4 +419,3 @@ function snappyUncompress(data: Uint8Array, max: number): Uint8Array {
   return snappy.uncompress(data, max);
 }
 
-export { LzoError };
