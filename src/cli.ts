@@ -16,7 +16,8 @@ import { RangeMerger } from './core/ops/merge';
 import { leafRecord, rangeRecord } from './core/ops/records';
 import { PageTableSession } from './core/ops/session';
 import { TranslateError, Translation } from './core/ops/translate';
-import { CoreFileError, openQemuCore } from './core/sources/elfCore';
+import { CoreFileError, QemuCore, coreRegisters, openCore } from './core/sources';
+import { rootsFromVmcoreinfo } from './core/sources/vmcoreinfo';
 import { openRawImage } from './core/sources/raw';
 import { AddressSpace, RegisterError } from './core/space';
 import { LiveAccessError, LiveTarget, StrategyName, openLiveTarget } from './debug';
@@ -41,6 +42,8 @@ interface Common {
   stats?: boolean;
   strategy?: string;
   directMap?: string;
+  cpu?: string;
+  listCpus?: boolean;
 }
 
 const STRATEGIES: StrategyName[] = ['proc-mem', 'phymem-mode', 'monitor-xp', 'direct-map'];
@@ -74,6 +77,15 @@ function parseRegs(list: string[], arch: Arch): Map<string, bigint> {
   return out;
 }
 
+/** The CPU chosen with --cpu (default CPU 0). */
+function cpuIndex(core: QemuCore, o: Common): number {
+  if (o.cpu === undefined) return 0;
+  const i = Number(o.cpu);
+  if (!Number.isInteger(i) || i < 0) throw new UsageError(`invalid --cpu '${o.cpu}': expected a CPU index (0, 1, …)`);
+  if (i >= core.cpus.length) throw new UsageError(`--cpu ${i}: the core holds ${core.cpus.length} CPU(s) (see --list-cpus)`);
+  return i;
+}
+
 async function openTarget(o: Common): Promise<Target> {
   const sources = [o.core, o.raw, o.gdb].filter(Boolean).length;
   if (sources !== 1) throw new UsageError('give exactly one of --core FILE, --raw FILE --base PA, or --gdb HOST:PORT');
@@ -83,15 +95,21 @@ async function openTarget(o: Common): Promise<Target> {
   let regs = new Map<string, bigint>();
   const warnings: string[] = [];
   if (o.core) {
-    const core = await openQemuCore(o.core);
+    const core = await openCore(o.core);
     if (o.arch && o.arch !== core.arch) {
       await core.close();
       throw new CoreFileError(`--arch ${o.arch} does not match the core, which is ${core.arch}`);
     }
     arch = core.arch;
     memory = core.memory;
-    regs = new Map(core.registers);
-    warnings.push(...core.warnings);
+    try {
+      const r = coreRegisters(core, cpuIndex(core, o), parseRegs(o.reg, arch));
+      regs = r.registers;
+      warnings.push(...core.warnings, ...r.notes);
+    } catch (e) {
+      await core.close();
+      throw e;
+    }
   } else if (o.raw) {
     if (!o.arch) throw new UsageError('--raw needs --arch (the image carries no machine type)');
     if (!o.base) throw new UsageError('--raw needs --base PA (the physical address of the image\'s first byte)');
@@ -178,7 +196,38 @@ function rootHeader(space: AddressSpace, name: string): string {
   return `---[ ${r.name} @ ${hex(r.tablePa)}${info ? ` (${info})` : ''} ]---`;
 }
 
+/** --list-cpus: what the core holds (format, CPUs and their registers, VMCOREINFO's root). */
+async function listCpus(o: Common): Promise<void> {
+  if (!o.core) throw new UsageError('--list-cpus needs --core FILE');
+  const core = await openCore(o.core);
+  try {
+    const regText = (m: ReadonlyMap<string, bigint>) => Object.fromEntries([...m].map(([k, v]) => [k, hex(v)]));
+    const root = core.vmcoreinfo === undefined ? undefined : rootsFromVmcoreinfo(core.arch, core.vmcoreinfo);
+    const vmRoot = root === undefined ? undefined : 'missing' in root ? `none: ${root.missing}` : root.note;
+    if (o.json) {
+      out(JSON.stringify({
+        path: core.path, format: core.format, arch: core.arch,
+        cpus: core.cpus.map((c) => ({ index: c.index, pid: c.pid, registers: regText(c.registers) })),
+        vmcoreinfo: core.vmcoreinfo !== undefined, vmcoreinfoRoot: vmRoot, warnings: core.warnings,
+      }, null, 2));
+    } else {
+      out(`${core.path}: ${core.format} core, ${core.arch}, ${core.cpus.length} CPU(s)${core.vmcoreinfo !== undefined ? ', VMCOREINFO' : ''}`);
+      for (const c of core.cpus) {
+        out(`CPU ${c.index}${c.pid !== undefined ? ` (pr_pid ${c.pid})` : ''}:`);
+        const items = [...c.registers].map(([k, v]) => `${k}=${hex(v)}`);
+        for (let i = 0; i < items.length; i += 6) out(`  ${items.slice(i, i + 6).join(' ')}`);
+      }
+      if (vmRoot) out(`VMCOREINFO ${vmRoot}`);
+      for (const w of core.warnings) process.stderr.write(`note: ${w}\n`);
+    }
+    process.exitCode = EXIT.ok;
+  } finally {
+    await core.close();
+  }
+}
+
 async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promise<void> {
+  if (o.listCpus) return listCpus(o);
   const t0 = performance.now();
   const t = await openTarget(o);
   try {
@@ -326,7 +375,9 @@ export function program(): Command {
     .exitOverride();
   const common = (c: Command) =>
     c
-      .option('--core <file>', 'QEMU dump-guest-memory ELF core')
+      .option('--core <file>', 'core file: QEMU dump-guest-memory (ELF, -z/-l/-s), Linux vmcore (ELF or makedumpfile kdump); format detected from the content')
+      .option('--cpu <n>', '--core: take the registers of CPU n (default 0; see --list-cpus)')
+      .option('--list-cpus', '--core: print the format, the CPUs and their registers the core holds, and exit')
       .option('--raw <file>', 'raw physical memory image (with --base and --arch)')
       .option('--base <pa>', 'physical address of the raw image\'s first byte')
       .option('--gdb <host:port>', 'live guest through its QEMU gdbstub')

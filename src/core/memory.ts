@@ -31,6 +31,8 @@ export interface PhysicalMemory {
 export type ReadFailure =
   | 'outside-ram' // address not in any RAM range
   | 'truncated' // source (core file) ends before the data
+  | 'not-dumped' // RAM the dump left out (makedumpfile -d): unknown, never zeros
+  | 'corrupt' // the source holds the page but its data cannot be decoded
   | 'io' // the source failed
   | 'cancelled'
   | 'session-ended'

@@ -28,8 +28,9 @@ export interface DapObserver {
   onEvent?(listener: (event: DebugProtocol.Event) => void): { dispose(): void };
 }
 
-export type Dialect = 'cdt-gdb' | 'cppdbg' | 'cortex-debug' | 'gdb-dap' | 'codelldb' | 'readmemory-only';
-export type StrategyName = 'proc-mem' | 'phymem-mode' | 'monitor-xp' | 'direct-map';
+export type Dialect = 'cdt-gdb' | 'cppdbg' | 'cortex-debug' | 'gdb-dap' | 'codelldb' | 'readmemory-only' | 'ptview-core';
+/** 'core-file': a ptview-core session, whose registers and physical memory are the core's own. */
+export type StrategyName = 'proc-mem' | 'phymem-mode' | 'monitor-xp' | 'direct-map' | 'core-file';
 
 export interface LiveOptions {
   dialect?: Dialect; // setting override; otherwise chosen from capabilities + type + one probe

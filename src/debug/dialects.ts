@@ -122,6 +122,9 @@ const readMemoryOnly: DialectCommands = {
   flushCache: () => undefined,
 };
 
+/** ptview's own core-file adapter: registers and memory are direct (src/debug/coreTarget.ts). */
+const ptviewCore: DialectCommands = { ...readMemoryOnly, dialect: 'ptview-core' };
+
 export const DIALECTS: Readonly<Record<Dialect, DialectCommands>> = {
   'cdt-gdb': cdt,
   cppdbg,
@@ -129,6 +132,7 @@ export const DIALECTS: Readonly<Record<Dialect, DialectCommands>> = {
   'gdb-dap': gdbDap,
   codelldb,
   'readmemory-only': readMemoryOnly,
+  'ptview-core': ptviewCore,
 };
 
 /** Text of a `maintenance packet` / `process plugin packet send` reply: GDB prints `received: "0"`. */

@@ -5,6 +5,8 @@ import { PhysAddr, hex } from '../core/addr';
 import type { RamRange } from '../core/memory';
 import { DapChannel, DapObserver, LiveAccessError, LiveOptions, LiveStats, LiveTarget, OpenLiveTarget, StrategyName } from './api';
 import { DebuggerConsole } from './console';
+import { CORE_DEBUG_TYPE } from './coreProtocol';
+import { openCoreTarget } from './coreTarget';
 import { WORKING_ADAPTERS, detectDialect } from './detect';
 import { DIALECTS } from './dialects';
 import { LiveMemory } from './liveMemory';
@@ -155,10 +157,14 @@ async function makeStrategy(name: StrategyName, s: SessionInfo, d: Discovery, op
       const offset = opts.directMapOffset ?? (await recognise());
       return isUnavailable(offset) ? offset : new DirectMapStrategy(s.transport, offset);
     }
+    case 'core-file':
+      return { unavailable: 'only ptview-core sessions read a core file' };
   }
 }
 
 export const openLiveTarget: OpenLiveTarget = async (channel, observer, options = {}, signal) => {
+  // A core file session: registers and physical memory are direct, nothing to discover.
+  if (channel.type === CORE_DEBUG_TYPE || options.dialect === 'ptview-core') return openCoreTarget(channel, options, signal);
   const t0 = performance.now();
   let stats = newStats();
   const s = await sessionInfo(channel, observer, options, signal);

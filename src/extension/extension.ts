@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { forgetSession, openLiveTarget } from '../debug';
 import * as commands from './commands';
+import { registerCoreFile } from './coreFile';
 import { TargetController, stateKey } from './controller';
 import { CTX, OUTPUT_NAME, TRACE_SCHEME, MAP_VIEW_TYPE } from './ids';
 import { MapPanels } from './mapPanel';
@@ -80,6 +81,7 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
     }),
   );
   commands.register(ctx, deps);
+  registerCoreFile(ctx);
   void vscode.commands.executeCommand('setContext', CTX.active, true);
   void vscode.commands.executeCommand('setContext', CTX.state, 'none');
   return { controller, tree, maps };

@@ -267,9 +267,10 @@ export interface GuestRun {
   qmp(cmd: string, args?: Record<string, unknown>): Promise<unknown>;
   stop(): Promise<void>;
   cont(): Promise<void>;
-  /** Pauses the guest (it stays paused) and writes a plain dump-guest-memory ELF core (no paging
-   * flag) to `file` (default <dir>/core.elf); resolves when QEMU reports it completed. */
-  dump(file?: string): Promise<string>;
+  /** Pauses the guest (it stays paused) and writes a dump-guest-memory core (no paging flag) to
+   * `file` (default <dir>/core.elf) in `format` (default elf; kdump-zlib etc. as QMP names them);
+   * resolves when QEMU reports it completed. */
+  dump(file?: string, format?: string): Promise<string>;
   /** Kills QEMU and removes `dir`. Safe to call twice. */
   kill(): Promise<void>;
 }
@@ -457,11 +458,11 @@ async function boot(name: string, spec: GuestSpec, kernel: string, opts: BootOpt
     qmp: (cmd, a) => q.execute(cmd, a),
     stop: async () => void (await q.execute('stop')),
     cont: async () => void (await q.execute('cont')),
-    dump: async (file = path.join(dir, 'core.elf')) => {
+    dump: async (file = path.join(dir, 'core.elf'), format = 'elf') => {
       await q.execute('stop');
       fs.rmSync(file, { force: true });
       // Without detach the command returns when the dump is written; query-dump double-checks.
-      await q.execute('dump-guest-memory', { paging: false, protocol: `file:${path.resolve(file)}` });
+      await q.execute('dump-guest-memory', { paging: false, protocol: `file:${path.resolve(file)}`, ...(format === 'elf' ? {} : { format }) });
       const st = (await q.execute('query-dump')) as { status: string };
       if (st.status !== 'completed') throw new Error(`dump-guest-memory: status ${st.status}`);
       return file;

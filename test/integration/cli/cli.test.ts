@@ -128,7 +128,7 @@ describe('ptview CLI on a QEMU core of x86-64-4level', function () {
       [['dump', ...src(), '--reg', 'CR3'], 2, /expected NAME=VALUE/],
       [['translate', '0xzz', ...src()], 2, /invalid virtual address '0xzz'/],
       [['translate', '0x0000900000000000', ...src()], 2, /not canonical/],
-      [['dump', '--core', '/etc/hostname'], 3, /not an ELF file/],
+      [['dump', '--core', '/etc/hostname'], 3, /is not a core ptview knows: expected an ELF core .* or a compressed kdump/],
       [['dump', '--core', '/nonexistent.core'], 3, /cannot open core file/],
       [['dump', ...src(), '--arch', 'aarch64'], 3, /does not match the core, which is x86_64/],
       [['dump', '--raw', core], 2, /--raw needs --arch/],
