@@ -1,10 +1,46 @@
 // Runs raw debugger commands for one session in its dialect and returns their text.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LiveAccessError } from './api';
 import { DialectCommands } from './dialects';
 import { Transport } from './transport';
+
+/**
+ * A GDB `python` command running `code`. The code is sent hex-encoded: it needs quotes and
+ * newlines, which cdt-gdb-adapter passes unescaped inside an MI C string (`-interpreter-exec
+ * console "…"`).
+ */
+export function pythonCommand(code: string): string {
+  return `python exec(bytes.fromhex('${Buffer.from(code, 'utf8').toString('hex')}').decode())`;
+}
+
+/** Python that runs one GDB command and writes {ok, text} as JSON to `file`. */
+function captureCode(cmd: string, file: string): string {
+  return [
+    'import gdb, json',
+    'try:',
+    `    r = {"ok": True, "text": gdb.execute(${JSON.stringify(cmd)}, to_string=True)}`,
+    'except Exception as e:',
+    '    r = {"ok": False, "text": str(e)}',
+    `with open(${JSON.stringify(file)}, "w") as f:`,
+    '    json.dump(r, f)',
+    '',
+  ].join('\n');
+}
+
+let captureDir: string | undefined;
+let captureSeq = 0;
 
 export class DebuggerConsole {
   /** GDB has Python (cdt's silent form works); set by detection. */
   python = false;
+  /**
+   * cdt-gdb-adapter shows every command's text in the user's Debug Console. With Python, GDB
+   * writes it to a file of ours instead (GDB runs on this machine in every setup we know;
+   * false once a file did not appear, and the console form is used from then on).
+   */
+  private captureToFile: boolean | undefined;
 
   constructor(
     readonly transport: Transport,
@@ -19,6 +55,10 @@ export class DebuggerConsole {
 
   /** Runs a command and returns its output text. */
   async run(cmd: string, signal?: AbortSignal): Promise<string> {
+    if (this.python && this.dialect.dialect === 'cdt-gdb' && this.captureToFile !== false) {
+      const text = await this.runCaptured(cmd, signal);
+      if (text !== undefined) return text;
+    }
     const req = this.dialect.raw(cmd);
     if (!req) throw new Error(`the ${this.dialect.dialect} dialect has no raw command channel`);
     if (req.output === 'events') {
@@ -27,6 +67,32 @@ export class DebuggerConsole {
       return r.output + resultText(r.body);
     }
     return resultText(await this.transport.request(req.command, req.args, signal));
+  }
+
+  /** The command's text through a file, or undefined when GDB's file did not appear here. */
+  private async runCaptured(cmd: string, signal?: AbortSignal): Promise<string | undefined> {
+    captureDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'ptview-gdb-'));
+    const file = path.join(captureDir, `${process.pid}-${++captureSeq}.json`);
+    const req = this.dialect.raw(pythonCommand(captureCode(cmd, file)));
+    if (!req) return undefined;
+    try {
+      await this.transport.request(req.command, req.args, signal);
+    } catch (e) {
+      if (e instanceof LiveAccessError) throw e;
+      this.captureToFile = false;
+      return undefined;
+    }
+    let r: { ok: boolean; text: string };
+    try {
+      r = JSON.parse(fs.readFileSync(file, 'utf8'));
+      fs.rmSync(file, { force: true });
+    } catch {
+      this.captureToFile = false;
+      return undefined;
+    }
+    this.captureToFile = true;
+    if (!r.ok) throw new Error(r.text);
+    return r.text;
   }
 
   /** Runs a command whose output nobody needs, without Debug Console noise where possible. */

@@ -4,7 +4,7 @@
 // candidates with plain reads meant a few hundred toasts. With GDB's Python the probe runs inside
 // GDB, catches the error there, and returns a number through a convenience variable/function.
 import { LiveAccessError } from './api';
-import { DebuggerConsole } from './console';
+import { DebuggerConsole, pythonCommand } from './console';
 import { MemoryReadError } from '../core/memory';
 import type { PhysAddr } from '../core/addr';
 import { readMemory } from './dapMemory';
@@ -29,9 +29,7 @@ export type EvaluateNumber = (expression: string, signal?: AbortSignal) => Promi
 const FN = '_ptview_readable';
 const VAR = 'ptview_probe';
 
-// Python is sent hex-encoded: the code needs quotes and newlines, which cdt-gdb-adapter passes
-// unescaped inside an MI C string (`-interpreter-exec console "…"`).
-const py = (code: string) => `python exec(bytes.fromhex('${Buffer.from(code, 'utf8').toString('hex')}').decode())`;
+const py = pythonCommand;
 
 const DEFINE = `
 import gdb

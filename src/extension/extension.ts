@@ -75,6 +75,9 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
     controller.onDidChange((s) => {
       void vscode.commands.executeCommand('setContext', CTX.state, stateKey(s));
       status.update(s);
+      // The status bar shows the stop's root whether or not the view is open: open the target at
+      // once (a failure is kept as the state and shown in the view, never as a toast).
+      if (s.kind === 'stopped') void controller.ready().catch(() => undefined);
       // The map follows the stop it shows, when visible (once per change of state kind).
       if (s.kind !== lastKind && (s.kind === 'running' || s.kind === 'waiting' || s.kind === 'none' || s.kind === 'stopped')) void maps.refresh({ ifVisible: true });
       lastKind = s.kind;

@@ -122,7 +122,8 @@ export function row(n: PtNode): Row {
   switch (n.kind) {
     case 'root': {
       const f = n.root.format;
-      const info = n.root.info.map(([k, v]) => `${k} ${v}`);
+      // The mode is shown once (x86 and RISC-V roots also carry it as an info field).
+      const info = n.root.info.filter(([, v]) => v !== f.mode).map(([k, v]) => `${k} ${v}`);
       return {
         label: `${n.root.name.toUpperCase()} ${hex(n.root.tablePa)}`,
         description: [f.mode, ...info, n.strategy].filter(Boolean).join(' · '),
@@ -155,11 +156,15 @@ function entryRow(e: EntryNode): Row {
   const f = t.root.format;
   const where = `${t.levelName}[${e.index}]`;
   const range = vaRange(e.va, e.size);
+  // At the sidebar's default 300 px the label is all that shows: what tells rows apart comes first
+  // (leaf: VA, size, rights; table entry: index and the region it covers); the rest follows in
+  // the description and the tooltip.
+  const end = `–${hex(e.va + BigInt(e.size) - 1n)}`;
   if (e.kind === EntryKind.Leaf) {
     const rights = effectiveRights(e.perms);
     return {
-      label: `${range} → ${hex(e.target!)}`,
-      description: `${sizeLabel(e.size)} ${rightsLetters(rights)} ${memTypeOf(e)} · ${where}`,
+      label: `${hex(e.va)} ${sizeLabel(e.size)} ${rightsLetters(rights)}`,
+      description: `${end} → ${hex(e.target!)} ${memTypeOf(e)} · ${where}`,
       tooltip: entryTooltip(e),
       expandable: false,
       contextValue: 'leaf',
@@ -169,8 +174,8 @@ function entryRow(e: EntryNode): Row {
   if (e.kind === EntryKind.Table) {
     const next = f.levels[t.level + 1]?.name ?? 'table';
     return {
-      label: `${where} ${range}`,
-      description: e.problem ? `→ ${hex(e.target!)}: ${e.problem}` : `→ ${next} @ ${hex(e.target!)} · allows ${rightsLetters(effectiveRights(e.perms))}`,
+      label: `${where} ${hex(e.va)} ${sizeLabel(e.size)}`,
+      description: `${end} ${e.problem ? `→ ${hex(e.target!)}: ${e.problem}` : `→ ${next} @ ${hex(e.target!)} · allows ${rightsLetters(effectiveRights(e.perms))}`}`,
       tooltip: entryTooltip(e),
       expandable: !e.problem,
       contextValue: 'table',
@@ -178,8 +183,8 @@ function entryRow(e: EntryNode): Row {
     };
   }
   return {
-    label: `${where} ${range}`,
-    description: e.kind === EntryKind.Reserved ? `${rawOf(e)} · reserved: the CPU faults here` : `${rawOf(e)} · not present`,
+    label: `${where} ${hex(e.va)} ${sizeLabel(e.size)}`,
+    description: `${range} · ` + (e.kind === EntryKind.Reserved ? `${rawOf(e)} · reserved: the CPU faults here` : `${rawOf(e)} · not present`),
     tooltip: entryTooltip(e),
     expandable: false,
     contextValue: e.kind === EntryKind.Reserved ? 'reserved' : 'invalid',
