@@ -10,10 +10,8 @@ import { spaceFromRegisters } from '../core/formats';
 import { MemoryReadError, PhysicalMemory, RamRange, ReadRequest } from '../core/memory';
 import { PageTableSession } from '../core/ops/session';
 import type { AddressSpace, Registers } from '../core/space';
-import { readMemory } from './dapMemory';
 import { DirectMapStrategy } from './strategies/directMap';
-import { Unavailable } from './strategies/types';
-import { Transport } from './transport';
+import { TargetCommands, Unavailable } from './strategies/types';
 
 const U64 = (1n << 64n) - 1n;
 
@@ -34,7 +32,7 @@ interface Candidate {
 export type Evaluate = (expression: string, signal?: AbortSignal) => Promise<bigint | undefined>;
 
 export async function recogniseDirectMap(
-  t: Transport,
+  cmds: TargetCommands,
   evaluate: Evaluate,
   arch: Arch,
   regs: Registers,
@@ -60,12 +58,12 @@ export async function recogniseDirectMap(
     // One 8-byte read first: most candidates are not mapped at all.
     const probe = roots[0].tablePa;
     try {
-      await readMemory(t, probe, `0x${((offset + BigInt(probe)) & U64).toString(16)}`, 8, signal);
+      await cmds.read(probe, (offset + BigInt(probe)) & U64, 8, signal);
     } catch (e) {
       if (e instanceof MemoryReadError && e.reason === 'io') return undefined;
       throw e;
     }
-    return (await verifies(t, space, offset, ram, signal)) ? { offset, source: c.source, tried } : undefined;
+    return (await verifies(cmds, space, offset, ram, signal)) ? { offset, source: c.source, tried } : undefined;
   };
 
   for await (const c of candidates(arch, regs, space, ram, evaluate, signal)) {
@@ -80,8 +78,8 @@ export async function recogniseDirectMap(
 }
 
 /** Tables read through `offset` must map offset + each root (and the last RAM page) to itself. */
-async function verifies(t: Transport, space: AddressSpace, offset: bigint, ram: readonly RamRange[] | undefined, signal?: AbortSignal): Promise<boolean> {
-  const strategy = new DirectMapStrategy(t, offset);
+async function verifies(cmds: TargetCommands, space: AddressSpace, offset: bigint, ram: readonly RamRange[] | undefined, signal?: AbortSignal): Promise<boolean> {
+  const strategy = new DirectMapStrategy(cmds, offset);
   const memory: PhysicalMemory = {
     ram: ram ?? [{ start: 0 as PhysAddr, end: Number.MAX_SAFE_INTEGER as PhysAddr }],
     readMany: (reqs: readonly ReadRequest[], sig?: AbortSignal) => strategy.readMany(reqs, sig ?? signal),

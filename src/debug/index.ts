@@ -1,49 +1,28 @@
-// openLiveTarget: one stopped target as the paging core sees it. What a session learns once
-// (dialect, RAM layout, QEMU process, stale PhyMemMode) is kept per channel object: pass the same
-// DapChannel for every stop of a session. Never pauses, resumes, or writes the target.
-import { PhysAddr, hex } from '../core/addr';
-import type { RamRange } from '../core/memory';
-import { DapChannel, DapObserver, LiveAccessError, LiveOptions, LiveStats, LiveTarget, OpenLiveTarget, StrategyName } from './api';
+// openLiveTarget: one stopped target as the paging core sees it, through a debug adapter. What a
+// session learns once (dialect, RAM layout, QEMU process, stale PhyMemMode) is kept per channel
+// object: pass the same DapChannel for every stop of a session. Never pauses, resumes, or writes
+// the target. (The CLI's --gdb talks to QEMU's gdbstub itself: src/debug/gdbstub.)
+import { DapChannel, DapObserver, LiveAccessError, LiveOptions, OpenLiveTarget } from './api';
 import { DebuggerConsole } from './console';
+import { DapCommands } from './dapCommands';
 import { WORKING_ADAPTERS, detectDialect } from './detect';
 import { DIALECTS } from './dialects';
-import { LiveMemory } from './liveMemory';
-import { FlatRamRange, mergeRanges, parseMtreeFlat } from './ram';
 import { RegisterReader, readTargetRegisters, resolveFrame } from './registers';
-import { DirectMapStrategy } from './strategies/directMap';
-import { recogniseDirectMap } from './directMapProbe';
-import { MonitorXpStrategy } from './strategies/monitorXp';
-import { PhyMemStrategy, checkPhyMemMode } from './strategies/phyMem';
-import { ProcMemSetup, ProcMemStrategy, setupProcMem } from './strategies/procMem';
-import { Strategy, Unavailable, isUnavailable } from './strategies/types';
+import { SessionKnowledge, assembleTarget, discoverQemu, elapsed } from './target';
 import { PAUSE_MESSAGE, Transport, newStats } from './transport';
 
 export * from './api';
+export { STRATEGY_ORDER } from './target';
 
 /** Per-session knowledge, found at the first stop. */
-interface SessionInfo {
+interface SessionInfo extends SessionKnowledge {
   transport: Transport;
   console: DebuggerConsole;
-  notes: string[];
-  ram?: FlatRamRange[];
-  ramNote?: string;
-  procMem?: ProcMemSetup | Unavailable;
-  phyMem?: { supported: boolean; note?: string };
   /** Serializes target creation per session (first-stop discovery runs once). */
   ready: Promise<void>;
 }
 
 const sessions = new WeakMap<DapChannel, SessionInfo>();
-
-export const STRATEGY_ORDER: readonly StrategyName[] = ['proc-mem', 'phymem-mode', 'monitor-xp', 'direct-map'];
-
-function elapsed<T>(stats: () => LiveStats, phase: string, p: () => Promise<T>): Promise<T> {
-  const t0 = performance.now();
-  return p().finally(() => {
-    const s = stats();
-    s.phases[phase] = (s.phases[phase] ?? 0) + (performance.now() - t0);
-  });
-}
 
 async function session(channel: DapChannel, observer: DapObserver, opts: LiveOptions, signal?: AbortSignal): Promise<SessionInfo> {
   let s = sessions.get(channel);
@@ -58,7 +37,7 @@ async function session(channel: DapChannel, observer: DapObserver, opts: LiveOpt
     const det = await detectDialect(transport, channel.type, observer.capabilities, opts.dialect, signal);
     // Raw commands go without a frameId: frame ids change at every stop, and no dialect needs one.
     const con = new DebuggerConsole(transport, DIALECTS[det.dialect]);
-    s = { transport, console: con, notes: [`adapter dialect ${det.dialect} (${det.why})`], ready };
+    s = { transport, console: con, commands: new DapCommands(con), notes: [`adapter dialect ${det.dialect} (${det.why})`], ready };
     sessions.set(channel, s);
     if (det.dialect === 'cdt-gdb' && transport.canCaptureOutput) {
       // The silent command form needs GDB's Python; `python pass` prints nothing either way and
@@ -78,17 +57,7 @@ async function session(channel: DapChannel, observer: DapObserver, opts: LiveOpt
       return s;
     }
     if (transport.targetRunning) throw new LiveAccessError('running', PAUSE_MESSAGE);
-    try {
-      const ram = parseMtreeFlat(await con.run(con.dialect.monitor('info mtree -f'), signal));
-      if (ram.length) s.ram = ram;
-      else s.ramNote = "the monitor's 'info mtree -f' listed no RAM";
-    } catch (e) {
-      if (e instanceof LiveAccessError) throw e;
-      s.ramNote = `'monitor info mtree -f' failed: ${(e as Error).message}`;
-    }
-    // Attach-time check of QEMU's global PhyMemMode: a crashed session may have left it on.
-    s.phyMem = await checkPhyMemMode(con, signal);
-    if (s.phyMem.note && s.phyMem.supported) s.notes.push(s.phyMem.note);
+    await discoverQemu(s, signal);
     return s;
   } catch (e) {
     sessions.delete(channel);
@@ -96,27 +65,6 @@ async function session(channel: DapChannel, observer: DapObserver, opts: LiveOpt
     throw e;
   } finally {
     resolveReady();
-  }
-}
-
-async function makeStrategy(name: StrategyName, s: SessionInfo, opts: LiveOptions, stats: () => LiveStats, recognise: () => Promise<bigint | Unavailable>, signal?: AbortSignal): Promise<Strategy | Unavailable> {
-  const con = s.console;
-  const bytes = (n: number) => (stats().bytesRead += n);
-  switch (name) {
-    case 'proc-mem':
-      if (!s.ram) return { unavailable: s.ramNote ?? 'RAM ranges unknown' };
-      s.procMem ??= await setupProcMem(con, s.ram, signal);
-      return isUnavailable(s.procMem) ? s.procMem : ProcMemStrategy.open(s.procMem, bytes);
-    case 'phymem-mode':
-      if (!s.ram) return { unavailable: `${s.ramNote ?? 'RAM ranges unknown'} (physical reads outside RAM could reach MMIO)` };
-      return PhyMemStrategy.create(con, s.phyMem ?? { supported: false, note: 'PhyMemMode state unknown' });
-    case 'monitor-xp':
-      if (!s.ram) return { unavailable: s.ramNote ?? 'RAM ranges unknown' };
-      return MonitorXpStrategy.create(con, bytes);
-    case 'direct-map': {
-      const offset = opts.directMapOffset ?? (await recognise());
-      return isUnavailable(offset) ? offset : new DirectMapStrategy(s.transport, offset);
-    }
   }
 }
 
@@ -136,71 +84,31 @@ export const openLiveTarget: OpenLiveTarget = async (channel, observer, options 
   const reader = new RegisterReader(t, dialect, frame.frameId);
   const regs = await elapsed(getStats, 'registers', () => readTargetRegisters(reader, signal));
 
-  const notes = [...s.notes, ...regs.notes];
-  const recognise = async (): Promise<bigint | Unavailable> => {
-    const found = await recogniseDirectMap(t, (e, sig) => reader.evaluateNumber(e, sig), regs.arch, regs.registers, s.ram, signal);
-    if (isUnavailable(found)) return found;
-    notes.push(`direct-map offset ${hex(found.offset)} recognised (${found.source}; candidate ${found.tried}), verified: the tables read through it map offset + each root table back to it`);
-    return found.offset;
-  };
-  const candidates = options.strategy ? [options.strategy] : STRATEGY_ORDER;
-  let strategy: Strategy | undefined;
-  await elapsed(getStats, 'strategy', async () => {
-    for (const name of candidates) {
-      const st = await makeStrategy(name, s, options, getStats, recognise, signal);
-      if (!isUnavailable(st)) {
-        strategy = st;
-        break;
-      }
-      notes.push(`${name} not used: ${st.unavailable}`);
-    }
-  });
-  if (!strategy) {
-    const kind = options.strategy ? 'strategy-failed' : 'no-memory-access';
-    throw new LiveAccessError(
-      kind,
-      `cannot read guest-physical memory through this ${dialect.dialect} session: ${notes.filter((n) => n.includes('not used')).join('; ')}. ` +
-        `Adapters with a GDB command channel (${WORKING_ADAPTERS}) on QEMU work; with readMemory only, set a direct-map offset when none is recognised.`,
-    );
-  }
-  const chosen: Strategy = strategy;
-
-  const ram: readonly RamRange[] = s.ram ? mergeRanges(s.ram) : [{ start: 0 as PhysAddr, end: Number.MAX_SAFE_INTEGER as PhysAddr, name: 'unknown (no monitor)' }];
-  if (!s.ram) notes.push(`${s.ramNote ?? 'RAM ranges unknown'}: table addresses are not checked against RAM`);
-  const memory = new LiveMemory(ram, chosen, getStats, s.ram !== undefined);
-  // Timing of the reads themselves (the walk's transport cost).
-  const inner = memory.readMany.bind(memory);
-  memory.readMany = (reqs, sig) => elapsed(getStats, 'read', () => inner(reqs, sig));
-
-  const off = t.onAnyEvent((e) => {
+  let off = () => {};
+  const { target, memory } = await assembleTarget(
+    s,
+    {
+      kind: dialect.dialect,
+      arch: regs.arch,
+      registers: regs.registers,
+      notes: regs.notes,
+      evaluate: (e, sig) => reader.evaluateNumber(e, sig),
+      getStats,
+      resetStats() {
+        stats = newStats();
+        t.stats = stats;
+      },
+      noStrategyAdvice: `Adapters with a GDB command channel (${WORKING_ADAPTERS}) on QEMU work; with readMemory only, set a direct-map offset when none is recognised.`,
+      onDispose: () => off(),
+    },
+    options,
+    signal,
+  );
+  off = t.onAnyEvent((e) => {
     if (e.event === 'continued') memory.invalid = 'running';
     else if (e.event === 'terminated' || e.event === 'exited') memory.invalid = 'session-ended';
     else if (e.event === 'memory' || e.event === 'invalidated') memory.invalidate();
   });
-  let disposed: Promise<void> | undefined;
-  const target: LiveTarget = {
-    arch: regs.arch,
-    dialect: dialect.dialect,
-    strategy: chosen.name,
-    strategyNotes: notes,
-    registers: regs.registers,
-    memory,
-    get stats() {
-      return stats;
-    },
-    resetStats() {
-      stats = newStats();
-      t.stats = stats;
-    },
-    invalidate: () => memory.invalidate(),
-    dispose() {
-      disposed ??= (async () => {
-        off();
-        await chosen.dispose();
-      })();
-      return disposed;
-    },
-  };
   return target;
 };
 
