@@ -29,7 +29,7 @@ interface Pending {
 }
 
 export interface StubOptions {
-  /** Per-request and connect timeout (default 5000 ms). */
+  /** Per-request and connect timeout (default 3000 ms; QEMU answers in well under 1 ms). */
   timeoutMs?: number;
 }
 
@@ -45,6 +45,8 @@ export class GdbStubClient {
   /** Sent packets not yet acked (ack mode only): a `-` retransmits the oldest. */
   private readonly unacked: string[] = [];
   private noAck = false;
+  /** Bytes received so far: none at all after a request means QEMU never accepted us. */
+  private received = 0;
   private dead: GdbStubError | undefined;
   private closing: Promise<void> | undefined;
   /** Whether a `Qqemu.PhyMemMode:1` may be in effect: close() switches it back first. */
@@ -87,7 +89,7 @@ export class GdbStubClient {
    * connection at once (QEMU serving another debugger), or no answer.
    */
   static async connect(host: string, port: number, opts: StubOptions = {}): Promise<GdbStubClient> {
-    const timeoutMs = opts.timeoutMs ?? 5000;
+    const timeoutMs = opts.timeoutMs ?? 3000;
     const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     const sock = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect({ host, port });
@@ -140,6 +142,7 @@ export class GdbStubClient {
   }
 
   private onData(chunk: string): void {
+    this.received += chunk.length;
     for (const f of this.reader.push(chunk)) {
       if (f.kind === 'ack') this.unacked.shift();
       else if (f.kind === 'nak') {
@@ -172,7 +175,13 @@ export class GdbStubClient {
   private arm(p: Pending): void {
     clearTimeout(p.timer);
     p.timer = setTimeout(() => {
-      this.fail(new GdbStubError('timeout', `the gdbstub at ${this.where} did not answer '${p.packet.slice(0, 40)}' within ${this.timeoutMs} ms (another debugger attached, or not a gdbstub?)`));
+      // QEMU serves one client: a second connection is left unaccepted in the listen queue (the
+      // TCP connect succeeds) and never gets a byte, not even the ack of its first packet.
+      this.fail(
+        this.received === 0
+          ? new GdbStubError('busy', `the gdbstub at ${this.where} accepted the connection but sent nothing within ${this.timeoutMs} ms: QEMU serves one debugger at a time — another debugger is probably attached (detach it or wait for it to finish), or ${this.where} is not a gdbstub`)
+          : new GdbStubError('timeout', `the gdbstub at ${this.where} did not answer '${p.packet.slice(0, 40)}' within ${this.timeoutMs} ms`),
+      );
     }, this.timeoutMs);
   }
 

@@ -201,12 +201,12 @@ export function liveGuestCases(c: LiveGuestCase): LiveGuestState {
   return st;
 }
 
-const CLI = path.join(REPO, 'out', 'cli.js');
+export const CLI = path.join(REPO, 'out', 'cli.js');
 
 /** Runs node asynchronously (QEMU and the adapter keep working meanwhile). */
-function node(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function node(args: string[], env?: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, args);
+    const p = spawn(process.execPath, args, env ? { env } : {});
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d));

@@ -134,7 +134,16 @@ describe('gdbstub client against fake stubs', function () {
     }
   });
 
-  it('a stub that never answers times out with a clear message', async () => {
+  it('a connection that never gets a byte (QEMU leaves a second client unaccepted) is reported as busy', async () => {
+    const stub = await fakeStub(() => undefined, () => false);
+    try {
+      await assert.rejects(GdbStubClient.connect('127.0.0.1', stub.port, { timeoutMs: 300 }), (e: Error) => e instanceof GdbStubError && e.kind === 'busy' && /sent nothing within 300 ms: QEMU serves one debugger at a time/.test(e.message));
+    } finally {
+      stub.close();
+    }
+  });
+
+  it('a stub that acks but never answers times out naming the packet', async () => {
     const stub = await fakeStub(() => undefined);
     try {
       await assert.rejects(GdbStubClient.connect('127.0.0.1', stub.port, { timeoutMs: 300 }), (e: Error) => e instanceof GdbStubError && e.kind === 'timeout' && /did not answer 'qSupported/.test(e.message));
