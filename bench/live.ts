@@ -5,7 +5,11 @@ import { spaceFromRegisters } from '../src/core/formats';
 import { PageTableSession } from '../src/core/ops/session';
 import { StrategyName, openLiveTarget } from '../src/debug';
 import { attachGdb, GdbSession } from '../src/debug/gdbAttach';
-import { bootGuest } from '../test/harness/qemu';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { openStubTarget } from '../src/debug/gdbstub/session';
+import { REPO, bootGuest } from '../test/harness/qemu';
 
 const RUNS = 7;
 const WARMUP = 15;
@@ -135,4 +139,142 @@ export async function liveBench(): Promise<void> {
   }
 }
 
-if (require.main === module) void liveBench();
+// `node build/bench/live.js [gdb|stub]`: one part alone.
+if (require.main === module) {
+  const part = process.argv[2];
+  void (async () => {
+    if (part !== 'stub') await liveBench();
+    if (part !== 'gdb') await stubBench();
+  })();
+}
+
+// ---------------------------------------------------------------------------------------------
+// ptview's own gdbstub client (the CLI's --gdb): whole-process time side by side with
+// gdb-pt-dump's `gdb -batch … pt` on the same stop, and the PhyMemMode walk against the raw
+// transport limit (tables × one 4 KiB read of `m` packets, PhyMemMode already on) in the same run.
+
+/** gdb-pt-dump beside the repository (../shared/peers/gdb-pt-dump), or where GDB_PT_DUMP points. */
+function peerDir(): string | undefined {
+  const dir = process.env.GDB_PT_DUMP ?? path.join(REPO, '..', 'shared', 'peers', 'gdb-pt-dump');
+  return fs.existsSync(path.join(dir, 'pt.py')) ? dir : undefined;
+}
+
+/** Wall time of one process from spawn to exit, with its output. */
+function timeProcess(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ ms: number; status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d));
+    p.stderr.on('data', (d: Buffer) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (status) => resolve({ ms: performance.now() - t0, status, stdout, stderr }));
+  });
+}
+
+async function medianOf(n: number, f: () => Promise<number>): Promise<{ median: number; min: number; max: number }> {
+  await f(); // warm-up (page cache, QEMU's translated code)
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) xs.push(await f());
+  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) };
+}
+
+const PEER_ARCH: Record<string, { gdb: string; arch?: string }> = {
+  'x86-64-4level': { gdb: 'gdb' },
+  'aarch64-4k': { gdb: 'gdb-multiarch', arch: 'aarch64' },
+  'riscv-sv39': { gdb: 'gdb-multiarch', arch: 'riscv:rv64' },
+};
+
+export async function stubBench(runs = 7): Promise<void> {
+  const cli = path.join(REPO, 'out', 'cli.js');
+  const qemus = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d) && (() => { try { return fs.readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('qemu-system'); } catch { return false; } })()).length;
+  const nodeStart = await medianOf(runs, async () => (await timeProcess(process.execPath, ['-e', '0'])).ms);
+  const cliLoad = await medianOf(runs, async () => (await timeProcess(process.execPath, ['-e', `require(${JSON.stringify(cli)})`])).ms);
+  console.log(`\nptview --gdb (own gdbstub client) vs gdb-pt-dump, whole processes on the same stop (median of ${runs} after a warm-up)`);
+  console.log(`node start ${nodeStart.median.toFixed(1)} ms; node + loading the CLI's modules ${cliLoad.median.toFixed(1)} ms; qemu-system processes on this machine: ${qemus}`);
+  const peer = peerDir();
+  if (!peer) console.log('gdb-pt-dump column skipped: ../shared/peers/gdb-pt-dump not found beside the repository (set GDB_PT_DUMP to its directory)');
+  else if (process.getuid?.() !== 0) console.log('gdb-pt-dump column skipped: it reads /proc/<qemu pid>/mem and needs root');
+  console.log('guest          leaves  ptview dump --leaves --json (auto / phymem-mode) ms   gdb-pt-dump gdb -batch pt ms   ratio (auto / phymem)   PhyMemMode walk ms  tables  limit ms (x one 4K m read)  ÷ limit');
+  for (const guest of ['x86-64-4level', 'aarch64-4k', 'riscv-sv39']) {
+    const run = await bootGuest(guest, { gdb: true });
+    try {
+      const addr = `127.0.0.1:${run.gdbPort}`;
+      let leaves = 0;
+      const ptview = (strategy?: string) => async () => {
+        const r = await timeProcess(process.execPath, [cli, 'dump', '--gdb', addr, '--leaves', '--json', ...(strategy ? ['--strategy', strategy] : [])]);
+        if (r.status !== 0) throw new Error(`ptview exited ${r.status}: ${r.stderr}`);
+        leaves = r.stdout.split('\n').length - 1;
+        return r.ms;
+      };
+      const auto = await medianOf(runs, ptview());
+      const phy = await medianOf(runs, ptview('phymem-mode'));
+      let peerText = 'skipped';
+      let ratio = '';
+      if (peer && process.getuid?.() === 0) {
+        const p = PEER_ARCH[guest];
+        const args = ['-q', '-nx', '-batch', ...(p.arch ? ['-ex', `set architecture ${p.arch}`] : []), '-ex', `target remote ${addr}`, '-ex', `source ${path.join(peer, 'pt.py')}`, '-ex', 'pt', '-ex', 'disconnect'];
+        const peerRun = async () => {
+          const r = await timeProcess(p.gdb, args);
+          if (r.status !== 0 || !/0x[0-9a-f]+/i.test(r.stdout) || /Cannot get qemu-system pid|Traceback|Error/i.test(r.stdout + r.stderr)) throw new Error(`gdb-pt-dump failed (${r.status}): ${(r.stdout + r.stderr).slice(-400)}`);
+          return r.ms;
+        };
+        try {
+          const g = await medianOf(runs, peerRun);
+          peerText = `${g.median.toFixed(0)} (${g.min.toFixed(0)}-${g.max.toFixed(0)})`;
+          ratio = `${(auto.median / g.median).toFixed(2)}x / ${(phy.median / g.median).toFixed(2)}x`;
+        } catch (e) {
+          peerText = `failed: ${(e as Error).message.split('\n')[0]}`;
+        }
+      }
+      const w = await phyMemVsLimit(addr, runs);
+      console.log(
+        `${guest.padEnd(14)} ${String(leaves).padStart(6)}  ${`${auto.median.toFixed(0)} (${auto.min.toFixed(0)}-${auto.max.toFixed(0)}) / ${phy.median.toFixed(0)} (${phy.min.toFixed(0)}-${phy.max.toFixed(0)})`.padEnd(52)} ${peerText.padEnd(30)} ${ratio.padEnd(23)} ${w.walk.toFixed(2).padStart(8)}  ${String(w.tables).padStart(6)}  ${w.limit.toFixed(2).padStart(8)} (${w.read4k.toFixed(3)})           ${(w.walk / w.limit).toFixed(2)}x`,
+      );
+      if (!/paused/.test(await run.hmp('info status'))) console.log(`   !! ${guest} is not paused after the runs`);
+    } finally {
+      await run.kill();
+    }
+  }
+}
+
+/**
+ * In one session: PhyMemMode walks (every table read again: the stop cache is dropped between
+ * walks) and, between them, single 4 KiB reads with the mode already on (two 2 KiB `m` packets,
+ * QEMU's limit per packet) — the transport limit the walk is compared with.
+ */
+async function phyMemVsLimit(addr: string, runs: number): Promise<{ walk: number; tables: number; limit: number; read4k: number }> {
+  const stub = await openStubTarget(addr, { strategy: 'phymem-mode' });
+  try {
+    const t = stub.target;
+    const space = spaceFromRegisters(t.arch, t.registers);
+    const pa = rootTable(t.registers);
+    const walks: number[] = [];
+    const reads: number[] = [];
+    let tables = 0;
+    for (let k = 0; k < WARMUP + runs; k++) {
+      t.invalidate();
+      const session = new PageTableSession(space, t.memory);
+      const w0 = performance.now();
+      await session.leaves();
+      const ms = performance.now() - w0;
+      tables = session.stats.tablesRead;
+      await stub.client.setPhyMemMode(true);
+      try {
+        for (let i = 0; i < 3; i++) {
+          const r0 = performance.now();
+          await stub.client.readMemory(BigInt(pa), 4096);
+          if (k >= WARMUP) reads.push(performance.now() - r0);
+        }
+      } finally {
+        await stub.client.setPhyMemMode(false);
+      }
+      if (k >= WARMUP) walks.push(ms);
+    }
+    const read4k = median(reads);
+    return { walk: median(walks), tables, limit: tables * read4k, read4k };
+  } finally {
+    await stub.close();
+  }
+}

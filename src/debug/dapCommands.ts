@@ -6,6 +6,7 @@ import { LiveAccessError } from './api';
 import { DebuggerConsole } from './console';
 import { readMemory } from './dapMemory';
 import { packetReply } from './dialects';
+import { findQemuPid } from './procfs';
 import { parseConnection } from './ram';
 import { TargetCommands, Unavailable } from './strategies/types';
 
@@ -14,6 +15,7 @@ const IN_FLIGHT = 16;
 
 export class DapCommands implements TargetCommands {
   readonly inFlight = IN_FLIGHT;
+  readonly ordered = false;
 
   constructor(readonly con: DebuggerConsole) {}
 
@@ -22,7 +24,7 @@ export class DapCommands implements TargetCommands {
     return d.debugger === 'none' || !this.con.canRun ? `the ${d.dialect} dialect cannot send gdbstub packets or monitor commands and read their text` : undefined;
   }
 
-  async stubAddress(signal?: AbortSignal): Promise<{ host: string; port: number } | Unavailable> {
+  async qemuPid(signal?: AbortSignal): Promise<{ pid: number } | Unavailable> {
     if (this.con.dialect.debugger !== 'gdb') return { unavailable: `the ${this.con.dialect.dialect} dialect cannot say which gdbstub it is connected to (GDB's 'info connections')` };
     let conn;
     try {
@@ -31,7 +33,9 @@ export class DapCommands implements TargetCommands {
       if (e instanceof LiveAccessError) throw e;
       return { unavailable: `'info connections' failed: ${(e as Error).message}` };
     }
-    return conn ?? { unavailable: 'GDB is not connected to a TCP gdbstub (info connections shows no host:port)' };
+    if (!conn) return { unavailable: 'GDB is not connected to a TCP gdbstub (info connections shows no host:port)' };
+    const found = await findQemuPid(conn.host, conn.port);
+    return 'reason' in found ? { unavailable: found.reason } : found;
   }
 
   monitor(cmd: string, signal?: AbortSignal): Promise<string> {

@@ -12,6 +12,7 @@ import type { PhysAddr } from '../../core/addr';
 import { MemoryReadError } from '../../core/memory';
 import { LiveAccessError, LiveOptions, LiveTarget } from '../api';
 import { parseHostPort } from '../hostPort';
+import { findQemuPid } from '../procfs';
 import { readTargetRegisters, RegisterSource } from '../registers';
 import { TargetCommands, Unavailable } from '../strategies/types';
 import { assembleTarget, discoverQemu, elapsed, SessionKnowledge } from '../target';
@@ -40,14 +41,28 @@ function sessionError(e: unknown): unknown {
 export class StubCommands implements TargetCommands {
   readonly noCommands = undefined;
   readonly inFlight = IN_FLIGHT;
+  readonly ordered = true;
 
   constructor(
     readonly client: GdbStubClient,
     private readonly onBytes: (n: number) => void = () => {},
   ) {}
 
-  async stubAddress(): Promise<{ host: string; port: number } | Unavailable> {
-    return { host: this.client.host, port: this.client.port };
+  private pid: Promise<{ pid: number } | Unavailable> | undefined;
+
+  /**
+   * Started at connect (startPidLookup) so that listing /proc, slow on some kernels, overlaps
+   * the stub's own requests; the socket's owner decides, as on the debug-adapter path.
+   */
+  qemuPid(): Promise<{ pid: number } | Unavailable> {
+    return this.startPidLookup();
+  }
+
+  startPidLookup(): Promise<{ pid: number } | Unavailable> {
+    this.pid ??= process.platform !== 'linux'
+      ? Promise.resolve({ unavailable: `/proc/<pid>/mem needs a Linux host (this is ${process.platform})` })
+      : findQemuPid(this.client.host, this.client.port).then((r) => ('reason' in r ? { unavailable: r.reason } : r), (e: Error) => ({ unavailable: `looking for the QEMU process failed: ${e.message}` }));
+    return this.pid;
   }
 
   monitor(cmd: string): Promise<string> {
@@ -143,6 +158,7 @@ export async function openStubTarget(hostPort: string, options: LiveOptions = {}
     }
     const attachMs = performance.now() - t0;
     const cmds = new StubCommands(client, (n) => (stats.bytesRead += n));
+    if (!options.strategy || options.strategy === 'proc-mem') void cmds.startPidLookup();
     const s: SessionKnowledge = { commands: cmds, notes: [`ptview's gdbstub client on ${client.where} (${description.architecture ?? '?'}, PacketSize 0x${client.features.get('PacketSize') ?? '?'}, ${client.noAckMode ? 'no-ack mode' : 'acks on: the stub offers no QStartNoAckMode'})`] };
     await elapsed(getStats, 'discover', () => discoverQemu(s));
     const regs = await elapsed(getStats, 'registers', () => readTargetRegisters(new StubRegisters(client, description)));

@@ -57,6 +57,7 @@ export class PhyMemStrategy implements Strategy {
     if (reqs.length === 0) return [];
     const first = reqs[0];
     if (signal?.aborted) throw batchError(signal.reason, first.addr, first.length, signal);
+    if (this.cmds.ordered) return this.pipelined(reqs, signal);
     let fatal: MemoryReadError | undefined;
     try {
       // A failed switch-on is still switched off in finally (the mode may have changed).
@@ -81,6 +82,27 @@ export class PhyMemStrategy implements Strategy {
     } finally {
       await this.switchOffNow(fatal);
     }
+  }
+
+  /**
+   * The same window as one pipeline on a carrier that keeps order (one TCP stream to the stub):
+   * mode 1, every read, mode 0 are all sent before the first answer arrives, so a batch costs
+   * one round trip plus the transfer. The stub serves them in order: the reads are physical, and
+   * mode 0 follows them whatever they answer. A failed switch-on discards the reads.
+   */
+  private async pipelined(reqs: readonly ReadRequest[], signal?: AbortSignal): Promise<(Uint8Array | MemoryReadError)[]> {
+    const on = this.cmds.setPhyMemMode(true).then(() => undefined, (e: unknown) => ({ e }));
+    const reads = reqs.map((r) => this.cmds.read(r.addr, BigInt(r.addr), r.length).catch((e: unknown) => batchError(e, r.addr, r.length)));
+    const off = this.cmds.setPhyMemMode(false).then(() => undefined, (e: unknown) => ({ e }));
+    const [onFailed, res, offFailed] = await Promise.all([on, Promise.all(reads), off]);
+    const first = reqs[0];
+    const fatal = res.find((x): x is MemoryReadError => x instanceof MemoryReadError && isBatchFatal(x));
+    // One more try, then a loud error unless the session is gone.
+    if (offFailed) await this.switchOffNow(fatal);
+    if (onFailed) throw batchError(onFailed.e, first.addr, first.length, signal);
+    if (fatal) throw fatal;
+    if (signal?.aborted) throw batchError(signal.reason, first.addr, first.length, signal);
+    return res;
   }
 
   /** Mode 0 and the debugger's cache flushed; a dead session is left to the next attach's check. */

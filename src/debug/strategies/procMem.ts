@@ -2,7 +2,6 @@
 // the host address `gpa2hva` gives for each RAM range (each flat range is linear in host memory).
 import fs from 'node:fs';
 import { MemoryReadError, ReadRequest } from '../../core/memory';
-import { findQemuPid } from '../procfs';
 import { FlatRamRange, parseGpa2hva } from '../ram';
 import { Strategy, TargetCommands, Unavailable, isUnavailable } from './types';
 
@@ -21,10 +20,8 @@ export async function setupProcMem(cmds: TargetCommands, ram: readonly FlatRamRa
   if (process.platform !== 'linux') return { unavailable: `/proc/<pid>/mem needs a Linux host (this is ${process.platform})` };
   if (cmds.noCommands) return { unavailable: `${cmds.noCommands} (gpa2hva)` };
   if (ram.length === 0) return { unavailable: 'no RAM ranges from the monitor' };
-  const conn = await cmds.stubAddress(signal);
-  if (isUnavailable(conn)) return conn;
-  const found = findQemuPid(conn.host, conn.port);
-  if ('reason' in found) return { unavailable: found.reason };
+  const found = await cmds.qemuPid(signal);
+  if (isUnavailable(found)) return found;
   const ranges: HostRange[] = [];
   for (const r of ram) {
     const hva = parseGpa2hva(await cmds.monitor(`gpa2hva 0x${r.start.toString(16)}`, signal));

@@ -33,8 +33,8 @@ export function isUnavailable<T>(x: T | Unavailable): x is Unavailable {
 export interface TargetCommands {
   /** Why packets and monitor commands cannot be sent (e.g. a dialect without a command channel). */
   readonly noCommands: string | undefined;
-  /** The gdbstub's TCP address, to find the QEMU process behind it. */
-  stubAddress(signal?: AbortSignal): Promise<{ host: string; port: number } | Unavailable>;
+  /** The QEMU process on this machine that owns the gdbstub's socket (for /proc/<pid>/mem). */
+  qemuPid(signal?: AbortSignal): Promise<{ pid: number } | Unavailable>;
   /** A QEMU monitor command's text. */
   monitor(cmd: string, signal?: AbortSignal): Promise<string>;
   /** One gdbstub query packet's reply (undefined when none came back). */
@@ -48,4 +48,10 @@ export interface TargetCommands {
   read(reportAddr: PhysAddr, address: bigint, count: number, signal?: AbortSignal): Promise<Uint8Array>;
   /** Reads worth keeping in flight together (the carrier pipelines them). */
   readonly inFlight: number;
+  /**
+   * Whether requests reach the stub in the order they are made and are served one after the
+   * other (ptview's own client: one TCP stream). Then a PhyMemMode window can be sent as one
+   * pipeline (on, reads, off) without waiting for each step. Not so through a debug adapter.
+   */
+  readonly ordered: boolean;
 }
