@@ -7,6 +7,7 @@ import { StrategyName, openLiveTarget } from '../src/debug';
 import { attachGdb, GdbSession } from '../src/debug/gdbAttach';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { openStubTarget } from '../src/debug/gdbstub/session';
 import { REPO, bootGuest } from '../test/harness/qemu';
@@ -173,78 +174,105 @@ function timeProcess(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Prom
   });
 }
 
-async function medianOf(n: number, f: () => Promise<number>): Promise<{ median: number; min: number; max: number }> {
-  await f(); // warm-up (page cache, QEMU's translated code)
-  const xs: number[] = [];
-  for (let i = 0; i < n; i++) xs.push(await f());
-  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) };
-}
-
 const PEER_ARCH: Record<string, { gdb: string; arch?: string }> = {
   'x86-64-4level': { gdb: 'gdb' },
   'aarch64-4k': { gdb: 'gdb-multiarch', arch: 'aarch64' },
   'riscv-sv39': { gdb: 'gdb-multiarch', arch: 'riscv:rv64' },
 };
 
-export async function stubBench(runs = 7): Promise<void> {
+const stat = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+const fmt = (x: { median: number; min: number; max: number }) => `${x.median.toFixed(0)} (${x.min.toFixed(0)}-${x.max.toFixed(0)})`;
+
+/**
+ * The machine is shared (load varies by the second), so the processes compared are run
+ * interleaved — ptview auto, ptview phymem-mode, gdb-pt-dump, again — and the ratio is also given
+ * per round (median of the rounds' ratios) beside the ratio of medians.
+ */
+export async function stubBench(runs = 11): Promise<void> {
   const cli = path.join(REPO, 'out', 'cli.js');
   const qemus = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d) && (() => { try { return fs.readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('qemu-system'); } catch { return false; } })()).length;
-  const nodeStart = await medianOf(runs, async () => (await timeProcess(process.execPath, ['-e', '0'])).ms);
-  const cliLoad = await medianOf(runs, async () => (await timeProcess(process.execPath, ['-e', `require(${JSON.stringify(cli)})`])).ms);
-  console.log(`\nptview --gdb (own gdbstub client) vs gdb-pt-dump, whole processes on the same stop (median of ${runs} after a warm-up)`);
-  console.log(`node start ${nodeStart.median.toFixed(1)} ms; node + loading the CLI's modules ${cliLoad.median.toFixed(1)} ms; qemu-system processes on this machine: ${qemus}`);
+  const nodeStart: number[] = [];
+  const cliLoad: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    nodeStart.push((await timeProcess(process.execPath, ['-e', '0'])).ms);
+    cliLoad.push((await timeProcess(process.execPath, ['-e', `require(${JSON.stringify(cli)})`])).ms);
+  }
+  console.log(`\nptview --gdb (own gdbstub client, no GDB) vs gdb-pt-dump: whole processes on the same stop, ${runs} interleaved rounds after a warm-up; ms median (min-max)`);
+  console.log(`node -e 0: ${fmt(stat(nodeStart))} ms; node loading the CLI's modules: ${fmt(stat(cliLoad))} ms; qemu-system processes on this machine: ${qemus}; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   const peer = peerDir();
-  if (!peer) console.log('gdb-pt-dump column skipped: ../shared/peers/gdb-pt-dump not found beside the repository (set GDB_PT_DUMP to its directory)');
-  else if (process.getuid?.() !== 0) console.log('gdb-pt-dump column skipped: it reads /proc/<qemu pid>/mem and needs root');
-  console.log('guest          leaves  ptview dump --leaves --json (auto / phymem-mode) ms   gdb-pt-dump gdb -batch pt ms   ratio (auto / phymem)   PhyMemMode walk ms  tables  limit ms (x one 4K m read)  ÷ limit');
+  const peerOk = peer !== undefined && process.getuid?.() === 0;
+  if (!peer) console.log('gdb-pt-dump columns skipped: ../shared/peers/gdb-pt-dump not found beside the repository (GDB_PT_DUMP may name its directory)');
+  else if (!peerOk) console.log('gdb-pt-dump columns skipped: it reads /proc/<qemu pid>/mem and needs root');
+  console.log('guest          leaves  ptview auto        ptview phymem      gdb-pt-dump        auto/peer (ratio of medians; median of rounds)  phymem/peer');
+  const walks: string[] = [];
   for (const guest of ['x86-64-4level', 'aarch64-4k', 'riscv-sv39']) {
     const run = await bootGuest(guest, { gdb: true });
     try {
       const addr = `127.0.0.1:${run.gdbPort}`;
       let leaves = 0;
-      const ptview = (strategy?: string) => async () => {
+      const ptview = async (strategy?: string) => {
         const r = await timeProcess(process.execPath, [cli, 'dump', '--gdb', addr, '--leaves', '--json', ...(strategy ? ['--strategy', strategy] : [])]);
         if (r.status !== 0) throw new Error(`ptview exited ${r.status}: ${r.stderr}`);
         leaves = r.stdout.split('\n').length - 1;
         return r.ms;
       };
-      const auto = await medianOf(runs, ptview());
-      const phy = await medianOf(runs, ptview('phymem-mode'));
-      let peerText = 'skipped';
-      let ratio = '';
-      if (peer && process.getuid?.() === 0) {
-        const p = PEER_ARCH[guest];
-        const args = ['-q', '-nx', '-batch', ...(p.arch ? ['-ex', `set architecture ${p.arch}`] : []), '-ex', `target remote ${addr}`, '-ex', `source ${path.join(peer, 'pt.py')}`, '-ex', 'pt', '-ex', 'disconnect'];
-        const peerRun = async () => {
-          const r = await timeProcess(p.gdb, args);
-          if (r.status !== 0 || !/0x[0-9a-f]+/i.test(r.stdout) || /Cannot get qemu-system pid|Traceback|Error/i.test(r.stdout + r.stderr)) throw new Error(`gdb-pt-dump failed (${r.status}): ${(r.stdout + r.stderr).slice(-400)}`);
-          return r.ms;
-        };
-        try {
-          const g = await medianOf(runs, peerRun);
-          peerText = `${g.median.toFixed(0)} (${g.min.toFixed(0)}-${g.max.toFixed(0)})`;
-          ratio = `${(auto.median / g.median).toFixed(2)}x / ${(phy.median / g.median).toFixed(2)}x`;
-        } catch (e) {
-          peerText = `failed: ${(e as Error).message.split('\n')[0]}`;
+      const p = PEER_ARCH[guest];
+      const peerArgs = ['-q', '-nx', '-batch', ...(p.arch ? ['-ex', `set architecture ${p.arch}`] : []), '-ex', `target remote ${addr}`, '-ex', `source ${path.join(peer ?? '', 'pt.py')}`, '-ex', 'pt', '-ex', 'disconnect'];
+      let peerError: string | undefined;
+      const peerRun = async (): Promise<number | undefined> => {
+        if (!peerOk || peerError) return undefined;
+        const r = await timeProcess(p.gdb, peerArgs);
+        if (r.status !== 0 || !/0x[0-9a-f]+/i.test(r.stdout) || /Cannot get qemu-system pid|Traceback|Error/i.test(r.stdout + r.stderr)) {
+          peerError = `gdb-pt-dump failed (${r.status}): ${(r.stdout + r.stderr).slice(-300).replace(/\n/g, ' ')}`;
+          return undefined;
+        }
+        return r.ms;
+      };
+      const auto: number[] = [];
+      const phy: number[] = [];
+      const peerMs: number[] = [];
+      const rAuto: number[] = [];
+      const rPhy: number[] = [];
+      for (let i = 0; i <= runs; i++) {
+        const a = await ptview();
+        const f = await ptview('phymem-mode');
+        const g = await peerRun();
+        if (i === 0) continue; // warm-up round
+        auto.push(a);
+        phy.push(f);
+        if (g !== undefined) {
+          peerMs.push(g);
+          rAuto.push(a / g);
+          rPhy.push(f / g);
         }
       }
-      const w = await phyMemVsLimit(addr, runs);
-      console.log(
-        `${guest.padEnd(14)} ${String(leaves).padStart(6)}  ${`${auto.median.toFixed(0)} (${auto.min.toFixed(0)}-${auto.max.toFixed(0)}) / ${phy.median.toFixed(0)} (${phy.min.toFixed(0)}-${phy.max.toFixed(0)})`.padEnd(52)} ${peerText.padEnd(30)} ${ratio.padEnd(23)} ${w.walk.toFixed(2).padStart(8)}  ${String(w.tables).padStart(6)}  ${w.limit.toFixed(2).padStart(8)} (${w.read4k.toFixed(3)})           ${(w.walk / w.limit).toFixed(2)}x`,
-      );
+      const A = stat(auto);
+      const F = stat(phy);
+      const G = peerMs.length ? stat(peerMs) : undefined;
+      const ratios = G ? `${(A.median / G.median).toFixed(2)}x; ${median(rAuto).toFixed(2)}x`.padEnd(47) + ` ${(F.median / G.median).toFixed(2)}x; ${median(rPhy).toFixed(2)}x` : peerError ?? 'skipped';
+      console.log(`${guest.padEnd(14)} ${String(leaves).padStart(6)}  ${fmt(A).padEnd(18)} ${fmt(F).padEnd(18)} ${(G ? fmt(G) : '-').padEnd(18)} ${ratios}`);
       if (!/paused/.test(await run.hmp('info status'))) console.log(`   !! ${guest} is not paused after the runs`);
+      const w = await phyMemVsLimit(addr, 31);
+      walks.push(
+        `${guest.padEnd(14)} ${String(w.tables).padStart(6)}  ${fmt3(w.walk).padEnd(22)} ${fmt3(w.read4k).padEnd(22)} ${(w.walk.median / (w.tables * w.read4k.median)).toFixed(2)}x; ${w.ratio.median.toFixed(2)}x; ${(w.walk.min / (w.tables * w.read4k.min)).toFixed(2)}x`,
+      );
     } finally {
       await run.kill();
     }
   }
+  console.log('\nPhyMemMode walk (own client: mode on once, each level\'s reads pipelined, mode off when the walk goes idle) vs the transport limit, tables x one 4 KiB read with the mode on (two 2 KiB `m` packets, QEMU\'s most per packet), sampled between the walks');
+  console.log('guest          tables  walk ms                one 4 KiB read ms      walk / limit (of medians; median per round; of minima)');
+  for (const w of walks) console.log(w);
 }
+
+const fmt3 = (x: { median: number; min: number; max: number }) => `${x.median.toFixed(3)} (${x.min.toFixed(3)}-${x.max.toFixed(3)})`;
 
 /**
  * In one session: PhyMemMode walks (every table read again: the stop cache is dropped between
- * walks) and, between them, single 4 KiB reads with the mode already on (two 2 KiB `m` packets,
- * QEMU's limit per packet) — the transport limit the walk is compared with.
+ * walks) and, after each, single 4 KiB reads with the mode already on — the transport limit the
+ * walk is compared with, sampled under the same load.
  */
-async function phyMemVsLimit(addr: string, runs: number): Promise<{ walk: number; tables: number; limit: number; read4k: number }> {
+async function phyMemVsLimit(addr: string, runs: number) {
   const stub = await openStubTarget(addr, { strategy: 'phymem-mode' });
   try {
     const t = stub.target;
@@ -252,6 +280,7 @@ async function phyMemVsLimit(addr: string, runs: number): Promise<{ walk: number
     const pa = rootTable(t.registers);
     const walks: number[] = [];
     const reads: number[] = [];
+    const ratios: number[] = [];
     let tables = 0;
     for (let k = 0; k < WARMUP + runs; k++) {
       t.invalidate();
@@ -260,20 +289,23 @@ async function phyMemVsLimit(addr: string, runs: number): Promise<{ walk: number
       await session.leaves();
       const ms = performance.now() - w0;
       tables = session.stats.tablesRead;
+      const round: number[] = [];
       await stub.client.setPhyMemMode(true);
       try {
         for (let i = 0; i < 3; i++) {
           const r0 = performance.now();
           await stub.client.readMemory(BigInt(pa), 4096);
-          if (k >= WARMUP) reads.push(performance.now() - r0);
+          round.push(performance.now() - r0);
         }
       } finally {
         await stub.client.setPhyMemMode(false);
       }
-      if (k >= WARMUP) walks.push(ms);
+      if (k < WARMUP) continue;
+      walks.push(ms);
+      reads.push(...round);
+      ratios.push(ms / (tables * median(round)));
     }
-    const read4k = median(reads);
-    return { walk: median(walks), tables, limit: tables * read4k, read4k };
+    return { walk: stat(walks), read4k: stat(reads), ratio: stat(ratios), tables };
   } finally {
     await stub.close();
   }

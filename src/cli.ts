@@ -264,7 +264,8 @@ async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promis
       process.stderr.write(`stats: ${s.tablesRead} tables read, ${s.bytesRead} bytes, ${s.readBatches} read batches, ${(performance.now() - t0).toFixed(1)} ms\n`);
       if (t.live) {
         const l = t.live.stats;
-        const ph = { ...t.phases, ...l.phases, walk: walkMs };
+        // `start`: from the process's start to the command (node itself and loading ptview).
+        const ph = { start: t0, ...t.phases, ...l.phases, walk: walkMs };
         const unit = t.live.dialect === 'gdbstub' ? 'gdbstub packets' : 'DAP requests';
         process.stderr.write(
           `stats: live ${t.live.arch} via ${t.live.dialect}, strategy ${t.live.strategy}: ${l.dapRequests} ${unit} (${l.dapRequests - walkDap} during the walk), ` +

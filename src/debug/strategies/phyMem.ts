@@ -85,24 +85,49 @@ export class PhyMemStrategy implements Strategy {
   }
 
   /**
-   * The same window as one pipeline on a carrier that keeps order (one TCP stream to the stub):
-   * mode 1, every read, mode 0 are all sent before the first answer arrives, so a batch costs
-   * one round trip plus the transfer. The stub serves them in order: the reads are physical, and
-   * mode 0 follows them whatever they answer. A failed switch-on discards the reads.
+   * On a carrier that keeps order (ptview's own connection to the stub, which QEMU serves alone)
+   * the window is one pipeline: mode 1 (unless still on from the walk's previous level), every
+   * read, sent before the first answer, so a batch costs one round trip plus the transfer. The
+   * stub serves them in order, so the reads are physical. The mode goes back to 0 as soon as the
+   * walk stops asking — on the next turn of the event loop after a batch without a follow-up
+   * (the walker asks for the next level from the previous one's answer, without yielding) — and
+   * at once on any failure; dispose waits for it. Nobody else can read through this connection
+   * meanwhile. A failed switch-on discards the reads.
    */
   private async pipelined(reqs: readonly ReadRequest[], signal?: AbortSignal): Promise<(Uint8Array | MemoryReadError)[]> {
-    const on = this.cmds.setPhyMemMode(true).then(() => undefined, (e: unknown) => ({ e }));
-    const reads = reqs.map((r) => this.cmds.read(r.addr, BigInt(r.addr), r.length).catch((e: unknown) => batchError(e, r.addr, r.length)));
-    const off = this.cmds.setPhyMemMode(false).then(() => undefined, (e: unknown) => ({ e }));
-    const [onFailed, res, offFailed] = await Promise.all([on, Promise.all(reads), off]);
+    if (this.idle) {
+      clearImmediate(this.idle);
+      this.idle = undefined;
+    }
     const first = reqs[0];
+    const on = this.modeOn ? Promise.resolve(undefined) : this.cmds.setPhyMemMode(true).then(() => undefined, (e: unknown) => ({ e }));
+    this.modeOn = true;
+    const reads = reqs.map((r) => this.cmds.read(r.addr, BigInt(r.addr), r.length).catch((e: unknown) => batchError(e, r.addr, r.length)));
+    const [onFailed, res] = await Promise.all([on, Promise.all(reads)]);
     const fatal = res.find((x): x is MemoryReadError => x instanceof MemoryReadError && isBatchFatal(x));
-    // One more try, then a loud error unless the session is gone.
-    if (offFailed) await this.switchOffNow(fatal);
-    if (onFailed) throw batchError(onFailed.e, first.addr, first.length, signal);
-    if (fatal) throw fatal;
-    if (signal?.aborted) throw batchError(signal.reason, first.addr, first.length, signal);
+    if (onFailed || fatal || signal?.aborted) {
+      await this.offNow(fatal ?? (onFailed ? batchError(onFailed.e, first.addr, first.length) : undefined));
+      if (onFailed) throw batchError(onFailed.e, first.addr, first.length, signal);
+      if (fatal) throw fatal;
+      throw batchError(signal!.reason, first.addr, first.length, signal);
+    }
+    // Off unless the walk's next batch comes first (it runs in this queue, before the switch-off).
+    this.idle = setImmediate(() => {
+      this.idle = undefined;
+      const off = () => this.offNow().catch((e: unknown) => (this.offError = e));
+      this.queue = this.queue.then(off, off);
+    });
     return res;
+  }
+
+  private modeOn = false;
+  private idle: NodeJS.Immediate | undefined;
+  private offError: unknown;
+
+  private async offNow(fatal?: MemoryReadError): Promise<void> {
+    if (!this.modeOn) return;
+    await this.switchOffNow(fatal);
+    this.modeOn = false;
   }
 
   /** Mode 0 and the debugger's cache flushed; a dead session is left to the next attach's check. */
@@ -116,8 +141,21 @@ export class PhyMemStrategy implements Strategy {
     }
   }
 
-  /** Every batch switches the mode off before it settles: waiting for the last one is enough. */
+  /**
+   * Through a debug adapter every batch switches the mode off before it settles; on an ordered
+   * carrier the idle switch-off may still be pending: run it now.
+   */
   async dispose(): Promise<void> {
+    if (this.idle) {
+      clearImmediate(this.idle);
+      this.idle = undefined;
+      const off = () => this.offNow();
+      this.queue = this.queue.then(off, off);
+    }
     await this.queue.catch(() => undefined);
+    if (this.modeOn) await this.offNow(); // a batch that failed to switch back: one more try, loudly
+    const e = this.offError;
+    this.offError = undefined;
+    if (e) throw e;
   }
 }
