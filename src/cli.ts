@@ -150,7 +150,9 @@ async function openViaStub(o: Common, liveOptions: { strategy?: StrategyName; di
   // Ctrl-C mid-walk: PhyMemMode back to 0 and the connection closed (guest still paused) first.
   const onSignal = (sig: NodeJS.Signals) => {
     process.stderr.write(`ptview: ${sig}: switching PhyMemMode back and closing the gdbstub connection\n`);
-    void stub.close().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    // The client itself, not the target: PhyMemMode:0 goes out at once, queued behind the reads
+    // in flight (the stub answers in order), without waiting for the walk to notice.
+    void stub.client.close().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

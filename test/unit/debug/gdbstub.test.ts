@@ -4,9 +4,9 @@
 // without paging registers, a stub that accepts and closes (QEMU serving another debugger), a
 // stub that never answers, E replies, O output packets and a retransmit request.
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { GdbStubClient, GdbStubError } from '../../../src/debug/gdbstub/client';
 import { FrameReader, checksum, decodeBody, encodePacket, littleEndianHex } from '../../../src/debug/gdbstub/rsp';
+import { NAK, RAW, fakeStub } from '../../support/fakeStub';
 import { openStubTarget } from '../../../src/debug/gdbstub/session';
 import { loadTargetDescription } from '../../../src/debug/gdbstub/targetXml';
 import { LiveAccessError } from '../../../src/debug/api';
@@ -54,46 +54,6 @@ describe('gdbstub target descriptions', () => {
     assert.equal(d.registers.get('ttbr0_el1')?.feature, 'org.qemu.gdb.arm.sys.regs');
   });
 });
-
-const RAW = '\u0000raw:';
-const NAK = Symbol('nak') as unknown as string;
-
-/** A fake stub: `answer` maps each request's data to its reply (undefined: no reply at all). */
-async function fakeStub(answer: (req: string) => string | string[] | undefined, onConnect?: (s: net.Socket) => boolean): Promise<{ port: number; requests: string[]; close(): void }> {
-  const requests: string[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    if (onConnect && !onConnect(s)) return;
-    const reader = new FrameReader();
-    s.setEncoding('latin1');
-    s.on('data', (d: string) => {
-      for (const f of reader.push(d)) {
-        if (f.kind !== 'packet') continue;
-        const r = answer(f.data);
-        if (r === NAK) {
-          s.write('-'); // "retransmit, please"
-          continue;
-        }
-        s.write('+');
-        requests.push(f.data);
-        if (r === undefined) continue;
-        // RAW bodies go out as given (run-length encoded by hand), the rest escaped.
-        for (const x of Array.isArray(r) ? r : [r]) s.write(x.startsWith(RAW) ? `$${x.slice(RAW.length)}#${checksum(x.slice(RAW.length))}` : encodePacket(x));
-      }
-    });
-    s.on('error', () => undefined);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    requests,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      server.close();
-    },
-  };
-}
 
 const hex = (s: string) => Buffer.from(s).toString('hex');
 
