@@ -19,7 +19,7 @@ import { assembleTarget, discoverQemu, elapsed, SessionKnowledge } from '../targ
 import { newStats } from '../transport';
 import { GdbStubClient, GdbStubError, StubOptions } from './client';
 import { errorReply, littleEndianHex } from './rsp';
-import { TargetDescription, loadTargetDescription } from './targetXml';
+import { RegisterDesc, TargetDescription, loadTargetDescription } from './targetXml';
 
 /** Reads in flight per batch: each is two `m` packets on QEMU, and the stub answers in order. */
 const IN_FLIGHT = 32;
@@ -99,13 +99,28 @@ export class StubRegisters implements RegisterSource {
   async readAll(names: readonly string[]): Promise<Map<string, bigint>> {
     const present = names.map((n) => this.desc.registers.get(n.toLowerCase())).filter((d) => d !== undefined);
     const replies = await Promise.all(present.map((d) => this.client.request(`p${d.regnum.toString(16)}`)));
+    // A stub without `p` (empty replies) still sends the registers of its `g` packet.
+    const all = replies.some((r) => r === '') ? await this.client.request('g') : undefined;
     const out = new Map<string, bigint>();
     present.forEach((d, i) => {
-      const r = replies[i];
-      // `xx…` is "unavailable"; an E reply or an empty one (no `p` support) means absent too.
-      if (/^[0-9a-f]+$/i.test(r) && r.length === Math.ceil(d.bitsize / 8) * 2) out.set(d.name.toLowerCase(), littleEndianHex(r));
+      const r = replies[i] === '' && all !== undefined ? this.fromG(all, d) : replies[i];
+      // `xx…` is "unavailable"; an E reply or an empty one means absent too.
+      if (r !== undefined && /^[0-9a-f]+$/i.test(r) && r.length === Math.ceil(d.bitsize / 8) * 2) out.set(d.name.toLowerCase(), littleEndianHex(r));
     });
     return out;
+  }
+
+  /** Register `d` in a `g` reply: the registers in number order, each bitsize/8 bytes, from 0. */
+  private fromG(g: string, d: RegisterDesc): string | undefined {
+    if (errorReply(g)) return undefined;
+    let at = 0;
+    const ordered = [...this.desc.registers.values()].sort((a, b) => a.regnum - b.regnum);
+    for (let n = 0, i = 0; n < d.regnum; n++) {
+      if (ordered[i]?.regnum !== n) return undefined; // a gap: the layout is unknown
+      at += Math.ceil(ordered[i++].bitsize / 8) * 2;
+    }
+    const end = at + Math.ceil(d.bitsize / 8) * 2;
+    return end <= g.length ? g.slice(at, end) : undefined;
   }
 
   async pcBytes(): Promise<bigint | undefined> {

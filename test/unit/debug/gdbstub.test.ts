@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { GdbStubClient, GdbStubError } from '../../../src/debug/gdbstub/client';
 import { FrameReader, checksum, decodeBody, encodePacket, littleEndianHex } from '../../../src/debug/gdbstub/rsp';
 import { NAK, RAW, fakeStub } from '../../support/fakeStub';
-import { openStubTarget } from '../../../src/debug/gdbstub/session';
+import { StubRegisters, openStubTarget } from '../../../src/debug/gdbstub/session';
 import { loadTargetDescription } from '../../../src/debug/gdbstub/targetXml';
 import { LiveAccessError } from '../../../src/debug/api';
 
@@ -144,6 +144,53 @@ describe('gdbstub client against fake stubs', function () {
       assert.equal(stub.requests.filter((r) => r === 'm1000,8').length, 1, 'retransmitted once after the nak');
       await c.close();
       assert.ok(!stub.requests.includes('D'));
+    } finally {
+      stub.close();
+    }
+  });
+
+  it('switches to no-ack mode when the stub offers QStartNoAckMode, and stops acking', async () => {
+    let acksAfter = 0;
+    let noAck = false;
+    const stub = await fakeStub(
+      (q) => {
+        if (q.startsWith('qSupported')) return 'PacketSize=1000;QStartNoAckMode+';
+        if (q === 'QStartNoAckMode') return (noAck = true), 'OK';
+        return 'E01';
+      },
+      (s) => {
+        s.on('data', (d: Buffer) => {
+          if (noAck) acksAfter += [...d.toString('latin1')].filter((c) => c === '+').length;
+        });
+        return true;
+      },
+    );
+    try {
+      const c = await GdbStubClient.connect('127.0.0.1', stub.port);
+      assert.equal(c.noAckMode, true);
+      await assert.rejects(c.command('qfoo'), /E01/);
+      await new Promise((r) => setTimeout(r, 50));
+      // The OK of QStartNoAckMode is the last packet acknowledged.
+      assert.ok(acksAfter <= 1, String(acksAfter));
+      await c.close();
+    } finally {
+      stub.close();
+    }
+  });
+
+  it('reads registers from the g packet when the stub has no p packet', async () => {
+    const le = (v: bigint, bytes: number) => Buffer.from(new BigUint64Array([v]).buffer).subarray(0, bytes).toString('hex');
+    const stub = await fakeStub((q) => {
+      if (q.startsWith('qSupported')) return 'PacketSize=1000';
+      if (q === 'g') return le(0x1111n, 8) + le(0x80000011n, 4) + le(0x203000n, 8);
+      return '';
+    });
+    try {
+      const c = await GdbStubClient.connect('127.0.0.1', stub.port);
+      const desc = await loadTargetDescription(async () => '<target><feature name="x"><reg name="rip" bitsize="64"/><reg name="eflags" bitsize="32"/><reg name="cr3" bitsize="64"/></feature></target>');
+      const regs = await new StubRegisters(c, desc).readAll(['cr3', 'eflags', 'efer']);
+      assert.deepEqual([...regs], [['cr3', 0x203000n], ['eflags', 0x80000011n]]);
+      await c.close();
     } finally {
       stub.close();
     }
