@@ -55,10 +55,11 @@ export function isLocalHost(host: string): boolean {
   return false;
 }
 
+/** PIDs whose executable is named qemu*: one readlink each (a file read costs four calls). */
 async function qemuNamedPids(): Promise<string[]> {
   const pids = (await fsp.readdir('/proc')).filter((d) => /^\d+$/.test(d));
-  const comms = await Promise.all(pids.map((d) => fsp.readFile(`/proc/${d}/comm`, 'latin1').catch(() => ''))); // '' : gone
-  return pids.filter((_, i) => comms[i].startsWith('qemu'));
+  const exes = await Promise.all(pids.map((d) => fsp.readlink(`/proc/${d}/exe`).catch(() => ''))); // '' : gone or not ours
+  return pids.filter((_, i) => path.basename(exes[i]).startsWith('qemu'));
 }
 
 export type PidLookup = { pid: number } | { reason: string };
