@@ -251,6 +251,13 @@ export async function stubBench(runs = 11): Promise<void> {
       const G = peerMs.length ? stat(peerMs) : undefined;
       const ratios = G ? `${(A.median / G.median).toFixed(2)}x; ${median(rAuto).toFixed(2)}x`.padEnd(47) + ` ${(F.median / G.median).toFixed(2)}x; ${median(rPhy).toFixed(2)}x` : peerError ?? 'skipped';
       console.log(`${guest.padEnd(14)} ${String(leaves).padStart(6)}  ${fmt(A).padEnd(18)} ${fmt(F).padEnd(18)} ${(G ? fmt(G) : '-').padEnd(18)} ${ratios}`);
+      // The previous way (GDB + cdt-gdb-adapter), for scale: three runs.
+      const viaGdb: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await timeProcess(process.execPath, [cli, 'dump', '--via', 'gdb', '--gdb', addr, '--leaves', '--json']);
+        if (r.status === 0) viaGdb.push(r.ms);
+      }
+      if (viaGdb.length) console.log(`${''.padEnd(22)} (--via gdb: ${fmt(stat(viaGdb))} ms, ${(median(viaGdb) / A.median).toFixed(0)}x the own client's)`);
       if (!/paused/.test(await run.hmp('info status'))) console.log(`   !! ${guest} is not paused after the runs`);
       const w = await phyMemVsLimit(addr, 31);
       walks.push(
