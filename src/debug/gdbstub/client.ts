@@ -1,4 +1,8 @@
-// A GDB remote-protocol client over TCP for QEMU's gdbstub (framing in rsp.ts). Requests are
+// A GDB remote-protocol client over TCP for QEMU's gdbstub (framing in rsp.ts; GDB manual,
+// "Remote Protocol": "Packet Acknowledgment" for acks and QStartNoAckMode, "Standard Replies" for
+// `E NN` and the empty "unsupported" reply, "General Query Packets" for qSupported and qRcmd's
+// `O` output packets). What QEMU does beyond the manual was observed on QEMU 7.2 and is noted
+// where it matters. Requests are
 // pipelined: several packets may be in flight and replies come back in order (QEMU's system-mode
 // stub answers each packet as it parses it and never waits for our acks). Never sends anything
 // that resumes or writes the guest; close() drops the connection without `D`, because QEMU
