@@ -3,7 +3,7 @@
 import { spaceFromRegisters } from '../src/core/formats';
 import { RangeMerger } from '../src/core/ops/merge';
 import { TableStore, walk } from '../src/core/walker';
-import { liveBench } from './live';
+import { liveBench, stubBench } from './live';
 import { buildLinuxLike } from './synthetic';
 
 const REGS = (cr3: bigint) => new Map([['cr0', 0x80010011n], ['cr3', cr3], ['cr4', 0x20n], ['efer', 0xd00n]]);
@@ -49,4 +49,6 @@ async function main() {
   }
 }
 
-void main().then(() => liveBench());
+void main()
+  .then(() => liveBench())
+  .then(() => stubBench());

@@ -19,6 +19,7 @@ const DEPS = [
   ['qemu', 'qemu-system-misc', ['qemu-system-riscv64']],
   ['gdb', 'gdb', ['gdb']],
   ['gdb', 'gdb-multiarch', ['gdb-multiarch']],
+  ['gdb', 'gdbserver', ['gdbserver']], // a real gdbstub that is not QEMU's (CLI error test)
   ['binutils', 'binutils', ['as', 'ld']],
   ['binutils', 'binutils-aarch64-linux-gnu', ['aarch64-linux-gnu-as']],
   ['binutils', 'binutils-riscv64-linux-gnu', ['riscv64-linux-gnu-as']],

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // ptview: page tables of QEMU guests from the command line (offline cores, raw images, or a
-// live guest through GDB). Formatting lives here; every answer comes from src/core.
+// live guest through QEMU's gdbstub, or GDB with --via gdb). Formatting lives here; every answer
+// comes from src/core. The --gdb path loads only what it uses (node's start-up is part of every
+// command's time): GDB's adapter and its DAP client only with --via gdb.
 
 import { Command, Option } from 'commander';
 import { AddressSyntaxError, hex, parseAddress, sizeLabel } from './core/addr';
@@ -9,7 +11,6 @@ import { archModule, spaceFromRegisters } from './core/formats';
 import { MemoryReadError, PhysicalMemory } from './core/memory';
 import { AuditReport, Finding } from './core/ops/audit';
 import { EditError } from './core/edit/codecs';
-import { runSimulate } from './cli/simulate';
 import { rightsString } from './core/ops/explain';
 import { FilterError, FilterSpec, parseFilters, parseRange } from './core/ops/filter';
 import { RangeMerger } from './core/ops/merge';
@@ -20,8 +21,9 @@ import { CoreFileError, QemuCore, coreRegisters, openCore } from './core/sources
 import { rootsFromVmcoreinfo } from './core/sources/vmcoreinfo';
 import { openRawImage } from './core/sources/raw';
 import { AddressSpace, RegisterError } from './core/space';
-import { LiveAccessError, LiveTarget, StrategyName, openLiveTarget } from './debug';
-import { GdbAttachError, attachGdb, parseHostPort } from './debug/gdbAttach';
+import { LiveAccessError, LiveTarget, StrategyName } from './debug/api';
+import { GdbStubError } from './debug/gdbstub/client';
+import { GdbAttachError, parseHostPort } from './debug/hostPort';
 
 /** Exit codes (documented in docs/cli.md). */
 export const EXIT = { ok: 0, notFound: 1, usage: 2, input: 3, internal: 70 } as const;
@@ -44,6 +46,8 @@ interface Common {
   directMap?: string;
   cpu?: string;
   listCpus?: boolean;
+  via?: string;
+  resume?: boolean;
 }
 
 const STRATEGIES: StrategyName[] = ['proc-mem', 'phymem-mode', 'monitor-xp', 'direct-map'];
@@ -128,28 +132,80 @@ async function openTarget(o: Common): Promise<Target> {
   }
 }
 
+/** The live target's registers (with --reg overrides) as the core's address space. */
+function liveSpace(o: Common, live: LiveTarget): AddressSpace {
+  if (o.arch && o.arch !== live.arch) throw new UsageError(`--arch ${o.arch} does not match the target, which is ${live.arch}`);
+  const regs = new Map(live.registers);
+  for (const [k, v] of parseRegs(o.reg, live.arch)) regs.set(k, v);
+  return spaceFromRegisters(live.arch, regs, { roots: o.root?.length ? o.root : undefined });
+}
+
 /**
- * --gdb HOST:PORT: GDB under cdt-gdb-adapter, attached without resuming the guest, read through
- * src/debug like any other debug session. --reg values override what the target reports.
+ * --gdb HOST:PORT: ptview's own client on QEMU's gdbstub (src/debug/gdbstub), or with --via gdb
+ * GDB under cdt-gdb-adapter; both attach without resuming the guest and read through the same
+ * strategies. --reg values override what the target reports.
  */
 async function openGdbTarget(o: Common): Promise<Target> {
   if (o.strategy && !STRATEGIES.includes(o.strategy as StrategyName)) throw new UsageError(`unknown --strategy '${o.strategy}' (use ${STRATEGIES.join(', ')})`);
+  const via = o.via ?? 'gdbstub';
+  if (via !== 'gdbstub' && via !== 'gdb') throw new UsageError(`unknown --via '${o.via}' (use gdbstub or gdb)`);
+  if (o.resume && via === 'gdb') throw new UsageError('--resume works with ptview\'s own gdbstub client only (without --via gdb)');
   const directMapOffset = o.directMap ? parseAddress(o.directMap, '--direct-map') : undefined;
   try {
     parseHostPort(o.gdb!);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  const liveOptions = { strategy: o.strategy as StrategyName | undefined, directMapOffset };
+  return via === 'gdb' ? openViaGdb(o, liveOptions) : openViaStub(o, liveOptions);
+}
+
+async function openViaStub(o: Common, liveOptions: { strategy?: StrategyName; directMapOffset?: bigint }): Promise<Target> {
+  const { openStubTarget } = await import('./debug/gdbstub/session');
+  const t0 = performance.now();
+  const stub = await openStubTarget(o.gdb!, liveOptions);
+  const phases: Record<string, number> = { attach: stub.attachMs, open: performance.now() - t0 - stub.attachMs };
+  // Ctrl-C mid-walk: PhyMemMode back to 0 and the connection closed (guest still paused) first.
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.stderr.write(`ptview: ${sig}: switching PhyMemMode back and closing the gdbstub connection\n`);
+    // The client itself, not the target: PhyMemMode:0 goes out at once, queued behind the reads
+    // in flight (the stub answers in order), without waiting for the walk to notice.
+    void stub.client.close().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const close = async () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await stub.close({ resume: o.resume });
+  };
+  try {
+    const live = stub.target;
+    const space = liveSpace(o, live);
+    const notes = [`live target through ptview's gdbstub client: strategy ${live.strategy}`, ...live.strategyNotes, ...space.notes];
+    return {
+      space,
+      session: new PageTableSession(space, live.memory),
+      warnings: o.stats ? notes : notes.filter((n) => !n.startsWith('live target') && !n.startsWith("ptview's gdbstub client")),
+      live,
+      phases,
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+async function openViaGdb(o: Common, liveOptions: { strategy?: StrategyName; directMapOffset?: bigint }): Promise<Target> {
+  const [{ attachGdb }, { openLiveTarget }] = await Promise.all([import('./debug/gdbAttach'), import('./debug')]);
   const t0 = performance.now();
   const gdb = await attachGdb(o.gdb!);
   const phases: Record<string, number> = { attach: performance.now() - t0 };
   let live: LiveTarget | undefined;
   try {
-    live = await openLiveTarget(gdb.channel, gdb.observer, { strategy: o.strategy as StrategyName | undefined, directMapOffset });
-    if (o.arch && o.arch !== live.arch) throw new UsageError(`--arch ${o.arch} does not match the target, which is ${live.arch}`);
-    const regs = new Map(live.registers);
-    for (const [k, v] of parseRegs(o.reg, live.arch)) regs.set(k, v);
-    const space = spaceFromRegisters(live.arch, regs, { roots: o.root?.length ? o.root : undefined });
+    live = await openLiveTarget(gdb.channel, gdb.observer, liveOptions);
+    const space = liveSpace(o, live);
     const notes = [`live target through ${gdb.gdb} + cdt-gdb-adapter: strategy ${live.strategy}`, ...live.strategyNotes, ...space.notes];
     const target = live;
     return {
@@ -186,8 +242,22 @@ function filterSpec(o: Record<string, unknown>): FilterSpec {
   };
 }
 
+// stdout is written in chunks: one write per line costs a system call per leaf (30 k on a Linux
+// guest) when stdout is a pipe.
+let outBuf: string[] = [];
+let outLen = 0;
+
 function out(line: string): void {
-  process.stdout.write(line + '\n');
+  outBuf.push(line);
+  outLen += line.length + 1;
+  if (outLen >= 1 << 16) flushOut();
+}
+
+function flushOut(): void {
+  if (outBuf.length === 0) return;
+  process.stdout.write(outBuf.join('\n') + '\n');
+  outBuf = [];
+  outLen = 0;
 }
 
 function rootHeader(space: AddressSpace, name: string): string {
@@ -238,15 +308,18 @@ async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promis
       walkDap = t.live.stats.dapRequests;
     }
     process.exitCode = await fn(t);
+    flushOut();
     if (o.stats) {
       const s = t.session.stats;
       const walkMs = performance.now() - w0;
       process.stderr.write(`stats: ${s.tablesRead} tables read, ${s.bytesRead} bytes, ${s.readBatches} read batches, ${(performance.now() - t0).toFixed(1)} ms\n`);
       if (t.live) {
         const l = t.live.stats;
-        const ph = { ...t.phases, ...l.phases, walk: walkMs };
+        // `start`: from the process's start to the command (node itself and loading ptview).
+        const ph = { start: t0, ...t.phases, ...l.phases, walk: walkMs };
+        const unit = t.live.dialect === 'gdbstub' ? 'gdbstub packets' : 'DAP requests';
         process.stderr.write(
-          `stats: live ${t.live.arch} via ${t.live.dialect}, strategy ${t.live.strategy}: ${l.dapRequests} DAP requests (${l.dapRequests - walkDap} during the walk, ${l.errorResponses} answered with an error), ` +
+          `stats: live ${t.live.arch} via ${t.live.dialect}, strategy ${t.live.strategy}: ${l.dapRequests} ${unit} (${l.dapRequests - walkDap} during the walk, ${l.errorResponses} answered with an error), ` +
             `${l.reads} physical reads, ${l.bytesRead} bytes, ${l.cacheHits} cache hits\n`,
         );
         process.stderr.write(`stats: ms per phase: ${Object.entries(ph).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}\n`);
@@ -380,12 +453,14 @@ export function program(): Command {
       .option('--list-cpus', '--core: print the format, the CPUs and their registers the core holds, and exit')
       .option('--raw <file>', 'raw physical memory image (with --base and --arch)')
       .option('--base <pa>', 'physical address of the raw image\'s first byte')
-      .option('--gdb <host:port>', 'live guest through its QEMU gdbstub')
+      .option('--gdb <host:port>', 'live guest through its QEMU gdbstub (QEMU pauses the guest while ptview is connected; it stays paused afterwards)')
+      .addOption(new Option('--via <client>', '--gdb: ptview\'s own gdbstub client (default) or GDB + cdt-gdb-adapter').choices(['gdbstub', 'gdb']))
+      .option('--resume', '--gdb: let the guest run again when done (detach); by default it stays paused')
       .option('--reg <name=value>', 'register value (repeatable), e.g. EFER=0xd01, TCR_EL1=…, satp=…', collect, [])
       .addOption(new Option('--arch <arch>', 'architecture (default: from the core)').choices(ARCHES))
       .option('--root <root>', 'root(s) to walk: cr3, ttbr0, ttbr1, satp, table@0xPA (repeatable)', collect, [])
       .option('--json', 'machine-readable output (JSON Lines for lists)')
-      .option('--stats', 'print tables read, bytes, DAP requests and time per phase to stderr')
+      .option('--stats', 'print tables read, bytes, gdbstub packets or DAP requests and time per phase to stderr')
       .option('--strategy <name>', `--gdb: force a physical-memory strategy (${STRATEGIES.join(', ')})`)
       .option('--direct-map <va>', '--gdb: guest VA of physical address 0 (a direct map such as Linux page_offset_base); recognised when not given');
   common(p.command('dump').description('list mappings: merged ranges (default) or every leaf'))
@@ -406,21 +481,23 @@ export function program(): Command {
   common(p.command('simulate').description('simulated map/unmap/protect: descriptors written, TLB maintenance, hazards, range diff (never writes the guest)'))
     .option('--edit <edit>', "an edit, in order (repeatable): 'map VA PA SIZE RIGHTS', 'unmap VA SIZE', 'protect VA SIZE -w+x'", collect, [])
     .option('--flush-ceiling <n>', 'translations above which a full flush replaces per-address invalidation (default 33, as Linux x86)')
-    .action((o) => withTarget(o, async (t) => (await runSimulate(t, o, out), EXIT.ok)));
+    .action((o) => withTarget(o, async (t) => (await (await import('./cli/simulate')).runSimulate(t, o, out), EXIT.ok)));
   return p;
 }
 
 export async function main(argv: string[]): Promise<number> {
   try {
     await program().parseAsync(argv);
+    flushOut();
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (e) {
+    flushOut();
     const err = e as Error & { code?: string; exitCode?: number };
     if (err.code?.startsWith('commander.')) {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage;
     }
     const known =
-      e instanceof LiveAccessError || e instanceof MemoryReadError || e instanceof GdbAttachError
+      e instanceof LiveAccessError || e instanceof MemoryReadError || e instanceof GdbAttachError || e instanceof GdbStubError
         ? EXIT.input
         : e instanceof UsageError || e instanceof AddressSyntaxError || e instanceof EditError || e instanceof RegisterError || e instanceof FilterError || e instanceof TranslateError
         ? EXIT.usage

@@ -29,6 +29,8 @@ export interface DapObserver {
 }
 
 export type Dialect = 'cdt-gdb' | 'cppdbg' | 'cortex-debug' | 'gdb-dap' | 'codelldb' | 'readmemory-only' | 'ptview-core';
+/** What carries a live target: a debug adapter's dialect, or ptview's own gdbstub client (the CLI's --gdb). */
+export type TargetKind = Dialect | 'gdbstub';
 /** 'core-file': a ptview-core session, whose registers and physical memory are the core's own. */
 export type StrategyName = 'proc-mem' | 'phymem-mode' | 'monitor-xp' | 'direct-map' | 'core-file';
 
@@ -44,6 +46,7 @@ export interface LiveOptions {
 
 /** Counters for one walk (or since the last reset): what the transport cost. */
 export interface LiveStats {
+  /** DAP requests, or gdbstub packets for ptview's own client. */
   dapRequests: number;
   /** Requests the adapter answered with an error (VS Code may show each as an error toast). */
   errorResponses: number;
@@ -60,7 +63,7 @@ export interface LiveStats {
  */
 export interface LiveTarget {
   readonly arch: Arch;
-  readonly dialect: Dialect;
+  readonly dialect: TargetKind;
   readonly strategy: StrategyName;
   /** Why faster strategies were not used (shown to the user). */
   readonly strategyNotes: readonly string[];

@@ -12,8 +12,7 @@ import { PageTableSession } from '../core/ops/session';
 import type { AddressSpace, Registers } from '../core/space';
 import { ProbeAccess } from './silentProbe';
 import { DirectMapStrategy } from './strategies/directMap';
-import { Unavailable } from './strategies/types';
-import { Transport } from './transport';
+import { TargetCommands, Unavailable } from './strategies/types';
 
 const U64 = (1n << 64n) - 1n;
 
@@ -35,7 +34,7 @@ interface Candidate {
  * (see silentProbe.ts); only a verified offset is read with plain readMemory afterwards.
  */
 export async function recogniseDirectMap(
-  t: Transport,
+  t: TargetCommands,
   probe: ProbeAccess,
   arch: Arch,
   regs: Registers,
@@ -75,7 +74,7 @@ export async function recogniseDirectMap(
 }
 
 /** Tables read through `offset` must map offset + each root (and the last RAM page) to itself. */
-async function verifies(t: Transport, probe: ProbeAccess, space: AddressSpace, offset: bigint, ram: readonly RamRange[] | undefined, signal?: AbortSignal): Promise<boolean> {
+async function verifies(t: TargetCommands, probe: ProbeAccess, space: AddressSpace, offset: bigint, ram: readonly RamRange[] | undefined, signal?: AbortSignal): Promise<boolean> {
   const strategy = new DirectMapStrategy(t, offset);
   // A wrong candidate may map the root but not the tables below it: probe before each read.
   const readMany = async (reqs: readonly ReadRequest[], sig?: AbortSignal): Promise<(Uint8Array | MemoryReadError)[]> => {

@@ -8,11 +8,9 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { DapChannel, DapObserver, LiveAccessError } from './api';
+import { GdbAttachError, parseHostPort } from './hostPort';
 
-/** GDB could not be started or could not attach (the message says which and why). */
-export class GdbAttachError extends Error {
-  override name = 'GdbAttachError';
-}
+export { GdbAttachError, parseHostPort };
 
 export interface GdbSession {
   readonly channel: DapChannel;
@@ -36,14 +34,6 @@ function stopAdapter(c: DebugClient): void {
 
 function have(bin: string): boolean {
   return spawnSync(bin, ['--version'], { stdio: 'ignore' }).status === 0;
-}
-
-/** Parses HOST:PORT (IPv6 as [addr]:port). */
-export function parseHostPort(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port > 0 && port < 65536)) throw new GdbAttachError(`invalid --gdb '${text}': expected HOST:PORT, e.g. 127.0.0.1:1234`);
-  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
 async function attachWith(gdb: string, host: string, port: number, timeoutMs: number): Promise<GdbSession> {

@@ -1,6 +1,6 @@
 // Finds the QEMU process behind a gdbstub TCP port (not by process name): the socket bound to
 // that local port in /proc/net/tcp{,6}, then the process holding that socket in /proc/*/fd.
-import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -8,15 +8,10 @@ const LISTEN = '0A';
 const ESTABLISHED = '01';
 
 /** Socket inodes whose local port is `port` (listening or connected: QEMU's side). */
-export function socketInodes(port: number, procNet = '/proc/net'): Set<string> {
+export async function socketInodes(port: number, procNet = '/proc/net'): Promise<Set<string>> {
   const out = new Set<string>();
-  for (const f of ['tcp', 'tcp6']) {
-    let text: string;
-    try {
-      text = fs.readFileSync(path.join(procNet, f), 'utf8');
-    } catch {
-      continue;
-    }
+  const texts = await Promise.all(['tcp', 'tcp6'].map((f) => fsp.readFile(path.join(procNet, f), 'utf8').catch(() => '')));
+  for (const text of texts) {
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
       if (cols.length < 10) continue;
@@ -29,31 +24,27 @@ export function socketInodes(port: number, procNet = '/proc/net'): Set<string> {
   return out;
 }
 
-/** PIDs (other than ours) holding one of the socket inodes. */
-export function pidsHoldingSockets(inodes: ReadonlySet<string>, proc = '/proc'): number[] {
+/**
+ * PIDs (other than ours) holding one of the socket inodes, among `pids` (default: all). Async and
+ * concurrent: /proc is slow to list on some kernels (tens of ms), and the gdbstub client's own
+ * requests go on meanwhile.
+ */
+export async function pidsHoldingSockets(inodes: ReadonlySet<string>, proc = '/proc', pids?: readonly string[]): Promise<number[]> {
   if (inodes.size === 0) return [];
   const want = new Set([...inodes].map((i) => `socket:[${i}]`));
-  const found: number[] = [];
-  for (const d of fs.readdirSync(proc)) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+  const holds = async (d: string): Promise<boolean> => {
     let fds: string[];
     try {
-      fds = fs.readdirSync(path.join(proc, d, 'fd'));
+      fds = await fsp.readdir(path.join(proc, d, 'fd'));
     } catch {
-      continue; // not ours to look at, or gone
+      return false; // not ours to look at, or gone
     }
-    for (const fd of fds) {
-      try {
-        if (want.has(fs.readlinkSync(path.join(proc, d, 'fd', fd)))) {
-          found.push(Number(d));
-          break;
-        }
-      } catch {
-        /* fd closed meanwhile */
-      }
-    }
-  }
-  return found;
+    const links = await Promise.all(fds.map((fd) => fsp.readlink(path.join(proc, d, 'fd', fd)).catch(() => ''))); // fd closed meanwhile: ''
+    return links.some((l) => want.has(l));
+  };
+  const list = (pids ?? (await fsp.readdir(proc))).filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid);
+  const found = await Promise.all(list.map(holds));
+  return list.filter((_, i) => found[i]).map(Number);
 }
 
 /** Whether `host` names this machine (only then can /proc reach the QEMU process). */
@@ -64,15 +55,25 @@ export function isLocalHost(host: string): boolean {
   return false;
 }
 
+/** PIDs whose executable is named qemu*: one readlink each (a file read costs four calls). */
+async function qemuNamedPids(): Promise<string[]> {
+  const pids = (await fsp.readdir('/proc')).filter((d) => /^\d+$/.test(d));
+  const exes = await Promise.all(pids.map((d) => fsp.readlink(`/proc/${d}/exe`).catch(() => ''))); // '' : gone or not ours
+  return pids.filter((_, i) => path.basename(exes[i]).startsWith('qemu'));
+}
+
 export type PidLookup = { pid: number } | { reason: string };
 
 /** The one process serving the gdbstub on `host:port`, or why it cannot be found. */
-export function findQemuPid(host: string, port: number): PidLookup {
+export async function findQemuPid(host: string, port: number): Promise<PidLookup> {
   if (!isLocalHost(host)) return { reason: `the gdbstub ${host}:${port} is not on this machine` };
-  const inodes = socketInodes(port);
+  const [inodes, named] = await Promise.all([socketInodes(port), qemuNamedPids()]);
   if (inodes.size === 0) return { reason: `no socket with local port ${port} in /proc/net/tcp (QEMU in another network namespace or container?)` };
   // The GDB side of the connection has the port as its *remote* port, so it never matches here.
-  const pids = pidsHoldingSockets(inodes);
+  // Processes named qemu* are looked at first (listing every process's descriptors costs tens of
+  // milliseconds); the owner of the socket decides either way, the name only orders the search.
+  const first = named.length ? await pidsHoldingSockets(inodes, '/proc', named) : [];
+  const pids = first.length === 1 ? first : await pidsHoldingSockets(inodes);
   if (pids.length === 0) return { reason: `no visible process holds the socket of port ${port} (another PID namespace, or /proc/<pid>/fd not readable)` };
   if (pids.length > 1) return { reason: `several processes (${pids.join(', ')}) hold the socket of port ${port}` };
   return { pid: pids[0] };

@@ -35,7 +35,15 @@ export async function resolveFrame(t: Transport, opts: LiveOptions, signal?: Abo
   return { threadId, frameId };
 }
 
-export class RegisterReader {
+/** Where registers come from: a debugger's expressions (RegisterReader) or the gdbstub's `p` packets. */
+export interface RegisterSource {
+  /** Several registers; lower-case names as keys, absent registers left out. */
+  readAll(names: readonly string[], signal?: AbortSignal): Promise<Map<string, bigint>>;
+  /** Bytes of the PC (RISC-V: 4 on RV32, 8 on RV64), undefined when unknown. */
+  pcBytes(signal?: AbortSignal): Promise<bigint | undefined>;
+}
+
+export class RegisterReader implements RegisterSource {
   constructor(
     private readonly t: Transport,
     private readonly d: DialectCommands,
@@ -66,6 +74,10 @@ export class RegisterReader {
     }
   }
 
+  pcBytes(signal?: AbortSignal): Promise<bigint | undefined> {
+    return this.evaluateNumber('sizeof($pc)', signal);
+  }
+
   /** Several registers concurrently (adapters pipeline evaluate requests). */
   async readAll(names: readonly string[], signal?: AbortSignal): Promise<Map<string, bigint>> {
     const vals = await Promise.all(names.map((n) => this.read(n, signal)));
@@ -77,10 +89,10 @@ export class RegisterReader {
 
 // Register sets per architecture; names as GDB spells them on QEMU (QEMU 7.2 calls the EL1
 // SCTLR just `SCTLR`; EL2 registers exist only with virtualization=on).
-const AARCH64_REGS = ['TTBR0_EL1', 'TTBR1_EL1', 'TCR_EL1', 'MAIR_EL1', 'SCTLR', 'SCTLR_EL1', 'ID_AA64MMFR0_EL1', 'cpsr',
+export const AARCH64_REGS = ['TTBR0_EL1', 'TTBR1_EL1', 'TCR_EL1', 'MAIR_EL1', 'SCTLR', 'SCTLR_EL1', 'ID_AA64MMFR0_EL1', 'cpsr',
   'TTBR0_EL2', 'TTBR1_EL2', 'TCR_EL2', 'MAIR_EL2', 'SCTLR_EL2', 'HCR_EL2', 'VTTBR_EL2', 'VTCR_EL2'];
-const X86_REGS = ['cr0', 'cr3', 'cr4', 'efer', 'ia32_pat'];
-const RISCV_REGS = ['satp', 'sstatus', 'mstatus', 'priv'];
+export const X86_REGS = ['cr0', 'cr3', 'cr4', 'efer', 'ia32_pat'];
+export const RISCV_REGS = ['satp', 'sstatus', 'mstatus', 'priv'];
 // Also read for every family: the frame's PC (which AArch64 root is active: TTBR1 for an
 // upper-half PC). Not a paging register; absent when it does not evaluate.
 const PC = 'pc';
@@ -95,24 +107,24 @@ export interface TargetRegisters {
  * Detects the architecture with one probe per family (sent together), then reads that family's
  * paging registers. AArch64 also gets `el` (current EL from CPSR).
  */
-export async function readTargetRegisters(r: RegisterReader, signal?: AbortSignal): Promise<TargetRegisters> {
-  const [cr3, ttbr0, satp] = await Promise.all([r.read('cr3', signal), r.read('TTBR0_EL1', signal), r.read('satp', signal)]);
+export async function readTargetRegisters(r: RegisterSource, signal?: AbortSignal): Promise<TargetRegisters> {
+  const probe = await r.readAll(['cr3', 'TTBR0_EL1', 'satp'], signal);
   const notes: string[] = [];
-  if (cr3 !== undefined) {
+  if (probe.has('cr3')) {
     const regs = await r.readAll([...X86_REGS, PC], signal);
     const efer = regs.get('efer') ?? 0n;
     return { arch: efer & (1n << 10n) ? 'x86_64' : 'x86', registers: regs, notes };
   }
-  if (ttbr0 !== undefined) {
+  if (probe.has('ttbr0_el1')) {
     const regs = await r.readAll([...AARCH64_REGS, PC], signal);
     const cpsr = regs.get('cpsr');
     if (cpsr !== undefined) regs.set('el', (cpsr >> 2n) & 3n);
     if (regs.has('sctlr_el1')) regs.delete('sctlr'); // prefer the architectural name when both exist
     return { arch: 'aarch64', registers: regs, notes };
   }
-  if (satp !== undefined) {
+  if (probe.has('satp')) {
     const regs = await r.readAll([...RISCV_REGS, PC], signal);
-    const xlen = await r.evaluateNumber('sizeof($pc)', signal);
+    const xlen = await r.pcBytes(signal);
     return { arch: xlen === 4n ? 'riscv32' : 'riscv64', registers: regs, notes };
   }
   throw new LiveAccessError(

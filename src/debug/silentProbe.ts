@@ -7,8 +7,7 @@ import { LiveAccessError } from './api';
 import { DebuggerConsole, pythonCommand } from './console';
 import { MemoryReadError } from '../core/memory';
 import type { PhysAddr } from '../core/addr';
-import { readMemory } from './dapMemory';
-import { Transport } from './transport';
+import { TargetCommands } from './strategies/types';
 
 /** What direct-map recognition asks of the debugger. */
 export interface ProbeAccess {
@@ -91,15 +90,16 @@ export function silentProbe(con: DebuggerConsole, evaluate: EvaluateNumber): Sil
 }
 
 /**
- * Plain requests, for adapters without GDB: readMemory answers unreadable memory with
- * `unreadableBytes` in a successful response (DAP specification), not with an error.
+ * Plain reads: for ptview's own gdbstub client (no user interface to disturb), and adapters
+ * without GDB, whose readMemory answers unreadable memory with `unreadableBytes` in a successful
+ * response (DAP specification), not with an error.
  */
-export function plainProbe(t: Transport, evaluate: EvaluateNumber): ProbeAccess {
+export function plainProbe(t: TargetCommands, evaluate: EvaluateNumber): ProbeAccess {
   return {
     symbol: evaluate,
     async readable(va, length, signal) {
       try {
-        await readMemory(t, 0 as PhysAddr, `0x${va.toString(16)}`, length, signal);
+        await t.read(0 as PhysAddr, va, length, signal);
         return true;
       } catch (e) {
         if (e instanceof MemoryReadError && e.reason === 'io') return false;

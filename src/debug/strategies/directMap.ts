@@ -1,25 +1,23 @@
 // A direct map (e.g. Linux's physmap at page_offset_base): guest-physical PA is virtual
-// offset + PA, read with plain virtual readMemory. Needs no raw commands at all.
+// offset + PA, read with plain virtual reads. Needs no packets or monitor commands at all.
 import { MemoryReadError, ReadRequest } from '../../core/memory';
-import { Transport } from '../transport';
-import { batchError, isBatchFatal, mapLimited, readMemory } from '../dapMemory';
-import { Strategy } from './types';
+import { batchError, isBatchFatal, mapLimited } from '../dapMemory';
+import { Strategy, TargetCommands } from './types';
 
 const U64 = (1n << 64n) - 1n;
 
 export class DirectMapStrategy implements Strategy {
   readonly name = 'direct-map' as const;
 
-  constructor(private readonly t: Transport, readonly offset: bigint) {}
+  constructor(private readonly cmds: TargetCommands, readonly offset: bigint) {}
 
   readMany(reqs: readonly ReadRequest[], signal?: AbortSignal): Promise<(Uint8Array | MemoryReadError)[]> {
     return mapLimited(
       reqs,
-      16,
+      this.cmds.inFlight,
       async (r) => {
         try {
-          const va = (this.offset + BigInt(r.addr)) & U64;
-          return await readMemory(this.t, r.addr, `0x${va.toString(16)}`, r.length, signal);
+          return await this.cmds.read(r.addr, (this.offset + BigInt(r.addr)) & U64, r.length, signal);
         } catch (e) {
           const err = batchError(e, r.addr, r.length, signal);
           if (isBatchFatal(err)) throw err;

@@ -1,19 +1,18 @@
-// `monitor xp /Ngx PA`: works on any QEMU with a monitor channel through GDB, independent of
-// PhyMemMode, but slow (one console line per 16 bytes) and noisy in the Debug Console.
+// `monitor xp /Ngx PA`: works on any QEMU with a monitor channel, independent of PhyMemMode, but
+// slow through a debugger (one console line per 16 bytes) and noisy in the Debug Console.
 import { MemoryReadError, ReadRequest } from '../../core/memory';
-import { DebuggerConsole } from '../console';
 import { batchError, isBatchFatal } from '../dapMemory';
 import { parseXpQwords } from '../ram';
-import { Strategy, Unavailable } from './types';
+import { Strategy, TargetCommands, Unavailable } from './types';
 
 export class MonitorXpStrategy implements Strategy {
   readonly name = 'monitor-xp' as const;
 
-  private constructor(private readonly con: DebuggerConsole, private readonly onBytes: (n: number) => void) {}
+  private constructor(private readonly cmds: TargetCommands, private readonly onBytes: (n: number) => void) {}
 
-  static create(con: DebuggerConsole, onBytes: (n: number) => void): MonitorXpStrategy | Unavailable {
-    if (con.dialect.debugger === 'none' || !con.canRun) return { unavailable: `the ${con.dialect.dialect} dialect cannot run monitor commands and read their text` };
-    return new MonitorXpStrategy(con, onBytes);
+  static create(cmds: TargetCommands, onBytes: (n: number) => void): MonitorXpStrategy | Unavailable {
+    if (cmds.noCommands) return { unavailable: cmds.noCommands };
+    return new MonitorXpStrategy(cmds, onBytes);
   }
 
   async readMany(reqs: readonly ReadRequest[], signal?: AbortSignal): Promise<(Uint8Array | MemoryReadError)[]> {
@@ -22,7 +21,7 @@ export class MonitorXpStrategy implements Strategy {
       try {
         signal?.throwIfAborted();
         if (r.length % 8) throw new MemoryReadError(r.addr, r.length, 'io', 'monitor xp reads whole 8-byte words');
-        const text = await this.con.run(this.con.dialect.monitor(`xp /${r.length / 8}gx 0x${r.addr.toString(16)}`), signal);
+        const text = await this.cmds.monitor(`xp /${r.length / 8}gx 0x${r.addr.toString(16)}`, signal);
         const bytes = parseXpQwords(text, r.addr, r.length);
         this.onBytes(bytes.length);
         out.push(bytes);

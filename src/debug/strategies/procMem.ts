@@ -2,11 +2,8 @@
 // the host address `gpa2hva` gives for each RAM range (each flat range is linear in host memory).
 import fs from 'node:fs';
 import { MemoryReadError, ReadRequest } from '../../core/memory';
-import { LiveAccessError } from '../api';
-import { DebuggerConsole } from '../console';
-import { findQemuPid } from '../procfs';
-import { FlatRamRange, parseConnection, parseGpa2hva } from '../ram';
-import { Strategy, Unavailable } from './types';
+import { FlatRamRange, parseGpa2hva } from '../ram';
+import { Strategy, TargetCommands, Unavailable, isUnavailable } from './types';
 
 export interface HostRange extends FlatRamRange {
   readonly hva: bigint;
@@ -19,23 +16,15 @@ export interface ProcMemSetup {
 }
 
 /** Finds the QEMU process and maps RAM to host addresses (once per session). */
-export async function setupProcMem(con: DebuggerConsole, ram: readonly FlatRamRange[], signal?: AbortSignal): Promise<ProcMemSetup | Unavailable> {
+export async function setupProcMem(cmds: TargetCommands, ram: readonly FlatRamRange[], signal?: AbortSignal): Promise<ProcMemSetup | Unavailable> {
   if (process.platform !== 'linux') return { unavailable: `/proc/<pid>/mem needs a Linux host (this is ${process.platform})` };
-  if (con.dialect.debugger !== 'gdb' || !con.canRun) return { unavailable: `the ${con.dialect.dialect} dialect cannot run monitor commands (gpa2hva)` };
+  if (cmds.noCommands) return { unavailable: `${cmds.noCommands} (gpa2hva)` };
   if (ram.length === 0) return { unavailable: 'no RAM ranges from the monitor' };
-  let conn;
-  try {
-    conn = parseConnection(await con.run('info connections', signal));
-  } catch (e) {
-    if (e instanceof LiveAccessError) throw e;
-    return { unavailable: `'info connections' failed: ${(e as Error).message}` };
-  }
-  if (!conn) return { unavailable: 'GDB is not connected to a TCP gdbstub (info connections shows no host:port)' };
-  const found = findQemuPid(conn.host, conn.port);
-  if ('reason' in found) return { unavailable: found.reason };
+  const found = await cmds.qemuPid(signal);
+  if (isUnavailable(found)) return found;
   const ranges: HostRange[] = [];
   for (const r of ram) {
-    const hva = parseGpa2hva(await con.run(con.dialect.monitor(`gpa2hva 0x${r.start.toString(16)}`), signal));
+    const hva = parseGpa2hva(await cmds.monitor(`gpa2hva 0x${r.start.toString(16)}`, signal));
     if (hva === undefined) return { unavailable: `gpa2hva gave no host address for RAM at 0x${r.start.toString(16)} (${r.name})` };
     ranges.push({ ...r, hva });
   }

@@ -142,10 +142,10 @@ export function liveGuestCases(c: LiveGuestCase): LiveGuestState {
   });
 
   for (const strategy of ALL_STRATEGIES) {
-    it(`CLI: dump --gdb --leaves --json --strategy ${strategy} equals dump --core, guest still paused`, async () => {
+    it(`CLI: dump --via gdb --gdb --leaves --json --strategy ${strategy} equals dump --core, guest still paused`, async () => {
       const offline = await node([CLI, 'dump', '--leaves', '--json', '--core', st.corePath, ...coreRegArgs()]);
       assert.equal(offline.status, 0, offline.stderr);
-      const args = [CLI, 'dump', '--leaves', '--json', '--stats', '--gdb', `127.0.0.1:${st.run.gdbPort}`, '--strategy', strategy];
+      const args = [CLI, 'dump', '--leaves', '--json', '--stats', '--via', 'gdb', '--gdb', `127.0.0.1:${st.run.gdbPort}`, '--strategy', strategy];
       if (strategy === 'direct-map') args.push('--direct-map', '0x' + c.directMap.toString(16));
       const r = await node(args);
       assert.equal(r.status, 0, r.stderr);
@@ -156,9 +156,9 @@ export function liveGuestCases(c: LiveGuestCase): LiveGuestState {
     });
   }
 
-  it('CLI: --strategy direct-map without --direct-map recognises the guest\'s direct map and gives the core\'s leaves', async () => {
+  it('CLI: --via gdb --strategy direct-map without --direct-map recognises the guest\'s direct map and gives the core\'s leaves', async () => {
     const offline = await node([CLI, 'dump', '--leaves', '--json', '--core', st.corePath, ...coreRegArgs()]);
-    const r = await node([CLI, 'dump', '--leaves', '--json', '--stats', '--gdb', `127.0.0.1:${st.run.gdbPort}`, '--strategy', 'direct-map']);
+    const r = await node([CLI, 'dump', '--leaves', '--json', '--stats', '--via', 'gdb', '--gdb', `127.0.0.1:${st.run.gdbPort}`, '--strategy', 'direct-map']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, offline.stdout);
     assert.match(r.stderr, new RegExp(`direct-map offset 0x${c.directMap.toString(16)} recognised \\(kernel-half slot`));
@@ -204,12 +204,12 @@ export function liveGuestCases(c: LiveGuestCase): LiveGuestState {
   return st;
 }
 
-const CLI = path.join(REPO, 'out', 'cli.js');
+export const CLI = path.join(REPO, 'out', 'cli.js');
 
 /** Runs node asynchronously (QEMU and the adapter keep working meanwhile). */
-function node(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function node(args: string[], env?: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, args);
+    const p = spawn(process.execPath, args, env ? { env } : {});
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d));

@@ -82,8 +82,8 @@ describe('debug parsers', () => {
       child?.kill();
     });
 
-    it('finds the process from the port through /proc/net/tcp and /proc/*/fd', () => {
-      assert.deepEqual(findQemuPid('127.0.0.1', port), { pid: child.pid });
+    it('finds the process from the port through /proc/net/tcp and /proc/*/fd', async () => {
+      assert.deepEqual(await findQemuPid('127.0.0.1', port), { pid: child.pid });
     });
 
     it('/proc/<pid>/mem that cannot be opened is a reason to fall back, not an exception', () => {
@@ -91,10 +91,10 @@ describe('debug parsers', () => {
       assert.ok('unavailable' in r && /\/proc\/4206649\/mem/.test(r.unavailable), JSON.stringify(r));
     });
 
-    it('says why when nothing local serves the port', () => {
-      const r = findQemuPid('127.0.0.1', 1);
+    it('says why when nothing local serves the port', async () => {
+      const r = await findQemuPid('127.0.0.1', 1);
       assert.ok('reason' in r && /no socket with local port 1/.test(r.reason));
-      const remote = findQemuPid('192.0.2.1', port);
+      const remote = await findQemuPid('192.0.2.1', port);
       assert.ok('reason' in remote && /not on this machine/.test(remote.reason));
       assert.equal(isLocalHost('localhost'), true);
     });
