@@ -136,14 +136,15 @@ function applyFilter(): void {
   save();
 }
 
-function select(i: number, askTrace: boolean): void {
+/** Selects row i; the trace is of `traceVa` (an address asked for elsewhere) or the row's start. */
+function select(i: number, askTrace: boolean, traceVa?: string): void {
   if (!data || i < 0) return;
   selected = i;
   state.selected = data.va[i];
   renderRows();
   drawStrip();
   save();
-  if (askTrace) vscode.postMessage({ type: 'trace', index: i, va: keyHex(data.va[i]) });
+  if (askTrace) vscode.postMessage({ type: 'trace', index: i, va: traceVa ?? keyHex(data.va[i]) });
 }
 
 function scrollToRow(i: number): void {
@@ -365,7 +366,8 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
           syncControls();
           applyFilter();
         }
-        select(k, true);
+        // The trace is of the address asked for (a hover's), not of the range's start.
+        select(k, true, '0x' + va.toString(16));
         scrollToRow(k);
       }
       return;

@@ -2,7 +2,7 @@
 // descriptors each edit writes, the TLB maintenance it needs, its hazards, and the range diff.
 import { AddressSyntaxError, hex } from '../core/addr';
 import { EditError } from '../core/edit/codecs';
-import { EDIT_HELP, applyEdit, editReportLines, rangeLine } from '../core/edit/script';
+import { EDIT_HELP, applyEdit, createdWx, editReportLines, rangeLine } from '../core/edit/script';
 import { EditResult, EditSimulator } from '../core/edit/simulator';
 import { PageTableSession } from '../core/ops/session';
 import { AddressSpace } from '../core/space';
@@ -29,7 +29,7 @@ export async function runSimulate(t: SimulateTarget, o: SimulateOptions, out: (s
     for (const spec of o.edit) {
       const r = await applyEdit(sim, spec);
       results.push(r);
-      if (!o.json) for (const line of editReportLines(r, results.length, width)) out(line);
+      if (!o.json) for (const line of editReportLines(r, results.length, width, spec)) out(line);
       else r.flush.consume();
     }
   } catch (e) {
@@ -49,10 +49,13 @@ export async function runSimulate(t: SimulateTarget, o: SimulateOptions, out: (s
         hazards: r.hazards,
       })),
       diff,
+      createsWx: createdWx(diff),
     }, null, 2));
     return;
   }
   out('');
+  const wx = createdWx(diff);
+  if (wx.length) out(`warning: the edits create W+X memory (writable and executable): ${wx.map((r) => `${r.va}-${r.end}`).join(', ')}`);
   out(`ranges after the edits (guest memory unchanged): ${diff.removed.length} removed, ${diff.added.length} added`);
   for (const r of diff.removed) out(`- ${rangeLine(r)}`);
   for (const r of diff.added) out(`+ ${rangeLine(r)}`);

@@ -1,6 +1,7 @@
 // The palette and context-menu commands. Each returns its result (Translation, aliases, report)
 // so in-extension-host tests can check what the user saw.
 import * as vscode from 'vscode';
+import { MemoryReadError } from '../core/memory';
 import { hex } from '../core/addr';
 import { AuditReport } from '../core/ops/audit';
 import { Alias } from '../core/ops/reverse';
@@ -57,6 +58,9 @@ export interface TargetRun<T> {
   readonly error?: unknown;
 }
 
+/** Runs shorter than this show no progress notification (the status bar spinner only). */
+const PROGRESS_NOTIFICATION_AFTER_MS = 600;
+
 export interface RunOptions {
   /**
    * Aborts the run as the notification's Cancel button does. Test hook (the in-extension-host
@@ -78,24 +82,29 @@ export async function runTarget<T>(deps: Deps, title: string, fn: (r: Ready, sig
   const onOuter = () => ac.abort(outer?.reason);
   if (outer?.aborted) onOuter();
   else outer?.addEventListener('abort', onOuter, { once: true });
-  try {
-    const value = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (_p, token) => {
+  const work = (async () => fn(await deps.controller.ready(ac.signal), ac.signal))();
+  // A spinner in the status bar at once; a cancellable notification only for runs that take a
+  // while, so a quick result never appears beside a progress toast that is still closing.
+  void vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title }, () => work.catch(() => undefined));
+  const slow = setTimeout(() => {
+    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (_p, token) => {
       const sub = token.onCancellationRequested(() => ac.abort());
-      try {
-        const ready = await deps.controller.ready(ac.signal);
-        return await fn(ready, ac.signal);
-      } finally {
-        sub.dispose();
-      }
+      return work.catch(() => undefined).finally(() => sub.dispose());
     });
+  }, PROGRESS_NOTIFICATION_AFTER_MS);
+  try {
+    const value = await work;
     if (ac.signal.aborted) return cancelled(deps, title);
     return { value, cancelled: false };
   } catch (e) {
     if (ac.signal.aborted) return cancelled(deps, title);
-    if (opts.quiet) deps.output.appendLine(`error: ${title}: ${e instanceof Error ? e.message : String(e)}`);
+    // The target ran meanwhile: the views already say so; this run's result no longer matters.
+    const ran = ((e instanceof LiveAccessError && e.kind === 'running') || (e instanceof MemoryReadError && e.reason === 'running')) && deps.controller.state().kind === 'running';
+    if (opts.quiet || ran) deps.output.appendLine(`error: ${title}: ${e instanceof Error ? e.message : String(e)}`);
     else reportError(e, deps);
     return { cancelled: false, error: e };
   } finally {
+    clearTimeout(slow);
     outer?.removeEventListener('abort', onOuter);
   }
 }
@@ -182,7 +191,7 @@ export async function findPhysicalCommand(deps: Deps, arg?: unknown, pick = type
     } else {
       void vscode.window.showQuickPick(aliases.map((a) => ({ label: aliasLabel(a), detail: aliasDetail(a), a })), {
         title: `${aliases.length} virtual address(es) map physical ${text}`,
-      }).then((p) => p && translateCommand(deps, p.a.va));
+      }).then((p) => p && translateCommand(deps, p.a.vaOfPa));
     }
   }
   return aliases;

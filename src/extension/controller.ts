@@ -187,6 +187,9 @@ export class TargetController {
       target = await this.open(e.channel, e.observer, this.options(), signal);
       if (e.generation !== generation || !this.sessions.has(e.id)) {
         await target.dispose().catch(() => undefined);
+        target = undefined;
+        // Another stop arrived meanwhile (a second stopped event, a step): read that one instead.
+        if (this.sessions.has(e.id) && e.run === 'stopped') return await this.ready(signal);
         throw new LiveAccessError('running', 'the target ran while its page tables were being read');
       }
       const space = spaceFromRegisters(target.arch, target.registers);

@@ -3,7 +3,7 @@
 // Nothing is written to the guest; the paging logic is src/core/edit.
 import * as vscode from 'vscode';
 import { EditResult, EditSimulator, RangeDiff } from '../core/edit/simulator';
-import { EDIT_HELP, applyEdit, editReportLines, rangeLine } from '../core/edit/script';
+import { EDIT_HELP, applyEdit, createdWx, editReportLines, plural, rangeLine } from '../core/edit/script';
 import { rangeRecord } from '../core/ops/records';
 import type { Deps } from './commands';
 import { withTarget } from './commands';
@@ -37,9 +37,11 @@ export async function simulateCommand(deps: Deps, given?: string): Promise<Simul
       signal.throwIfAborted();
       const r = await applyEdit(sim, spec);
       results.push(r);
-      report.push(...editReportLines(r, results.length, width), '');
+      report.push(...editReportLines(r, results.length, width, spec), '');
     }
     const diff = await sim.diff();
+    const wx = createdWx(diff);
+    if (wx.length) report.push(`# WARNING: the edits create W+X memory (writable and executable): ${wx.map((r) => `${r.va}-${r.end} (${r.root})`).join(', ')}`, '');
     const lines = async (s: typeof ready.session) => (await s.ranges({ signal })).map((r) => rangeLine(rangeRecord(r)));
     report.push('# merged ranges (left: the target now, right: after the edits)', '');
     const before = [...report, ...(await lines(ready.session))].join('\n') + '\n';
@@ -47,7 +49,7 @@ export async function simulateCommand(deps: Deps, given?: string): Promise<Simul
     const n = ++runs;
     const left = deps.docs.put(`simulation-${n}-before.txt`, before);
     const right = deps.docs.put(`simulation-${n}-after.txt`, after);
-    await vscode.commands.executeCommand('vscode.diff', left, right, `ptview: ${specs.length} simulated edit${specs.length > 1 ? 's' : ''} (${diff.removed.length} ranges removed, ${diff.added.length} added)`);
+    await vscode.commands.executeCommand('vscode.diff', left, right, `ptview: ${plural(specs.length, 'simulated edit')} (${plural(diff.removed.length, 'range')} removed, ${diff.added.length} added${wx.length ? '; creates W+X' : ''})`);
     return { results, diff, before, after };
   });
 }

@@ -91,12 +91,13 @@ export function translationMarkdown(t: Translation): string {
   return out.join('\n');
 }
 
+/** The VA of the exact byte asked for (the page's VA is in the detail). */
 export function aliasLabel(a: Alias): string {
-  return `${a.va} (${sizeLabel(a.size)} ${a.level}, ${a.root})`;
+  return `${a.vaOfPa} (${sizeLabel(a.size)} ${a.level}, ${a.root})`;
 }
 
 export function aliasDetail(a: Alias): string {
-  return `${a.write ? 'writable' : 'read-only'}${a.exec || a.userExec ? ', executable' : ''}${a.user ? ', user' : ''} · page PA ${a.pa} · ${a.memType}`;
+  return `${a.write ? 'writable' : 'read-only'}${a.exec || a.userExec ? ', executable' : ''}${a.user ? ', user' : ''} · page ${a.va} → ${a.pa} · ${a.memType}`;
 }
 
 export interface AddressToken {

@@ -4,7 +4,7 @@ import { hex, parseAddress, sizeLabel } from '../addr';
 import { parseSize } from '../ops/filter';
 import { RangeRecord } from '../ops/records';
 import { EditError, EditRights } from './codecs';
-import { EditResult, EditSimulator } from './simulator';
+import { EditResult, EditSimulator, RangeDiff } from './simulator';
 
 export const EDIT_HELP = `edits, in order (quote each):
   map VA PA SIZE RIGHTS [global|nonglobal] [memtype=NAME] [max=SIZE]
@@ -78,11 +78,14 @@ export async function applyEdit(sim: EditSimulator, spec: string): Promise<EditR
 
 const raw = (v: bigint, width: number) => hex(v, width);
 
-/** An edit's report as text lines; consumes its flush report (the text is where it goes). */
-export function editReportLines(r: EditResult, n: number, width: number): string[] {
+/**
+ * An edit's report as text lines; consumes its flush report (the text is where it goes). The
+ * title is the edit as the user wrote it (`-w`, `+x`), when given.
+ */
+export function editReportLines(r: EditResult, n: number, width: number, spec?: string): string[] {
   const lines: string[] = [];
   const out = (s: string) => lines.push(s);
-  out(`edit ${n}: ${r.edit} (${r.root})`);
+  out(`edit ${n}: ${spec?.trim().replace(/\s+/g, ' ') ?? r.edit} (${r.root})`);
   for (const c of r.changes) {
     out(`  ${`${c.levelName}[${c.index}]`.padEnd(9)} @ ${hex(c.entryPa)}: ${raw(c.before, width)} -> ${raw(c.after, width)}  ${c.why}: ${c.beforeKind} -> ${c.afterKind}, ${hex(c.va)} ${sizeLabel(Number(c.end - c.va))}${c.fresh ? ' (new table)' : ''}`);
   }
@@ -98,6 +101,24 @@ export function editReportLines(r: EditResult, n: number, width: number): string
   for (const note of r.flush.notes) out(`  note: ${note}`);
   for (const h of r.hazards) out(`  HAZARD ${h.kind}: ${h.message}`);
   return lines;
+}
+
+/** "1 range", "2 ranges". */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+const isWx = (r: RangeRecord) => r.write && (r.exec || r.userExec);
+
+/** Ranges the edits made writable and executable (W+X that was not W+X before at those VAs). */
+export function createdWx(diff: RangeDiff): RangeRecord[] {
+  const before = diff.removed.filter(isWx).map((r) => [BigInt(r.va), BigInt(r.end), r.root] as const);
+  return diff.added.filter((r) => {
+    if (!isWx(r)) return false;
+    const a = BigInt(r.va);
+    const z = BigInt(r.end);
+    return !before.some(([s, e, root]) => root === r.root && s <= a && z <= e);
+  });
 }
 
 export function rangeLine(r: RangeRecord): string {

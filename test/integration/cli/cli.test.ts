@@ -162,6 +162,18 @@ describe('ptview CLI on a QEMU core of x86-64-4level', function () {
     assert.ok(j.diff.removed.some((x: { va: string; size: number }) => x.va === big.va && x.size === 2 ** 30));
     assert.equal(hash(), before, 'the core file is untouched');
     assert.equal(ptview(['translate', inside, ...src()]).code, 0, 'the real tables still map it');
+    // Text: the edit's title in the user's own words, and a warning when an edit creates W+X.
+    // A writable, non-executable 4K page whose own entry (not a level above) withholds execute.
+    const wnx = leaves.filter((l) => l.size === 4096 && l.write && !l.exec).find((l) => {
+      const j = JSON.parse(ptview(['simulate', '--json', ...src(), '--edit', `protect ${l.va} 4K +x`]).out);
+      return j.edits[0].changes.length === 1 && j.edits[0].hazards.length === 0;
+    });
+    assert.ok(wnx, 'a writable page that +x makes executable');
+    const t = ptview(['simulate', ...src(), '--edit', `protect  ${wnx.va} 4K +x`]);
+    assert.equal(t.code, 0, t.err);
+    assert.match(t.out, new RegExp(`^edit 1: protect ${wnx.va} 4K \\+x \\(cr3\\)$`, 'm'));
+    assert.match(t.out, new RegExp(`^warning: the edits create W\\+X memory \\(writable and executable\\): ${wnx.va}-`, 'm'));
+    assert.doesNotMatch(ptview(['simulate', ...src(), '--edit', `protect ${w4k.va} 4K -w`]).out, /create W\+X/);
     const bad: [string, RegExp][] = [[`map ${big.va} 0x0 4K rw`, /already mapped by the 1G PDPT/], ['frob 1 2', /unknown edit 'frob'/], [`protect ${w4k.va} 4K w`, /use \+w -w/]];
     for (const [edit, re] of bad) {
       const e = ptview(['simulate', ...src(), '--edit', edit]);
