@@ -111,6 +111,8 @@ function renderRows(): void {
     const region = d!.region[i] >= 0 ? d!.regions[d!.region[i]] : '';
     const finding = d!.finding[i] >= 0 ? d!.findings[d!.finding[i]] : '';
     cells[8].textContent = finding ? `${region ? region + ' · ' : ''}${finding}` : region;
+    // The column is narrow: the whole text on hover (and in the trace pane when selected).
+    (cells[8] as HTMLElement).title = cells[8].textContent ?? '';
     el.className = `row ${classOf(p)}${d!.severity[i] ? ` finding-${SEVERITY[d!.severity[i]]}` : ''}${i === selected ? ' selected' : ''}`;
   });
   for (let k = items.length; k < pool.length; k++) pool[k].hidden = true;
@@ -353,9 +355,12 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
       renderRows();
       drawStrip();
       return;
-    case 'trace':
-      trace.textContent = m.text;
+    case 'trace': {
+      const fi = data && m.index >= 0 && m.index < data.count ? data.finding[m.index] : -1;
+      const sev = fi >= 0 ? SEVERITY[data!.severity[m.index]] : '';
+      trace.textContent = fi >= 0 ? `${m.text}\n\naudit (${sev}): ${data!.findings[fi]}` : m.text;
       return;
+    }
     case 'select': {
       if (!data) return;
       const va = BigInt(m.va);

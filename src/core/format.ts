@@ -70,6 +70,11 @@ export interface PagingFormat {
   readonly levels: readonly LevelDesc[];
   /** Memory-type names, indexed by leafMemType's result. */
   readonly memTypes: readonly string[];
+  /**
+   * Whether leafMemType's result is a device (uncached, non-speculative) type: how MMIO is
+   * mapped on purpose (x86 UC/UC-, AArch64 Device-*, RISC-V Svpbmt IO).
+   */
+  deviceMemType(memType: number): boolean;
 
   /**
    * Optional speed-up: the bits of the LOW word that only carry the output address at `level`

@@ -139,6 +139,9 @@ export function aarch64Format(cfg: A64Config): PagingFormat {
     entryBytes: 8,
     levels,
     memTypes,
+    // Arm ARM D8.6 (memory attributes): MAIR Attr<n>[7:4] = 0 is Device memory; stage 2
+    // MemAttr[3:2] = 0 likewise (D8.6.5).
+    deviceMemType: (t) => (stage2 ? t >> 2 === 0 : cfg.mair !== undefined && (Number((cfg.mair >> BigInt(8 * t)) & 0xffn) & 0xf0) === 0),
 
     addressBitsLo(level) {
       // Page/block address bits that are pure address: 31:max(s, blockshift) (LPA bits 15:12 and

@@ -51,6 +51,8 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
     entryBytes: rv32 ? 4 : 8,
     levels,
     memTypes: ['PMA', 'NC', 'IO', 'reserved'],
+    // Svpbmt (privileged spec, "Svpbmt" chapter): PBMT=2 IO is non-cacheable, strongly ordered I/O.
+    deviceMemType: (t) => t === 2,
 
     addressBitsLo(level) {
       // PPN bits of the low word are pure address (a superpage's low PPN bits must be zero,

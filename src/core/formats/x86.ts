@@ -94,6 +94,8 @@ export function x86Format(ctx: X86Context): PagingFormat {
     entryBytes: wide ? 8 : 4,
     levels,
     memTypes: MEM_TYPES,
+    // Intel SDM Vol. 3A §12.3 (memory types): UC and UC- are the uncached, non-speculative types.
+    deviceMemType: (t) => t === 2 || t === 3,
 
     // Leaf address bits: PT 31:12; 2 MiB 31:21; 1 GiB 31:30; 4 MiB 31:22 (20:13 are reserved or
     // PSE-36 address bits and stay in the decoded key). Bit 12 is PAT for large pages.

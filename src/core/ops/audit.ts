@@ -5,9 +5,12 @@
 //   counted in units of the format's smallest page, like Linux's PAGE_SIZE count. Kernel-half
 //   (or half-less) ranges are errors; user-half ranges warnings (JITs do this on purpose).
 // - user-accessible pages in the kernel half;
-// - writable aliases of write-protected code (a read-only executable VA and another, writable VA
-//   mapping the same PA), found through a PA-sorted index of the writable leaves;
-// - leaves mapping physical addresses outside guest RAM (MMIO or absent memory), as info;
+// - writable aliases of write-protected kernel code (a read-only executable kernel-half VA and
+//   another, writable VA mapping the same PA), found through a PA-sorted index of the writable
+//   leaves. User code is also mapped writable by Linux's direct map, by design: those aliases
+//   are one info count, not findings;
+// - device memory (UC / Device / IO outside RAM: MMIO mapped on purpose) named as such (info);
+//   cacheable mappings outside RAM are warnings;
 // - every walker diagnostic: reserved bits, tables outside RAM, failed reads, recursive slots,
 //   misaligned roots.
 import { hex, sizeLabel } from '../addr';
@@ -25,6 +28,8 @@ export type FindingKind =
   | 'no-nx' // nothing in the space is execute-disabled: W+X counts every writable page
   | 'user-kernel'
   | 'writable-alias-of-exec'
+  | 'user-code-writable-alias' // info: how many user code pages the kernel can also write
+  | 'device-mapping'
   | 'leaf-outside-ram'
   | Diagnostic['kind'];
 
@@ -95,9 +100,11 @@ export async function auditReport(space: AddressSpace, store: TableStore, opts: 
   const wx = new RangeMerger();
   const userKernel = new RangeMerger();
   const outside = new RangeMerger({ requirePaContiguous: true });
+  const devices = new RangeMerger({ requirePaContiguous: true });
   const partly = new RangeMerger({ requirePaContiguous: true });
   const writable = new ReverseIndexBuilder();
   const executable = new ReverseIndexBuilder();
+  const userCode = new ReverseIndexBuilder();
   const diags: Diagnostic[] = [];
   let leaves = 0;
   let nonExec = 0;
@@ -111,7 +118,7 @@ export async function auditReport(space: AddressSpace, store: TableStore, opts: 
     const p = l.perms;
     if ((p & EXEC) === 0) nonExec++;
     // Only write-protected code can be defeated by a writable alias; W+X code is reported as W+X.
-    else if ((p & Perm.Write) === 0) executable.push(l);
+    else if ((p & Perm.Write) === 0) (kernelSide(l.root, l.linear) ? executable : userCode).push(l);
     if ((p & Perm.Write) !== 0) {
       writable.push(l);
       if ((p & EXEC) !== 0) {
@@ -127,7 +134,8 @@ export async function auditReport(space: AddressSpace, store: TableStore, opts: 
     }
     if ((p & (Perm.User | Perm.UserExec)) !== 0 && isUpperHalf(l.root, l.linear)) userKernel.push(l);
     const cov = ramCoverage(ram, l.pa, l.size);
-    if (cov === 'outside') outside.push(l);
+    if (cov === 'outside' && l.root.format.deviceMemType(l.memType)) devices.push(l);
+    else if (cov === 'outside') outside.push(l);
     else if (cov === 'partly') partly.push(l);
   };
   await walk(roots, store, { leaf: onLeaf, diagnostic: (d) => diags.push(d) }, { signal: opts.signal });
@@ -156,8 +164,21 @@ export async function auditReport(space: AddressSpace, store: TableStore, opts: 
     findings.push(rangeFinding(r, 'user-kernel', 'warning', `kernel-half mapping accessible from user mode (${r.perms & Perm.UserExec ? 'user-executable' : 'user data access'})`));
   }
   findings.push(...writableAliases(executable, writable));
+  const userAliases = writableAliases(userCode, writable);
+  if (userAliases.length) {
+    const bytes = userAliases.reduce((n, f) => n + Number(BigInt(f.end!) - BigInt(f.va!)), 0);
+    findings.push({
+      severity: 'info', kind: 'user-code-writable-alias', root: roots.map((r) => r.name).join(','),
+      message: `${sizeLabel(bytes)} of user code (${userAliases.length} run${userAliases.length > 1 ? 's' : ''}) is also mapped writable elsewhere, e.g. by the kernel's direct map (Linux maps all RAM there by design)`,
+    });
+  }
+  for (const r of devices.finish()) {
+    const type = r.root.format.memTypes[r.memType] ?? `#${r.memType}`;
+    findings.push(rangeFinding(r, 'device-mapping', 'info', `device memory: maps ${hex(r.pa)}-${hex(r.pa + r.size)} outside guest RAM as ${type} (MMIO)`));
+  }
   for (const r of outside.finish()) {
-    findings.push(rangeFinding(r, 'leaf-outside-ram', 'info', `maps ${hex(r.pa)}-${hex(r.pa + r.size)}, outside guest RAM (MMIO or absent memory)`));
+    const type = r.root.format.memTypes[r.memType] ?? `#${r.memType}`;
+    findings.push(rangeFinding(r, 'leaf-outside-ram', 'warning', `maps ${hex(r.pa)}-${hex(r.pa + r.size)}, outside guest RAM, as ${type} (not a device type: absent memory, or MMIO mapped cacheable)`));
   }
   for (const r of partly.finish()) {
     findings.push(rangeFinding(r, 'leaf-outside-ram', 'info', `maps ${hex(r.pa)}-${hex(r.pa + r.size)}, partly outside guest RAM`));
