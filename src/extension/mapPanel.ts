@@ -78,7 +78,7 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
       const ranges = await r.session.ranges({ signal });
       const max = viewSettings().mapMaxRows;
       const report = await r.session.audit({ signal });
-      const data = buildMapData(ranges.length > max ? ranges.slice(0, max) : ranges, report, regionLabeler(r.space, r.session.store));
+      const data = buildMapData(ranges.length > max ? ranges.slice(0, max) : ranges, report, regionLabeler(r.space, ranges, r.session.memory.ram));
       this.data = { generation: r.generation, data };
       return data;
     }, { signal: opts.signal, quiet: opts.ifVisible });
