@@ -484,11 +484,14 @@ export interface LinuxRun extends GuestRun {
   /** Milliseconds from QEMU's start to PTVIEW-READY. */
   readonly bootMs: number;
   /**
-   * Pauses the guest with the CPU in the user program (user mode, its page tables loaded):
-   * stops, checks the privilege level in `info registers`, and otherwise lets it run a moment
-   * and tries again. The guest stays paused.
+   * Pauses the guest with the CPU running the user program in user mode (x86 CPL 3 with the KPTI
+   * user root, AArch64 EL0, RISC-V U): stops, reads `info registers`, and otherwise lets it run a
+   * moment and tries again. The guest stays paused. Returns that `info registers` text.
    */
-  stopInUser(): Promise<void>;
+  stopInUser(): Promise<string>;
+  /** The same in the kernel (x86: CPL 0 with the kernel root loaded, CR3 bit 12 clear; AArch64
+   * EL1; RISC-V S), e.g. in the user program's getpid. */
+  stopInKernel(): Promise<string>;
 }
 
 export interface LinuxBootOptions {
@@ -499,18 +502,21 @@ export interface LinuxBootOptions {
   append?: string[];
 }
 
-/** True when `info registers` says the CPU is in user mode (x86 CPL 3, AArch64 EL0, RISC-V U). */
-export function inUserMode(arch: LinuxArch, regs: string): boolean | undefined {
+/** The privilege level `info registers` shows: x86 CPL and whether CR3 holds KPTI's user root
+ * (bit 12); AArch64 EL from PSTATE; RISC-V from QEMU's `priv` field. */
+export function privilege(arch: LinuxArch, regs: string): { user: boolean; kernelRoot: boolean } | undefined {
   if (arch === 'x86_64') {
     const m = /\bCPL=(\d)/.exec(regs);
-    return m ? m[1] === '3' : undefined;
+    const cr3 = /\bCR3=([0-9a-f]+)/i.exec(regs);
+    if (!m || !cr3) return undefined;
+    return { user: m[1] === '3', kernelRoot: (BigInt('0x' + cr3[1]) & 0x1000n) === 0n };
   }
   if (arch === 'arm64') {
     const m = /PSTATE=[0-9a-f]+ \S+ EL(\d)/.exec(regs);
-    return m ? m[1] === '0' : undefined;
+    return m ? { user: m[1] === '0', kernelRoot: m[1] !== '0' } : undefined;
   }
-  const m = /\bpriv\s*[:=]?\s*([UMS])\b/i.exec(regs) ?? /\bV\s*=\s*\d+\s*\n.*?\bpriv\b\s*:?\s*(\w)/is.exec(regs);
-  return m ? m[1].toUpperCase() === 'U' : undefined;
+  const m = /\bpriv\s*[:=]?\s*([UMS])\b/i.exec(regs);
+  return m ? { user: m[1].toUpperCase() === 'U', kernelRoot: m[1].toUpperCase() !== 'U' } : undefined;
 }
 
 /** Builds (cached) and boots a Linux guest; resolves once its user program printed PTVIEW-READY. */
@@ -539,19 +545,22 @@ export async function bootLinux(variant: LinuxVariant, opts: LinuxBootOptions = 
     throw e;
   }
   log(`${variant}: ${rel?.[1] ?? '?'} ready in ${(bootMs / 1000).toFixed(1)} s`);
-  const stopInUser = async (): Promise<void> => {
-    for (let i = 0; i < 200; i++) {
+  const stopIn = async (want: 'user' | 'kernel'): Promise<string> => {
+    for (let i = 0; i < 500; i++) {
       await run.stop();
       const regs = await run.hmp('info registers');
-      const u = inUserMode(v.arch, regs);
-      if (u === undefined) throw new Error(`cannot tell the privilege level from info registers:\n${regs}`);
-      if (u) return;
+      const p = privilege(v.arch, regs);
+      if (p === undefined) throw new Error(`cannot tell the privilege level from info registers:\n${regs}`);
+      if (want === 'user' ? p.user : !p.user && p.kernelRoot) return regs;
       await run.cont();
-      await new Promise((r) => setTimeout(r, 5 + (i % 7) * 3));
+      await new Promise((r) => setTimeout(r, 1 + (i % 7)));
     }
-    throw new Error(`${variant}: the CPU was never in user mode at 200 stops`);
+    throw new Error(`${variant}: never stopped in ${want} mode in 500 tries`);
   };
-  return Object.assign(run, { variant, image, release: rel?.[1] ?? '', user, bootMs, stopInUser });
+  return Object.assign(run, {
+    variant, image, release: rel?.[1] ?? '', user, bootMs,
+    stopInUser: () => stopIn('user'), stopInKernel: () => stopIn('kernel'),
+  });
 }
 
 const shared = new Map<LinuxVariant, Promise<LinuxRun>>();

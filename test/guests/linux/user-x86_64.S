@@ -1,6 +1,6 @@
 # ptview-user for x86_64 Linux: a static, libc-free process with known mappings that prints its
 # PID, each mapping's pages and their /proc/self/pagemap entries on the console, then spins in
-# user mode (so a stopped guest is almost always in it, with its CR3 loaded). Line format and the
+# user mode and in getpid (so a stopped guest is almost always in it, with its CR3 loaded). Line format and the
 # mapping list: user.md. Syscall numbers: arch/x86/entry/syscalls/syscall_64.tbl; ABI rax, rdi,
 # rsi, rdx, r10, r8, r9 (x86-64 psABI A.2.1).
         .intel_syntax noprefix
@@ -153,8 +153,12 @@ _start:
         call    out_str
         call    out_nl
 
-        # spin in user mode; a nonzero word at shm_a+8 asks for mprotect(anon, PROT_READ)
-spin:   mov     rax, [rip + shm_a]
+        # spin, half in user mode and half in getpid (so a stop finds either privilege level
+        # quickly, with this process's tables); a nonzero word at shm_a+8 asks for
+        # mprotect(anon, PROT_READ)
+spin:   mov     eax, SYS_getpid
+        syscall
+        mov     rax, [rip + shm_a]
         cmp     qword ptr [rax + 8], 0
         je      spin
 do_mprotect:
