@@ -16,7 +16,8 @@ export interface Stop {
   qregs: Map<string, bigint>;
   core: QemuCore;
   store: TableStore;
-  /** ptview's space from the core's registers (plus EFER from info registers on x86). */
+  /** ptview's space from the core's registers (plus EFER from info registers) on x86; other
+   * architectures' cores lack the translation registers (build the space from gdb's). */
   space: AddressSpace;
   /** HMP answers at this stop, by command. */
   hmp: Map<string, string>;
@@ -29,7 +30,7 @@ export async function capture(run: LinuxRun, label: string, regsText: string, co
   const corePath = await run.dump(path.join(run.dir, `core-${label}.elf`));
   const core = await openQemuCore(corePath);
   const qregs = parseInfoRegisters(regsText);
-  const space = spaceWith(core, qregs, regOverrides);
+  const space = core.arch === 'x86_64' ? spaceWith(core, qregs, regOverrides) : (undefined as unknown as AddressSpace);
   return { label, regsText, qregs, core, store: new TableStore(core.memory), space, hmp };
 }
 
