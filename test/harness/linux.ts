@@ -391,12 +391,15 @@ async function build(arch: LinuxArch): Promise<LinuxImage> {
     const tmp = fs.mkdtempSync(path.join(base, '.initramfs-'));
     try {
       await run('dpkg-deb', ['-x', bbDeb, path.join(tmp, 'bb')]);
+      // bin/ up to Debian 12, usr/bin/ (merged /usr) from Debian 13
+      const bbBin = ['bin', 'usr/bin'].map((d) => path.join(tmp, 'bb', d, 'busybox')).find((f) => fs.existsSync(f));
+      if (!bbBin) throw new Error(`${bbDeb}: no busybox binary in bin/ or usr/bin/`);
       const user = path.join(tmp, 'ptview-user');
       await buildUser(a, arch, user);
       const cpio = cpioNewc([
         ...['dev', 'proc', 'sys', 'tmp', 'bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin'].map((name) => ({ name, mode: S_IFDIR | 0o755 })),
         { name: 'dev/console', mode: S_IFCHR | 0o600, rdev: [5, 1] as [number, number] },
-        { name: 'bin/busybox', mode: S_IFREG | 0o755, data: fs.readFileSync(path.join(tmp, 'bb', 'bin', 'busybox')) },
+        { name: 'bin/busybox', mode: S_IFREG | 0o755, data: fs.readFileSync(bbBin) },
         { name: 'init', mode: S_IFREG | 0o755, data: fs.readFileSync(path.join(SRC, 'init')) },
         { name: 'ptview-user', mode: S_IFREG | 0o755, data: fs.readFileSync(user) },
       ]);
@@ -503,7 +506,7 @@ export interface LinuxBootOptions {
 }
 
 /** The privilege level `info registers` shows: x86 CPL and whether CR3 holds KPTI's user root
- * (bit 12); AArch64 EL from PSTATE; RISC-V from QEMU's `priv` field. */
+ * (bit 12); AArch64 EL from PSTATE; RISC-V from the PC. */
 export function privilege(arch: LinuxArch, regs: string): { user: boolean; kernelRoot: boolean } | undefined {
   if (arch === 'x86_64') {
     const m = /\bCPL=(\d)/.exec(regs);
@@ -515,8 +518,12 @@ export function privilege(arch: LinuxArch, regs: string): { user: boolean; kerne
     const m = /PSTATE=[0-9a-f]+ \S+ EL(\d)/.exec(regs);
     return m ? { user: m[1] === '0', kernelRoot: m[1] !== '0' } : undefined;
   }
-  const m = /\bpriv\s*[:=]?\s*([UMS])\b/i.exec(regs);
-  return m ? { user: m[1].toUpperCase() === 'U', kernelRoot: m[1].toUpperCase() !== 'U' } : undefined;
+  // QEMU 7.2 prints no privilege level for RISC-V: tell it from the PC. Linux runs in the upper
+  // half (S), our user program and busybox low, OpenSBI (M) at the physical 0x80000000.
+  const pc = /^\s*pc\s+([0-9a-f]+)/im.exec(regs);
+  if (!pc) return undefined;
+  const v = BigInt('0x' + pc[1]);
+  return { user: v < 0x80000000n, kernelRoot: v >> 63n === 1n };
 }
 
 /** Builds (cached) and boots a Linux guest; resolves once its user program printed PTVIEW-READY. */

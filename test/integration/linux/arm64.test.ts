@@ -9,6 +9,7 @@ import { hex } from '../../../src/core/addr';
 import { spaceFromRegisters } from '../../../src/core/formats';
 import { auditReport } from '../../../src/core/ops/audit';
 import { findAliases } from '../../../src/core/ops/reverse';
+import { TranslateError, translate } from '../../../src/core/ops/translate';
 import { AddressSpace, Root } from '../../../src/core/space';
 import { Leaf, translateLinear } from '../../../src/core/walker';
 import { LinuxRun, LinuxVariant, sharedLinux } from '../../harness/linux';
@@ -62,9 +63,13 @@ for (const variant of ['arm64-kpti', 'arm64-max'] as LinuxVariant[]) {
     const ours = async (space: AddressSpace, stop: Stop, vas: bigint[]) => {
       const out: string[] = [];
       for (const va of vas) {
-        const root = space.roots.find((r) => r.toLinear(va) !== undefined);
-        const t = root ? await translateLinear(root, root.toLinear(va)!, stop.store) : undefined;
-        out.push(t?.kind === 'mapped' ? hex(t.leaf.pa + Number(va - (root!.toVirt(t.leaf.linear) as bigint))) : 'unmapped');
+        try {
+          const t = await translate(space, va, stop.store);
+          out.push(t.kind === 'mapped' ? hex(t.pa!) : 'unmapped');
+        } catch (e) {
+          if (!(e instanceof TranslateError)) throw e;
+          out.push('unmapped'); // in neither half
+        }
       }
       return out;
     };
