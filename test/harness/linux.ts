@@ -92,7 +92,7 @@ export const VARIANTS: Record<LinuxVariant, VariantInfo> = {
     qemu: ['qemu-system-aarch64', '-M', 'virt', '-cpu', 'max', '-m', '256M', '-accel', 'tcg', '-nic', 'none', '-device', 'vmcoreinfo'],
     console: 'ttyAMA0',
     append: [],
-    description: 'arm64 4K pages, -cpu max (PAN, E0PD, LPA2 hardware), KASLR',
+    description: 'arm64 4K pages, -cpu max (PAN, E0PD: no KPTI), KASLR',
   },
   'riscv64-sv39': {
     arch: 'riscv64',
