@@ -94,6 +94,7 @@ export const VARIANTS: Record<LinuxVariant, VariantInfo> = {
     append: [],
     description: 'arm64 4K pages, -cpu max (PAN, E0PD: no KPTI), KASLR',
   },
+  // No -device vmcoreinfo on riscv64: QEMU 7.2's virt fw_cfg has no DMA, which the device needs.
   'riscv64-sv39': {
     arch: 'riscv64',
     qemu: ['qemu-system-riscv64', '-M', 'virt', '-m', '256M', '-accel', 'tcg', '-nic', 'none'],
