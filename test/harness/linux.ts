@@ -351,7 +351,8 @@ export function buildLinux(arch: LinuxArch): Promise<LinuxImage> {
   return p;
 }
 
-async function build(arch: LinuxArch): Promise<LinuxImage> {
+/** buildLinux without the per-process sharing (each call checks apt and the cache again). */
+export async function build(arch: LinuxArch): Promise<LinuxImage> {
   const a = ARCHES[arch];
   const base = path.join(LINUX_CACHE, a.deb);
   const manifest = path.join(base, 'image.json');
