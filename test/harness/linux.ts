@@ -190,6 +190,15 @@ class PrivateApt {
     return o.flatMap((x) => ['-o', x]);
   }
 
+  /** When the lists were last refreshed (ms since the epoch; 0: never). */
+  updatedAt(): number {
+    try {
+      return fs.statSync(path.join(this.dir, 'updated')).mtimeMs;
+    } catch {
+      return 0;
+    }
+  }
+
   /** apt-get update at most once a day (or when forced by PTVIEW_LINUX_UPDATE=1). */
   async update(): Promise<void> {
     const stamp = path.join(this.dir, 'updated');
@@ -351,27 +360,70 @@ export function buildLinux(arch: LinuxArch): Promise<LinuxImage> {
   return p;
 }
 
-/** buildLinux without the per-process sharing (each call checks apt and the cache again). */
+/** The initramfs for a busybox .deb: rebuilt when busybox, the init or the user program's source
+ * changes (its name carries their hash). */
+async function initramfsFor(arch: LinuxArch, base: string, bbDeb: string): Promise<string> {
+  const h = createHash('sha256').update(path.basename(bbDeb));
+  for (const f of ['init', `user-${arch}.S`]) h.update(fs.readFileSync(path.join(SRC, f)));
+  const initramfs = path.join(base, `initramfs-${h.digest('hex').slice(0, 12)}.cpio`);
+  if (fs.existsSync(initramfs)) return initramfs;
+  const tmp = fs.mkdtempSync(path.join(base, '.initramfs-'));
+  try {
+    await run('dpkg-deb', ['-x', bbDeb, path.join(tmp, 'bb')]);
+    // bin/ up to Debian 12, usr/bin/ (merged /usr) from Debian 13
+    const bbBin = ['bin', 'usr/bin'].map((d) => path.join(tmp, 'bb', d, 'busybox')).find((f) => fs.existsSync(f));
+    if (!bbBin) throw new Error(`${bbDeb}: no busybox binary in bin/ or usr/bin/`);
+    const user = path.join(tmp, 'ptview-user');
+    await buildUser(ARCHES[arch], arch, user);
+    const cpio = cpioNewc([
+      ...['dev', 'proc', 'sys', 'tmp', 'bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin'].map((name) => ({ name, mode: S_IFDIR | 0o755 })),
+      { name: 'dev/console', mode: S_IFCHR | 0o600, rdev: [5, 1] as [number, number] },
+      { name: 'bin/busybox', mode: S_IFREG | 0o755, data: fs.readFileSync(bbBin) },
+      { name: 'init', mode: S_IFREG | 0o755, data: fs.readFileSync(path.join(SRC, 'init')) },
+      { name: 'ptview-user', mode: S_IFREG | 0o755, data: fs.readFileSync(user) },
+    ]);
+    const part = path.join(tmp, 'initramfs.cpio');
+    fs.writeFileSync(part, cpio);
+    fs.renameSync(part, initramfs);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  return initramfs;
+}
+
+interface Manifest extends LinuxImage {
+  readonly busyboxDeb: string;
+}
+
+/** buildLinux without the per-process sharing (each call checks the cache again). */
 export async function build(arch: LinuxArch): Promise<LinuxImage> {
   const a = ARCHES[arch];
   const base = path.join(LINUX_CACHE, a.deb);
-  const manifest = path.join(base, 'image.json');
+  const manifestFile = path.join(base, 'image.json');
   const apt = new PrivateApt(a);
-  let kernel: { pkg: string; version: string };
-  let busybox: string;
+  let offline: Error | undefined;
   try {
     await apt.update();
-    kernel = await resolveKernel(apt, a);
-    const bv = await apt.version('busybox-static');
-    if (!bv) throw new Error('apt: no busybox-static');
-    busybox = bv;
   } catch (e) {
-    if (fs.existsSync(manifest)) {
-      log(`apt failed (${(e as Error).message.split('\n')[0]}); using the cached image`);
-      return JSON.parse(fs.readFileSync(manifest, 'utf8')) as LinuxImage;
-    }
-    throw e;
+    offline = e as Error;
   }
+  // The last build stands while the package lists it was resolved from are current (or apt is
+  // unreachable); only the initramfs is checked against its sources.
+  let cached: Manifest | undefined;
+  try {
+    cached = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as Manifest;
+  } catch {
+    cached = undefined;
+  }
+  if (cached && [cached.kernel, cached.busyboxDeb].every((f) => fs.existsSync(f)) && (offline || fs.statSync(manifestFile).mtimeMs >= apt.updatedAt())) {
+    if (offline) log(`apt failed (${offline.message.split('\n')[0]}); using the cached image`);
+    const { busyboxDeb, ...image } = cached;
+    return { ...image, initramfs: await initramfsFor(arch, base, busyboxDeb) };
+  }
+  if (offline) throw offline;
+  const kernel = await resolveKernel(apt, a);
+  const busybox = await apt.version('busybox-static');
+  if (!busybox) throw new Error('apt: no busybox-static');
   const debs = path.join(base, 'debs');
   const kdir = path.join(base, `${kernel.pkg}_${kernel.version}`);
   if (!fs.existsSync(path.join(kdir, 'boot'))) {
@@ -384,34 +436,6 @@ export async function build(arch: LinuxArch): Promise<LinuxImage> {
   if (!vmlinuz) throw new Error(`${kernel.pkg}: no /boot/vmlinuz-* in the package`);
   const kernelFile = plainKernel(path.join(boot, vmlinuz), path.join(kdir, 'Image'), arch);
   const bbDeb = await apt.download('busybox-static', busybox, debs);
-
-  // The initramfs: rebuilt when busybox, the init or the user program's source changes.
-  const h = createHash('sha256').update(path.basename(bbDeb));
-  for (const f of ['init', `user-${arch}.S`]) h.update(fs.readFileSync(path.join(SRC, f)));
-  const initramfs = path.join(base, `initramfs-${h.digest('hex').slice(0, 12)}.cpio`);
-  if (!fs.existsSync(initramfs)) {
-    const tmp = fs.mkdtempSync(path.join(base, '.initramfs-'));
-    try {
-      await run('dpkg-deb', ['-x', bbDeb, path.join(tmp, 'bb')]);
-      // bin/ up to Debian 12, usr/bin/ (merged /usr) from Debian 13
-      const bbBin = ['bin', 'usr/bin'].map((d) => path.join(tmp, 'bb', d, 'busybox')).find((f) => fs.existsSync(f));
-      if (!bbBin) throw new Error(`${bbDeb}: no busybox binary in bin/ or usr/bin/`);
-      const user = path.join(tmp, 'ptview-user');
-      await buildUser(a, arch, user);
-      const cpio = cpioNewc([
-        ...['dev', 'proc', 'sys', 'tmp', 'bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin'].map((name) => ({ name, mode: S_IFDIR | 0o755 })),
-        { name: 'dev/console', mode: S_IFCHR | 0o600, rdev: [5, 1] as [number, number] },
-        { name: 'bin/busybox', mode: S_IFREG | 0o755, data: fs.readFileSync(bbBin) },
-        { name: 'init', mode: S_IFREG | 0o755, data: fs.readFileSync(path.join(SRC, 'init')) },
-        { name: 'ptview-user', mode: S_IFREG | 0o755, data: fs.readFileSync(user) },
-      ]);
-      const part = path.join(tmp, 'initramfs.cpio');
-      fs.writeFileSync(part, cpio);
-      fs.renameSync(part, initramfs);
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
-  }
   const sm = find('System.map-');
   const cfg = find('config-');
   const image: LinuxImage = {
@@ -421,11 +445,11 @@ export async function build(arch: LinuxArch): Promise<LinuxImage> {
     kernel: kernelFile,
     systemMap: sm ? path.join(boot, sm) : undefined,
     config: cfg ? path.join(boot, cfg) : undefined,
-    initramfs,
+    initramfs: await initramfsFor(arch, base, bbDeb),
   };
-  const tmpManifest = `${manifest}.${process.pid}`;
-  fs.writeFileSync(tmpManifest, JSON.stringify(image, null, 2));
-  fs.renameSync(tmpManifest, manifest);
+  const tmpManifest = `${manifestFile}.${process.pid}`;
+  fs.writeFileSync(tmpManifest, JSON.stringify({ ...image, busyboxDeb: bbDeb }, null, 2));
+  fs.renameSync(tmpManifest, manifestFile);
   return image;
 }
 
