@@ -126,6 +126,7 @@ export interface LinuxImage {
   readonly version: string;
   /** The kernel QEMU loads (decompressed where QEMU cannot load Debian's vmlinuz as is). */
   readonly kernel: string;
+  /** Debian's /boot/System.map is a one-line stub (the real one is in the -dbg package). */
   readonly systemMap?: string;
   readonly config?: string;
   readonly initramfs: string;
@@ -504,12 +505,99 @@ export function parseUserReport(serial: string): UserReport {
   return { pid, mappings, step };
 }
 
+/** One program header of /proc/kcore (fs/proc/kcore.c: one PT_LOAD per RAM range, the kernel
+ * image, vmalloc, modules, vmemmap; paddr is the PA where one exists, else all ones). */
+export interface KcoreSegment {
+  type: number; // 1 = PT_LOAD, 4 = PT_NOTE
+  flags: number;
+  vaddr: bigint;
+  paddr: bigint;
+  filesz: bigint;
+  memsz: bigint;
+}
+
+/** One line of /proc/vmallocinfo (mm/vmalloc.c s_show): `start-end size caller [pages=N] [flags]`.
+ * `size` includes the guard page. */
+export interface VmallocArea {
+  start: bigint;
+  end: bigint;
+  size: bigint;
+  /** Mapped pages (`pages=N`), when the line says. */
+  pages?: number;
+  line: string;
+}
+
+/** One line of /proc/iomem: `start-end : name`, nesting by two spaces. */
+export interface IomemRange {
+  start: bigint;
+  end: bigint; // inclusive, as printed
+  depth: number;
+  name: string;
+}
+
+/** What the guest's kernel says about its own layout, printed by init before the user program. */
+export interface KernelInfo {
+  kcore: KcoreSegment[];
+  vmalloc: VmallocArea[];
+  iomem: IomemRange[];
+  /** The few symbols init greps from /proc/kallsyms (runtime addresses, KASLR applied). Debian's
+   * arm64 kernel has no CONFIG_KALLSYMS_ALL: only text symbols there. */
+  kallsyms: Map<string, bigint>;
+  /** A kernel symbol's runtime address, when init printed it. */
+  symbol(name: string): bigint | undefined;
+}
+
+const hexBig = (h: string) => BigInt('0x' + h);
+
+/** Parses init's PTVIEW-KCORE / -VMALLOC / -IOMEM / -KSYM lines. */
+export function parseKernelInfo(serial: string): KernelInfo {
+  const bytes: number[] = [];
+  const vmalloc: VmallocArea[] = [];
+  const iomem: IomemRange[] = [];
+  const kallsyms = new Map<string, bigint>();
+  for (const raw of serial.split(/\r?\n/)) {
+    let m: RegExpExecArray | null;
+    if (raw.startsWith('PTVIEW-KCORE')) {
+      for (const b of raw.slice('PTVIEW-KCORE'.length).trim().split(/\s+/)) if (b) bytes.push(parseInt(b, 16));
+    } else if ((m = /^PTVIEW-VMALLOC 0x([0-9a-f]+)-0x([0-9a-f]+)\s+(\d+)\s*(.*)$/.exec(raw))) {
+      const pages = /\bpages=(\d+)/.exec(m[4]);
+      vmalloc.push({ start: hexBig(m[1]), end: hexBig(m[2]), size: BigInt(m[3]), pages: pages ? Number(pages[1]) : undefined, line: m[4] });
+    } else if ((m = /^PTVIEW-IOMEM( *)([0-9a-f]+)-([0-9a-f]+) : (.*)$/.exec(raw))) {
+      iomem.push({ start: hexBig(m[2]), end: hexBig(m[3]), depth: (m[1].length - 1) >> 1, name: m[4] });
+    } else if ((m = /^PTVIEW-KSYM ([0-9a-f]+) \S (\S+)$/.exec(raw))) {
+      kallsyms.set(m[2], hexBig(m[1]));
+    }
+  }
+  const kcore: KcoreSegment[] = [];
+  if (bytes.length >= 64) {
+    const b = Buffer.from(bytes);
+    if (b.readUInt32BE(0) === 0x7f454c46 && b[4] === 2) {
+      const phoff = Number(b.readBigUInt64LE(0x20));
+      const phentsize = b.readUInt16LE(0x36);
+      const phnum = b.readUInt16LE(0x38);
+      for (let i = 0; i < phnum && phoff + (i + 1) * phentsize <= b.length; i++) {
+        const o = phoff + i * phentsize;
+        kcore.push({
+          type: b.readUInt32LE(o), flags: b.readUInt32LE(o + 4), vaddr: b.readBigUInt64LE(o + 16), paddr: b.readBigUInt64LE(o + 24),
+          filesz: b.readBigUInt64LE(o + 32), memsz: b.readBigUInt64LE(o + 40),
+        });
+      }
+    }
+  }
+  return {
+    kcore, vmalloc, iomem, kallsyms,
+    symbol: (name) => kallsyms.get(name),
+  };
+}
+
 export interface LinuxRun extends GuestRun {
   readonly variant: LinuxVariant;
   readonly image: LinuxImage;
   /** `uname -r` as the guest printed it. */
   readonly release: string;
   readonly user: UserReport;
+  /** The kernel's own view of its layout at boot (kcore headers, vmallocinfo, iomem, symbols). */
+  readonly kernelInfo: KernelInfo;
   /** Milliseconds from QEMU's start to PTVIEW-READY. */
   readonly bootMs: number;
   /**
@@ -590,8 +678,9 @@ export async function bootLinux(variant: LinuxVariant, opts: LinuxBootOptions = 
     }
     throw new Error(`${variant}: never stopped in ${want} mode in 500 tries`);
   };
+  const kernelInfo = parseKernelInfo(serial);
   return Object.assign(run, {
-    variant, image, release: rel?.[1] ?? '', user, bootMs,
+    variant, image, release: rel?.[1] ?? '', user, kernelInfo, bootMs,
     stopInUser: () => stopIn('user'), stopInKernel: () => stopIn('kernel'),
   });
 }

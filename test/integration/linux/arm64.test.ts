@@ -165,6 +165,25 @@ for (const variant of ['arm64-kpti', 'arm64-max'] as LinuxVariant[]) {
       assert.equal(inKernel.length, 1, JSON.stringify(inKernel.map((x) => x.vaOfPa)));
     });
 
+    it('maps every /proc/kcore RAM and kernel-image segment, and every vmalloc page, as the kernel says', async () => {
+      const at = async (va: bigint) => {
+        const t = await translate(kSpace, va, k.store);
+        return t.kind === 'mapped' ? hex(t.pa!) : 'unmapped';
+      };
+      const segs = run.kernelInfo.kcore.filter((x) => x.type === 1 && x.paddr !== 0xffffffffffffffffn);
+      assert.ok(segs.length >= 2);
+      // kcore's text segment starts at _text, but arm64 maps the image from _stext (the 64 KiB
+      // Image header before it is not mapped: arch/arm64/mm/mmu.c map_kernel).
+      const stext = run.kernelInfo.symbol('_stext')!;
+      for (const x of segs) {
+        const from = stext > x.vaddr && stext < x.vaddr + x.memsz ? stext - x.vaddr : 0n;
+        for (const off of [from, (x.memsz / 2n) & ~0xfffn, (x.memsz - 1n) & ~0xfffn]) assert.equal(await at(x.vaddr + off), hex(x.paddr + off), hex(x.vaddr + off));
+      }
+      const areas = run.kernelInfo.vmalloc.filter((a) => a.pages);
+      assert.ok(areas.length >= 10);
+      for (const a of areas) for (let i = 0n; i < BigInt(a.pages!); i++) assert.notEqual(await at(a.start + i * 4096n), 'unmapped', a.line);
+    });
+
     it("audits: the user program's W+X page is found, the kernel half has none", async () => {
       const wx = run.user.mappings.get('wx')!;
       const ur = await auditReport(uSpace, u.store, { roots: [userRoot] });

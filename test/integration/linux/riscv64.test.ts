@@ -144,6 +144,19 @@ for (const [variant, mode] of VARIANTS) {
       assert.equal(linear.length, 1, found.map((x) => x.vaOfPa).join(' '));
     });
 
+    it('maps every /proc/kcore RAM and kernel-image segment, and every vmalloc page, as the kernel says', async () => {
+      const at = async (va: bigint) => {
+        const t = await translate(space, va, k.store);
+        return t.kind === 'mapped' ? hex(t.pa!) : 'unmapped';
+      };
+      const segs = run.kernelInfo.kcore.filter((x) => x.type === 1 && x.paddr !== 0xffffffffffffffffn);
+      assert.ok(segs.length >= 2);
+      for (const x of segs) for (const off of [0n, (x.memsz / 2n) & ~0xfffn, (x.memsz - 1n) & ~0xfffn]) assert.equal(await at(x.vaddr + off), hex(x.paddr + off), hex(x.vaddr + off));
+      const areas = run.kernelInfo.vmalloc.filter((a) => a.pages);
+      assert.ok(areas.length >= 10);
+      for (const a of areas) for (let i = 0n; i < BigInt(a.pages!); i++) assert.notEqual(await at(a.start + i * 4096n), 'unmapped', a.line);
+    });
+
     it("audits: the user program's W+X page is found, the kernel half has none", async () => {
       const wx = run.user.mappings.get('wx')!;
       const rep = await auditReport(space, u.store);

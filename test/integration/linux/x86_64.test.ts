@@ -8,6 +8,7 @@ import { hex } from '../../../src/core/addr';
 import { Perm } from '../../../src/core/format';
 import { auditReport } from '../../../src/core/ops/audit';
 import { findAliases } from '../../../src/core/ops/reverse';
+import { translate } from '../../../src/core/ops/translate';
 import { Root } from '../../../src/core/space';
 import { Leaf, translateLinear } from '../../../src/core/walker';
 import { LinuxRun, LinuxVariant, sharedLinux } from '../../harness/linux';
@@ -157,8 +158,13 @@ for (const { variant, mode, infoMem } of VARIANTS) {
       const inUser = await findAliases(user.space, user.store, pa, { roots: [uRoot] });
       assert.deepEqual(inUser.map((x) => x.vaOfPa).sort(), [hex(a.va), hex(b.va)].sort());
       const inKernel = await findAliases(user.space, user.store, pa, { roots: [kRootAtUser] });
-      const kernelVas = inKernel.map((x) => BigInt(x.vaOfPa)).filter(kernelHalf);
-      assert.equal(kernelVas.length, 1, 'one direct-map alias');
+      // Exactly one in the direct map (base from /proc/kcore's RAM segments); the kernel image
+      // mapping may alias it too when the frame was freed __init memory.
+      const ram = run.kernelInfo.kcore.find((k) => k.type === 1 && k.paddr !== 0xffffffffffffffffn && k.vaddr < 0xffffffff80000000n)!;
+      const directMap = ram.vaddr - ram.paddr;
+      const all = inKernel.map((x) => BigInt(x.vaOfPa)).filter(kernelHalf);
+      const kernelVas = all.filter((v) => v === directMap + BigInt(pa));
+      assert.equal(kernelVas.length, 1, `one direct-map alias among ${all.map(hex).join(' ')}`);
       // The kernel stop's walk (equal to its info tlb above) maps that VA to the same frame.
       const k = kLeaves.find((l) => {
         const v = l.root.toVirt(l.linear) as bigint;
@@ -166,6 +172,49 @@ for (const { variant, mode, infoMem } of VARIANTS) {
       });
       assert.ok(k, hex(kernelVas[0]));
       assert.equal(hex(k.pa + Number(kernelVas[0] - (k.root.toVirt(k.linear) as bigint))), hex(pa));
+    });
+
+    // The kernel's own account of its layout (printed by init at boot, test/guests/linux/init).
+    const kernelVa = async (va: bigint, stop = kernel) => {
+      const t = await translate(stop.space, va, stop.store);
+      return t.kind === 'mapped' ? t.pa! : undefined;
+    };
+
+    it("maps every /proc/kcore RAM and kernel-text segment to the PAs kcore gives (first, middle, last page)", async () => {
+      const segs = run.kernelInfo.kcore.filter((k) => k.type === 1 && k.paddr !== 0xffffffffffffffffn);
+      assert.ok(segs.length >= 2, JSON.stringify(segs.map((k) => hex(k.vaddr))));
+      for (const k of segs) {
+        for (const off of [0n, (k.memsz / 2n) & ~0xfffn, (k.memsz - 1n) & ~0xfffn]) {
+          assert.equal(hex((await kernelVa(k.vaddr + off))!), hex(k.paddr + off), `kcore ${hex(k.vaddr)} + ${hex(off)}`);
+        }
+      }
+    });
+
+    it('maps every page of each vmalloc area /proc/vmallocinfo counts pages for, and each ioremap to its phys=', async () => {
+      const areas = run.kernelInfo.vmalloc;
+      const withPages = areas.filter((a) => a.pages);
+      assert.ok(withPages.length >= 10, `${withPages.length} vmalloc areas with pages=`);
+      let pages = 0;
+      for (const a of withPages) {
+        for (let i = 0n; i < BigInt(a.pages!); i++, pages++) assert.ok((await kernelVa(a.start + i * 4096n)) !== undefined, `${hex(a.start + i * 4096n)}: ${a.line}`);
+      }
+      for (const a of areas) {
+        const phys = /\bphys=0x([0-9a-f]+) ioremap/.exec(a.line);
+        if (phys) assert.equal(hex((await kernelVa(a.start))!), hex(BigInt('0x' + phys[1]) & ~0xfffn), a.line);
+      }
+      assert.ok(pages > 50, `${pages} pages`);
+    });
+
+    it('reads page_offset_base (at its /proc/kallsyms address) equal to the direct map kcore shows', async () => {
+      const sym = run.kernelInfo.symbol('page_offset_base');
+      assert.ok(sym, 'kallsyms has page_offset_base');
+      const pa = await kernelVa(sym);
+      assert.ok(pa !== undefined);
+      const [bytes] = await kernel.core.memory.readMany([{ addr: Number(pa) as never, length: 8 }]);
+      assert.ok(bytes instanceof Uint8Array);
+      const value = Buffer.from(bytes).readBigUInt64LE(0);
+      const ram = run.kernelInfo.kcore.find((k) => k.type === 1 && k.paddr !== 0xffffffffffffffffn && k.vaddr < 0xffffffff80000000n)!;
+      assert.equal(hex(value), hex(ram.vaddr - ram.paddr));
     });
 
     it("audits: the user program's W+X page is found, the kernel half has none", async () => {
