@@ -386,6 +386,8 @@ async function initramfsFor(arch: LinuxArch, base: string, bbDeb: string): Promi
     const part = path.join(tmp, 'initramfs.cpio');
     fs.writeFileSync(part, cpio);
     fs.renameSync(part, initramfs);
+    // Older images (QEMU reads its -initrd at start, so running guests do not need the file).
+    for (const f of listDir(base)) if (/^initramfs-[0-9a-f]+\.cpio$/.test(f) && f !== path.basename(initramfs)) fs.rmSync(path.join(base, f), { force: true });
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -451,6 +453,13 @@ export async function build(arch: LinuxArch): Promise<LinuxImage> {
   const tmpManifest = `${manifestFile}.${process.pid}`;
   fs.writeFileSync(tmpManifest, JSON.stringify({ ...image, busyboxDeb: bbDeb }, null, 2));
   fs.renameSync(tmpManifest, manifestFile);
+  // Superseded kernels, packages and initramfs images (the cache keeps one of each).
+  for (const f of listDir(base)) {
+    if (f !== path.basename(kdir) && f.startsWith('linux-image-')) fs.rmSync(path.join(base, f), { recursive: true, force: true });
+  }
+  for (const f of listDir(debs)) {
+    if (!f.startsWith(`${kernel.pkg}_`) && f !== path.basename(bbDeb)) fs.rmSync(path.join(debs, f), { force: true });
+  }
   return image;
 }
 
