@@ -1,9 +1,11 @@
 // Real Linux guests for tests, the demo and the bench: Debian's own kernel packages (the current
-// `linux-image-<arch>` metapackage's kernel), Debian's busybox-static of the guest architecture and
-// a tiny init and user program of ours (test/guests/linux/), booted under QEMU TCG with KASLR and
-// KPTI on. Packages are fetched with `apt-get download` through a private apt state per Debian
-// architecture (APT::Architecture set there), so nothing foreign is ever added to or installed on
-// the host's dpkg; everything lands in .cache/linux/ and is reused between runs.
+// `linux-image-<arch>` metapackage's kernel; riscv64 from Debian 13, the first release where it is
+// official), Debian's busybox-static of the guest architecture and a tiny init and user program of
+// ours (test/guests/linux/, README there), booted under QEMU TCG with KASLR (x86_64, arm64; Debian's
+// riscv64 kernel has no CONFIG_RANDOMIZE_BASE) and KPTI (x86_64, arm64 cortex-a57). Packages are
+// fetched with `apt-get download` through a private apt state per Debian architecture
+// (APT::Architecture set there), so nothing foreign is ever added to or installed on the host's
+// dpkg; everything lands in .cache/linux/ and is reused between runs.
 // Layout facts the variants rely on: Documentation/arch/x86/x86_64/mm.rst (4/5-level, LA57),
 // Documentation/arch/x86/pti.rst (pti=on; user PGD = kernel PGD + 4 KiB), Documentation/arch/arm64/
 // memory.rst (kpti), Documentation/admin-guide/kernel-parameters.txt (no4lvl / no5lvl on riscv).
