@@ -30,12 +30,82 @@ function run(cmd, args, opts = {}) {
   if (r.status !== 0) fail(`${cmd} ${args.join(' ')} failed (exit ${r.status})`);
 }
 
+// What each native module of the e2e tree needs from Debian to install offline. The tree is
+// test/e2e/package-lock.json plus what code-server's postinstall installs from its own
+// lib/vscode/npm-shrinkwrap.json and lib/vscode/extensions/npm-shrinkwrap.json (CODE_SERVER_NATIVE).
+// node-gyp builds need a C++ toolchain, make and python3; prebuilt downloads fail here (only the
+// npm registry is reachable), so modules that try one first fall back to a build.
+const TOOLCHAIN = ['build-essential', 'python3'];
+const NATIVE_MODULES = {
+  argon2: TOOLCHAIN, // node-pre-gyp install --fallback-to-build
+  'code-server': [], // its postinstall is an `npm install` of CODE_SERVER_NATIVE's trees
+  kerberos: [...TOOLCHAIN, 'libkrb5-dev'], // includes gssapi/gssapi.h
+  'node-pty': TOOLCHAIN,
+  '@vscode/spdlog': TOOLCHAIN,
+  '@vscode/deviceid': TOOLCHAIN,
+  'native-watchdog': TOOLCHAIN,
+  // binding.gyp with Windows-only sources: node-gyp still runs (and needs the toolchain).
+  '@vscode/windows-process-tree': TOOLCHAIN,
+  '@vscode/windows-registry': TOOLCHAIN,
+  '@vscode/windows-ca-certs': [], // optional, os: win32 (never installed here)
+  '@parcel/watcher': [], // prebuilt @parcel/watcher-linux-x64-glibc from npm
+  esbuild: [], // prebuilt @esbuild/linux-x64 from npm
+  '@vscode/ripgrep': ['ripgrep'], // its download cache is seeded with Debian's rg (e2eInstall)
+};
+// Packages with install scripts in code-server's nested shrinkwraps, per code-server version
+// (checked after each install by checkNativeModules; bumping code-server needs a new row).
+const CODE_SERVER_NATIVE = {
+  '4.100.3': [
+    '@parcel/watcher', '@vscode/deviceid', '@vscode/ripgrep', '@vscode/spdlog', '@vscode/windows-ca-certs',
+    '@vscode/windows-process-tree', '@vscode/windows-registry', 'kerberos', 'native-watchdog', 'node-pty', 'esbuild',
+  ],
+};
+// Debian packages the suite itself runs: the browser, code-server's search, the debugger.
+const RUNTIME = ['chromium', 'ripgrep', 'gdb'];
+
+/** Every Debian package the e2e suite needs, sorted. */
+function debianPackages() {
+  return [...new Set([...RUNTIME, ...Object.values(NATIVE_MODULES).flat()])].sort();
+}
+
+/** Names of the packages with install scripts in a lockfile / shrinkwrap object. */
+function installScriptPackages(lock) {
+  return Object.entries(lock.packages ?? {})
+    .filter(([k, v]) => k && (v.hasInstallScript || v.gypfile))
+    .map(([k]) => k.slice(k.lastIndexOf('node_modules/') + 'node_modules/'.length));
+}
+
+/** Those of `names` that NATIVE_MODULES has no row for. */
+function uncovered(names) {
+  return names.filter((n) => !Object.prototype.hasOwnProperty.call(NATIVE_MODULES, n));
+}
+
+/** Native modules of the installed code-server that CODE_SERVER_NATIVE does not list. */
+function checkNativeModules() {
+  const cs = path.join(E2E, 'node_modules', 'code-server');
+  const version = JSON.parse(fs.readFileSync(path.join(cs, 'package.json'), 'utf8')).version;
+  const known = CODE_SERVER_NATIVE[version];
+  if (!known) return [`code-server ${version} (no CODE_SERVER_NATIVE row)`];
+  const found = [];
+  for (const f of ['lib/vscode/npm-shrinkwrap.json', 'lib/vscode/extensions/npm-shrinkwrap.json']) {
+    const p = path.join(cs, f);
+    if (fs.existsSync(p)) found.push(...installScriptPackages(JSON.parse(fs.readFileSync(p, 'utf8'))));
+  }
+  return [...new Set(found)].filter((n) => !known.includes(n) || uncovered([n]).length > 0);
+}
+
 function systemPackages() {
-  const missing = [['chromium', 'chromium'], ['rg', 'ripgrep'], ['gdb', 'gdb']].filter(([c]) => !have(c)).map(([, p]) => p);
+  const pkgs = debianPackages();
+  const q = spawnSync('dpkg-query', ['-W', '-f=${Package} ${Status}\n', ...pkgs], { encoding: 'utf8' });
+  const installed = new Set(
+    (q.stdout || '').split('\n').filter((l) => / install ok installed$/.test(l)).map((l) => l.split(' ')[0]),
+  );
+  const missing = pkgs.filter((p) => !installed.has(p));
   if (missing.length === 0) return;
   if (process.getuid && process.getuid() === 0 && have('apt-get')) {
-    run('apt-get', ['update']);
-    run('apt-get', ['install', '-y', '--no-install-recommends', ...missing]);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    run('apt-get', ['update'], { env });
+    run('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { env });
   } else {
     fail(`missing Debian packages: run  sudo apt-get install -y --no-install-recommends ${missing.join(' ')}`);
   }
@@ -66,6 +136,8 @@ function main() {
   if (process.platform !== 'linux') fail('the e2e suite runs on Linux (code-server + Debian chromium)');
   systemPackages();
   e2eInstall();
+  const unknown = checkNativeModules();
+  if (unknown.length) fail(`native modules with no Debian build dependencies listed in scripts/e2e.js: ${unknown.join(', ')}`);
   const t0 = Date.now();
   const argv = process.argv.slice(2);
   // npm test has just compiled out/ and build/ (the harness the fixture uses).
@@ -93,4 +165,5 @@ function main() {
   process.exit(r.status ?? 1);
 }
 
-main();
+module.exports = { NATIVE_MODULES, CODE_SERVER_NATIVE, debianPackages, installScriptPackages, uncovered };
+if (require.main === module) main();

@@ -331,6 +331,21 @@ export async function bootGuest(name: string, opts: BootOptions = {}): Promise<G
   }
 }
 
+/**
+ * Boots an already-built kernel with an in-memory descriptor (no test/guests/<name>/guest.json):
+ * what the Linux guests use (test/harness/linux.ts). Same protocol and options as bootGuest.
+ */
+export async function bootSpec(name: string, spec: GuestSpec, kernel: string, opts: BootOptions = {}): Promise<GuestRun> {
+  const timeoutMs = opts.timeoutMs ?? spec.readyTimeoutMs ?? (Number(process.env.PTVIEW_BOOT_TIMEOUT_MS) || 30000);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await boot(name, spec, kernel, opts, timeoutMs);
+    } catch (e) {
+      if (!(e instanceof PortInUse) || attempt >= 5) throw e;
+    }
+  }
+}
+
 class PortInUse extends Error {}
 
 async function boot(name: string, spec: GuestSpec, kernel: string, opts: BootOptions, timeoutMs: number): Promise<GuestRun> {
