@@ -75,29 +75,31 @@ function alignUp(v: bigint, a: bigint): bigint {
   return ((v + a - 1n) / a) * a;
 }
 
-/** The kernel-half offset VA - PA at which most of RAM is mapped, with the region it spans. */
+/**
+ * The kernel-half offset VA - PA at which most of RAM is mapped, with the VA span its RAM pages
+ * cover. Only pages of RAM count: an ioremap of a large device window (e.g. 256 MiB of PCIe
+ * ECAM) is linear too, but maps no RAM.
+ */
 function directMap(spans: readonly Span[], ram: readonly RamRange[]): { start: bigint; end: bigint } | undefined {
+  const inRam = (s: Span) => ram.some((r) => s.pa >= r.start && s.pa + Number(s.end - s.va) <= r.end);
   const ramBytes = ram.reduce((n, r) => n + (r.end - r.start), 0);
   if (ramBytes <= 0) return undefined;
-  const byOffset = new Map<bigint, number>();
+  const byOffset = new Map<bigint, { bytes: number; start: bigint; end: bigint }>();
   for (const s of spans) {
-    if (!s.paContiguous) continue;
+    if (!s.paContiguous || !inRam(s)) continue;
     const off = s.va - BigInt(s.pa);
-    byOffset.set(off, (byOffset.get(off) ?? 0) + Number(s.end - s.va));
+    const e = byOffset.get(off);
+    if (e) {
+      e.bytes += Number(s.end - s.va);
+      if (s.end > e.end) e.end = s.end;
+    } else byOffset.set(off, { bytes: Number(s.end - s.va), start: s.va, end: s.end });
   }
-  let best: bigint | undefined;
-  let bytes = 0;
-  for (const [off, n] of byOffset) {
-    if (n > bytes) {
-      best = off;
-      bytes = n;
-    }
-  }
-  // Linux maps all of RAM there (less holes the firmware reserved): demand most of it.
-  if (best === undefined || bytes < 0.8 * ramBytes) return undefined;
-  const lo = Math.min(...ram.map((r) => r.start));
-  const hi = Math.max(...ram.map((r) => r.end));
-  return { start: best + BigInt(lo), end: best + BigInt(hi) };
+  let best: { bytes: number; start: bigint; end: bigint } | undefined;
+  for (const e of byOffset.values()) if (!best || e.bytes > best.bytes) best = e;
+  // Linux maps all of RAM there (less holes the firmware reserved, and ROM the monitor lists
+  // with RAM): demand most of it.
+  if (!best || best.bytes < 0.75 * ramBytes) return undefined;
+  return { start: best.start, end: best.end };
 }
 
 /** x86_64: vmemmap (and vmalloc below it) by the struct page rule; undefined when unsure. */
