@@ -1,0 +1,139 @@
+// The extension on Debian's own x86_64 kernel (KASLR, KPTI) in QEMU, through cdt-gdb-adapter, at
+// the sidebar's default width: the Page Tables view down to a page of the guest's user program
+// (its PA from the program's own /proc/self/pagemap), the map with Linux's regions, the audit a
+// kernel developer acts on, and no error notification. Screenshots for the README.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Page } from '@playwright/test';
+import { REPO, expect, runCommand, shot, test } from '../fixture';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const linux = require(path.join(REPO, 'build/test/harness/linux.js'));
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const oracles = require(path.join(REPO, 'build/test/harness/oracles.js'));
+
+test.describe.configure({ mode: 'serial' });
+
+const toolbar = (page: Page) => page.locator('.debug-toolbar');
+
+async function stopAll(page: Page) {
+  for (let i = 0; i < 4 && (await toolbar(page).isVisible()); i++) {
+    await page.locator('.monaco-workbench').click({ position: { x: 5, y: 5 } }).catch(() => undefined);
+    await page.keyboard.press('Shift+F5');
+    await toolbar(page).waitFor({ state: 'hidden', timeout: 15_000 }).catch(() => undefined);
+  }
+}
+
+async function errorNotifications(page: Page): Promise<string[]> {
+  const items = page.locator('.notifications-toasts .notification-list-item, .notifications-center .notification-list-item');
+  const out: string[] = [];
+  for (let i = 0; i < (await items.count()); i++) {
+    const it = items.nth(i);
+    if (await it.locator('.codicon-error').count()) out.push(((await it.locator('.notification-list-item-message').textContent()) ?? '').trim());
+  }
+  return out;
+}
+
+test('a real Linux kernel: the tree reads at 300 px down to a user page, the map names Linux\'s regions, the audit is actionable', async ({ world }) => {
+  test.setTimeout(420_000);
+  const { page } = world;
+  await stopAll(page);
+  const run = await linux.bootLinux('x86_64-4level', { gdb: true });
+  try {
+    await run.cont();
+    const anon = run.user.mappings.get('anon');
+    const launch = path.join(world.workspace, '.vscode', 'launch.json');
+    const cfg = JSON.parse(fs.readFileSync(launch, 'utf8'));
+    cfg.configurations = cfg.configurations.filter((c: { name: string }) => c.name !== 'Debian kernel');
+    cfg.configurations.push({ ...cfg.configurations[0], name: 'Debian kernel', target: { type: 'remote', parameters: [`127.0.0.1:${run.gdbPort}`] } });
+    fs.writeFileSync(launch, JSON.stringify(cfg, null, 2));
+
+    await runCommand(page, 'Debug: Select and Start Debugging');
+    const pick = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Debian kernel' }).first();
+    await pick.waitFor({ timeout: 10_000 });
+    await pick.click();
+    await toolbar(page).waitFor({ timeout: 60_000 });
+    await runCommand(page, 'View: Show Run and Debug');
+    const header = page.locator('.pane-header', { hasText: /page tables/i });
+    await header.waitFor();
+    for (const name of [/^variables/i, /^watch/i, /^breakpoints/i]) {
+      const h = page.locator('.pane-header', { hasText: name }).first();
+      if ((await h.count()) && (await h.getAttribute('aria-expanded')) === 'true') await h.click({ force: true, timeout: 5000 }).catch(() => undefined);
+    }
+    if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
+    const pane = page.locator('.pane', { has: header });
+    await expect(pane.locator('.welcome-view-content')).toContainText('Pause it to inspect', { timeout: 30_000 });
+
+    // Pause until the CPU is in the kernel on the user program's behalf: its kernel root holds
+    // both halves (KPTI's user root maps almost nothing of the kernel).
+    let cr3 = 0n;
+    for (let i = 0; i < 15; i++) {
+      await runCommand(page, 'Debug: Pause');
+      await expect(page.locator('.debug-toolbar .codicon-debug-continue')).toBeVisible({ timeout: 30_000 });
+      const regs = await run.hmp('info registers');
+      cr3 = oracles.parseInfoRegisters(regs).get('cr3');
+      if (/CPL=0/.test(regs) && (cr3 & 0x1000n) === 0n) break;
+      await runCommand(page, 'Debug: Continue');
+      await page.waitForTimeout(300);
+    }
+    const root = pane.locator('.monaco-list-row').filter({ has: page.locator('.label-name', { hasText: /^CR3 / }) }).first();
+    await expect(root.locator('.label-name')).toHaveText(`CR3 0x${(cr3 & ~0xfffn).toString(16)}`, { timeout: 60_000 });
+
+    // A page of the user program, revealed in the tree: its label (VA, size, rights) fits the
+    // default sidebar, and the PA is the one the program read from /proc/self/pagemap.
+    const p = anon.pages[3];
+    await runCommand(page, 'ptview: Translate Virtual Address…');
+    const input = page.locator('.quick-input-widget input');
+    await input.fill('0x' + p.va.toString(16));
+    await input.press('Enter');
+    const toast = page.locator('.notifications-toasts .notification-list-item', { hasText: `→ 0x${p.pa.toString(16)}` }).first();
+    await expect(toast).toBeVisible({ timeout: 60_000 });
+    await toast.locator('a, .monaco-button', { hasText: 'Reveal in Page Tables' }).first().click();
+    const leaf = pane.locator('.monaco-list-row.selected').first();
+    await expect(leaf.locator('.label-name')).toHaveText(new RegExp(`^0x${p.va.toString(16)} 4K `), { timeout: 30_000 });
+    await expect(leaf.locator('.label-description')).toContainText(`→ 0x${p.pa.toString(16)}`);
+    const paneBox = (await pane.boundingBox())!;
+    expect(paneBox.width).toBeLessThanOrEqual(340);
+    const labelBox = (await leaf.locator('.label-name').boundingBox())!;
+    expect(labelBox.x + labelBox.width, 'the label is not cut off at the default width').toBeLessThanOrEqual(paneBox.x + paneBox.width);
+    await page.mouse.move(paneBox.x + paneBox.width + 200, paneBox.y + 10);
+    await shot(page, 'linux-tree-leaf');
+
+    // The map: Linux's regions named, the user program's W+X page a finding with its full text.
+    await runCommand(page, 'ptview: Show Address-Space Map');
+    const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await frame.locator('body[data-status="ready"]').waitFor({ timeout: 90_000 });
+    await expect(frame.locator('#summary')).toContainText(/\d+ ranges/);
+    const regionCells = frame.locator('#spacer .row:not([hidden]) span:nth-child(9)');
+    await frame.locator('#f-text input').fill('Direct map');
+    await expect(regionCells.first()).toContainText('Direct map', { timeout: 20_000 });
+    await frame.locator('#f-text input').fill('');
+    // A stock Debian kernel has no W+X; and in the kernel root KPTI marks the user half NX at the
+    // PGD (arch/x86/mm/pti.c), so even the user program's W+X page is not executable through it.
+    await expect(frame.locator('#summary')).toContainText('Checked W+X mappings: passed');
+    await frame.locator('#f-findings').click();
+    const findingRow = frame.locator('#spacer .row:not([hidden])').first();
+    await expect(findingRow).toBeVisible({ timeout: 20_000 });
+    const findingText = (await findingRow.locator('span').nth(8).getAttribute('title')) ?? '';
+    expect(findingText.length).toBeGreaterThan(20);
+    await findingRow.click();
+    await expect(frame.locator('#trace')).toContainText(/audit \((info|warning|error)\): /);
+    const shownFinding = findingText.split(' · ').pop()!;
+    await expect(frame.locator('#trace')).toContainText(shownFinding.slice(0, 40));
+    await shot(page, 'linux-map-findings');
+
+    // The audit: no W+X in the kernel half, the user program's W+X page, no user-text alias
+    // warnings, device memory named as such.
+    await runCommand(page, 'ptview: Audit Page Tables');
+    const editor = page.locator('.editor-instance .view-lines').first();
+    await expect(editor).toContainText('Checked W+X mappings', { timeout: 60_000 });
+    const text = (await editor.textContent()) ?? '';
+    expect(text).not.toContain('writable-alias-of-exec');
+    expect(text).not.toMatch(/error\s+w\+x/);
+
+    expect(await errorNotifications(page)).toEqual([]);
+    await stopAll(page);
+  } finally {
+    await run.kill();
+  }
+});
