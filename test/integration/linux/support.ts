@@ -7,7 +7,7 @@ import { QemuCore, openQemuCore } from '../../../src/core/sources/elfCore';
 import { AddressSpace, Root } from '../../../src/core/space';
 import { Leaf, TableStore, walk } from '../../../src/core/walker';
 import { parseInfoRegisters } from '../../harness/oracles';
-import { LinuxRun } from '../../harness/linux';
+import { LinuxRun, VmallocArea } from '../../harness/linux';
 
 export interface Stop {
   label: string;
@@ -46,4 +46,10 @@ export async function leavesOf(roots: readonly Root[], store: TableStore): Promi
   const out: Leaf[] = [];
   await walk(roots, store, { leaf: (l) => out.push(l) });
   return out;
+}
+
+/** vmallocinfo areas that outlive the moment init printed them: not task stacks (kernel_clone),
+ * which go away with the short-lived commands init ran to print them. */
+export function lastingVmalloc(areas: readonly VmallocArea[]): VmallocArea[] {
+  return areas.filter((a) => !/\b(kernel_clone|copy_process|alloc_thread_stack_node)\+/.test(a.line));
 }

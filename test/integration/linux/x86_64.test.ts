@@ -13,7 +13,7 @@ import { Root } from '../../../src/core/space';
 import { Leaf, translateLinear } from '../../../src/core/walker';
 import { LinuxRun, LinuxVariant, sharedLinux } from '../../harness/linux';
 import { parseGva2gpa, parseInfoMemX86, parseInfoTlb } from '../../harness/oracles';
-import { Stop, capture, leavesOf, spaceWith } from './support';
+import { Stop, capture, leavesOf, spaceWith, lastingVmalloc } from './support';
 
 const kernelHalf = (va: bigint) => va >> 63n === 1n;
 
@@ -192,7 +192,7 @@ for (const { variant, mode, infoMem } of VARIANTS) {
 
     it('maps every page of each vmalloc area /proc/vmallocinfo counts pages for, and each ioremap to its phys=', async () => {
       const areas = run.kernelInfo.vmalloc;
-      const withPages = areas.filter((a) => a.pages);
+      const withPages = lastingVmalloc(areas).filter((a) => a.pages);
       assert.ok(withPages.length >= 10, `${withPages.length} vmalloc areas with pages=`);
       let pages = 0;
       for (const a of withPages) {
