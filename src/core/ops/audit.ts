@@ -9,8 +9,8 @@
 //   another, writable VA mapping the same PA), found through a PA-sorted index of the writable
 //   leaves. User code is also mapped writable by Linux's direct map, by design: those aliases
 //   are one info count, not findings;
-// - device memory (UC / Device / IO outside RAM: MMIO mapped on purpose) named as such (info);
-//   cacheable mappings outside RAM are warnings;
+// - device memory (UC / Device / IO outside RAM: MMIO mapped on purpose) named as such, and
+//   cacheable mappings outside RAM (ROM, firmware tables, absent memory) as info;
 // - every walker diagnostic: reserved bits, tables outside RAM, failed reads, recursive slots,
 //   misaligned roots.
 import { hex, sizeLabel } from '../addr';
@@ -178,7 +178,9 @@ export async function auditReport(space: AddressSpace, store: TableStore, opts: 
   }
   for (const r of outside.finish()) {
     const type = r.root.format.memTypes[r.memType] ?? `#${r.memType}`;
-    findings.push(rangeFinding(r, 'leaf-outside-ram', 'warning', `maps ${hex(r.pa)}-${hex(r.pa + r.size)}, outside guest RAM, as ${type} (not a device type: absent memory, or MMIO mapped cacheable)`));
+    // Linux maps the legacy first MiB (BIOS ROM, VGA) and memremaps firmware tables cacheable on
+    // purpose: worth knowing, not acting on.
+    findings.push(rangeFinding(r, 'leaf-outside-ram', 'info', `maps ${hex(r.pa)}-${hex(r.pa + r.size)}, outside guest RAM (ROM, firmware or absent memory), as ${type}`));
   }
   for (const r of partly.finish()) {
     findings.push(rangeFinding(r, 'leaf-outside-ram', 'info', `maps ${hex(r.pa)}-${hex(r.pa + r.size)}, partly outside guest RAM`));

@@ -97,7 +97,14 @@ test('a real Linux kernel: the tree reads at 300 px down to a user page, the map
     const labelBox = (await leaf.locator('.label-name').boundingBox())!;
     expect(labelBox.x + labelBox.width, 'the label is not cut off at the default width').toBeLessThanOrEqual(paneBox.x + paneBox.width);
     await page.mouse.move(paneBox.x + paneBox.width + 200, paneBox.y + 10);
+    const callStack = page.locator('.pane-header', { hasText: /^call stack/i }).first();
+    if ((await callStack.getAttribute('aria-expanded')) === 'true') await callStack.click();
+    await leaf.hover();
+    await expect(page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'effective rights' }).first()).toBeVisible();
     await shot(page, 'linux-tree-leaf');
+    await page.mouse.move(900, 700);
+    await page.keyboard.press('Escape');
+    await expect(page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'effective rights' })).toHaveCount(0, { timeout: 10_000 });
 
     // The map: Linux's regions named, the user program's W+X page a finding with its full text.
     await runCommand(page, 'ptview: Show Address-Space Map');
@@ -121,6 +128,8 @@ test('a real Linux kernel: the tree reads at 300 px down to a user page, the map
     const shownFinding = findingText.split(' · ').pop()!;
     await expect(frame.locator('#trace')).toContainText(shownFinding.slice(0, 40));
     await shot(page, 'linux-map-findings');
+    // Nothing on a stock kernel to act on: no warning or error among the findings.
+    await expect(frame.locator('#spacer .row.finding-warning, #spacer .row.finding-error')).toHaveCount(0);
 
     // The audit: no W+X in the kernel half, the user program's W+X page, no user-text alias
     // warnings, device memory named as such.
