@@ -3,7 +3,7 @@
 // live guest through GDB). Formatting lives here; every answer comes from src/core.
 
 import { Command, Option } from 'commander';
-import { AddressSyntaxError, hex, parseAddress, sizeLabel } from './core/addr';
+import { AddressSyntaxError, hex, parseNumber, sizeLabel } from './core/addr';
 import { Arch } from './core/format';
 import { archModule, spaceFromRegisters } from './core/formats';
 import { MemoryReadError, PhysicalMemory } from './core/memory';
@@ -12,6 +12,7 @@ import { EditError } from './core/edit/codecs';
 import { runSimulate } from './cli/simulate';
 import { rightsString } from './core/ops/explain';
 import { FilterError, FilterSpec, parseFilters, parseRange } from './core/ops/filter';
+import { ExpansionError, FoldLimitError } from './core/graph';
 import { RangeMerger } from './core/ops/merge';
 import { leafRecord, rangeRecord } from './core/ops/records';
 import { PageTableSession } from './core/ops/session';
@@ -43,6 +44,9 @@ interface Common {
   directMap?: string;
 }
 
+/** find lists at most this many VAs (the rest are counted). */
+const FIND_MAX = 100_000;
+
 const STRATEGIES: StrategyName[] = ['proc-mem', 'phymem-mode', 'monitor-xp', 'direct-map'];
 
 interface Target {
@@ -69,7 +73,7 @@ function parseRegs(list: string[], arch: Arch): Map<string, bigint> {
     if (!names.includes(name)) {
       throw new UsageError(`unknown register '${m[1]}' for ${arch}; known: ${names.map((n) => n.toUpperCase()).join(', ')}`);
     }
-    out.set(name, parseAddress(m[2], `value of ${m[1]}`));
+    out.set(name, parseNumber(m[2], `value of ${m[1]}`));
   }
   return out;
 }
@@ -96,7 +100,9 @@ async function openTarget(o: Common): Promise<Target> {
     if (!o.arch) throw new UsageError('--raw needs --arch (the image carries no machine type)');
     if (!o.base) throw new UsageError('--raw needs --base PA (the physical address of the image\'s first byte)');
     arch = o.arch as Arch;
-    memory = await openRawImage(o.raw, Number(parseAddress(o.base, '--base')));
+    const base = parseNumber(o.base, '--base');
+    if (base >= 1n << 52n || base % 4096n !== 0n) throw new UsageError(`--base ${o.base}: a physical address below 2^52, 4 KiB-aligned`);
+    memory = await openRawImage(o.raw, Number(base));
   } else {
     return openGdbTarget(o);
   }
@@ -116,7 +122,7 @@ async function openTarget(o: Common): Promise<Target> {
  */
 async function openGdbTarget(o: Common): Promise<Target> {
   if (o.strategy && !STRATEGIES.includes(o.strategy as StrategyName)) throw new UsageError(`unknown --strategy '${o.strategy}' (use ${STRATEGIES.join(', ')})`);
-  const directMapOffset = o.directMap ? parseAddress(o.directMap, '--direct-map') : undefined;
+  const directMapOffset = o.directMap !== undefined ? parseNumber(o.directMap, '--direct-map') : undefined;
   try {
     parseHostPort(o.gdb!);
   } catch (e) {
@@ -168,8 +174,75 @@ function filterSpec(o: Record<string, unknown>): FilterSpec {
   };
 }
 
+/** The reader of stdout went away (EPIPE, e.g. `| head -1`): stop quietly, exit 0. */
+class OutputClosed extends Error {}
+
+/**
+ * stdout in large chunks (one write per ~256 KiB, not per line), waiting for 'drain' where the
+ * command can wait (between parts of a walk), and quiet when the reader closes the pipe.
+ */
+class Output {
+  private parts: string[] = [];
+  private bytes = 0;
+  private full = false;
+  closed = false;
+
+  constructor(private readonly stream: NodeJS.WriteStream) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') this.closed = true;
+      else throw e;
+    });
+  }
+
+  line(text: string): void {
+    if (this.closed) throw new OutputClosed();
+    this.parts.push(text);
+    this.bytes += text.length + 1;
+    if (this.bytes >= 1 << 18) this.flush();
+  }
+
+  private flush(): void {
+    if (this.parts.length === 0 || this.closed) return;
+    const chunk = this.parts.join('\n') + '\n';
+    this.parts = [];
+    this.bytes = 0;
+    if (!this.stream.write(chunk)) this.full = true;
+  }
+
+  /** Writes what is buffered and waits until the stream takes more (or the reader is gone). */
+  async drain(): Promise<void> {
+    this.flush();
+    if (this.full && !this.closed) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.stream.off('drain', done);
+          this.stream.off('close', done);
+          resolve();
+        };
+        this.stream.on('drain', done);
+        this.stream.on('close', done);
+      });
+      this.full = false;
+    }
+    // Let a pending EPIPE 'error' event arrive before the next write.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.closed) throw new OutputClosed();
+  }
+}
+
+let stdout: Output | undefined;
 function out(line: string): void {
-  process.stdout.write(line + '\n');
+  (stdout ??= new Output(process.stdout)).line(line);
+}
+
+/** stderr warnings, each distinct one once, as they arrive (not collected, then deduplicated). */
+function warner(): (message: string) => void {
+  const seen = new Set<string>();
+  return (m) => {
+    if (seen.has(m)) return;
+    seen.add(m);
+    process.stderr.write(`warning: ${m}\n`);
+  };
 }
 
 function rootHeader(space: AddressSpace, name: string): string {
@@ -189,6 +262,7 @@ async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promis
       walkDap = t.live.stats.dapRequests;
     }
     process.exitCode = await fn(t);
+    await stdout?.drain();
     if (o.stats) {
       const s = t.session.stats;
       const walkMs = performance.now() - w0;
@@ -211,7 +285,7 @@ async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promis
 async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
   const filter = parseFilters(filterSpec(o));
   await withTarget(o, async ({ space, session }) => {
-    const diags: string[] = [];
+    const warn = warner();
     if (o.leaves) {
       let lastRoot = '';
       await session.forEachLeaf((l) => {
@@ -219,13 +293,19 @@ async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
         if (l.root.name !== lastRoot) out(rootHeader(space, (lastRoot = l.root.name)));
         const va = BigInt(l.root.toVirt(l.linear));
         out(`${hex(va, 16)}-${hex(va + BigInt(l.size), 16)} ${sizeLabel(l.size).padStart(5)} ${l.root.format.flagString(l.lo, l.hi, l.level, l.perms)} ${l.root.format.levels[l.level].name.padEnd(4)} -> ${hex(l.pa)}`);
-      }, { filter }, (d) => diags.push(d.message));
+      }, { filter, between: () => stdout?.drain() ?? Promise.resolve() }, (d) => warn(d.message));
     } else {
-      const merger = new RangeMerger({ requirePaContiguous: Boolean(o.paContiguous) });
-      await session.forEachLeaf((l) => merger.push(l), { filter }, (d) => diags.push(d.message));
-      const ranges = merger.finish();
+      let ranges;
+      if (filter.empty) ranges = await session.ranges({ requirePaContiguous: Boolean(o.paContiguous) }, (d) => warn(d.message));
+      else {
+        const merger = new RangeMerger({ requirePaContiguous: Boolean(o.paContiguous) });
+        await session.forEachLeaf((l) => merger.push(l), { filter }, (d) => warn(d.message));
+        ranges = merger.finish();
+      }
       let lastRoot = '';
+      let n = 0;
       for (const r of ranges) {
+        if (++n % 65536 === 0) await stdout?.drain();
         if (o.json) {
           out(JSON.stringify(rangeRecord(r)));
           continue;
@@ -236,7 +316,6 @@ async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
         out(`${rec.va.padEnd(18)}-${rec.end.padEnd(18)} ${sizeLabel(r.end - r.start).padStart(6)} ${rightsString(r.perms)} ${f.memTypes[r.memType].padEnd(4)} ${f.levels[r.level].name.padEnd(4)} -> ${rec.pa}${r.paContiguous ? '' : ' (scattered)'}`);
       }
     }
-    for (const d of [...new Set(diags)]) process.stderr.write(`warning: ${d}\n`);
     return EXIT.ok;
   });
 }
@@ -256,7 +335,7 @@ function printTranslation(t: Translation): void {
 }
 
 async function cmdTranslate(vaText: string, o: Common): Promise<void> {
-  const va = parseAddress(vaText, 'virtual address');
+  const va = parseNumber(vaText, 'virtual address');
   await withTarget(o, async ({ session }) => {
     const t = await session.translate(va, { root: o.root?.[0] });
     if (o.json) out(JSON.stringify(t, null, 2));
@@ -267,13 +346,18 @@ async function cmdTranslate(vaText: string, o: Common): Promise<void> {
 
 async function cmdFind(paText: string, o: Common): Promise<void> {
   const [lo, hi] = parseRange(paText, 'physical address');
+  if (hi > BigInt(Number.MAX_SAFE_INTEGER)) throw new UsageError(`physical address ${paText} is above 2^53 (no supported format has such addresses)`);
   await withTarget(o, async ({ session }) => {
-    const aliases = await session.aliases([Number(lo), Number(hi)]);
+    // Shared subtrees can map one frame at astronomically many VAs: count them on the graph,
+    // list at most FIND_MAX.
+    const total = await session.countAliases([Number(lo), Number(hi)]);
+    const aliases = await session.aliases([Number(lo), Number(hi)], { max: FIND_MAX });
     if (o.json) for (const a of aliases) out(JSON.stringify(a));
     else {
       if (aliases.length === 0) out(`no virtual address maps ${hex(lo)}`);
       for (const a of aliases) out(`${a.vaOfPa.padEnd(18)} ${a.root.padEnd(10)} ${sizeLabel(a.size).padStart(5)} page ${a.va} -> ${a.pa}  ${a.write ? 'w' : '-'}${a.exec ? 'x' : '-'}${a.user ? 'u' : '-'} ${a.level}`);
     }
+    if (total > aliases.length) process.stderr.write(`note: ${total.toLocaleString('en-US')} VAs map it (shared subtrees); the first ${aliases.length} are shown\n`);
     return aliases.length ? EXIT.ok : EXIT.notFound;
   });
 }
@@ -367,6 +451,15 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error & { code?: string; exitCode?: number };
     if (err.code?.startsWith('commander.')) {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage;
+    }
+    if (e instanceof OutputClosed) return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+    if (e instanceof ExpansionError) {
+      process.stderr.write(`ptview: ${err.message}; use \`ptview dump\` without --leaves (merged ranges, from the graph of tables), or limit the walk with --va START+LEN\n`);
+      return EXIT.usage;
+    }
+    if (e instanceof FoldLimitError) {
+      process.stderr.write(`ptview: ${err.message}; limit the output with --va START+LEN\n`);
+      return EXIT.usage;
     }
     const known =
       e instanceof LiveAccessError || e instanceof MemoryReadError || e instanceof GdbAttachError

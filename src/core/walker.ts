@@ -78,6 +78,8 @@ export interface WalkOptions {
   /** Linear range [start, end) to walk in each root; default everything. */
   readonly range?: readonly [number, number];
   readonly signal?: AbortSignal;
+  /** Skip the subtree of a table entry when this says false (a reverse lookup prunes subtrees that cannot hold its PA). */
+  readonly descend?: (tablePa: number, level: number) => boolean;
 }
 
 export interface WalkStats {
@@ -185,7 +187,7 @@ export function entryAt(words: Uint32Array, entryBytes: 4 | 8, i: number): [numb
 
 const identities = new Map<number, Uint16Array>();
 /** [0, 1, …, n-1], shared: the index list of a table scanned whole. */
-function identity(n: number): Uint16Array {
+export function identity(n: number): Uint16Array {
   let a = identities.get(n);
   if (!a) identities.set(n, (a = Uint16Array.from({ length: n }, (_, i) => i)));
   return a;
@@ -208,7 +210,7 @@ function overlaps(base: number, size: number, range: readonly [number, number] |
 }
 
 /** Next-table pointer check shared by load and walk: RAM, then read result. */
-function childProblem(
+export function childProblem(
   store: TableStore,
   pa: number,
   bytes: number,
@@ -230,8 +232,11 @@ function childProblem(
 export async function loadTables(roots: readonly Root[], store: TableStore, opts: WalkOptions = {}): Promise<void> {
   type Item = { root: Root; pa: number; level: number; base: number };
   let frontier: Item[] = roots.map((root) => ({ root, pa: root.tablePa, level: 0, base: 0 }));
-  // A (table, level, base) is expanded once; recursive mappings terminate because depth is finite.
-  const expanded = new Set<string>();
+  // A (format, table, level) is expanded once: what it points to does not depend on where it is
+  // referenced from, so shared subtrees and recursive slots cost one expansion, not one per path
+  // (512-way fan-out at every level would otherwise enqueue 512^3 items). Only a table that the
+  // VA range cuts depends on its base.
+  const expanded = new Map<PagingFormat, Set<string>>();
   while (frontier.length > 0) {
     opts.signal?.throwIfAborted();
     const reqs: ReadRequest[] = [];
@@ -244,13 +249,16 @@ export async function loadTables(roots: readonly Root[], store: TableStore, opts
     for (const it of frontier) {
       const f = it.root.format;
       if (it.level + 1 >= f.levels.length) continue;
-      const key = `${it.root.name}:${it.pa}:${it.level}:${it.base}`;
-      if (expanded.has(key)) continue;
-      expanded.add(key);
-      const words = store.get(it.pa);
-      if (!words || words instanceof MemoryReadError) continue;
       const size = levelSize(f, it.level);
       const n = entryCount(f, it.level);
+      const whole = !opts.range || (it.base >= opts.range[0] && it.base + n * size <= opts.range[1]);
+      const key = whole ? `${it.pa}:${it.level}` : `${it.pa}:${it.level}:${it.base}`;
+      let done = expanded.get(f);
+      if (!done) expanded.set(f, (done = new Set()));
+      if (done.has(key)) continue;
+      done.add(key);
+      const words = store.get(it.pa);
+      if (!words || words instanceof MemoryReadError) continue;
       const idx = store.presentIfRevisited(it.pa, words, f.entryBytes, 'load') ?? identity(n);
       for (let k = 0; k < idx.length; k++) {
         const i = idx[k];
@@ -277,6 +285,7 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
   const onDiag = visitor.diagnostic;
   const eb = f.entryBytes;
   const fin = f.finalPerms;
+  const descend = opts.descend;
   const ancestors: number[] = [];
 
   const rootBytes = tableBytes(f, 0);
@@ -361,27 +370,26 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
         run = undefined;
       }
       if (kind === EntryKind.Reserved) {
-        const bits = BigInt(f.reservedBits(lo, hi, level, EntryKind.Leaf)) | BigInt(f.reservedBits(lo, hi, level, EntryKind.Table));
-        onDiag?.({
-          kind: 'reserved-bits', root, level, index: i, tablePa: pa as PhysAddr, linear,
-          message: `${f.levels[level].name}[${i}] at ${hex(pa + i * eb)} = ${hex(BigInt(hi >>> 0) * 2n ** 32n + BigInt(lo >>> 0), eb * 2)}: ` +
-            (bits ? `reserved bits ${hex(bits)} set` : 'reserved encoding') + ' (the hardware faults here)',
-        });
+        onDiag?.({ kind: 'reserved-bits', root, level, index: i, tablePa: pa as PhysAddr, linear, message: reservedMessage(f, level, i, pa, lo, hi) });
         continue;
       }
       if (kind === EntryKind.Table) {
         const next = f.tablePa(lo, hi, level);
         const problem = childProblem(store, next, tableBytes(f, level + 1));
         if (problem) {
-          onDiag?.({ ...problem, root, level, index: i, tablePa: pa as PhysAddr, linear, message: `${f.levels[level].name}[${i}]: ${problem.message}` });
+          onDiag?.({ ...problem, root, level, index: i, tablePa: pa as PhysAddr, linear, message: `${f.levels[level].name}[${i}] at ${hex(pa + i * eb)}: ${problem.message}` });
           continue;
         }
         if (ancestors.includes(next)) {
+          // Reported, not descended: a table on its own descent path would unfold into every
+          // path through the loop (512 self-references make 512^4 leaves of one 4 KiB page).
           onDiag?.({
             kind: 'recursive', root, level, index: i, tablePa: pa as PhysAddr, linear,
-            message: `${f.levels[level].name}[${i}] points back to an ancestor table at ${hex(next)} (recursive mapping)`,
+            message: recursiveMessage(f, level, i, pa, next),
           });
+          continue;
         }
+        if (descend !== undefined && !descend(next, level + 1)) continue;
         const nowAllowed = allowed & ~f.tableRestricts(lo, hi, level);
         const step: PathStep = { parent: path, level, index: i, tablePa: pa as PhysAddr, lo, hi, allowed: nowAllowed };
         visit(next, level + 1, linear, step, nowAllowed);
@@ -411,6 +419,31 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
     ancestors.pop();
   };
   visit(root.tablePa, 0, 0, undefined, Perm.All);
+}
+
+/**
+ * An entry's kind as the walker reads it: a table pointer at the last level, or any entry with
+ * reserved bits set, is Reserved (the hardware faults there). Every client that decides what an
+ * entry is (the simulator too) asks this, so they cannot read an entry differently.
+ */
+export function entryKind(f: PagingFormat, lo: number, hi: number, level: number): EntryKind {
+  const kind = f.classify(lo, hi, level);
+  if (kind === EntryKind.Invalid || kind === EntryKind.Reserved) return kind;
+  if (kind === EntryKind.Table && level + 1 >= f.levels.length) return EntryKind.Reserved;
+  return f.reservedBits(lo, hi, level, kind) ? EntryKind.Reserved : kind;
+}
+
+/** The diagnostic text of an entry with reserved bits or a reserved encoding. */
+export function reservedMessage(f: PagingFormat, level: number, i: number, tablePa: number, lo: number, hi: number): string {
+  const eb = f.entryBytes;
+  const bits = BigInt(f.reservedBits(lo, hi, level, EntryKind.Leaf)) | BigInt(f.reservedBits(lo, hi, level, EntryKind.Table));
+  return `${f.levels[level].name}[${i}] at ${hex(tablePa + i * eb)} = ${hex(BigInt(hi >>> 0) * 2n ** 32n + BigInt(lo >>> 0), eb * 2)}: ` +
+    (bits ? `reserved bits ${hex(bits)} set` : 'reserved encoding') + ' (the hardware faults here)';
+}
+
+/** The diagnostic text of a recursive reference (walker and graph fold say it alike). */
+export function recursiveMessage(f: PagingFormat, level: number, index: number, tablePa: number, next: number): string {
+  return `${f.levels[level].name}[${index}] at ${hex(tablePa + index * f.entryBytes)} points back to an ancestor table at ${hex(next)} (recursive mapping; not descended)`;
 }
 
 /** Loads and walks every root, in root order then VA order. */

@@ -8,6 +8,7 @@ import { PageTableSession } from '../ops/session';
 import { RangeRecord, rangeRecord } from '../ops/records';
 import { rootFor } from '../ops/translate';
 import { AddressSpace, Root } from '../space';
+import { entryKind } from '../walker';
 import { EditError, EditRights, EntryCodec, LeafSpec, codecFor } from './codecs';
 import { EntryChange, EntryState, FlushReport, Hazard, OldLeaf, UnconsumedFlushError, planTlb } from './tlb';
 import { ShadowMemory } from './shadow';
@@ -43,6 +44,29 @@ type Op =
   | { kind: 'map'; pa: number; lo: number; spec: LeafSpec; memType?: number; maxPage: number }
   | { kind: 'unmap' }
   | { kind: 'protect'; rights: Partial<EditRights> };
+
+/** At most this many old translations are listed per change (beyond any flush ceiling). */
+export const OLD_LEAF_CAP = 1 << 16;
+
+interface BelowSummary {
+  count: number;
+  /** At most OLD_LEAF_CAP + 1, offsets relative to the table's span. */
+  leaves: { off: number; size: number; global: boolean }[];
+  global: { off: number; size: number; global: boolean } | undefined;
+  /** Tables the subtree points to, and those of them that were above it when it was read. */
+  refs: Set<number>;
+  onPath: string;
+}
+
+function addBelow(to: BelowSummary, from: BelowSummary, offset: number): void {
+  to.count += from.count;
+  for (const l of from.leaves) {
+    if (to.leaves.length > OLD_LEAF_CAP) break;
+    to.leaves.push({ off: l.off + offset, size: l.size, global: l.global });
+  }
+  if (!to.global && from.global) to.global = { ...from.global, off: from.global.off + offset };
+  for (const r of from.refs) to.refs.add(r);
+}
 
 const STATE: Record<EntryKind, EntryState> = { [EntryKind.Invalid]: 'invalid', [EntryKind.Table]: 'table', [EntryKind.Leaf]: 'leaf', [EntryKind.Reserved]: 'invalid' };
 const split = (raw: bigint): [number, number] => [Number(raw & 0xffffffffn), Number(raw >> 32n)];
@@ -97,8 +121,10 @@ export class EditSimulator {
   async diff(): Promise<RangeDiff> {
     this.requireHandled('diff');
     const key = (r: RangeRecord) => JSON.stringify(r);
-    const before = (await new PageTableSession(this.space, this.base).ranges()).map(rangeRecord);
-    const after = (await this.session().ranges()).map(rangeRecord);
+    // Records and their keys cost ~1 KiB a range: bound both sides well below 512 MiB.
+    const maxRanges = 1 << 17;
+    const before = (await new PageTableSession(this.space, this.base).ranges({ maxRanges })).map(rangeRecord);
+    const after = (await this.session().ranges({ maxRanges })).map(rangeRecord);
     const b = new Set(before.map(key));
     const a = new Set(after.map(key));
     return { removed: before.filter((r) => !a.has(key(r))), added: after.filter((r) => !b.has(key(r))) };
@@ -181,7 +207,19 @@ class EditContext {
     this.eb = root.format.entryBytes;
   }
 
+  /** Tables on the current descent, root first. */
+  private readonly path: number[] = [];
+
   async edit(tablePa: number, level: number, base: number, lo: number, hi: number): Promise<void> {
+    this.path.push(tablePa);
+    try {
+      await this.editTable(tablePa, level, base, lo, hi);
+    } finally {
+      this.path.pop();
+    }
+  }
+
+  private async editTable(tablePa: number, level: number, base: number, lo: number, hi: number): Promise<void> {
     const f = this.f;
     const size = levelSize(f, level);
     const first = Math.max(0, Math.floor((lo - base) / size));
@@ -194,7 +232,7 @@ class EditContext {
       const entryPa = tablePa + i * this.eb;
       const raw = await this.mem.readEntry(entryPa, this.eb);
       const [l, h] = split(raw);
-      const kind = f.classify(l, h, level);
+      const kind = entryKind(f, l, h, level);
       const at = { level, index: i, entryPa, base: eBase, size };
       if (kind === EntryKind.Reserved) throw new EditError(`${this.where(at)} sets reserved bits (the hardware faults there): fix or unmap it first`);
       if (this.op.kind === 'map') {
@@ -208,7 +246,7 @@ class EditContext {
         }
         if (level === f.levels.length - 1) throw new EditError(`cannot map ${hex(this.root.toVirt(eLo))}: no page size fits`);
         if (kind === EntryKind.Leaf) throw new EditError(`${hex(this.root.toVirt(eLo))} is already mapped by the ${sizeLabel(size)} ${this.where(at)}: unmap it first`);
-        const child = kind === EntryKind.Table ? f.tablePa(l, h, level) : await this.newTable(at, raw);
+        const child = kind === EntryKind.Table ? this.childOf(at, l, h) : await this.newTable(at, raw);
         await this.edit(child, level + 1, eBase, eLo, eHi);
       } else if (kind === EntryKind.Invalid) {
         continue; // nothing mapped here: unmap and protect skip holes
@@ -226,9 +264,16 @@ class EditContext {
       } else if (this.op.kind === 'unmap' && full) {
         await this.record(at, raw, 0n, 'unmap', await this.leavesBelow(f.tablePa(l, h, level), level + 1, eBase));
       } else {
-        await this.edit(f.tablePa(l, h, level), level + 1, eBase, eLo, eHi);
+        await this.edit(this.childOf(at, l, h), level + 1, eBase, eLo, eHi);
       }
     }
+  }
+
+  /** The table a table entry points to; a table on the current descent is refused, as the walker does not descend it. */
+  private childOf(at: { level: number; index: number; entryPa: number }, l: number, h: number): number {
+    const next = this.f.tablePa(l, h, at.level);
+    if (this.path.includes(next)) throw new EditError(`${this.where(at)} points back to the table at ${hex(next)} on its own path (a recursive reference): ptview does not edit through it`);
+    return next;
   }
 
   private where(at: { level: number; index: number; entryPa: number }): string {
@@ -275,22 +320,49 @@ class EditContext {
     return { va: this.root.toVirt(base), size, global: this.codec.isGlobal(raw, level) };
   }
 
+  /**
+   * The translations below a table entry, as the walker reads the subtree (recursive references
+   * not followed). Shared subtrees can hold astronomically many: each (table, level) is read once
+   * and at most OLD_LEAF_CAP leaves are listed (a global one kept when there is one), which is
+   * already past any flush ceiling, so the planner flushes everything.
+   */
   private async leavesBelow(tablePa: number, level: number, base: number): Promise<OldLeaf[]> {
+    const memo = new Map<string, BelowSummary>();
     const f = this.f;
-    const out: OldLeaf[] = [];
-    const bytes = tableBytes(f, level);
-    const buf = await this.mem.read(physAddr(tablePa), bytes);
-    const dv = new DataView(buf.buffer, buf.byteOffset, bytes);
-    const size = levelSize(f, level);
-    for (let i = 0; i < entryCount(f, level); i++) {
-      const raw = this.eb === 8 ? dv.getBigUint64(i * 8, true) : BigInt(dv.getUint32(i * 4, true));
-      const [l, h] = split(raw);
-      const k = f.classify(l, h, level);
-      if (k === EntryKind.Leaf) out.push(this.oldLeaf(base + i * size, size, raw, level));
-      else if (k === EntryKind.Table && level + 1 < f.levels.length) out.push(...(await this.leavesBelow(f.tablePa(l, h, level), level + 1, base + i * size)));
-    }
-    return out;
+    const sum = async (pa: number, lvl: number, path: number[]): Promise<BelowSummary> => {
+      const key = `${pa}:${lvl}`;
+      const known = memo.get(key);
+      const onPath = (b: BelowSummary) => path.filter((a) => b.refs.has(a)).sort().join();
+      if (known && onPath(known) === known.onPath) return known;
+      const out: BelowSummary = { count: 0, leaves: [], global: undefined, refs: new Set(), onPath: '' };
+      const bytes = tableBytes(f, lvl);
+      const buf = await this.mem.read(physAddr(pa), bytes);
+      const dv = new DataView(buf.buffer, buf.byteOffset, bytes);
+      const size = levelSize(f, lvl);
+      for (let i = 0; i < entryCount(f, lvl); i++) {
+        const raw = this.eb === 8 ? dv.getBigUint64(i * 8, true) : BigInt(dv.getUint32(i * 4, true));
+        const [l, h] = split(raw);
+        const k = entryKind(f, l, h, lvl);
+        if (k === EntryKind.Leaf) {
+          const leaf = { off: i * size, size, global: this.codec.isGlobal(raw, lvl) };
+          addBelow(out, { count: 1, leaves: [leaf], global: leaf.global ? leaf : undefined, refs: new Set(), onPath: '' }, 0);
+        } else if (k === EntryKind.Table) {
+          const next = f.tablePa(l, h, lvl);
+          out.refs.add(next);
+          if (path.includes(next) || next === pa) continue; // recursive: the walker does not descend it
+          addBelow(out, await sum(next, lvl + 1, [...path, pa]), i * size);
+        }
+      }
+      out.onPath = onPath(out);
+      memo.set(key, out);
+      return out;
+    };
+    const s = await sum(tablePa, level, [...this.path]);
+    const leaves = s.leaves.map((l) => ({ va: this.root.toVirt(base + l.off), size: l.size, global: l.global }));
+    if (s.count > s.leaves.length && s.global && !s.leaves.some((l) => l.global)) leaves.push({ va: this.root.toVirt(base + s.global.off), size: s.global.size, global: true });
+    return leaves;
   }
+
 
   private async newTable(at: { level: number; index: number; entryPa: number; base: number; size: number }, before: bigint): Promise<number> {
     const pa = this.mem.allocTable(tableBytes(this.f, at.level + 1));

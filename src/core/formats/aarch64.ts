@@ -427,6 +427,9 @@ function twoHalves(regs: Registers, el: 1 | 2, wanted: Set<string> | undefined, 
       continue;
     }
     const tsz = field(tcr, upper ? 16 : 0, 6);
+    // Arm ARM D8.1.9: TnSZ is at least 12 (52-bit input, FEAT_LVA/LPA2) and at most 48 (FEAT_TTST,
+    // 4K granule; 47 for 16K/64K); beyond that the input range is not a valid configuration.
+    if (tsz < 12 || tsz > 48) throw new RegisterError(`TCR_EL${el}.T${upper ? 1 : 0}SZ=${tsz} is outside the architected range 12..48 (a ${64 - tsz}-bit input range)`);
     const g = upper ? granule1(field(tcr, 30, 2)) : granule0(field(tcr, 14, 2));
     if (!g) throw new RegisterError(`TCR_EL${el}.TG${upper ? 1 : 0} holds a reserved granule encoding`);
     const ttbr = requireReg(regs, name, `the ${upper ? 'upper' : 'lower'} half's table address`);
