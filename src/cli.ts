@@ -14,7 +14,7 @@ import { rightsString } from './core/ops/explain';
 import { FilterError, FilterSpec, parseFilters, parseRange } from './core/ops/filter';
 import { ExpansionError, FoldLimitError } from './core/graph';
 import { RangeMerger } from './core/ops/merge';
-import { leafRecord, rangeRecord } from './core/ops/records';
+import { leafJsonLine, rangeJsonLine, rangeRecord } from './core/ops/records';
 import { PageTableSession } from './core/ops/session';
 import { TranslateError, Translation } from './core/ops/translate';
 import { CoreFileError, openQemuCore } from './core/sources/elfCore';
@@ -289,7 +289,7 @@ async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
     if (o.leaves) {
       let lastRoot = '';
       await session.forEachLeaf((l) => {
-        if (o.json) return out(JSON.stringify(leafRecord(l)));
+        if (o.json) return out(leafJsonLine(l));
         if (l.root.name !== lastRoot) out(rootHeader(space, (lastRoot = l.root.name)));
         const va = BigInt(l.root.toVirt(l.linear));
         out(`${hex(va, 16)}-${hex(va + BigInt(l.size), 16)} ${sizeLabel(l.size).padStart(5)} ${l.root.format.flagString(l.lo, l.hi, l.level, l.perms)} ${l.root.format.levels[l.level].name.padEnd(4)} -> ${hex(l.pa)}`);
@@ -307,7 +307,7 @@ async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
       for (const r of ranges) {
         if (++n % 65536 === 0) await stdout?.drain();
         if (o.json) {
-          out(JSON.stringify(rangeRecord(r)));
+          out(rangeJsonLine(r));
           continue;
         }
         if (r.root.name !== lastRoot) out(rootHeader(space, (lastRoot = r.root.name)));

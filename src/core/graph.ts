@@ -28,6 +28,8 @@ export interface FoldAlgebra<S> {
   append(s: S, child: S, offset: number): void;
   /** Runs only while each page's PA follows the previous one (the algebra needs every PA). */
   readonly contiguousRuns?: boolean;
+  /** Only the number of leaves matters: run() gets one call per table with a placeholder leaf. */
+  readonly countOnly?: boolean;
 }
 
 export interface FoldOptions extends Pick<WalkOptions, 'range' | 'signal'> {
@@ -56,6 +58,7 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
   });
   const eb = f.entryBytes;
   const splitRuns = alg.contiguousRuns === true;
+  const countOnly = alg.countOnly === true;
   const ancestors: number[] = [];
   const memo = new Map<string, Memo<S>[]>();
   const rootProblem = childProblem(store, root.tablePa, entryCount(f, 0) * eb);
@@ -101,6 +104,7 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
     let cPerms = 0;
     let cFlags = 0;
     let cMem = 0;
+    let counted = 0;
     const flush = (): void => {
       if (run !== undefined) alg.run(s, run, runCount, runContig, runLastPa);
       run = undefined;
@@ -117,6 +121,10 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
       let flags: number;
       let mem: number;
       if (addrLo !== 0 && (lo & ~addrLo) === cKey && hi === cHi) {
+        if (countOnly) {
+          counted++;
+          continue;
+        }
         perms = cPerms;
         flags = cFlags;
         mem = cMem;
@@ -166,6 +174,14 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
           for (const r of childRefs) refs.add(r);
           continue;
         }
+        if (countOnly) {
+          counted++;
+          if (addrLo !== 0) {
+            cKey = lo & ~addrLo;
+            cHi = hi;
+          }
+          continue;
+        }
         const p0 = f.leafPerms(lo, hi, level) & allowed;
         perms = f.finalPerms ? f.finalPerms(p0, lo, hi, level) : p0;
         flags = f.leafFlags(lo, hi, level);
@@ -194,6 +210,7 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
       runContig = true;
     }
     flush();
+    if (counted !== 0) alg.run(s, undefined as unknown as Leaf, counted, false, 0);
     ancestors.pop();
     return s;
   };
@@ -213,6 +230,7 @@ export interface Expansion {
 }
 
 export const countAlgebra: FoldAlgebra<Expansion> = {
+  countOnly: true,
   empty: () => ({ leaves: 0, tables: 1 }),
   run: (s, _first, count) => {
     s.leaves += count;
@@ -349,15 +367,27 @@ export async function foldRanges(
   store: TableStore,
   opts: FoldOptions & { requirePaContiguous?: boolean; maxRanges?: number } = {},
 ): Promise<MergedRange[]> {
-  // Count first (cheap, exact): an astronomically long answer is refused before it is built.
+  // Built with a cap on every summary (memory stays bounded); past it, the exact count (a cheap
+  // fold of counts and end ranges) says how long the answer would have been.
   const max = opts.maxRanges ?? MAX_RANGES;
+  const out: MergedRange[] = [];
+  let overflow = false;
+  try {
+    for (const s of await fold(roots, store, mergeAlgebra({ ...opts, maxRanges: max }), opts)) if (s) for (const r of s.ranges) out.push(r);
+  } catch (e) {
+    if (!(e instanceof FoldLimitError)) throw e;
+    overflow = true;
+  }
+  if (!overflow && out.length <= max) return out;
+  out.length = 0;
+  const n = await countRanges(roots, store, opts);
+  throw new FoldLimitError(`the tables merge into ${n.toLocaleString('en-US')} ranges, more than ${max.toLocaleString('en-US')}`);
+}
+
+async function countRanges(roots: readonly Root[], store: TableStore, opts: FoldOptions & { requirePaContiguous?: boolean }): Promise<number> {
   let n = 0;
   for (const c of await fold(roots, store, rangeCountAlgebra(opts), { range: opts.range, signal: opts.signal })) n += c?.n ?? 0;
-  if (n > max) throw new FoldLimitError(`the tables merge into ${n.toLocaleString('en-US')} ranges, more than ${max.toLocaleString('en-US')}`);
-  const alg = mergeAlgebra({ ...opts, maxRanges: Infinity });
-  const out: MergedRange[] = [];
-  for (const s of await fold(roots, store, alg, opts)) if (s) for (const r of s.ranges) out.push(r);
-  return out;
+  return n;
 }
 
 /** Default bound on merged ranges built at once (a real kernel has thousands). */
