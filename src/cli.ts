@@ -10,11 +10,11 @@ import { MemoryReadError, PhysicalMemory } from './core/memory';
 import { AuditReport, Finding } from './core/ops/audit';
 import { EditError } from './core/edit/codecs';
 import { runSimulate } from './cli/simulate';
-import { rightsString } from './core/ops/explain';
+import { rightsLetters, rightsString } from './core/ops/explain';
 import { FilterError, FilterSpec, parseFilters, parseRange } from './core/ops/filter';
 import { ExpansionError, FoldLimitError } from './core/graph';
 import { RangeMerger } from './core/ops/merge';
-import { leafJsonLine, rangeJsonLine, rangeRecord } from './core/ops/records';
+import { leafJsonLine, rangeJsonLine, rangeRecord, translationRecord } from './core/ops/records';
 import { PageTableSession } from './core/ops/session';
 import { TranslateError, Translation } from './core/ops/translate';
 import { CoreFileError, openQemuCore } from './core/sources/elfCore';
@@ -324,12 +324,14 @@ function printTranslation(t: Translation): void {
   out(`${t.va} via ${t.root}:`);
   for (const s of t.trace) {
     const a = s.allowedAfter;
-    out(`  ${s.levelName.padEnd(5)}[${String(s.index).padStart(3)}] @ ${hex(s.entryPa)} = ${s.raw}  ${s.kind}${s.kind === 'table' ? `  (still allowed: ${a.write ? 'w' : '-'}${a.user ? 'u' : '-'}${a.exec ? 'x' : '-'})` : ''}`);
+    const b = (v: boolean, c: string) => (v ? c : '-');
+    out(`  ${s.levelName.padEnd(5)}[${String(s.index).padStart(3)}] @ ${hex(s.entryPa)} = ${s.raw}  ${s.kind}${s.kind === 'table' ? `  (still allowed: ${b(a.read, 'r')}${b(a.write, 'w')}${b(a.exec, 'x')} ${b(a.userRead, 'r')}${b(a.userWrite, 'w')}${b(a.userExec, 'x')})` : ''}`);
   }
   if (t.kind === 'mapped') {
     const r = t.rights!;
     out(`  => ${hex(t.pa!)}  (${sizeLabel(t.size!)} page at ${t.pageVa}, ${t.memType})`);
-    out(`  rights: read ${r.read ? 'yes' : 'no'}, write ${r.write ? 'yes' : 'no'}, kernel exec ${r.exec ? 'yes' : 'no'}, user ${r.user ? 'yes' : 'no'}, user exec ${r.userExec ? 'yes' : 'no'}`);
+    const yn = (v: boolean) => (v ? 'yes' : 'no');
+    out(`  rights: privileged read ${yn(r.read)}, write ${yn(r.write)}, exec ${yn(r.exec)}; user read ${yn(r.userRead)}, write ${yn(r.userWrite)}, exec ${yn(r.userExec)}`);
     for (const p of t.provenance ?? []) out(`  no ${p.permName}: ${p.because} (${p.levelName}[${p.index}])`);
   } else out(`  => ${t.message}`);
 }
@@ -338,7 +340,7 @@ async function cmdTranslate(vaText: string, o: Common): Promise<void> {
   const va = parseNumber(vaText, 'virtual address');
   await withTarget(o, async ({ session }) => {
     const t = await session.translate(va, { root: o.root?.[0] });
-    if (o.json) out(JSON.stringify(t, null, 2));
+    if (o.json) out(JSON.stringify(translationRecord(t), null, 2));
     else printTranslation(t);
     return t.kind === 'mapped' ? EXIT.ok : EXIT.notFound;
   });
@@ -355,7 +357,7 @@ async function cmdFind(paText: string, o: Common): Promise<void> {
     if (o.json) for (const a of aliases) out(JSON.stringify(a));
     else {
       if (aliases.length === 0) out(`no virtual address maps ${hex(lo)}`);
-      for (const a of aliases) out(`${a.vaOfPa.padEnd(18)} ${a.root.padEnd(10)} ${sizeLabel(a.size).padStart(5)} page ${a.va} -> ${a.pa}  ${a.write ? 'w' : '-'}${a.exec ? 'x' : '-'}${a.user ? 'u' : '-'} ${a.level}`);
+      for (const a of aliases) out(`${a.vaOfPa.padEnd(18)} ${a.root.padEnd(10)} ${sizeLabel(a.size).padStart(5)} page ${a.va} -> ${a.pa}  ${rightsLetters(a)} ${a.level}`);
     }
     if (total > aliases.length) process.stderr.write(`note: ${total.toLocaleString('en-US')} VAs map it (shared subtrees); the first ${aliases.length} are shown\n`);
     return aliases.length ? EXIT.ok : EXIT.notFound;

@@ -4,22 +4,38 @@
 
 export type Arch = 'x86_64' | 'x86' | 'aarch64' | 'riscv64' | 'riscv32';
 
-/** Effective-permission bits. Each is a separate right; a leaf's rights are ANDed with what
- * the tables above it still allow. */
+/**
+ * Effective-permission bits: answers to "may this actor do this access here, under the control
+ * state in effect" (rights contract v2). The privileged actor is x86 CPL 0, AArch64 the regime's
+ * privileged EL (EL1, or EL2 for EL2 regimes), RISC-V S-mode; the unprivileged one x86 CPL 3,
+ * AArch64 EL0, RISC-V U-mode. For stage 2 the user bits equal the privileged ones. A leaf's
+ * rights are ANDed with what the tables above it still allow, then the format's control rules
+ * (SMEP, SMAP, PKRU, PAN, WXN, SUM, …) apply.
+ */
 export const enum Perm {
-  Read = 1, // privileged (kernel/EL1/S-mode) read
-  Write = 2, // write (at every privilege that can access the page)
+  Read = 1, // privileged read
+  Write = 2, // privileged write
   Exec = 4, // privileged execute
-  User = 8, // user (EL0/U-mode/CPL3) data access
-  UserExec = 16, // user execute
-  All = 31,
+  UserRead = 8, // unprivileged read
+  UserExec = 16, // unprivileged execute
+  UserWrite = 32, // unprivileged write
+  All = 63,
+  /** v1 name of UserRead ("user data access" was user read; user write was folded into Write). */
+  User = 8,
 }
+
+/** Either actor may write / execute; the unprivileged actor may access data (the `user` field). */
+export const ANY_WRITE = Perm.Write | Perm.UserWrite;
+export const ANY_EXEC = Perm.Exec | Perm.UserExec;
+export const USER_DATA = Perm.UserRead | Perm.UserWrite;
+export const USER_ANY = Perm.UserRead | Perm.UserWrite | Perm.UserExec;
 
 export const PERM_NAMES: ReadonlyArray<[Perm, string]> = [
   [Perm.Read, 'read'],
   [Perm.Write, 'write'],
   [Perm.Exec, 'exec'],
-  [Perm.User, 'user'],
+  [Perm.UserRead, 'userRead'],
+  [Perm.UserWrite, 'userWrite'],
   [Perm.UserExec, 'userExec'],
 ];
 
@@ -93,6 +109,11 @@ export interface PagingFormat {
    */
   finalPerms?(perms: number, lo: number, hi: number, level: number): number;
   leafFlags(lo: number, hi: number, level: number): number;
+  /**
+   * Optional: flags a table entry passes to every leaf below it (RISC-V: G in a non-leaf PTE
+   * makes every translation below global, privileged spec §4.3.1). ORed into leafFlags.
+   */
+  tableFlags?(lo: number, hi: number, level: number): number;
   leafMemType(lo: number, hi: number, level: number): number;
   /**
    * The reserved bits the entry sets at this level, or a falsy 0 / 0n when none. Hot path:

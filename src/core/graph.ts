@@ -79,7 +79,8 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
     return undefined;
   };
 
-  const visit = (pa: number, level: number, base: number, allowed: number, refs: Set<number>): S => {
+  const tFlags = f.tableFlags;
+  const visit = (pa: number, level: number, base: number, allowed: number, inh: number, refs: Set<number>): S => {
     if ((++steps & 0xfff) === 0) opts.signal?.throwIfAborted();
     const words = store.get(pa) as Uint32Array;
     const n = entryCount(f, level);
@@ -153,9 +154,10 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
             continue;
           }
           const nowAllowed = allowed & ~f.tableRestricts(lo, hi, level);
+          const nowInh = tFlags === undefined ? inh : inh | tFlags.call(f, lo, hi, level);
           // Only a child wholly inside the range has a summary independent of where it sits.
           const whole = !range || (linear >= range[0] && linear + size <= range[1]);
-          const key = `${next}:${level + 1}:${nowAllowed}`;
+          const key = `${next}:${level + 1}:${nowAllowed}:${nowInh}`;
           const hit = whole ? lookup(key) : undefined;
           if (hit) {
             alg.append(s, hit.summary, i * size);
@@ -163,7 +165,7 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
             continue;
           }
           const childRefs = new Set<number>();
-          const child = visit(next, level + 1, linear, nowAllowed, childRefs);
+          const child = visit(next, level + 1, linear, nowAllowed, nowInh, childRefs);
           if (whole) {
             const entry: Memo<S> = { summary: child, refs: childRefs, onPath: ancestors.filter((a) => childRefs.has(a)) };
             const list = memo.get(key);
@@ -184,7 +186,7 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
         }
         const p0 = f.leafPerms(lo, hi, level) & allowed;
         perms = f.finalPerms ? f.finalPerms(p0, lo, hi, level) : p0;
-        flags = f.leafFlags(lo, hi, level);
+        flags = f.leafFlags(lo, hi, level) | inh;
         mem = f.leafMemType(lo, hi, level);
         if (addrLo !== 0) {
           cKey = lo & ~addrLo;
@@ -214,7 +216,7 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
     ancestors.pop();
     return s;
   };
-  return visit(root.tablePa, 0, 0, Perm.All, new Set());
+  return visit(root.tablePa, 0, 0, Perm.All, 0, new Set());
 }
 
 /** Loads the roots' tables (each once) and folds each root. */

@@ -22,6 +22,8 @@ export interface PathStep {
   readonly hi: number;
   /** Perm bits still allowed below this entry (cumulative). */
   readonly allowed: number;
+  /** Flags every leaf below inherits (format.tableFlags of this entry and those above). */
+  readonly inherited?: number;
 }
 
 export interface Leaf {
@@ -297,7 +299,8 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
 
   const onRun = visitor.leafRun;
 
-  const visit = (pa: number, level: number, base: number, path: PathStep | undefined, allowed: number): void => {
+  const tFlags = f.tableFlags;
+  const visit = (pa: number, level: number, base: number, path: PathStep | undefined, allowed: number, inh: number): void => {
     const words = store.get(pa) as Uint32Array;
     const n = entryCount(f, level);
     const size = levelSize(f, level);
@@ -362,7 +365,7 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
         cKey = lo & ~addrLo;
         cHi = hi;
         cPerms = fin ? fin.call(f, f.leafPerms(lo, hi, level) & allowed, lo, hi, level) : f.leafPerms(lo, hi, level) & allowed;
-        cFlags = f.leafFlags(lo, hi, level);
+        cFlags = f.leafFlags(lo, hi, level) | inh;
         cMem = f.leafMemType(lo, hi, level);
       }
       if (kind !== EntryKind.Leaf && run !== undefined) {
@@ -391,8 +394,9 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
         }
         if (descend !== undefined && !descend(next, level + 1)) continue;
         const nowAllowed = allowed & ~f.tableRestricts(lo, hi, level);
-        const step: PathStep = { parent: path, level, index: i, tablePa: pa as PhysAddr, lo, hi, allowed: nowAllowed };
-        visit(next, level + 1, linear, step, nowAllowed);
+        const nowInh = tFlags === undefined ? inh : inh | tFlags.call(f, lo, hi, level);
+        const step: PathStep = { parent: path, level, index: i, tablePa: pa as PhysAddr, lo, hi, allowed: nowAllowed, inherited: nowInh };
+        visit(next, level + 1, linear, step, nowAllowed, nowInh);
         continue;
       }
       // Leaf
@@ -402,7 +406,7 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
         : {
           root, linear, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi,
           perms: fin ? fin.call(f, f.leafPerms(lo, hi, level) & allowed, lo, hi, level) : f.leafPerms(lo, hi, level) & allowed,
-          flags: f.leafFlags(lo, hi, level), memType: f.leafMemType(lo, hi, level), path,
+          flags: f.leafFlags(lo, hi, level) | inh, memType: f.leafMemType(lo, hi, level), path,
         };
       if (onRun === undefined) {
         onLeaf!(leaf);
@@ -418,7 +422,7 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
     if (run !== undefined) onRun!(run, runCount, runPaContig, runLastPa);
     ancestors.pop();
   };
-  visit(root.tablePa, 0, 0, undefined, Perm.All);
+  visit(root.tablePa, 0, 0, undefined, Perm.All, 0);
 }
 
 /**
@@ -480,6 +484,7 @@ export async function translateLinear(root: Root, linear: number, store: TableSt
   const trace: TraceStep[] = [];
   let pa: number = root.tablePa;
   let allowed: number = Perm.All;
+  let inh = 0;
   let path: PathStep | undefined;
   const ancestors: number[] = [];
   for (let level = 0; level < f.levels.length; level++) {
@@ -509,13 +514,14 @@ export async function translateLinear(root: Root, linear: number, store: TableSt
       const size = levelSize(f, level);
       const leaf: Leaf = {
         root, linear: Math.floor(linear / size) * size, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index,
-        tablePa: pa as PhysAddr, lo, hi, perms: effectivePerms(f, lo, hi, level, allowed), flags: f.leafFlags(lo, hi, level),
+        tablePa: pa as PhysAddr, lo, hi, perms: effectivePerms(f, lo, hi, level, allowed), flags: f.leafFlags(lo, hi, level) | inh,
         memType: f.leafMemType(lo, hi, level), path,
       };
       return { kind: 'mapped', leaf, trace };
     }
     ancestors.push(pa);
-    path = { parent: path, level, index, tablePa: pa as PhysAddr, lo, hi, allowed: stepAllowed };
+    if (f.tableFlags) inh |= f.tableFlags(lo, hi, level);
+    path = { parent: path, level, index, tablePa: pa as PhysAddr, lo, hi, allowed: stepAllowed, inherited: inh };
     allowed = stepAllowed;
     pa = f.tablePa(lo, hi, level);
     if (!inRam(store.memory.ram, pa, tableBytes(f, level + 1))) {

@@ -102,7 +102,8 @@ export function editReportLines(r: EditResult, n: number, width: number): string
 }
 
 export function rangeLine(r: RangeRecord): string {
-  const rights = `${r.read ? 'r' : '-'}${r.write ? 'w' : '-'}${r.exec ? 'x' : '-'} ${r.user ? 'u' : '-'}${r.userExec ? 'X' : '-'}`;
+  const b = (v: boolean, c: string) => (v ? c : '-');
+  const rights = `${b(r.read, 'r')}${b(r.write, 'w')}${b(r.exec, 'x')} ${b(r.userRead, 'r')}${b(r.userWrite, 'w')}${b(r.userExec, 'x')}`;
   return `${r.va.padEnd(18)}-${r.end.padEnd(18)} ${sizeLabel(Number(BigInt(r.end) - BigInt(r.va))).padStart(6)} ${rights} ${r.memType.padEnd(4)} ${r.level.padEnd(4)} -> ${r.pa}`;
 }
 

@@ -2,7 +2,7 @@
 // change, which tables are created or split, and the exact TLB maintenance each edit needs.
 // The guest is never written. One generic table-range edit drives all three operations.
 import { hex, physAddr, sizeLabel } from '../addr';
-import { EntryKind, PagingFormat, Perm, entryCount, levelSize, tableBytes } from '../format';
+import { EntryKind, PagingFormat, Perm, USER_DATA, entryCount, levelSize, tableBytes } from '../format';
 import { PhysicalMemory } from '../memory';
 import { PageTableSession } from '../ops/session';
 import { RangeRecord, rangeRecord } from '../ops/records';
@@ -183,7 +183,8 @@ export class EditSimulator {
     const t = await this.session().translate(va, { root: root.name });
     if (t.kind !== 'mapped' || !t.rights) return [];
     const user = want.user ?? t.rights.user;
-    const got: EditRights = { write: t.rights.write, user: t.rights.user, exec: user ? t.rights.userExec : t.rights.exec };
+    // The page owner's rights (user pages: the user's; others: the privileged actor's).
+    const got: EditRights = { write: t.rights.user ? t.rights.userWrite : t.rights.write, user: t.rights.user, exec: user ? t.rights.userExec : t.rights.exec };
     const lost = (Object.keys(want) as (keyof EditRights)[]).filter((k) => want[k] === true && !got[k]);
     if (!lost.length) return [];
     const why = (t.provenance ?? []).map((p) => `${p.permName}: ${p.because} (${p.levelName}[${p.index}])`).join('; ');
@@ -257,7 +258,7 @@ class EditContext {
         } else if (this.op.kind === 'unmap') {
           await this.record(at, raw, 0n, 'unmap', [this.oldLeaf(eBase, size, raw, level)]);
         } else {
-          const user = (f.leafPerms(l, h, level) & Perm.User) !== 0;
+          const user = (f.leafPerms(l, h, level) & USER_DATA) !== 0;
           const next = this.checkedRights(this.codec.withRights(raw, level, this.op.rights, user), level, this.op.rights);
           if (next !== raw) await this.record(at, raw, next, 'protect', [this.oldLeaf(eBase, size, raw, level)]);
         }
@@ -307,8 +308,8 @@ class EditContext {
     let p = f.leafPerms(l, h, level);
     if (f.finalPerms) p = f.finalPerms(p, l, h, level);
     if (want) {
-      const user = (p & Perm.User) !== 0;
-      const got = { write: (p & Perm.Write) !== 0, user, exec: (p & (user ? Perm.UserExec : Perm.Exec)) !== 0 };
+      const user = (p & USER_DATA) !== 0;
+      const got = { write: (p & (user ? Perm.UserWrite : Perm.Write)) !== 0, user, exec: (p & (user ? Perm.UserExec : Perm.Exec)) !== 0 };
       if ((Object.keys(want) as (keyof EditRights)[]).some((k) => want[k] !== undefined && want[k] !== got[k])) {
         throw new EditError(`${rightsLabel(want)} cannot be expressed on this target: the entry decodes as ${rightsLabel(got)} (e.g. no-execute needs EFER.NXE on x86; EL0-writable pages are never EL1-executable on AArch64)`);
       }

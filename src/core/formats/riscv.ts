@@ -78,19 +78,19 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
       return 0; // RISC-V non-leaf PTEs carry no permissions
     },
 
+    // Privileged spec §4.3.1/§4.3.2: U=1 pages are U-mode's; S-mode reads and writes them only
+    // with sstatus.SUM=1 (the same rule for both: v1 applied SUM to read only) and never executes
+    // them; U=0 pages are S-mode's only. MXR makes executable pages readable for both modes.
     leafPerms(lo) {
-      let p = 0;
-      const user = (lo & U) !== 0;
-      if ((lo & R || (ctx.mxr && lo & X)) && (!user || ctx.sum)) p |= Perm.Read;
-      // Write is W for whoever may access the page (Perm.Write), as on x86: a user RW page stays
-      // writable without SUM; only S-mode's access (Perm.Read) depends on SUM.
-      if (lo & W) p |= Perm.Write;
-      if (lo & X && !user) p |= Perm.Exec;
-      if (user) {
-        p |= Perm.User;
-        if (lo & X) p |= Perm.UserExec;
+      const read = (lo & R) !== 0 || (ctx.mxr && (lo & X) !== 0);
+      const w = (lo & W) !== 0;
+      const x = (lo & X) !== 0;
+      if (lo & U) {
+        let p = (read ? Perm.UserRead : 0) | (w ? Perm.UserWrite : 0) | (x ? Perm.UserExec : 0);
+        if (ctx.sum) p |= (read ? Perm.Read : 0) | (w ? Perm.Write : 0);
+        return p;
       }
-      return p;
+      return (read ? Perm.Read : 0) | (w ? Perm.Write : 0) | (x ? Perm.Exec : 0);
     },
 
     leafFlags(lo, hi) {
@@ -100,6 +100,12 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
       if (lo & D) fl |= Flag.Dirty;
       if (!rv32 && hi & 0x80000000) fl |= Flag.Contiguous; // Svnapot N
       return fl;
+    },
+
+    // §4.3.1: "Global mappings ... If the G bit is set in a non-leaf PTE, all mappings in that
+    // subsequent page table are global."
+    tableFlags(lo) {
+      return lo & G ? Flag.Global : 0;
     },
 
     leafMemType(_lo, hi) {
@@ -130,15 +136,17 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
       const name = levels[level].name;
       const out: Restriction[] = [];
       const user = (lo & U) !== 0;
-      if (!(lo & R)) out.push({ perm: Perm.Read, because: ctx.mxr && lo & X ? '' : `${name} R=0` });
+      const noR = ctx.mxr && lo & X ? '' : `${name} R=0${lo & X ? ' (sstatus.MXR=0)' : ''}`;
+      if (!(lo & R)) out.push({ perm: Perm.Read, because: noR }, { perm: Perm.UserRead, because: noR });
       if (user && !ctx.sum) {
-        out.push({ perm: Perm.Read, because: `${name} U=1 and sstatus.SUM=0 (S-mode cannot access user pages)` });
+        const why = `${name} U=1 and sstatus.SUM=0 (S-mode cannot access user pages)`;
+        out.push({ perm: Perm.Read, because: why }, { perm: Perm.Write, because: why });
       }
-      if (!(lo & W)) out.push({ perm: Perm.Write, because: `${name} W=0` });
+      if (!(lo & W)) out.push({ perm: Perm.Write, because: `${name} W=0` }, { perm: Perm.UserWrite, because: `${name} W=0` });
       if (!(lo & X)) {
         out.push({ perm: Perm.Exec, because: `${name} X=0` }, { perm: Perm.UserExec, because: `${name} X=0` });
       } else if (user) out.push({ perm: Perm.Exec, because: `${name} U=1 (S-mode never executes user pages)` });
-      if (!user) out.push({ perm: Perm.User, because: `${name} U=0` }, { perm: Perm.UserExec, because: `${name} U=0` });
+      if (!user) for (const perm of [Perm.UserRead, Perm.UserWrite, Perm.UserExec]) out.push({ perm, because: `${name} U=0` });
       return out.filter((r) => r.because);
     },
 
@@ -204,7 +212,7 @@ function buildRiscvSpace(arch: 'riscv64' | 'riscv32', regs: Registers, opts: Spa
     asid = (satp >> 44n) & 0xffffn;
   }
   const status = regs.get('sstatus') ?? regs.get('mstatus');
-  if (status === undefined) notes.push('sstatus unknown: assuming SUM=0 and MXR=0 for S-mode rights');
+  if (status === undefined) notes.push('control state unknown: assuming sstatus.SUM=0 and MXR=0, as Linux runs outside its user-access windows (give --reg sstatus=…)');
   const ctx: RiscvContext = { mode, sum: status !== undefined && ((status >> 18n) & 1n) === 1n, mxr: status !== undefined && ((status >> 19n) & 1n) === 1n };
   const format = riscvFormat(ctx);
   const inputBits = { Sv32: 32, Sv39: 39, Sv48: 48, Sv57: 57 }[mode];

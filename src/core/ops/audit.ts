@@ -11,7 +11,7 @@
 // - every walker diagnostic: reserved bits, tables outside RAM, failed reads, recursive slots,
 //   misaligned roots.
 import { hex, sizeLabel } from '../addr';
-import { PagingFormat, Perm, levelSize } from '../format';
+import { ANY_WRITE, PagingFormat, Perm, USER_ANY, levelSize } from '../format';
 import { RamRange } from '../memory';
 import { AddressSpace, Root } from '../space';
 import { FoldLimitError, countAlgebra, expansion, fold, foldRanges } from '../graph';
@@ -133,8 +133,8 @@ export async function auditReport(space: AddressSpace, store: TableStore, opts: 
     const p = l.perms;
     if ((p & EXEC) === 0) nonExec++;
     // Only write-protected code can be defeated by a writable alias; W+X code is reported as W+X.
-    else if ((p & Perm.Write) === 0) executable.push(l);
-    if ((p & Perm.Write) !== 0) {
+    else if ((p & ANY_WRITE) === 0) executable.push(l);
+    if ((p & ANY_WRITE) !== 0) {
       writable.push(l);
       if ((p & EXEC) !== 0) {
         wx.push(l);
@@ -147,7 +147,7 @@ export async function auditReport(space: AddressSpace, store: TableStore, opts: 
         else wxPagesUser += n;
       }
     }
-    if ((p & (Perm.User | Perm.UserExec)) !== 0 && isUpperHalf(l.root, l.linear)) userKernel.push(l);
+    if ((p & USER_ANY) !== 0 && isUpperHalf(l.root, l.linear)) userKernel.push(l);
     const cov = ramCoverage(ram, l.pa, l.size);
     if (cov === 'outside') outside.push(l);
     else if (cov === 'partly') partly.push(l);
@@ -230,13 +230,13 @@ async function foldedAudit(roots: readonly Root[], store: TableStore, expandedLe
   let nonExec = false;
   for (const r of ranges) {
     if ((r.perms & EXEC) === 0) nonExec = true;
-    if ((r.perms & Perm.Write) !== 0 && (r.perms & EXEC) !== 0) {
+    if ((r.perms & ANY_WRITE) !== 0 && (r.perms & EXEC) !== 0) {
       wx.push(r);
       const n = Math.max(1, r.size / smallestPage(r.root.format));
       if (kernelSide(r.root, r.start)) kernel += n;
       else user += n;
     }
-    if ((r.perms & (Perm.User | Perm.UserExec)) !== 0 && isUpperHalf(r.root, r.start)) userKernel.push(r);
+    if ((r.perms & USER_ANY) !== 0 && isUpperHalf(r.root, r.start)) userKernel.push(r);
   }
   const findings: Finding[] = [];
   if (tooMany) {

@@ -11,7 +11,7 @@
 // UC-, normal matches Normal-WB; _name negates), and key=value tokens va=RANGE, pa=RANGE,
 // size=4K|2M|1G, half=kernel|user. Tokens may also be comma-separated.
 import { AddressSyntaxError, parseNumber } from '../addr';
-import { Flag, PagingFormat, Perm } from '../format';
+import { ANY_EXEC, ANY_WRITE, Flag, PagingFormat, Perm, USER_ANY } from '../format';
 import { AddressSpace, Root } from '../space';
 import { Leaf } from '../walker';
 
@@ -66,8 +66,8 @@ export interface FilterContext {
   readonly formats?: readonly PagingFormat[];
 }
 
-const EXEC = Perm.Exec | Perm.UserExec;
-const USER = Perm.User | Perm.UserExec;
+const EXEC = ANY_EXEC;
+const USER = USER_ANY;
 
 /** "0x1000-0x2000", "0x1000+0x1000" or a single address (one byte) → [start, end). */
 export function parseRange(text: string, what: string): [bigint, bigint] {
@@ -160,11 +160,13 @@ export function parseFilters(tokens: readonly string[] | FilterSpec, more: Filte
     words.push(t === 'x|w' ? 'w|x' : t === 'wx' ? 'w+x' : t);
   }
 
-  // u / s select whose rights x, _x, w|x and ro test when exactly one of them is present.
+  // u / s select whose rights w, x, _x, w|x and ro test when exactly one of them is present
+  // (rights v2: privileged and user rights are separate bits; without u/s either actor counts).
   const hasU = words.includes('u');
   const hasS = words.includes('s');
   const xMask = hasS && !hasU ? Perm.Exec : hasU && !hasS ? Perm.UserExec : EXEC;
-  const readMask = hasS && !hasU ? Perm.Read : hasU && !hasS ? Perm.User : Perm.Read | Perm.User;
+  const wMask = hasS && !hasU ? Perm.Write : hasU && !hasS ? Perm.UserWrite : ANY_WRITE;
+  const readMask = hasS && !hasU ? Perm.Read : hasU && !hasS ? Perm.UserRead : Perm.Read | Perm.UserRead;
 
   // Rights tests compile to mask checks: all of `need` set, none of `forbid`, any of each `any`.
   let need = 0;
@@ -175,13 +177,13 @@ export function parseFilters(tokens: readonly string[] | FilterSpec, more: Filte
   const memTests: { name: string; neg: boolean }[] = [];
   for (const w of words) {
     switch (w) {
-      case 'w': need |= Perm.Write; break;
-      case '_w': forbid |= Perm.Write; break;
+      case 'w': anyOf.push(wMask); break;
+      case '_w': forbid |= wMask; break;
       case 'x': anyOf.push(xMask); break;
       case '_x': forbid |= xMask; break;
-      case 'w|x': anyOf.push(Perm.Write | xMask); break;
-      case 'w+x': need |= Perm.Write; anyOf.push(xMask); break;
-      case 'ro': forbid |= Perm.Write | xMask; anyOf.push(readMask); break;
+      case 'w|x': anyOf.push(wMask | xMask); break;
+      case 'w+x': anyOf.push(wMask); anyOf.push(xMask); break;
+      case 'ro': forbid |= wMask | xMask; anyOf.push(readMask); break;
       case 'u': anyOf.push(USER); break;
       case 's': forbid |= USER; break;
       case 'g': flagsNeed |= Flag.Global; break;

@@ -5,18 +5,23 @@ import { Flag, rawEntry } from '../format';
 import { Root } from '../space';
 import { Leaf } from '../walker';
 import { upperHalfStart } from './filter';
-import { effectiveRights } from './explain';
+import { Rights, effectiveRights } from './explain';
+import { Translation } from './translate';
 import { MergedRange, rangeEndVa, rangeVa } from './merge';
 
 export interface AttrRecord {
   root: string;
   /** Level name of the leaf entries (PT, PD, L3, ...). */
   level: string;
+  /** Rights v2: privileged read/write/exec, unprivileged read/write/exec, user = userRead || userWrite. */
   read: boolean;
   write: boolean;
   exec: boolean;
-  user: boolean;
+  userRead: boolean;
+  userWrite: boolean;
   userExec: boolean;
+  user: boolean;
+  /** Effective: x86 G with CR4.PGE, RISC-V G here or in a non-leaf above, AArch64 nG=0. */
   global: boolean;
   accessed: boolean;
   dirty: boolean;
@@ -134,4 +139,53 @@ export function leafJsonLine(l: Leaf): string {
 /** One `dump --json` line: the merged range's record. */
 export function rangeJsonLine(r: MergedRange): string {
   return JSON.stringify(rangeRecord(r));
+}
+
+/** `translate --json` (contract v2, docs/cli.md): addresses as 0x-hex strings, sizes as numbers. */
+export interface TranslationRecord {
+  va: string;
+  root: string;
+  kind: Translation['kind'];
+  pa?: string;
+  pageSize?: number;
+  pageVa?: string;
+  level?: string;
+  rights?: Rights;
+  provenance?: { permName: string; levelName: string; index: number; because: string }[];
+  memType?: string;
+  trace: {
+    level: number;
+    levelName: string;
+    index: number;
+    tablePa: string;
+    entryPa: string;
+    /** Raw entry, zero-padded to the entry width. */
+    entry: string;
+    kind: string;
+    fields: Translation['trace'][number]['fields'];
+    /** Rights still allowed after this step (the leaf: the page's effective rights). */
+    allowed: Rights;
+  }[];
+  message: string;
+}
+
+export function translationRecord(t: Translation): TranslationRecord {
+  const out: TranslationRecord = { va: t.va, root: t.root, kind: t.kind, trace: [], message: t.message };
+  if (t.pa !== undefined) out.pa = hex(t.pa);
+  if (t.size !== undefined) out.pageSize = t.size;
+  if (t.pageVa !== undefined) out.pageVa = t.pageVa;
+  if (t.level !== undefined) out.level = t.level;
+  if (t.rights) out.rights = t.rights;
+  if (t.provenance) out.provenance = t.provenance.map((p) => ({ permName: p.permName, levelName: p.levelName, index: p.index, because: p.because }));
+  if (t.memType !== undefined) out.memType = t.memType;
+  out.trace = t.trace.map((s) => ({
+    level: s.level, levelName: s.levelName, index: s.index, tablePa: hex(s.tablePa), entryPa: hex(s.entryPa), entry: s.raw,
+    kind: s.kind, fields: s.fields, allowed: s.allowedAfter,
+  }));
+  // Keys in the documented order.
+  return {
+    va: out.va, root: out.root, kind: out.kind, ...(out.pa !== undefined ? { pa: out.pa } : {}), ...(out.pageSize !== undefined ? { pageSize: out.pageSize } : {}),
+    ...(out.pageVa !== undefined ? { pageVa: out.pageVa } : {}), ...(out.level !== undefined ? { level: out.level } : {}), ...(out.rights ? { rights: out.rights } : {}),
+    ...(out.provenance ? { provenance: out.provenance } : {}), ...(out.memType !== undefined ? { memType: out.memType } : {}), trace: out.trace, message: out.message,
+  };
 }

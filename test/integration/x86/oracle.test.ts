@@ -112,8 +112,9 @@ for (const { name, mode, pcid, tables } of GUESTS) {
       const ranges: { start: bigint; end: bigint; user: boolean; write: boolean }[] = [];
       for (const l of leaves) {
         const start = root.toVirt(l.linear) as bigint;
-        const user = (l.perms & Perm.User) !== 0;
-        const write = (l.perms & Perm.Write) !== 0;
+        // info mem's u/w: user pages' (U/S and R/W across levels) and supervisor pages' R/W.
+        const user = (l.perms & Perm.UserRead) !== 0;
+        const write = (l.perms & (user ? Perm.UserWrite : Perm.Write)) !== 0;
         const last = ranges.at(-1);
         if (last && last.end === start && last.user === user && last.write === write) last.end = start + BigInt(l.size);
         else ranges.push({ start, end: start + BigInt(l.size), user, write });

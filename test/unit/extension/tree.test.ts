@@ -49,12 +49,12 @@ describe('extension tree model', () => {
     const r = row(leaf);
     assert.equal(r.label, '0x0–0xfff → 0x100000');
     // User page with R/W=1 in the PTE, but PDPT[0] has R/W=0: not writable.
-    assert.match(r.description!, /^4K r-x uX WB · PT\[0\]$/);
+    assert.match(r.description!, /^4K r-x r-x WB · PT\[0\]$/);
     assert.equal(r.contextValue, 'leaf');
     assert.match(r.tooltip!, /write removed at PDPT\\\[0\\\]: PDPT R\/W=0/);
     assert.match(r.tooltip!, /\| R\/W \| 1 \|/);
     const nx = row(entry(pt, 1));
-    assert.match(nx.description!, /^4K r-- -- WB · PT\[1\]$/);
+    assert.match(nx.description!, /^4K r-- --- WB · PT\[1\]$/);
     assert.match(nx.tooltip!, /kernel execute removed at PT\\\[1\\\]/);
     assert.deepEqual(entryActions(leaf.entry), { va: '0x0', pa: '0x100000', raw: '0x0000000000100067', size: 4096 });
   });
@@ -64,11 +64,11 @@ describe('extension tree model', () => {
     const pdpt = await kids(entry(await kids(root), 0));
     const t = row(entry(pdpt, 0));
     assert.match(t.label, /^PDPT\[0\] 0x0–0x3fffffff$/);
-    assert.match(t.description!, /→ PD @ 0x3000 · allows r-x uX/);
+    assert.match(t.description!, /→ PD @ 0x3000 · allows r-x r-x/);
     const pd = await kids(entry(pdpt, 0));
     const big = row(entry(pd, 1));
     assert.equal(big.label, '0x200000–0x3fffff → 0x200000');
-    assert.match(big.description!, /^2M r-x uX UC- · PD\[1\]$/);
+    assert.match(big.description!, /^2M r-x r-x UC- · PD\[1\]$/);
   });
 
   it('flags a writable and executable kernel page', async () => {
@@ -76,7 +76,7 @@ describe('extension tree model', () => {
     const k = await kids(entry(await kids(root), 256));
     const r = row(entry(k, 0));
     assert.equal(r.label, '0xffff800000000000–0xffff80003fffffff → 0x40000000');
-    assert.match(r.description!, /^1G rwx -- WB/);
+    assert.match(r.description!, /^1G rwx --- WB/);
     assert.equal(r.icon, 'warning');
   });
 
