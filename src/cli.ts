@@ -440,7 +440,7 @@ export function program(): Command {
     .action((o) => cmdAudit(o));
   common(p.command('simulate').description('simulated map/unmap/protect: descriptors written, TLB maintenance, hazards, range diff (never writes the guest)'))
     .option('--edit <edit>', "an edit, in order (repeatable): 'map VA PA SIZE RIGHTS', 'unmap VA SIZE', 'protect VA SIZE -w+x'", collect, [])
-    .option('--flush-ceiling <n>', 'translations above which a full flush replaces per-address invalidation (default 33, as Linux x86)')
+    .option('--flush-ceiling <n>', 'translations above which a full flush replaces per-address invalidation (default as Linux: x86 33, arm64 PTRS_PER_PTE-1, RISC-V 64)')
     .action((o) => withTarget(o, async (t) => (await runSimulate(t, o, out), EXIT.ok)));
   return p;
 }

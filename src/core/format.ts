@@ -97,8 +97,12 @@ export interface PagingFormat {
   classify(lo: number, hi: number, level: number): EntryKind;
   /** Physical address of the next table (Table entries). */
   tablePa(lo: number, hi: number, level: number): number;
-  /** Physical base of the page or block (Leaf entries). */
-  leafPa(lo: number, hi: number, level: number): number;
+  /**
+   * Physical base of the page or block (Leaf entries). `index` is the entry's index in its table:
+   * a RISC-V Svnapot PTE maps a naturally aligned group of entries, each page taking its PA bits
+   * from the VA (the index), not from the PTE. Pass it wherever the entry's position is known.
+   */
+  leafPa(lo: number, hi: number, level: number, index?: number): number;
   /** Perm bits a table entry removes for everything below it (hot path). */
   tableRestricts(lo: number, hi: number, level: number): number;
   /** Perm bits a leaf grants on its own (hot path; register context already applied). */

@@ -196,7 +196,7 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
           cMem = mem;
         }
       }
-      const leafPa = f.leafPa(lo, hi, level);
+      const leafPa = f.leafPa(lo, hi, level, i);
       if (run !== undefined && i === runNextI && run.perms === perms && run.flags === flags && run.memType === mem && (!splitRuns || leafPa === runLastPa + size)) {
         if (leafPa !== runLastPa + size) runContig = false;
         runLastPa = leafPa;

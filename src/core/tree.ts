@@ -78,7 +78,7 @@ export async function tableEntries(
     if (kind === EntryKind.Leaf) {
       perms = effectivePerms(f, lo, hi, node.level, node.allowed);
       flags = f.leafFlags(lo, hi, node.level) | inh;
-      target = f.leafPa(lo, hi, node.level);
+      target = f.leafPa(lo, hi, node.level, i);
     } else if (kind === EntryKind.Table) {
       perms = node.allowed & ~f.tableRestricts(lo, hi, node.level);
       flags = inh | (f.tableFlags ? f.tableFlags(lo, hi, node.level) : 0);

@@ -338,7 +338,7 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
       if (lo === 0 && hi === 0) continue; // fast path: empty entry
       const linear = base + i * size;
       if (addrLo !== 0 && (lo & ~addrLo) === cKey && hi === cHi) {
-        const leafPa = f.leafPa(lo, hi, level);
+        const leafPa = f.leafPa(lo, hi, level, i);
         if (onRun === undefined) {
           // Called directly (not through emit) so V8 can inline it and elide the object.
           if (onLeaf) onLeaf({ root, linear, size, pa: leafPa as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path });
@@ -402,9 +402,9 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
       // Leaf
       if (!onLeaf && !onRun) continue;
       const leaf: Leaf = addrLo !== 0
-        ? { root, linear, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path }
+        ? { root, linear, size, pa: f.leafPa(lo, hi, level, i) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path }
         : {
-          root, linear, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi,
+          root, linear, size, pa: f.leafPa(lo, hi, level, i) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi,
           perms: fin ? fin.call(f, f.leafPerms(lo, hi, level) & allowed, lo, hi, level) : f.leafPerms(lo, hi, level) & allowed,
           flags: f.leafFlags(lo, hi, level) | inh, memType: f.leafMemType(lo, hi, level), path,
         };
@@ -440,7 +440,11 @@ export function entryKind(f: PagingFormat, lo: number, hi: number, level: number
 /** The diagnostic text of an entry with reserved bits or a reserved encoding. */
 export function reservedMessage(f: PagingFormat, level: number, i: number, tablePa: number, lo: number, hi: number): string {
   const eb = f.entryBytes;
-  const bits = BigInt(f.reservedBits(lo, hi, level, EntryKind.Leaf)) | BigInt(f.reservedBits(lo, hi, level, EntryKind.Table));
+  // The bits of the entry's own kind (a leaf's A bit is not a non-leaf's reserved A bit).
+  const k = f.classify(lo, hi, level);
+  const bits = k === EntryKind.Leaf || k === EntryKind.Table
+    ? BigInt(f.reservedBits(lo, hi, level, k))
+    : BigInt(f.reservedBits(lo, hi, level, EntryKind.Leaf)) | BigInt(f.reservedBits(lo, hi, level, EntryKind.Table));
   return `${f.levels[level].name}[${i}] at ${hex(tablePa + i * eb)} = ${hex(BigInt(hi >>> 0) * 2n ** 32n + BigInt(lo >>> 0), eb * 2)}: ` +
     (bits ? `reserved bits ${hex(bits)} set` : 'reserved encoding') + ' (the hardware faults here)';
 }
@@ -513,7 +517,7 @@ export async function translateLinear(root: Root, linear: number, store: TableSt
     if (kind === EntryKind.Leaf) {
       const size = levelSize(f, level);
       const leaf: Leaf = {
-        root, linear: Math.floor(linear / size) * size, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index,
+        root, linear: Math.floor(linear / size) * size, size, pa: f.leafPa(lo, hi, level, index) as PhysAddr, level, index,
         tablePa: pa as PhysAddr, lo, hi, perms: effectivePerms(f, lo, hi, level, allowed), flags: f.leafFlags(lo, hi, level) | inh,
         memType: f.leafMemType(lo, hi, level), path,
       };

@@ -2,7 +2,8 @@
 // change, which tables are created or split, and the exact TLB maintenance each edit needs.
 // The guest is never written. One generic table-range edit drives all three operations.
 import { hex, physAddr, sizeLabel } from '../addr';
-import { EntryKind, PagingFormat, Perm, USER_DATA, entryCount, levelSize, tableBytes } from '../format';
+import { EntryKind, Flag, PagingFormat, Perm, USER_DATA, entryCount, levelSize, tableBytes } from '../format';
+import { isUpperHalf } from '../ops/filter';
 import { PhysicalMemory } from '../memory';
 import { PageTableSession } from '../ops/session';
 import { RangeRecord, rangeRecord } from '../ops/records';
@@ -10,7 +11,7 @@ import { rootFor } from '../ops/translate';
 import { AddressSpace, Root } from '../space';
 import { entryKind } from '../walker';
 import { EditError, EditRights, EntryCodec, LeafSpec, codecFor } from './codecs';
-import { EntryChange, EntryState, FlushReport, Hazard, OldLeaf, UnconsumedFlushError, planTlb } from './tlb';
+import { EntryChange, EntryState, FlushReport, Hazard, OldLeaf, UnconsumedFlushError, defaultFlushCeiling, planTlb } from './tlb';
 import { ShadowMemory } from './shadow';
 
 export interface MapOptions {
@@ -58,6 +59,12 @@ interface BelowSummary {
   onPath: string;
 }
 
+/** The summary with every translation global (below a RISC-V non-leaf G). */
+function globalised(b: BelowSummary): BelowSummary {
+  const leaves = b.leaves.map((l) => ({ ...l, global: true }));
+  return { ...b, leaves, global: leaves[0] };
+}
+
 function addBelow(to: BelowSummary, from: BelowSummary, offset: number): void {
   to.count += from.count;
   for (const l of from.leaves) {
@@ -94,7 +101,9 @@ export class EditSimulator {
     const root = this.pick(va, o.root);
     const lo = this.linearRange(root, va, length)[0];
     if (pa % smallest(root.format) !== 0) throw new EditError(`physical address ${hex(pa)} is not aligned to ${sizeLabel(smallest(root.format))}`);
-    const upper = root.half === 'upper' || root.half === undefined;
+    // Global by default only in the kernel half (docs/cli.md), as Linux maps: a root without
+    // halves (32-bit x86) counts as kernel; a sign-extended root is split at its top half.
+    const upper = root.half === 'upper' || (root.half === undefined && kernelSide(root, lo));
     let memType: number | undefined;
     if (o.memType !== undefined) {
       memType = root.format.memTypes.findIndex((m) => m.toLowerCase() === o.memType!.toLowerCase());
@@ -166,8 +175,15 @@ export class EditSimulator {
       this.shadow.rollback();
       throw e;
     }
-    const plan = planTlb(root, ctx.changes, this.opts.flushCeiling ?? 33);
+    const plan = planTlb(root, ctx.changes, this.opts.flushCeiling ?? defaultFlushCeiling(root));
     const hazards = [...plan.hazards, ...(await this.effectiveness(root, va, op))];
+    for (const g of ctx.napotRegions) {
+      const at = hex(root.toVirt(g));
+      hazards.push({
+        kind: 'napot',
+        message: `${at} is a 64 KiB Svnapot region: rewrite it as a whole: write all 16 PTEs invalid, sfence.vma (every page of the region), then write the new PTEs (Svnapot: a hart may use any of the 16 PTEs for any page of the region)`,
+      });
+    }
     const result: EditResult = {
       edit: label, root: root.name, changes: ctx.changes, newTables: ctx.newTables,
       flush: new FlushReport(label, plan.ops, plan.translations, plan.fullFlush, plan.notes), hazards,
@@ -196,6 +212,10 @@ function smallest(f: PagingFormat): number {
   return levelSize(f, f.levels.length - 1);
 }
 
+function kernelSide(root: Root, linear: number): boolean {
+  return isUpperHalf(root, linear) || !isUpperHalf(root, 2 ** root.inputBits - 4096);
+}
+
 /** One edit's walk over the tables covering [lo, hi). */
 class EditContext {
   readonly changes: EntryChange[] = [];
@@ -211,6 +231,9 @@ class EditContext {
   /** Tables on the current descent, root first. */
   private readonly path: number[] = [];
 
+  /** Flags the tables above pass down (RISC-V non-leaf G: everything below is global). */
+  private inherited = 0;
+
   async edit(tablePa: number, level: number, base: number, lo: number, hi: number): Promise<void> {
     this.path.push(tablePa);
     try {
@@ -219,6 +242,34 @@ class EditContext {
       this.path.pop();
     }
   }
+
+  /** Descends into a table entry's child with the flags that entry passes down. */
+  private async editBelow(l: number, h: number, level: number, child: number, eBase: number, eLo: number, eHi: number): Promise<void> {
+    const saved = this.inherited;
+    if (this.f.tableFlags) this.inherited |= this.f.tableFlags(l, h, level);
+    try {
+      await this.edit(child, level + 1, eBase, eLo, eHi);
+    } finally {
+      this.inherited = saved;
+    }
+  }
+
+  /**
+   * Svnapot (RISC-V): a PTE with N=1 is one of 16 that together map a 64 KiB region; changing
+   * some of them leaves the region half-old, half-new (the TLB may hold either for any page of
+   * it). An edit must cover the whole region; then each of its PTEs is rewritten (break first).
+   */
+  private checkNapot(at: { level: number; index: number; entryPa: number }, h: number, eLo: number, eHi: number, size: number, base: number): void {
+    if (!(this.f.arch === 'riscv64' && h & 0x80000000 && at.level === this.f.levels.length - 1)) return;
+    const group = base + (at.index - (at.index & 15)) * size;
+    if (eLo > group || eHi < group + 16 * size) {
+      throw new EditError(`${this.where(at)} is part of a 64 KiB Svnapot region (${hex(this.root.toVirt(group))}-${hex(this.root.toVirt(group + 16 * size))}): edit the whole region, or none of it (a partial change leaves the TLB free to use old and new PTEs for any of its pages)`);
+    }
+    this.napotRegions.add(group);
+  }
+
+  /** 64 KiB Svnapot regions this edit rewrites whole (reported as a hazard with its sequence). */
+  readonly napotRegions = new Set<number>();
 
   private async editTable(tablePa: number, level: number, base: number, lo: number, hi: number): Promise<void> {
     const f = this.f;
@@ -236,6 +287,7 @@ class EditContext {
       const kind = entryKind(f, l, h, level);
       const at = { level, index: i, entryPa, base: eBase, size };
       if (kind === EntryKind.Reserved) throw new EditError(`${this.where(at)} sets reserved bits (the hardware faults there): fix or unmap it first`);
+      if (kind === EntryKind.Leaf) this.checkNapot(at, h, lo, hi, size, base);
       if (this.op.kind === 'map') {
         const op = this.op;
         const pa = op.pa + (eBase - op.lo);
@@ -248,7 +300,7 @@ class EditContext {
         if (level === f.levels.length - 1) throw new EditError(`cannot map ${hex(this.root.toVirt(eLo))}: no page size fits`);
         if (kind === EntryKind.Leaf) throw new EditError(`${hex(this.root.toVirt(eLo))} is already mapped by the ${sizeLabel(size)} ${this.where(at)}: unmap it first`);
         const child = kind === EntryKind.Table ? this.childOf(at, l, h) : await this.newTable(at, raw);
-        await this.edit(child, level + 1, eBase, eLo, eHi);
+        await this.editBelow(l, h, level, child, eBase, eLo, eHi);
       } else if (kind === EntryKind.Invalid) {
         continue; // nothing mapped here: unmap and protect skip holes
       } else if (kind === EntryKind.Leaf) {
@@ -263,9 +315,9 @@ class EditContext {
           if (next !== raw) await this.record(at, raw, next, 'protect', [this.oldLeaf(eBase, size, raw, level)]);
         }
       } else if (this.op.kind === 'unmap' && full) {
-        await this.record(at, raw, 0n, 'unmap', await this.leavesBelow(f.tablePa(l, h, level), level + 1, eBase));
+        await this.record(at, raw, 0n, 'unmap', await this.leavesBelow(f.tablePa(l, h, level), level + 1, eBase, f.tableFlags ? f.tableFlags(l, h, level) : 0));
       } else {
-        await this.edit(this.childOf(at, l, h), level + 1, eBase, eLo, eHi);
+        await this.editBelow(l, h, level, this.childOf(at, l, h), eBase, eLo, eHi);
       }
     }
   }
@@ -318,7 +370,7 @@ class EditContext {
   }
 
   private oldLeaf(base: number, size: number, raw: bigint, level: number): OldLeaf {
-    return { va: this.root.toVirt(base), size, global: this.codec.isGlobal(raw, level) };
+    return { va: this.root.toVirt(base), size, global: this.codec.isGlobal(raw, level) || (this.inherited & Flag.Global) !== 0 };
   }
 
   /**
@@ -327,7 +379,7 @@ class EditContext {
    * and at most OLD_LEAF_CAP leaves are listed (a global one kept when there is one), which is
    * already past any flush ceiling, so the planner flushes everything.
    */
-  private async leavesBelow(tablePa: number, level: number, base: number): Promise<OldLeaf[]> {
+  private async leavesBelow(tablePa: number, level: number, base: number, entryFlags: number): Promise<OldLeaf[]> {
     const memo = new Map<string, BelowSummary>();
     const f = this.f;
     const sum = async (pa: number, lvl: number, path: number[]): Promise<BelowSummary> => {
@@ -351,7 +403,10 @@ class EditContext {
           const next = f.tablePa(l, h, lvl);
           out.refs.add(next);
           if (path.includes(next) || next === pa) continue; // recursive: the walker does not descend it
-          addBelow(out, await sum(next, lvl + 1, [...path, pa]), i * size);
+          const below = await sum(next, lvl + 1, [...path, pa]);
+          // A non-leaf G (RISC-V) makes every translation below it global.
+          const g = f.tableFlags !== undefined && (f.tableFlags(l, h, lvl) & Flag.Global) !== 0;
+          addBelow(out, g ? globalised(below) : below, i * size);
         }
       }
       out.onPath = onPath(out);
@@ -359,7 +414,9 @@ class EditContext {
       return out;
     };
     const s = await sum(tablePa, level, [...this.path]);
-    const leaves = s.leaves.map((l) => ({ va: this.root.toVirt(base + l.off), size: l.size, global: l.global }));
+    // Everything below inherits G from the entries above (and the unmapped entry itself).
+    const g = ((this.inherited | entryFlags) & Flag.Global) !== 0;
+    const leaves = s.leaves.map((l) => ({ va: this.root.toVirt(base + l.off), size: l.size, global: l.global || g }));
     if (s.count > s.leaves.length && s.global && !s.leaves.some((l) => l.global)) leaves.push({ va: this.root.toVirt(base + s.global.off), size: s.global.size, global: true });
     return leaves;
   }
@@ -422,7 +479,7 @@ class EditContext {
       va: this.root.toVirt(at.base), end: this.root.toVirt(at.base) + BigInt(at.size),
       before, after, beforeKind: bk, afterKind: ak, fresh, why, oldLeaves, upgradeOnly, needsBbm,
       contiguous: !fresh && bk === 'leaf' && this.codec.isContiguous(before),
-      globalAfter: ak === 'leaf' && this.codec.isGlobal(after, at.level),
+      globalAfter: ak === 'leaf' && (this.codec.isGlobal(after, at.level) || (this.inherited & Flag.Global) !== 0),
     });
     await this.mem.writeEntry(at.entryPa, this.eb, after);
   }

@@ -48,7 +48,7 @@ export interface TlbOp {
 }
 
 export interface Hazard {
-  kind: 'break-before-make' | 'free-after-flush' | 'contiguous' | 'ineffective' | 'shared-table';
+  kind: 'break-before-make' | 'free-after-flush' | 'contiguous' | 'ineffective' | 'shared-table' | 'napot';
   message: string;
 }
 
@@ -134,7 +134,7 @@ function x86Plan(root: Root, changes: readonly EntryChange[], ceiling: number): 
     const global = leaves.some((l) => l.global);
     const op = global
       ? { insn: 'invpcid type 2 (or toggle CR4.PGE)', why: `${leaves.length} translations > ceiling ${ceiling}, some global: a CR3 reload would keep global entries` }
-      : { insn: 'mov cr3, cr3', why: `${leaves.length} translations > ceiling ${ceiling} (Linux tlb_single_page_flush_ceiling is 33): reload CR3 to flush all non-global entries` };
+      : { insn: 'mov cr3, cr3', why: `${leaves.length} translations > ceiling ${ceiling} (Linux x86 tlb_single_page_flush_ceiling): reload CR3 to flush all non-global entries` };
     return { ops: [op], translations: leaves.length, fullFlush: true, notes, hazards };
   }
   const ops = leaves.map((l) => ({ insn: `invlpg [${hex(l.va)}]`, why: `${sizeLabel(l.size)} page${l.global ? ' (global)' : ''}` }));
@@ -211,7 +211,23 @@ function riscvPlan(root: Root, changes: readonly EntryChange[], ceiling: number,
   return { ops: vas.map((l) => ({ insn: `sfence.vma ${hex(l.va)}, ${l.global ? 'zero' : rs2}`, why: `${sizeLabel(l.size)} page` })), translations: vas.length, fullFlush: false, notes, hazards };
 }
 
-export function planTlb(root: Root, all: readonly EntryChange[], ceiling: number): TlbPlan {
+/**
+ * The number of translations above which each architecture's Linux flushes everything instead
+ * of invalidating page by page (`--flush-ceiling` overrides):
+ * - x86: tlb_single_page_flush_ceiling = 33 (arch/x86/mm/tlb.c; full flush when more);
+ * - arm64: MAX_DVM_OPS = PTRS_PER_PTE (arch/arm64/include/asm/tlbflush.h, __flush_tlb_range:
+ *   flush_tlb_mm from MAX_DVM_OPS pages on, so the per-page ceiling is PTRS_PER_PTE - 1);
+ *   PTRS_PER_PTE is 512, 2048 or 8192 for the 4K, 16K, 64K granule;
+ * - RISC-V: tlb_flush_all_threshold = 64 (arch/riscv/mm/tlbflush.c; full flush when more).
+ */
+export function defaultFlushCeiling(root: Root): number {
+  const a = root.format.arch;
+  if (a === 'aarch64') return 2 ** root.format.levels[root.format.levels.length - 1].indexBits - 1;
+  if (a === 'riscv64' || a === 'riscv32') return 64;
+  return 33;
+}
+
+export function planTlb(root: Root, all: readonly EntryChange[], ceiling: number = defaultFlushCeiling(root)): TlbPlan {
   const a = root.format.arch;
   const changes = all.filter((c) => !c.fresh);
   const newGlobal = all.some((c) => c.globalAfter);

@@ -64,6 +64,11 @@ export function a64Levels(cfg: A64Config): LevelDesc[] {
 
 /** MAIR attribute byte → a readable memory-type name. */
 export function mairName(attr: number): string {
+  // Arm ARM D8.5 (MAIR_ELx.Attr<n>): with Attr[3:0]=0000 only these Normal encodings exist.
+  if (attr === 0xf0) return 'Normal-Tagged'; // FEAT_MTE2: Tagged Normal WB RA/WA non-transient (Linux MT_NORMAL_TAGGED)
+  if (attr === 0x40) return 'Normal-NC(XS=0)'; // FEAT_XS
+  if (attr === 0xa0) return 'Normal-WT(XS=0)'; // FEAT_XS
+  if ((attr & 0x0f) === 0 && (attr & 0xf0) !== 0) return 'reserved';
   if ((attr & 0xf0) === 0) {
     const dev = ['nGnRnE', 'nGnRE', 'nGRE', 'GRE'][(attr >> 2) & 3];
     return (attr & 3) === 0 ? `Device-${dev}` : `Device-${dev}(XS)`;

@@ -1,7 +1,11 @@
 // RISC-V Sv32/Sv39/Sv48/Sv57 as data for the generic walker, following the privileged spec and
 // QEMU's target/riscv/cpu_helper.c: a PTE with R=W=X=0 points to the next level, W without R is
 // reserved, superpages must be aligned, bits 63:54 must be zero except PBMT (62:61, Svpbmt) and
-// N (63, Svnapot) on leaves. Non-leaf PTEs carry no permissions. S-mode may not execute U pages,
+// N (63, Svnapot) on leaves. Non-leaf PTEs carry no permissions. The walk faults on "any bits or
+// encodings that are reserved for future standard use" (privileged spec §4.3.2 step 3): bits
+// 60:54, PBMT=3 (Svpbmt), D/A/U and PBMT/N in non-leaf PTEs (§4.3.1; QEMU TCG ignores D/A/U
+// there), N on a superpage or with a NAPOT size other than 64 KiB (Svnapot: ppn[0][3:0]=1000).
+// A 64 KiB NAPOT page takes PA[15:12] from VA[15:12], i.e. from the entry's index. S-mode may not execute U pages,
 // reads U pages only with sstatus.SUM, and reads execute-only pages only with sstatus.MXR.
 
 import { VirtAddr, hex, signExtend, virtAddr } from '../addr';
@@ -54,8 +58,9 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
 
     addressBitsLo(level) {
       // PPN bits of the low word are pure address (a superpage's low PPN bits must be zero,
-      // which reservedBits checks, so they stay in the key for levels above 0).
-      return level === n - 1 ? (0xfffffc00 | 0) : 0;
+      // which reservedBits checks, so they stay in the key for levels above 0), except ppn[0][3:0]
+      // (bits 13:10) on RV64: with N=1 they encode the NAPOT size, which reservedBits checks.
+      return level === n - 1 ? (rv32 ? 0xfffffc00 | 0 : 0xffffc000 | 0) : 0;
     },
 
     classify(lo, _hi, level) {
@@ -70,7 +75,9 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
       return ppnPa(lo, hi);
     },
 
-    leafPa(lo, hi) {
+    leafPa(lo, hi, level, index) {
+      // Svnapot: the PTE names the 64 KiB region; each of its 16 pages is PA base + VA[15:12].
+      if (!rv32 && hi & 0x80000000 && level === n - 1) return ppnPa(lo, hi) - (ppnPa(lo, hi) % 0x10000) + ((index ?? 0) & 15) * 4096;
       return ppnPa(lo, hi);
     },
 
@@ -118,10 +125,17 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
         if (kind === EntryKind.Leaf && level < n - 1 && (lo >>> 10) & 0x3ff) return BigInt(((lo >>> 10) & 0x3ff) << 10);
         return 0;
       }
-      // Bits 60:54 are reserved; PBMT and N are reserved on non-leaf PTEs.
+      // Bits 60:54 are reserved; PBMT and N are reserved on non-leaf PTEs; PBMT=3 is reserved.
       let rhi = hi & 0x1fc00000;
-      if (kind === EntryKind.Table) rhi |= hi & 0xe0000000;
-      if (rhi) return BigInt(rhi >>> 0) << 32n;
+      let rlo = 0;
+      if (kind === EntryKind.Table) {
+        rhi |= hi & 0xe0000000;
+        rlo |= lo & (D | A | U);
+      } else {
+        if (((hi >>> 29) & 3) === 3) rhi |= 0x60000000;
+        if (hi & 0x80000000 && (level !== n - 1 || ((lo >>> 10) & 0xf) !== 0b1000)) rhi |= 0x80000000 | 0; // N: superpage or size other than 64 KiB
+      }
+      if (rhi || rlo) return (BigInt(rhi >>> 0) << 32n) | BigInt(rlo >>> 0);
       if (kind === EntryKind.Leaf && level < n - 1) {
         // A superpage's low PPN fields must be zero (else a misaligned-superpage fault).
         const lowPpnBits = (n - 1 - level) * 9;

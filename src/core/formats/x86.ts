@@ -84,6 +84,9 @@ export function x86Format(ctx: X86Context): PagingFormat {
   // Address bits at and above MAXPHYADDR (up to bit 51) are reserved in every 64-bit entry.
   const resHiAddr = wide ? (0xfffff & ~((1 << Math.max(0, ctx.maxPhyAddr - 32)) - 1)) >>> 0 : 0;
   const resHiNx = ctx.nxe ? 0 : NX_HI;
+  // PAE entries (SDM Tables 4-8 to 4-10): bits 62:MAXPHYADDR are reserved, not just up to 51
+  // (IA-32e paging ignores 62:52 instead, and uses 62:59 as the protection key).
+  const resHiPae = ctx.mode === 'PAE' ? 0x7ff00000 : 0;
   const patIndexToType = (idx: number): number => {
     const t = Number((ctx.pat >> BigInt(idx * 8)) & 7n);
     const name = PAT_TYPES[t] ?? 'reserved';
@@ -196,7 +199,7 @@ export function x86Format(ctx: X86Context): PagingFormat {
         return lo & res ? BigInt((lo & res) >>> 0) : 0;
       }
       let rlo = 0;
-      let rhi = (hi & (resHiAddr | resHiNx)) >>> 0;
+      let rhi = (hi & (resHiAddr | resHiNx | resHiPae)) >>> 0;
       if (pdptPae && level === 0) {
         // PAE PDPTEs: Intel reserves bits 1, 2, 5-8 and 63 (a load into CR3 faults), but QEMU
         // TCG faults only on bit 63 and address bits, and itself sets A (bit 5) in PDPTEs. We
@@ -356,6 +359,9 @@ export function buildX86Space(archWanted: 'x86_64' | 'x86', regs: Registers, opt
   const pat = regs.get('ia32_pat') ?? regs.get('pat');
   if (pat === undefined) notes.push('IA32_PAT unknown: memory types use the power-on default PAT (give --reg IA32_PAT=… to override)');
   const maxPhyAddr = Number(regs.get('maxphyaddr') ?? 52n);
+  if (regs.get('maxphyaddr') === undefined && pae) {
+    notes.push('MAXPHYADDR unknown: assuming 52 bits, so address bits 51:MAXPHYADDR of the real CPU are not checked as reserved (give --reg MAXPHYADDR=…; QEMU: the CPU\'s phys-bits)');
+  }
   // Control state the rights depend on; unknown parts as Linux runs outside user-access windows.
   const eflags = regs.get('eflags') ?? regs.get('rflags');
   const smap = (cr4 & CR4_SMAP) !== 0n;

@@ -95,7 +95,7 @@ function reachability(f: PagingFormat, store: TableStore, lo: number, hi: number
         if (elo === 0 && ehi === 0) continue;
         const kind = f.classify(elo, ehi, level);
         if (kind === EntryKind.Leaf) {
-          const p = f.leafPa(elo, ehi, level);
+          const p = f.leafPa(elo, ehi, level, i);
           yes = p < hi && p + size > lo;
         } else if (kind === EntryKind.Table && !last) yes = can(f.tablePa(elo, ehi, level), level + 1);
       }
