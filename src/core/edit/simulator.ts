@@ -10,6 +10,7 @@ import { RangeRecord, rangeRecord } from '../ops/records';
 import { rootFor } from '../ops/translate';
 import { AddressSpace, Root } from '../space';
 import { entryKind } from '../walker';
+import { archEdit } from '../arch';
 import { EditError, EditRights, EntryCodec, LeafSpec, codecFor } from './codecs';
 import { EntryChange, EntryState, FlushReport, Hazard, OldLeaf, UnconsumedFlushError, defaultFlushCeiling, planTlb } from './tlb';
 import { ShadowMemory } from './shadow';
@@ -259,11 +260,12 @@ class EditContext {
    * some of them leaves the region half-old, half-new (the TLB may hold either for any page of
    * it). An edit must cover the whole region; then each of its PTEs is rewritten (break first).
    */
-  private checkNapot(at: { level: number; index: number; entryPa: number }, h: number, eLo: number, eHi: number, size: number, base: number): void {
-    if (!(this.f.arch === 'riscv64' && h & 0x80000000 && at.level === this.f.levels.length - 1)) return;
-    const group = base + (at.index - (at.index & 15)) * size;
-    if (eLo > group || eHi < group + 16 * size) {
-      throw new EditError(`${this.where(at)} is part of a 64 KiB Svnapot region (${hex(this.root.toVirt(group))}-${hex(this.root.toVirt(group + 16 * size))}): edit the whole region, or none of it (a partial change leaves the TLB free to use old and new PTEs for any of its pages)`);
+  private checkNapot(at: { level: number; index: number; entryPa: number }, raw: bigint, eLo: number, eHi: number, size: number, base: number): void {
+    const n = archEdit(this.root)?.napotGroup?.(raw, at.level, this.f.levels.length - 1);
+    if (!n) return;
+    const group = base + (at.index - (at.index % n)) * size;
+    if (eLo > group || eHi < group + n * size) {
+      throw new EditError(`${this.where(at)} is part of a ${(n * size) / 1024} KiB Svnapot region (${hex(this.root.toVirt(group))}-${hex(this.root.toVirt(group + n * size))}): edit the whole region, or none of it (a partial change leaves the TLB free to use old and new PTEs for any of its pages)`);
     }
     this.napotRegions.add(group);
   }
@@ -287,7 +289,7 @@ class EditContext {
       const kind = entryKind(f, l, h, level);
       const at = { level, index: i, entryPa, base: eBase, size };
       if (kind === EntryKind.Reserved) throw new EditError(`${this.where(at)} sets reserved bits (the hardware faults there): fix or unmap it first`);
-      if (kind === EntryKind.Leaf) this.checkNapot(at, h, lo, hi, size, base);
+      if (kind === EntryKind.Leaf) this.checkNapot(at, raw, lo, hi, size, base);
       if (this.op.kind === 'map') {
         const op = this.op;
         const pa = op.pa + (eBase - op.lo);
@@ -473,7 +475,7 @@ class EditContext {
     } else if (bk !== 'invalid' && ak !== 'invalid' && bk !== ak) {
       needsBbm = `a ${bk === 'leaf' ? 'block' : bk} descriptor becomes a ${ak === 'leaf' ? 'block' : ak} descriptor`;
     }
-    if (f.arch !== 'aarch64' || fresh) needsBbm = undefined;
+    if (!archEdit(this.root)?.breakBeforeMake || fresh) needsBbm = undefined;
     this.changes.push({
       level: at.level, levelName: f.levels[at.level].name, index: at.index, entryPa: at.entryPa,
       va: this.root.toVirt(at.base), end: this.root.toVirt(at.base) + BigInt(at.size),
