@@ -501,10 +501,7 @@ export async function translateLinear(root: Root, linear: number, store: TableSt
     const shift = f.levels[level].shift;
     const index = Math.floor(linear / 2 ** shift) % entryCount(f, level);
     const [lo, hi] = entryAt(words, f.entryBytes, index);
-    let kind = f.classify(lo, hi, level);
-    const last = level + 1 >= f.levels.length;
-    if (kind === EntryKind.Table && last) kind = EntryKind.Reserved;
-    if ((kind === EntryKind.Table || kind === EntryKind.Leaf) && f.reservedBits(lo, hi, level, kind)) kind = EntryKind.Reserved;
+    const kind = entryKind(f, lo, hi, level);
     const stepAllowed = kind === EntryKind.Table ? allowed & ~f.tableRestricts(lo, hi, level) : allowed;
     trace.push({
       level, levelName: f.levels[level].name, index, tablePa: pa as PhysAddr, entryPa: (pa + index * f.entryBytes) as PhysAddr,

@@ -9,7 +9,8 @@ import { PageTableSession } from '../ops/session';
 import { RangeRecord, rangeRecord } from '../ops/records';
 import { rootFor } from '../ops/translate';
 import { AddressSpace, Root } from '../space';
-import { entryKind } from '../walker';
+import { MemoryReadError } from '../memory';
+import { TableStore, entryAt, entryKind, loadTables } from '../walker';
 import { archEdit } from '../arch';
 import { EditError, EditRights, EntryCodec, LeafSpec, codecFor } from './codecs';
 import { EntryChange, EntryState, FlushReport, Hazard, OldLeaf, UnconsumedFlushError, defaultFlushCeiling, planTlb } from './tlb';
@@ -178,6 +179,7 @@ export class EditSimulator {
     }
     const plan = planTlb(root, ctx.changes, this.opts.flushCeiling ?? defaultFlushCeiling(root));
     const hazards = [...plan.hazards, ...(await this.effectiveness(root, va, op))];
+    hazards.push(...(await this.sharing(root, ctx.changes)));
     for (const g of ctx.napotRegions) {
       const at = hex(root.toVirt(g));
       hazards.push({
@@ -191,6 +193,43 @@ export class EditSimulator {
     };
     this.results.push(result);
     return result;
+  }
+
+  private refs: Promise<Map<number, TableRefs>> | undefined;
+
+  /**
+   * Tables the edit changed that other entries (or other roots) also reach: the change applies
+   * at every reference. And a new top-level entry in the kernel half: every address space shares
+   * that half, but this edit changes one root (Linux copies such entries into every PGD, and
+   * KPTI's user PGD, e.g. sync_global_pgds on x86).
+   */
+  private async sharing(root: Root, changes: readonly EntryChange[]): Promise<Hazard[]> {
+    const out: Hazard[] = [];
+    const refs = await (this.refs ??= tableReferences(this.space, this.base));
+    const seen = new Set<number>();
+    for (const c of changes) {
+      if (c.fresh) continue;
+      const table = c.entryPa - c.index * root.format.entryBytes;
+      if (seen.has(table)) continue;
+      seen.add(table);
+      const r = refs.get(table);
+      if (r && r.count > 1) {
+        const names = r.some.slice(0, 4).map((x) => x.what).join(', ');
+        out.push({
+          kind: 'shared-table',
+          message: `the ${c.levelName} at ${hex(table)} is reached through ${r.count} entries (${names}${r.count > 4 ? ', …' : ''}): this change applies at every one of them, not only at ${hex(c.va)}`,
+        });
+      }
+    }
+    const others = this.space.roots.filter((x) => x !== root && x.stage === root.stage && x.format.arch === root.format.arch && x.half === root.half);
+    for (const c of changes) {
+      if (c.level !== 0 || c.beforeKind !== 'invalid' || c.afterKind !== 'table' || !kernelSide(root, Number(root.toLinear(c.va) ?? 0)) || root.half === 'upper') continue;
+      out.push({
+        kind: 'shared-table',
+        message: `${c.levelName}[${c.index}] is a new top-level entry in the kernel half of ${root.name} only: every address space shares that half, so copy it into every other root${others.length ? ` (here: ${others.map((x) => x.name).join(', ')})` : ''} and KPTI's user root, as Linux does for kernel-half PGD entries`,
+      });
+    }
+    return out;
   }
 
   // Rights the edit asked for that an upper level still takes away (e.g. a table entry's R/W=0).
@@ -211,6 +250,60 @@ export class EditSimulator {
 
 function smallest(f: PagingFormat): number {
   return levelSize(f, f.levels.length - 1);
+}
+
+interface TableRef {
+  /** "cr3" for a root, "cr3 PD[3] @ 0x…" for a table entry. */
+  what: string;
+}
+
+/** How many roots and table entries reach a table, and the first few of them. */
+interface TableRefs {
+  count: number;
+  some: TableRef[];
+}
+
+/**
+ * Every table reachable from the roots with what points at it (roots and table entries), from
+ * one pass over the distinct (table, level) nodes: bounded however the tables are shared.
+ */
+async function tableReferences(space: AddressSpace, memory: PhysicalMemory): Promise<Map<number, TableRefs>> {
+  const store = new TableStore(memory);
+  const refs = new Map<number, TableRefs>();
+  const add = (pa: number, r: TableRef) => {
+    const l = refs.get(pa);
+    if (!l) refs.set(pa, { count: 1, some: [r] });
+    else {
+      l.count++;
+      if (l.some.length < 8) l.some.push(r);
+    }
+  };
+  await loadTables(space.roots, store);
+  for (const root of space.roots) {
+    const f = root.format;
+    add(root.tablePa, { what: root.name });
+    const done = new Set<string>();
+    let frontier = [{ pa: root.tablePa as number, level: 0 }];
+    while (frontier.length) {
+      const next: { pa: number; level: number }[] = [];
+      for (const t of frontier) {
+        const key = `${t.pa}:${t.level}`;
+        if (done.has(key) || t.level + 1 >= f.levels.length) continue;
+        done.add(key);
+        const words = store.get(t.pa);
+        if (!words || words instanceof MemoryReadError) continue;
+        for (let i = 0; i < entryCount(f, t.level); i++) {
+          const [lo, hi] = entryAt(words, f.entryBytes, i);
+          if ((lo | hi) === 0 || entryKind(f, lo, hi, t.level) !== EntryKind.Table) continue;
+          const child = f.tablePa(lo, hi, t.level);
+          add(child, { what: `${root.name} ${f.levels[t.level].name}[${i}] @ ${hex(t.pa + i * f.entryBytes)}` });
+          next.push({ pa: child, level: t.level + 1 });
+        }
+      }
+      frontier = next;
+    }
+  }
+  return refs;
 }
 
 function kernelSide(root: Root, linear: number): boolean {

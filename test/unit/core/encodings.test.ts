@@ -223,3 +223,34 @@ describe('TLB maintenance per architecture (Linux defaults; --flush-ceiling over
     await assert.rejects(sim.protect(0n, 4096, { write: false }), (e: unknown) => e instanceof EditError && /reserved bits/.test((e as Error).message));
   });
 });
+
+describe('simulator hazards on shared tables (item 6)', () => {
+  it('an edit in a table reached through many entries says so, with the count', async () => {
+    const { hostileCorpus } = await import('../../support/hostile');
+    const img = hostileCorpus().find((i) => i.name === 'x86_64-fan-out')!;
+    const mem = new SparseMemory(img.bytes.length);
+    for (let o = 0; o < img.bytes.length; o += 8) {
+      const v = img.bytes.readBigUInt64LE(o);
+      if (v) mem.write64(o, v);
+    }
+    const sim = new EditSimulator(spaceFromRegisters('x86_64', new Map(img.regs)), mem);
+    const r = await sim.unmap(0x1000n, 4096);
+    assert.ok(r.hazards.some((h) => h.kind === 'shared-table' && /PT at 0x3000 is reached through 512 entries/.test(h.message)), JSON.stringify(r.hazards));
+    r.flush.consume();
+  });
+
+  it('a new top-level entry in the x86 kernel half names the other roots that do not get it (Linux syncs kernel PGD entries)', async () => {
+    const P = 1n, RW = 2n;
+    const mem = new SparseMemory();
+    mem.write64(0x1000, 0x3000n | P | RW);
+    mem.write64(0x2000, 0x3000n | P | RW); // a second address space sharing the user half's PDPT
+    const space = spaceFromRegisters('x86_64', new Map([['cr0', 0x80010011n], ['cr3', 0x1000n], ['cr4', 0xa0n], ['efer', 0xd00n]]), { roots: ['cr3', 'table@0x2000'] });
+    const sim = new EditSimulator(space, mem);
+    const k = await sim.map(0xffff888000000000n, 0x100000, 4096, { rights: { write: true, exec: false, user: false }, root: 'cr3' });
+    assert.ok(k.hazards.some((h) => h.kind === 'shared-table' && /new top-level entry in the kernel half of cr3 .*table@0x2000/.test(h.message)), JSON.stringify(k.hazards));
+    k.flush.consume();
+    const u = await sim.map(0x40000000n, 0x100000, 4096, { rights: { write: true, exec: false, user: true }, root: 'cr3' });
+    assert.ok(!u.hazards.some((h) => /top-level/.test(h.message)), 'the user half is per process');
+    u.flush.consume();
+  });
+});
