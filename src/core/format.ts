@@ -124,6 +124,12 @@ export interface PagingFormat {
    * return the number 0 when clean (no bigint allocation per entry); callers test truthiness.
    */
   reservedBits(lo: number, hi: number, level: number, kind: EntryKind): bigint | 0;
+  /**
+   * Optional: bits the manual reserves but QEMU TCG accepts (x86 PAE PDPTE bits 2:1 and 8:5,
+   * which a real CPU rejects at the CR3 load). The walk follows QEMU, which the guest runs on,
+   * and reports them as a `qemu-lenient` diagnostic naming both behaviours.
+   */
+  laxBits?(lo: number, hi: number, level: number, kind: EntryKind): bigint | 0;
 
   /** Slow path: why a table or leaf entry (or a register) removes rights. */
   explainRestrictions(lo: number, hi: number, level: number, kind: EntryKind): Restriction[];

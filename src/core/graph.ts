@@ -16,7 +16,7 @@ import { EntryKind, Perm, entryCount, levelSize } from './format';
 import { upperHalfStart } from './ops/filter';
 import { MergedRange, MERGE_KEY_FLAGS } from './ops/merge';
 import { Root } from './space';
-import { Diagnostic, Leaf, TableStore, WalkOptions, childProblem, identity, loadTables, recursiveMessage, reservedMessage } from './walker';
+import { Diagnostic, Leaf, TableStore, WalkOptions, childProblem, identity, laxMessage, loadTables, recursiveMessage, reservedMessage } from './walker';
 
 /** How one operation summarises a table's span (counts, merged ranges, …). */
 export interface FoldAlgebra<S> {
@@ -51,13 +51,14 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
   // One report per problem entry (table, level, index), however many paths or rights reach it.
   const reported = new Set<string>();
   const onDiag = opts.diagnostic && ((d: Diagnostic): void => {
-    const k = `${d.tablePa}:${d.level}:${d.index}`;
+    const k = `${d.kind}:${d.tablePa}:${d.level}:${d.index}`;
     if (reported.has(k)) return;
     reported.add(k);
     opts.diagnostic!(d);
   });
   const eb = f.entryBytes;
   const splitRuns = alg.contiguousRuns === true;
+  const lax = f.laxBits;
   const countOnly = alg.countOnly === true;
   const ancestors: number[] = [];
   const memo = new Map<string, Memo<S>[]>();
@@ -138,6 +139,10 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
           flush();
           onDiag?.({ kind: 'reserved-bits', root, level, index: i, tablePa: pa as PhysAddr, linear: base + i * size, message: reservedMessage(f, level, i, pa, lo, hi) });
           continue;
+        }
+        if (lax !== undefined && onDiag !== undefined) {
+          const lb = lax.call(f, lo, hi, level, kind);
+          if (lb) onDiag({ kind: 'qemu-lenient', root, level, index: i, tablePa: pa as PhysAddr, linear: base + i * size, message: laxMessage(f, level, i, pa, BigInt(lb)) });
         }
         if (kind === EntryKind.Table) {
           flush();

@@ -51,7 +51,8 @@ export type DiagnosticKind =
   | 'read-failed' // the memory source failed for a table
   | 'reserved-bits' // an entry sets reserved bits: the hardware faults here
   | 'recursive' // a table is its own ancestor (recursive/looping mapping)
-  | 'misaligned'; // a root is not aligned as the architecture requires
+  | 'misaligned' // a root is not aligned as the architecture requires
+  | 'qemu-lenient'; // reserved by the manual, accepted by QEMU TCG: followed as QEMU does, reported
 
 export interface Diagnostic {
   readonly kind: DiagnosticKind;
@@ -287,6 +288,7 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
   const onDiag = visitor.diagnostic;
   const eb = f.entryBytes;
   const fin = f.finalPerms;
+  const lax = f.laxBits;
   const descend = opts.descend;
   const ancestors: number[] = [];
 
@@ -376,6 +378,10 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
         onDiag?.({ kind: 'reserved-bits', root, level, index: i, tablePa: pa as PhysAddr, linear, message: reservedMessage(f, level, i, pa, lo, hi) });
         continue;
       }
+      if (lax !== undefined && onDiag !== undefined) {
+        const lb = lax.call(f, lo, hi, level, kind);
+        if (lb) onDiag({ kind: 'qemu-lenient', root, level, index: i, tablePa: pa as PhysAddr, linear, message: laxMessage(f, level, i, pa, BigInt(lb)) });
+      }
       if (kind === EntryKind.Table) {
         const next = f.tablePa(lo, hi, level);
         const problem = childProblem(store, next, tableBytes(f, level + 1));
@@ -447,6 +453,11 @@ export function reservedMessage(f: PagingFormat, level: number, i: number, table
     : BigInt(f.reservedBits(lo, hi, level, EntryKind.Leaf)) | BigInt(f.reservedBits(lo, hi, level, EntryKind.Table));
   return `${f.levels[level].name}[${i}] at ${hex(tablePa + i * eb)} = ${hex(BigInt(hi >>> 0) * 2n ** 32n + BigInt(lo >>> 0), eb * 2)}: ` +
     (bits ? `reserved bits ${hex(bits)} set` : 'reserved encoding') + ' (the hardware faults here)';
+}
+
+/** The diagnostic of bits a real CPU rejects and QEMU TCG accepts (format.laxBits). */
+export function laxMessage(f: PagingFormat, level: number, i: number, tablePa: number, bits: bigint): string {
+  return `${f.levels[level].name}[${i}] at ${hex(tablePa + i * f.entryBytes)}: bits ${hex(bits)} are reserved by the manual (a real CPU faults on them) but QEMU TCG accepts them; ptview follows QEMU`;
 }
 
 /** The diagnostic text of a recursive reference (walker and graph fold say it alike). */

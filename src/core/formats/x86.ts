@@ -215,6 +215,10 @@ export function x86Format(ctx: X86Context): PagingFormat {
       return (rlo | rhi) === 0 ? 0 : (BigInt(rhi >>> 0) << 32n) | BigInt(rlo >>> 0);
     },
 
+    // SDM vol. 3 §4.4.1, Table 4-8: PAE PDPTE bits 2:1 and 8:5 are reserved (the PDPTE load at
+    // MOV CR3 faults); QEMU TCG ignores them and sets A (bit 5) itself.
+    laxBits: pdptPae ? (lo, _hi, level) => (level === 0 && lo & 0x1e6 ? BigInt(lo & 0x1e6) : 0) : undefined,
+
     explainRestrictions(lo, hi, level, kind) {
       const name = levels[level].name;
       const out: Restriction[] = [];

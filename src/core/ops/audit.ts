@@ -201,7 +201,7 @@ function rangeFindings(findings: Finding[], wx: readonly MergedRange[], userKern
 function diagFindings(findings: Finding[], diags: readonly Diagnostic[]): void {
   for (const d of diags) {
     findings.push({
-      severity: d.kind === 'recursive' ? 'info' : 'error', kind: d.kind, root: d.root.name,
+      severity: d.kind === 'recursive' ? 'info' : d.kind === 'qemu-lenient' ? 'warning' : 'error', kind: d.kind, root: d.root.name,
       va: hex(d.root.toVirt(d.linear)), level: d.root.format.levels[d.level]?.name, message: d.message,
     });
   }

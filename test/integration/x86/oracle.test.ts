@@ -127,7 +127,8 @@ for (const { name, mode, pcid, tables } of GUESTS) {
     it('reads each table once and reports the recursive slot', () => {
       assert.equal(store.stats.tablesRead, tables);
       if (mode.endsWith('level')) assert.ok(diags.some((d) => /recursive/.test(d)), diags.join('\n'));
-      assert.ok(diags.every((d) => /recursive/.test(d)), diags.join('\n'));
+      // Besides the recursive slot, only PAE PDPTE bits QEMU accepts and real CPUs reject (QEMU sets A there itself).
+      assert.ok(diags.every((d) => /recursive|QEMU TCG accepts/.test(d)), diags.join('\n'));
     });
 
     it('translates the first, middle and last byte of every leaf like gva2gpa', async () => {

@@ -254,3 +254,21 @@ describe('simulator hazards on shared tables (item 6)', () => {
     u.flush.consume();
   });
 });
+
+describe('QEMU TCG more lenient than the manual: followed, and said', () => {
+  it('x86 PAE PDPTE bits 2:1 and 8:5 (SDM §4.4.1 Table 4-8: a real CPU faults at MOV CR3) give a qemu-lenient diagnostic; the walk goes on', async () => {
+    const P = 1n, RW = 2n, A = 0x20n;
+    const m = new SparseMemory();
+    m.write64(0x1000, 0x2000n | P | A | RW); // A as QEMU sets it, R/W reserved
+    m.write64(0x2000, 0x3000n | P | RW);
+    m.write64(0x3000, 0x100000n | P | RW);
+    const s = new PageTableSession(spaceFromRegisters('x86', new Map([['cr0', 0x80010011n], ['cr3', 0x1000n], ['cr4', 0x20n], ['efer', 0n]])), m);
+    const { leaves, diags } = await walkAll(s);
+    assert.equal(leaves.length, 1);
+    assert.deepEqual(diags.map((d) => d.kind), ['qemu-lenient']);
+    assert.match(diags[0].message, /bits 0x22 are reserved by the manual \(a real CPU faults on them\) but QEMU TCG accepts them/);
+    const ranges: Diagnostic[] = [];
+    await s.ranges({}, (d) => ranges.push(d));
+    assert.deepEqual(ranges.map((d) => d.kind), ['qemu-lenient'], 'the graph fold says it too');
+  });
+});

@@ -230,13 +230,13 @@ describe('x86 PAE paging', () => {
     ]);
   });
 
-  it('flags reserved PDPTE bits (XD; Intel-only reserved bits are described, as QEMU runs them)', async () => {
+  it('flags reserved PDPTE bits (XD faults; bits only real CPUs reject are followed as QEMU does and reported)', async () => {
     const m = new SparseMemory();
     m.write64(0x1000, 0x3000n | P | NX); // XD is reserved in a PAE PDPTE
     m.write64(0x1008, 0x3000n | P | RW | A); // QEMU accepts these and sets A itself
     const { diags } = await leavesOf(m, regs({ cr0: CR0_PG, cr3: 0x1000n, cr4: CR4_PAE, efer: 0n }), 'x86');
-    assert.equal(diags.length, 1);
-    assert.equal(diags[0].kind, 'reserved-bits');
+    // XD faults (QEMU too); R/W and A are followed as QEMU does and reported as such.
+    assert.deepEqual(diags.map((d) => [d.kind, d.index]), [['reserved-bits', 0], ['qemu-lenient', 1]]);
   });
 });
 
