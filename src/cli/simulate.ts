@@ -42,6 +42,7 @@ export async function runSimulate(t: SimulateTarget, o: SimulateOptions, out: (s
     if (e instanceof EditError && results.length) throw new EditError(`edit ${results.length + 1} ('${o.edit[results.length]}'): ${e.message}`);
     throw e;
   }
+  sim.finish();
   // The diff can be astronomically long (an edit in a table shared 512^3 times): the edits and
   // their TLB maintenance are still shown, and the diff says why it is missing.
   let diff: Awaited<ReturnType<EditSimulator['diff']>> | undefined;

@@ -148,6 +148,14 @@ export class EditSimulator {
     return root;
   }
 
+  /**
+   * Ends a simulation: every edit's flush report must have been consumed or ignored, the last
+   * one too (like the x86_64 crate's #[must_use] MapperFlush, checked when the mapper is done).
+   */
+  finish(): void {
+    this.requireHandled('finishing the simulation');
+  }
+
   private requireHandled(what: string): void {
     const open = this.results.find((r) => r.flush.pending);
     if (open) {

@@ -272,3 +272,19 @@ describe('QEMU TCG more lenient than the manual: followed, and said', () => {
     assert.deepEqual(ranges.map((d) => d.kind), ['qemu-lenient'], 'the graph fold says it too');
   });
 });
+
+describe('flush reports are must-use to the end', () => {
+  it('finish() refuses while the last edit\'s report is unhandled, and passes once it is consumed', async () => {
+    const P = 1n, RW = 2n;
+    const mem = new SparseMemory();
+    mem.write64(0x1000, 0x2000n | P | RW);
+    mem.write64(0x2000, 0x3000n | P | RW);
+    mem.write64(0x3000, 0x4000n | P | RW);
+    mem.write64(0x4000, 0x100000n | P | RW);
+    const sim = new EditSimulator(spaceFromRegisters('x86_64', new Map([['cr0', 0x80010011n], ['cr3', 0x1000n], ['cr4', 0xa0n], ['efer', 0xd00n]])), mem);
+    const r = await sim.unmap(0n, 4096);
+    assert.throws(() => sim.finish(), /left its TLB maintenance unhandled/);
+    r.flush.consume();
+    sim.finish();
+  });
+});
