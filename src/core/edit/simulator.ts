@@ -197,7 +197,7 @@ export class EditSimulator {
     }
     const result: EditResult = {
       edit: label, root: root.name, changes: ctx.changes, newTables: ctx.newTables,
-      flush: new FlushReport(label, plan.ops, plan.translations, plan.fullFlush, plan.notes), hazards,
+      flush: new FlushReport(label, plan.ops, plan.translations, plan.fullFlush, plan.notes, hazards), hazards,
     };
     this.results.push(result);
     return result;

@@ -70,6 +70,8 @@ export class FlushReport {
     /** True when the ceiling turned per-address invalidation into a full flush. */
     readonly fullFlush: boolean,
     readonly notes: readonly string[],
+    /** The edit's hazards travel with its maintenance: whoever performs the ops sees them. */
+    readonly hazards: readonly Hazard[] = [],
   ) {}
 
   get pending(): boolean {

@@ -236,6 +236,7 @@ describe('simulator hazards on shared tables (item 6)', () => {
     const sim = new EditSimulator(spaceFromRegisters('x86_64', new Map(img.regs)), mem);
     const r = await sim.unmap(0x1000n, 4096);
     assert.ok(r.hazards.some((h) => h.kind === 'shared-table' && /PT at 0x3000 is reached through 512 entries/.test(h.message)), JSON.stringify(r.hazards));
+    assert.deepEqual(r.flush.hazards, r.hazards, 'the flush report carries the hazards');
     r.flush.consume();
   });
 
