@@ -374,9 +374,15 @@ export async function foldRanges(
   store: TableStore,
   opts: FoldOptions & { requirePaContiguous?: boolean; maxRanges?: number } = {},
 ): Promise<MergedRange[]> {
-  // Built with a cap on every summary (memory stays bounded); past it, the exact count (a cheap
-  // fold of counts and end ranges) says how long the answer would have been.
+  // Cheap folds first when the tree is big: its leaf count bounds the ranges; past the bound,
+  // the exact range count (counts and end ranges only) refuses before any range is built.
   const max = opts.maxRanges ?? MAX_RANGES;
+  let leaves = 0;
+  for (const c of await fold(roots, store, countAlgebra, { range: opts.range, signal: opts.signal })) leaves += c?.leaves ?? 0;
+  if (leaves > max) {
+    const n = await countRanges(roots, store, opts);
+    if (n > max) throw new FoldLimitError(`the tables merge into ${n.toLocaleString('en-US')} ranges, more than ${max.toLocaleString('en-US')}`);
+  }
   const out: MergedRange[] = [];
   let overflow = false;
   try {
