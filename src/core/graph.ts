@@ -16,7 +16,7 @@ import { EntryKind, Perm, entryCount, levelSize } from './format';
 import { upperHalfStart } from './ops/filter';
 import { MergedRange, MERGE_KEY_FLAGS } from './ops/merge';
 import { Root } from './space';
-import { Diagnostic, Leaf, TableStore, WalkOptions, childProblem, identity, laxMessage, loadTables, recursiveMessage, reservedMessage } from './walker';
+import { Diagnostic, Leaf, TableStore, WalkOptions, childProblem, effectivePerms, entryKind, identity, laxMessage, loadTables, recursiveMessage, reservedMessage } from './walker';
 
 /** How one operation summarises a table's span (counts, merged ranges, …). */
 export interface FoldAlgebra<S> {
@@ -86,7 +86,6 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
     const words = store.get(pa) as Uint32Array;
     const n = entryCount(f, level);
     const size = levelSize(f, level);
-    const last = level + 1 >= f.levels.length;
     const addrLo = f.addressBitsLo ? f.addressBitsLo(level) : 0;
     const s = alg.empty(level);
     ancestors.push(pa);
@@ -131,10 +130,8 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
         flags = cFlags;
         mem = cMem;
       } else {
-        let kind = f.classify(lo, hi, level);
+        const kind = entryKind(f, lo, hi, level);
         if (kind === EntryKind.Invalid) continue;
-        if (kind === EntryKind.Table && last) kind = EntryKind.Reserved;
-        if (kind !== EntryKind.Reserved && f.reservedBits(lo, hi, level, kind)) kind = EntryKind.Reserved;
         if (kind === EntryKind.Reserved) {
           flush();
           onDiag?.({ kind: 'reserved-bits', root, level, index: i, tablePa: pa as PhysAddr, linear: base + i * size, message: reservedMessage(f, level, i, pa, lo, hi) });
@@ -189,8 +186,7 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
           }
           continue;
         }
-        const p0 = f.leafPerms(lo, hi, level) & allowed;
-        perms = f.finalPerms ? f.finalPerms(p0, lo, hi, level) : p0;
+        perms = effectivePerms(f, lo, hi, level, allowed);
         flags = f.leafFlags(lo, hi, level) | inh;
         mem = f.leafMemType(lo, hi, level);
         if (addrLo !== 0) {

@@ -287,7 +287,6 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
   const onLeaf = visitor.leaf;
   const onDiag = visitor.diagnostic;
   const eb = f.entryBytes;
-  const fin = f.finalPerms;
   const lax = f.laxBits;
   const descend = opts.descend;
   const ancestors: number[] = [];
@@ -306,7 +305,6 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
     const words = store.get(pa) as Uint32Array;
     const n = entryCount(f, level);
     const size = levelSize(f, level);
-    const last = level + 1 >= f.levels.length;
     ancestors.push(pa);
     // Clip the index range once per table instead of testing the VA range per entry.
     let first = 0;
@@ -359,14 +357,14 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
         }
         continue;
       }
-      let kind = f.classify(lo, hi, level);
+      // The rules live in entryKind and effectivePerms (shared with the graph fold, translate,
+      // the tree and the simulator); this loop only caches their answer per run of like entries.
+      const kind = entryKind(f, lo, hi, level);
       if (kind === EntryKind.Invalid) continue;
-      if (kind === EntryKind.Table && last) kind = EntryKind.Reserved;
-      if (kind !== EntryKind.Reserved && f.reservedBits(lo, hi, level, kind)) kind = EntryKind.Reserved;
       if (kind === EntryKind.Leaf && addrLo !== 0) {
         cKey = lo & ~addrLo;
         cHi = hi;
-        cPerms = fin ? fin.call(f, f.leafPerms(lo, hi, level) & allowed, lo, hi, level) : f.leafPerms(lo, hi, level) & allowed;
+        cPerms = effectivePerms(f, lo, hi, level, allowed);
         cFlags = f.leafFlags(lo, hi, level) | inh;
         cMem = f.leafMemType(lo, hi, level);
       }
@@ -411,8 +409,7 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
         ? { root, linear, size, pa: f.leafPa(lo, hi, level, i) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path }
         : {
           root, linear, size, pa: f.leafPa(lo, hi, level, i) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi,
-          perms: fin ? fin.call(f, f.leafPerms(lo, hi, level) & allowed, lo, hi, level) : f.leafPerms(lo, hi, level) & allowed,
-          flags: f.leafFlags(lo, hi, level) | inh, memType: f.leafMemType(lo, hi, level), path,
+          perms: effectivePerms(f, lo, hi, level, allowed), flags: f.leafFlags(lo, hi, level) | inh, memType: f.leafMemType(lo, hi, level), path,
         };
       if (onRun === undefined) {
         onLeaf!(leaf);
