@@ -4,6 +4,7 @@ import { spaceFromRegisters } from '../src/core/formats';
 import { RangeMerger } from '../src/core/ops/merge';
 import { TableStore, walk } from '../src/core/walker';
 import { liveBench, stubBench } from './live';
+import { realShapeBench } from './realShapeBench';
 import { buildLinuxLike } from './synthetic';
 
 const REGS = (cr3: bigint) => new Map([['cr0', 0x80010011n], ['cr3', cr3], ['cr4', 0x20n], ['efer', 0xd00n]]);
@@ -50,5 +51,6 @@ async function main() {
 }
 
 void main()
+  .then(() => realShapeBench())
   .then(() => liveBench())
   .then(() => stubBench());

@@ -5,16 +5,17 @@
 // command's time): GDB's adapter and its DAP client only with --via gdb.
 
 import { Command, Option } from 'commander';
-import { AddressSyntaxError, hex, parseAddress, sizeLabel } from './core/addr';
+import { AddressSyntaxError, hex, parseNumber, sizeLabel } from './core/addr';
 import { Arch } from './core/format';
 import { archModule, spaceFromRegisters } from './core/formats';
 import { MemoryReadError, PhysicalMemory } from './core/memory';
 import { AuditReport, Finding } from './core/ops/audit';
 import { EditError } from './core/edit/codecs';
-import { rightsString } from './core/ops/explain';
+import { rightsLetters, rightsString } from './core/ops/explain';
 import { FilterError, FilterSpec, parseFilters, parseRange } from './core/ops/filter';
+import { ExpansionError, FoldLimitError } from './core/graph';
 import { RangeMerger } from './core/ops/merge';
-import { leafRecord, rangeRecord } from './core/ops/records';
+import { leafJsonLine, rangeJsonLine, rangeRecord, translationRecord } from './core/ops/records';
 import { PageTableSession } from './core/ops/session';
 import { TranslateError, Translation } from './core/ops/translate';
 import { CoreFileError, QemuCore, coreRegisters, openCore } from './core/sources';
@@ -50,6 +51,9 @@ interface Common {
   resume?: boolean;
 }
 
+/** find lists at most this many VAs (the rest are counted). */
+const FIND_MAX = 100_000;
+
 const STRATEGIES: StrategyName[] = ['proc-mem', 'phymem-mode', 'monitor-xp', 'direct-map'];
 
 interface Target {
@@ -76,7 +80,7 @@ function parseRegs(list: string[], arch: Arch): Map<string, bigint> {
     if (!names.includes(name)) {
       throw new UsageError(`unknown register '${m[1]}' for ${arch}; known: ${names.map((n) => n.toUpperCase()).join(', ')}`);
     }
-    out.set(name, parseAddress(m[2], `value of ${m[1]}`));
+    out.set(name, parseNumber(m[2], `value of ${m[1]}`));
   }
   return out;
 }
@@ -118,7 +122,9 @@ async function openTarget(o: Common): Promise<Target> {
     if (!o.arch) throw new UsageError('--raw needs --arch (the image carries no machine type)');
     if (!o.base) throw new UsageError('--raw needs --base PA (the physical address of the image\'s first byte)');
     arch = o.arch as Arch;
-    memory = await openRawImage(o.raw, Number(parseAddress(o.base, '--base')));
+    const base = parseNumber(o.base, '--base');
+    if (base >= 1n << 52n || base % 4096n !== 0n) throw new UsageError(`--base ${o.base}: a physical address below 2^52, 4 KiB-aligned`);
+    memory = await openRawImage(o.raw, Number(base));
   } else {
     return openGdbTarget(o);
   }
@@ -150,7 +156,7 @@ async function openGdbTarget(o: Common): Promise<Target> {
   const via = o.via ?? 'gdbstub';
   if (via !== 'gdbstub' && via !== 'gdb') throw new UsageError(`unknown --via '${o.via}' (use gdbstub or gdb)`);
   if (o.resume && via === 'gdb') throw new UsageError('--resume works with ptview\'s own gdbstub client only (without --via gdb)');
-  const directMapOffset = o.directMap ? parseAddress(o.directMap, '--direct-map') : undefined;
+  const directMapOffset = o.directMap !== undefined ? parseNumber(o.directMap, '--direct-map') : undefined;
   try {
     parseHostPort(o.gdb!);
   } catch (e) {
@@ -242,22 +248,75 @@ function filterSpec(o: Record<string, unknown>): FilterSpec {
   };
 }
 
-// stdout is written in chunks: one write per line costs a system call per leaf (30 k on a Linux
-// guest) when stdout is a pipe.
-let outBuf: string[] = [];
-let outLen = 0;
+/** The reader of stdout went away (EPIPE, e.g. `| head -1`): stop quietly, exit 0. */
+class OutputClosed extends Error {}
 
-function out(line: string): void {
-  outBuf.push(line);
-  outLen += line.length + 1;
-  if (outLen >= 1 << 16) flushOut();
+/**
+ * stdout in large chunks (one write per ~256 KiB, not per line), waiting for 'drain' where the
+ * command can wait (between parts of a walk), and quiet when the reader closes the pipe.
+ */
+class Output {
+  private parts: string[] = [];
+  private bytes = 0;
+  private full = false;
+  closed = false;
+
+  constructor(private readonly stream: NodeJS.WriteStream) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') this.closed = true;
+      else throw e;
+    });
+  }
+
+  line(text: string): void {
+    if (this.closed) throw new OutputClosed();
+    this.parts.push(text);
+    this.bytes += text.length + 1;
+    if (this.bytes >= 1 << 18) this.flush();
+  }
+
+  private flush(): void {
+    if (this.parts.length === 0 || this.closed) return;
+    const chunk = this.parts.join('\n') + '\n';
+    this.parts = [];
+    this.bytes = 0;
+    if (!this.stream.write(chunk)) this.full = true;
+  }
+
+  /** Writes what is buffered and waits until the stream takes more (or the reader is gone). */
+  async drain(): Promise<void> {
+    this.flush();
+    if (this.full && !this.closed) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.stream.off('drain', done);
+          this.stream.off('close', done);
+          resolve();
+        };
+        this.stream.on('drain', done);
+        this.stream.on('close', done);
+      });
+      this.full = false;
+    }
+    // Let a pending EPIPE 'error' event arrive before the next write.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.closed) throw new OutputClosed();
+  }
 }
 
-function flushOut(): void {
-  if (outBuf.length === 0) return;
-  process.stdout.write(outBuf.join('\n') + '\n');
-  outBuf = [];
-  outLen = 0;
+let stdout: Output | undefined;
+function out(line: string): void {
+  (stdout ??= new Output(process.stdout)).line(line);
+}
+
+/** stderr warnings, each distinct one once, as they arrive (not collected, then deduplicated). */
+function warner(): (message: string) => void {
+  const seen = new Set<string>();
+  return (m) => {
+    if (seen.has(m)) return;
+    seen.add(m);
+    process.stderr.write(`warning: ${m}\n`);
+  };
 }
 
 function rootHeader(space: AddressSpace, name: string): string {
@@ -308,7 +367,7 @@ async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promis
       walkDap = t.live.stats.dapRequests;
     }
     process.exitCode = await fn(t);
-    flushOut();
+    await stdout?.drain();
     if (o.stats) {
       const s = t.session.stats;
       const walkMs = performance.now() - w0;
@@ -333,23 +392,29 @@ async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promis
 async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
   const filter = parseFilters(filterSpec(o));
   await withTarget(o, async ({ space, session }) => {
-    const diags: string[] = [];
+    const warn = warner();
     if (o.leaves) {
       let lastRoot = '';
       await session.forEachLeaf((l) => {
-        if (o.json) return out(JSON.stringify(leafRecord(l)));
+        if (o.json) return out(leafJsonLine(l));
         if (l.root.name !== lastRoot) out(rootHeader(space, (lastRoot = l.root.name)));
         const va = BigInt(l.root.toVirt(l.linear));
         out(`${hex(va, 16)}-${hex(va + BigInt(l.size), 16)} ${sizeLabel(l.size).padStart(5)} ${l.root.format.flagString(l.lo, l.hi, l.level, l.perms)} ${l.root.format.levels[l.level].name.padEnd(4)} -> ${hex(l.pa)}`);
-      }, { filter }, (d) => diags.push(d.message));
+      }, { filter, between: () => stdout?.drain() ?? Promise.resolve() }, (d) => warn(d.message));
     } else {
-      const merger = new RangeMerger({ requirePaContiguous: Boolean(o.paContiguous) });
-      await session.forEachLeaf((l) => merger.push(l), { filter }, (d) => diags.push(d.message));
-      const ranges = merger.finish();
+      let ranges;
+      if (filter.empty) ranges = await session.ranges({ requirePaContiguous: Boolean(o.paContiguous) }, (d) => warn(d.message));
+      else {
+        const merger = new RangeMerger({ requirePaContiguous: Boolean(o.paContiguous) });
+        await session.forEachLeaf((l) => merger.push(l), { filter }, (d) => warn(d.message));
+        ranges = merger.finish();
+      }
       let lastRoot = '';
+      let n = 0;
       for (const r of ranges) {
+        if (++n % 65536 === 0) await stdout?.drain();
         if (o.json) {
-          out(JSON.stringify(rangeRecord(r)));
+          out(rangeJsonLine(r));
           continue;
         }
         if (r.root.name !== lastRoot) out(rootHeader(space, (lastRoot = r.root.name)));
@@ -358,7 +423,6 @@ async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
         out(`${rec.va.padEnd(18)}-${rec.end.padEnd(18)} ${sizeLabel(r.end - r.start).padStart(6)} ${rightsString(r.perms)} ${f.memTypes[r.memType].padEnd(4)} ${f.levels[r.level].name.padEnd(4)} -> ${rec.pa}${r.paContiguous ? '' : ' (scattered)'}`);
       }
     }
-    for (const d of [...new Set(diags)]) process.stderr.write(`warning: ${d}\n`);
     return EXIT.ok;
   });
 }
@@ -367,21 +431,23 @@ function printTranslation(t: Translation): void {
   out(`${t.va} via ${t.root}:`);
   for (const s of t.trace) {
     const a = s.allowedAfter;
-    out(`  ${s.levelName.padEnd(5)}[${String(s.index).padStart(3)}] @ ${hex(s.entryPa)} = ${s.raw}  ${s.kind}${s.kind === 'table' ? `  (still allowed: ${a.write ? 'w' : '-'}${a.user ? 'u' : '-'}${a.exec ? 'x' : '-'})` : ''}`);
+    const b = (v: boolean, c: string) => (v ? c : '-');
+    out(`  ${s.levelName.padEnd(5)}[${String(s.index).padStart(3)}] @ ${hex(s.entryPa)} = ${s.raw}  ${s.kind}${s.kind === 'table' ? `  (still allowed: ${b(a.read, 'r')}${b(a.write, 'w')}${b(a.exec, 'x')} ${b(a.userRead, 'r')}${b(a.userWrite, 'w')}${b(a.userExec, 'x')})` : ''}`);
   }
   if (t.kind === 'mapped') {
     const r = t.rights!;
     out(`  => ${hex(t.pa!)}  (${sizeLabel(t.size!)} page at ${t.pageVa}, ${t.memType})`);
-    out(`  rights: read ${r.read ? 'yes' : 'no'}, write ${r.write ? 'yes' : 'no'}, kernel exec ${r.exec ? 'yes' : 'no'}, user ${r.user ? 'yes' : 'no'}, user exec ${r.userExec ? 'yes' : 'no'}`);
+    const yn = (v: boolean) => (v ? 'yes' : 'no');
+    out(`  rights: privileged read ${yn(r.read)}, write ${yn(r.write)}, exec ${yn(r.exec)}; user read ${yn(r.userRead)}, write ${yn(r.userWrite)}, exec ${yn(r.userExec)}`);
     for (const p of t.provenance ?? []) out(`  no ${p.permName}: ${p.because} (${p.levelName}[${p.index}])`);
   } else out(`  => ${t.message}`);
 }
 
 async function cmdTranslate(vaText: string, o: Common): Promise<void> {
-  const va = parseAddress(vaText, 'virtual address');
+  const va = parseNumber(vaText, 'virtual address');
   await withTarget(o, async ({ session }) => {
     const t = await session.translate(va, { root: o.root?.[0] });
-    if (o.json) out(JSON.stringify(t, null, 2));
+    if (o.json) out(JSON.stringify(translationRecord(t), null, 2));
     else printTranslation(t);
     return t.kind === 'mapped' ? EXIT.ok : EXIT.notFound;
   });
@@ -389,13 +455,18 @@ async function cmdTranslate(vaText: string, o: Common): Promise<void> {
 
 async function cmdFind(paText: string, o: Common): Promise<void> {
   const [lo, hi] = parseRange(paText, 'physical address');
+  if (hi > BigInt(Number.MAX_SAFE_INTEGER)) throw new UsageError(`physical address ${paText} is above 2^53 (no supported format has such addresses)`);
   await withTarget(o, async ({ session }) => {
-    const aliases = await session.aliases([Number(lo), Number(hi)]);
+    // Shared subtrees can map one frame at astronomically many VAs: count them on the graph,
+    // list at most FIND_MAX.
+    const total = await session.countAliases([Number(lo), Number(hi)]);
+    const aliases = await session.aliases([Number(lo), Number(hi)], { max: FIND_MAX });
     if (o.json) for (const a of aliases) out(JSON.stringify(a));
     else {
       if (aliases.length === 0) out(`no virtual address maps ${hex(lo)}`);
-      for (const a of aliases) out(`${a.vaOfPa.padEnd(18)} ${a.root.padEnd(10)} ${sizeLabel(a.size).padStart(5)} page ${a.va} -> ${a.pa}  ${a.write ? 'w' : '-'}${a.exec ? 'x' : '-'}${a.user ? 'u' : '-'} ${a.level}`);
+      for (const a of aliases) out(`${a.vaOfPa.padEnd(18)} ${a.root.padEnd(10)} ${sizeLabel(a.size).padStart(5)} page ${a.va} -> ${a.pa}  ${rightsLetters(a)} ${a.level}`);
     }
+    if (total > aliases.length) process.stderr.write(`note: ${total.toLocaleString('en-US')} VAs map it (shared subtrees); the first ${aliases.length} are shown\n`);
     return aliases.length ? EXIT.ok : EXIT.notFound;
   });
 }
@@ -480,7 +551,7 @@ export function program(): Command {
     .action((o) => cmdAudit(o));
   common(p.command('simulate').description('simulated map/unmap/protect: descriptors written, TLB maintenance, hazards, range diff (never writes the guest)'))
     .option('--edit <edit>', "an edit, in order (repeatable): 'map VA PA SIZE RIGHTS', 'unmap VA SIZE', 'protect VA SIZE -w+x'", collect, [])
-    .option('--flush-ceiling <n>', 'translations above which a full flush replaces per-address invalidation (default 33, as Linux x86)')
+    .option('--flush-ceiling <n>', 'translations above which a full flush replaces per-address invalidation (default as Linux: x86 33, arm64 PTRS_PER_PTE-1, RISC-V 64)')
     .action((o) => withTarget(o, async (t) => (await (await import('./cli/simulate')).runSimulate(t, o, out), EXIT.ok)));
   return p;
 }
@@ -488,13 +559,23 @@ export function program(): Command {
 export async function main(argv: string[]): Promise<number> {
   try {
     await program().parseAsync(argv);
-    flushOut();
+    await stdout?.drain();
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (e) {
-    flushOut();
+    // What was written before the failure still reaches the reader.
+    if (!(e instanceof OutputClosed)) await stdout?.drain().catch(() => undefined);
     const err = e as Error & { code?: string; exitCode?: number };
     if (err.code?.startsWith('commander.')) {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.usage;
+    }
+    if (e instanceof OutputClosed) return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+    if (e instanceof ExpansionError) {
+      process.stderr.write(`ptview: ${err.message}; use \`ptview dump\` without --leaves (merged ranges, from the graph of tables), or limit the walk with --va START+LEN\n`);
+      return EXIT.usage;
+    }
+    if (e instanceof FoldLimitError) {
+      process.stderr.write(`ptview: ${err.message}; limit the output with --va START+LEN\n`);
+      return EXIT.usage;
     }
     const known =
       e instanceof LiveAccessError || e instanceof MemoryReadError || e instanceof GdbAttachError || e instanceof GdbStubError

@@ -3,7 +3,8 @@
 import { AddressSyntaxError, hex } from '../core/addr';
 import { EditError } from '../core/edit/codecs';
 import { EDIT_HELP, applyEdit, createdWx, editReportLines, rangeLine } from '../core/edit/script';
-import { EditResult, EditSimulator } from '../core/edit/simulator';
+import { EditResult, EditSimulator, OLD_LEAF_CAP } from '../core/edit/simulator';
+import { FoldLimitError } from '../core/graph';
 import { PageTableSession } from '../core/ops/session';
 import { AddressSpace } from '../core/space';
 
@@ -20,8 +21,12 @@ export interface SimulateOptions {
 
 export async function runSimulate(t: SimulateTarget, o: SimulateOptions, out: (s: string) => void): Promise<void> {
   if (!o.edit.length) throw new EditError(`give at least one --edit\n${EDIT_HELP}`);
-  const ceiling = o.flushCeiling === undefined ? undefined : Number(o.flushCeiling);
-  if (ceiling !== undefined && !(Number.isInteger(ceiling) && ceiling >= 0)) throw new EditError(`--flush-ceiling ${o.flushCeiling} must be a whole number`);
+  let ceiling: number | undefined;
+  if (o.flushCeiling !== undefined) {
+    const v = /^\s*(0x[0-9a-f]+|[0-9]+)\s*$/i.exec(o.flushCeiling) ? BigInt(o.flushCeiling.trim()) : -1n;
+    if (v < 0n || v > BigInt(OLD_LEAF_CAP)) throw new EditError(`--flush-ceiling '${o.flushCeiling}' must be a whole number of translations from 0 to ${OLD_LEAF_CAP} (0x-hex or decimal)`);
+    ceiling = Number(v);
+  }
   const sim = new EditSimulator(t.space, t.session.memory, { flushCeiling: ceiling });
   const width = t.space.roots[0]?.format.entryBytes === 4 ? 8 : 16;
   const results: EditResult[] = [];
@@ -37,7 +42,17 @@ export async function runSimulate(t: SimulateTarget, o: SimulateOptions, out: (s
     if (e instanceof EditError && results.length) throw new EditError(`edit ${results.length + 1} ('${o.edit[results.length]}'): ${e.message}`);
     throw e;
   }
-  const diff = await sim.diff();
+  sim.finish();
+  // The diff can be astronomically long (an edit in a table shared 512^3 times): the edits and
+  // their TLB maintenance are still shown, and the diff says why it is missing.
+  let diff: Awaited<ReturnType<EditSimulator['diff']>> | undefined;
+  let diffSkipped: string | undefined;
+  try {
+    diff = await sim.diff();
+  } catch (e) {
+    if (!(e instanceof FoldLimitError)) throw e;
+    diffSkipped = `range diff not computed: ${e.message}`;
+  }
   if (o.json) {
     const big = (v: bigint) => hex(v, width);
     out(JSON.stringify({
@@ -48,12 +63,17 @@ export async function runSimulate(t: SimulateTarget, o: SimulateOptions, out: (s
         tlb: { ops: r.flush.ops, translations: r.flush.translations, fullFlush: r.flush.fullFlush, notes: r.flush.notes },
         hazards: r.hazards,
       })),
-      diff,
-      createsWx: createdWx(diff),
+      diff: diff ?? null,
+      ...(diffSkipped ? { diffSkipped } : {}),
+      createsWx: diff ? createdWx(diff) : [],
     }, null, 2));
     return;
   }
   out('');
+  if (!diff) {
+    out(`note: ${diffSkipped}`);
+    return;
+  }
   const wx = createdWx(diff);
   if (wx.length) out(`warning: the edits create W+X memory (writable and executable): ${wx.map((r) => `${r.va}-${r.end}`).join(', ')}`);
   out(`ranges after the edits (guest memory unchanged): ${diff.removed.length} removed, ${diff.added.length} added`);

@@ -52,6 +52,21 @@ export function parseAddress(text: string, what = 'address'): bigint {
   return v;
 }
 
+/**
+ * Parses a number typed on a command line strictly: 0x-hex or decimal (optional `_` digit
+ * separators), at most 64 bits. Nothing is guessed: `1e5`, `0b101`, `abc`, `-1` are refused (a
+ * bare `abc` read as hex, or `1e5` as 0x1e5, silently walked the wrong table).
+ */
+export function parseNumber(text: string, what = 'number'): bigint {
+  const t = text.trim().replace(/_/g, '');
+  let v: bigint;
+  if (/^0x[0-9a-f]+$/i.test(t)) v = BigInt(t);
+  else if (/^[0-9]+$/.test(t)) v = BigInt(t);
+  else throw new AddressSyntaxError(`invalid ${what} '${text}': expected 0x-prefixed hex (0x1234abcd) or decimal`);
+  if (v > U64) throw new AddressSyntaxError(`invalid ${what} '${text}': larger than 64 bits`);
+  return v;
+}
+
 /** Human size with binary units, as Linux ptdump prints it (4K, 2M, 1G). */
 export function sizeLabel(bytes: number): string {
   const units = ['', 'K', 'M', 'G', 'T', 'P', 'E'];

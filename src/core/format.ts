@@ -4,22 +4,38 @@
 
 export type Arch = 'x86_64' | 'x86' | 'aarch64' | 'riscv64' | 'riscv32';
 
-/** Effective-permission bits. Each is a separate right; a leaf's rights are ANDed with what
- * the tables above it still allow. */
+/**
+ * Effective-permission bits: answers to "may this actor do this access here, under the control
+ * state in effect" (rights contract v2). The privileged actor is x86 CPL 0, AArch64 the regime's
+ * privileged EL (EL1, or EL2 for EL2 regimes), RISC-V S-mode; the unprivileged one x86 CPL 3,
+ * AArch64 EL0, RISC-V U-mode. For stage 2 the user bits equal the privileged ones. A leaf's
+ * rights are ANDed with what the tables above it still allow, then the format's control rules
+ * (SMEP, SMAP, PKRU, PAN, WXN, SUM, …) apply.
+ */
 export const enum Perm {
-  Read = 1, // privileged (kernel/EL1/S-mode) read
-  Write = 2, // write (at every privilege that can access the page)
+  Read = 1, // privileged read
+  Write = 2, // privileged write
   Exec = 4, // privileged execute
-  User = 8, // user (EL0/U-mode/CPL3) data access
-  UserExec = 16, // user execute
-  All = 31,
+  UserRead = 8, // unprivileged read
+  UserExec = 16, // unprivileged execute
+  UserWrite = 32, // unprivileged write
+  All = 63,
+  /** v1 name of UserRead ("user data access" was user read; user write was folded into Write). */
+  User = 8,
 }
+
+/** Either actor may write / execute; the unprivileged actor may access data (the `user` field). */
+export const ANY_WRITE = Perm.Write | Perm.UserWrite;
+export const ANY_EXEC = Perm.Exec | Perm.UserExec;
+export const USER_DATA = Perm.UserRead | Perm.UserWrite;
+export const USER_ANY = Perm.UserRead | Perm.UserWrite | Perm.UserExec;
 
 export const PERM_NAMES: ReadonlyArray<[Perm, string]> = [
   [Perm.Read, 'read'],
   [Perm.Write, 'write'],
   [Perm.Exec, 'exec'],
-  [Perm.User, 'user'],
+  [Perm.UserRead, 'userRead'],
+  [Perm.UserWrite, 'userWrite'],
   [Perm.UserExec, 'userExec'],
 ];
 
@@ -86,8 +102,12 @@ export interface PagingFormat {
   classify(lo: number, hi: number, level: number): EntryKind;
   /** Physical address of the next table (Table entries). */
   tablePa(lo: number, hi: number, level: number): number;
-  /** Physical base of the page or block (Leaf entries). */
-  leafPa(lo: number, hi: number, level: number): number;
+  /**
+   * Physical base of the page or block (Leaf entries). `index` is the entry's index in its table:
+   * a RISC-V Svnapot PTE maps a naturally aligned group of entries, each page taking its PA bits
+   * from the VA (the index), not from the PTE. Pass it wherever the entry's position is known.
+   */
+  leafPa(lo: number, hi: number, level: number, index?: number): number;
   /** Perm bits a table entry removes for everything below it (hot path). */
   tableRestricts(lo: number, hi: number, level: number): number;
   /** Perm bits a leaf grants on its own (hot path; register context already applied). */
@@ -98,12 +118,23 @@ export interface PagingFormat {
    */
   finalPerms?(perms: number, lo: number, hi: number, level: number): number;
   leafFlags(lo: number, hi: number, level: number): number;
+  /**
+   * Optional: flags a table entry passes to every leaf below it (RISC-V: G in a non-leaf PTE
+   * makes every translation below global, privileged spec §4.3.1). ORed into leafFlags.
+   */
+  tableFlags?(lo: number, hi: number, level: number): number;
   leafMemType(lo: number, hi: number, level: number): number;
   /**
    * The reserved bits the entry sets at this level, or a falsy 0 / 0n when none. Hot path:
    * return the number 0 when clean (no bigint allocation per entry); callers test truthiness.
    */
   reservedBits(lo: number, hi: number, level: number, kind: EntryKind): bigint | 0;
+  /**
+   * Optional: bits the manual reserves but QEMU TCG accepts (x86 PAE PDPTE bits 2:1 and 8:5,
+   * which a real CPU rejects at the CR3 load). The walk follows QEMU, which the guest runs on,
+   * and reports them as a `qemu-lenient` diagnostic naming both behaviours.
+   */
+  laxBits?(lo: number, hi: number, level: number, kind: EntryKind): bigint | 0;
 
   /** Slow path: why a table or leaf entry (or a register) removes rights. */
   explainRestrictions(lo: number, hi: number, level: number, kind: EntryKind): Restriction[];

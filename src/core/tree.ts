@@ -3,10 +3,10 @@
 // reserved-bit checks and rights come from the same format functions.
 
 import { PhysAddr, VirtAddr } from './addr';
-import { EntryKind, Field, entryCount, levelSize, tableBytes } from './format';
+import { EntryKind, Field, Perm, entryCount, levelSize, tableBytes } from './format';
 import { MemoryReadError, inRam } from './memory';
 import { Root } from './space';
-import { PathStep, TableStore, effectivePerms, entryAt } from './walker';
+import { PathStep, TableStore, effectivePerms, entryAt, entryKind } from './walker';
 
 export interface TableNode {
   readonly root: Root;
@@ -19,6 +19,8 @@ export interface TableNode {
   readonly parent: PathStep | undefined;
   /** Rights still allowed by the entries above. */
   readonly allowed: number;
+  /** Flags every leaf below inherits (RISC-V non-leaf G). */
+  readonly inherited?: number;
 }
 
 export interface EntryNode {
@@ -34,6 +36,8 @@ export interface EntryNode {
   readonly va: VirtAddr;
   /** Leaf: effective rights; table: rights still allowed below it. */
   readonly perms: number;
+  /** Leaf: effective flags (Global inherited from above included); table: flags passed below. */
+  readonly flags: number;
   /** Leaf: mapped PA; table: next table PA. */
   readonly target?: PhysAddr;
   /** Set when a table entry cannot be followed (outside RAM). */
@@ -42,7 +46,7 @@ export interface EntryNode {
 }
 
 export function rootTable(root: Root): TableNode {
-  return { root, pa: root.tablePa, level: 0, levelName: root.format.levels[0].name, base: 0, parent: undefined, allowed: 31 };
+  return { root, pa: root.tablePa, level: 0, levelName: root.format.levels[0].name, base: 0, parent: undefined, allowed: Perm.All, inherited: 0 };
 }
 
 /** Reads one table and decodes its entries; only non-invalid entries unless `all`. */
@@ -60,26 +64,32 @@ export async function tableEntries(
   const last = node.level + 1 >= f.levels.length;
   for (let i = 0; i < n; i++) {
     const [lo, hi] = entryAt(words, f.entryBytes, i);
-    let kind = f.classify(lo, hi, node.level);
+    if (!opts.all && (lo | hi) === 0) continue;
+    // The walker's reading of the entry (reserved bits, a table pointer at the last level).
+    const kind = entryKind(f, lo, hi, node.level);
     if (kind === EntryKind.Invalid && !opts.all) continue;
-    if (kind === EntryKind.Table && last) kind = EntryKind.Reserved;
-    if ((kind === EntryKind.Table || kind === EntryKind.Leaf) && f.reservedBits(lo, hi, node.level, kind)) kind = EntryKind.Reserved;
+    void last;
     const linear = node.base + i * size;
+    const inh = node.inherited ?? 0;
+    let flags = 0;
     let perms = 0;
     let target: number | undefined;
     let problem: string | undefined;
     if (kind === EntryKind.Leaf) {
       perms = effectivePerms(f, lo, hi, node.level, node.allowed);
-      target = f.leafPa(lo, hi, node.level);
+      flags = f.leafFlags(lo, hi, node.level) | inh;
+      target = f.leafPa(lo, hi, node.level, i);
     } else if (kind === EntryKind.Table) {
       perms = node.allowed & ~f.tableRestricts(lo, hi, node.level);
+      flags = inh | (f.tableFlags ? f.tableFlags(lo, hi, node.level) : 0);
       target = f.tablePa(lo, hi, node.level);
       if (!inRam(store.memory.ram, target, tableBytes(f, node.level + 1))) problem = 'next table is outside guest RAM';
+      else if (onPath(node, target)) problem = 'points back to a table on its own path (recursive mapping; not descended)';
     }
     const level = node.level;
     out.push({
       table: node, index: i, entryPa: (node.pa + i * f.entryBytes) as PhysAddr, lo, hi, kind, linear, size,
-      va: node.root.toVirt(linear), perms, target: target as PhysAddr | undefined, problem,
+      va: node.root.toVirt(linear), perms, flags, target: target as PhysAddr | undefined, problem,
       fields: () => f.describe(lo, hi, level, kind),
     });
   }
@@ -93,7 +103,15 @@ export function childTable(e: EntryNode): TableNode | undefined {
   const f = t.root.format;
   return {
     root: t.root, pa: e.target, level: t.level + 1, levelName: f.levels[t.level + 1].name, base: e.linear,
-    parent: { parent: t.parent, level: t.level, index: e.index, tablePa: t.pa, lo: e.lo, hi: e.hi, allowed: e.perms },
+    parent: { parent: t.parent, level: t.level, index: e.index, tablePa: t.pa, lo: e.lo, hi: e.hi, allowed: e.perms, inherited: e.flags },
     allowed: e.perms,
+    inherited: e.flags,
   };
+}
+
+/** Is `pa` the table `node` or one above it (the walker does not descend such an entry)? */
+function onPath(node: TableNode, pa: number): boolean {
+  if (node.pa === pa) return true;
+  for (let s = node.parent; s; s = s.parent) if (s.tablePa === pa) return true;
+  return false;
 }

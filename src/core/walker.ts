@@ -22,6 +22,8 @@ export interface PathStep {
   readonly hi: number;
   /** Perm bits still allowed below this entry (cumulative). */
   readonly allowed: number;
+  /** Flags every leaf below inherits (format.tableFlags of this entry and those above). */
+  readonly inherited?: number;
 }
 
 export interface Leaf {
@@ -49,7 +51,8 @@ export type DiagnosticKind =
   | 'read-failed' // the memory source failed for a table
   | 'reserved-bits' // an entry sets reserved bits: the hardware faults here
   | 'recursive' // a table is its own ancestor (recursive/looping mapping)
-  | 'misaligned'; // a root is not aligned as the architecture requires
+  | 'misaligned' // a root is not aligned as the architecture requires
+  | 'qemu-lenient'; // reserved by the manual, accepted by QEMU TCG: followed as QEMU does, reported
 
 export interface Diagnostic {
   readonly kind: DiagnosticKind;
@@ -78,6 +81,8 @@ export interface WalkOptions {
   /** Linear range [start, end) to walk in each root; default everything. */
   readonly range?: readonly [number, number];
   readonly signal?: AbortSignal;
+  /** Skip the subtree of a table entry when this says false (a reverse lookup prunes subtrees that cannot hold its PA). */
+  readonly descend?: (tablePa: number, level: number) => boolean;
 }
 
 export interface WalkStats {
@@ -185,7 +190,7 @@ export function entryAt(words: Uint32Array, entryBytes: 4 | 8, i: number): [numb
 
 const identities = new Map<number, Uint16Array>();
 /** [0, 1, …, n-1], shared: the index list of a table scanned whole. */
-function identity(n: number): Uint16Array {
+export function identity(n: number): Uint16Array {
   let a = identities.get(n);
   if (!a) identities.set(n, (a = Uint16Array.from({ length: n }, (_, i) => i)));
   return a;
@@ -208,7 +213,7 @@ function overlaps(base: number, size: number, range: readonly [number, number] |
 }
 
 /** Next-table pointer check shared by load and walk: RAM, then read result. */
-function childProblem(
+export function childProblem(
   store: TableStore,
   pa: number,
   bytes: number,
@@ -230,8 +235,11 @@ function childProblem(
 export async function loadTables(roots: readonly Root[], store: TableStore, opts: WalkOptions = {}): Promise<void> {
   type Item = { root: Root; pa: number; level: number; base: number };
   let frontier: Item[] = roots.map((root) => ({ root, pa: root.tablePa, level: 0, base: 0 }));
-  // A (table, level, base) is expanded once; recursive mappings terminate because depth is finite.
-  const expanded = new Set<string>();
+  // A (format, table, level) is expanded once: what it points to does not depend on where it is
+  // referenced from, so shared subtrees and recursive slots cost one expansion, not one per path
+  // (512-way fan-out at every level would otherwise enqueue 512^3 items). Only a table that the
+  // VA range cuts depends on its base.
+  const expanded = new Map<PagingFormat, Set<string>>();
   while (frontier.length > 0) {
     opts.signal?.throwIfAborted();
     const reqs: ReadRequest[] = [];
@@ -244,13 +252,16 @@ export async function loadTables(roots: readonly Root[], store: TableStore, opts
     for (const it of frontier) {
       const f = it.root.format;
       if (it.level + 1 >= f.levels.length) continue;
-      const key = `${it.root.name}:${it.pa}:${it.level}:${it.base}`;
-      if (expanded.has(key)) continue;
-      expanded.add(key);
-      const words = store.get(it.pa);
-      if (!words || words instanceof MemoryReadError) continue;
       const size = levelSize(f, it.level);
       const n = entryCount(f, it.level);
+      const whole = !opts.range || (it.base >= opts.range[0] && it.base + n * size <= opts.range[1]);
+      const key = whole ? `${it.pa}:${it.level}` : `${it.pa}:${it.level}:${it.base}`;
+      let done = expanded.get(f);
+      if (!done) expanded.set(f, (done = new Set()));
+      if (done.has(key)) continue;
+      done.add(key);
+      const words = store.get(it.pa);
+      if (!words || words instanceof MemoryReadError) continue;
       const idx = store.presentIfRevisited(it.pa, words, f.entryBytes, 'load') ?? identity(n);
       for (let k = 0; k < idx.length; k++) {
         const i = idx[k];
@@ -276,7 +287,8 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
   const onLeaf = visitor.leaf;
   const onDiag = visitor.diagnostic;
   const eb = f.entryBytes;
-  const fin = f.finalPerms;
+  const lax = f.laxBits;
+  const descend = opts.descend;
   const ancestors: number[] = [];
 
   const rootBytes = tableBytes(f, 0);
@@ -288,11 +300,11 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
 
   const onRun = visitor.leafRun;
 
-  const visit = (pa: number, level: number, base: number, path: PathStep | undefined, allowed: number): void => {
+  const tFlags = f.tableFlags;
+  const visit = (pa: number, level: number, base: number, path: PathStep | undefined, allowed: number, inh: number): void => {
     const words = store.get(pa) as Uint32Array;
     const n = entryCount(f, level);
     const size = levelSize(f, level);
-    const last = level + 1 >= f.levels.length;
     ancestors.push(pa);
     // Clip the index range once per table instead of testing the VA range per entry.
     let first = 0;
@@ -326,7 +338,7 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
       if (lo === 0 && hi === 0) continue; // fast path: empty entry
       const linear = base + i * size;
       if (addrLo !== 0 && (lo & ~addrLo) === cKey && hi === cHi) {
-        const leafPa = f.leafPa(lo, hi, level);
+        const leafPa = f.leafPa(lo, hi, level, i);
         if (onRun === undefined) {
           // Called directly (not through emit) so V8 can inline it and elide the object.
           if (onLeaf) onLeaf({ root, linear, size, pa: leafPa as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path });
@@ -345,15 +357,15 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
         }
         continue;
       }
-      let kind = f.classify(lo, hi, level);
+      // The rules live in entryKind and effectivePerms (shared with the graph fold, translate,
+      // the tree and the simulator); this loop only caches their answer per run of like entries.
+      const kind = entryKind(f, lo, hi, level);
       if (kind === EntryKind.Invalid) continue;
-      if (kind === EntryKind.Table && last) kind = EntryKind.Reserved;
-      if (kind !== EntryKind.Reserved && f.reservedBits(lo, hi, level, kind)) kind = EntryKind.Reserved;
       if (kind === EntryKind.Leaf && addrLo !== 0) {
         cKey = lo & ~addrLo;
         cHi = hi;
-        cPerms = fin ? fin.call(f, f.leafPerms(lo, hi, level) & allowed, lo, hi, level) : f.leafPerms(lo, hi, level) & allowed;
-        cFlags = f.leafFlags(lo, hi, level);
+        cPerms = effectivePerms(f, lo, hi, level, allowed);
+        cFlags = f.leafFlags(lo, hi, level) | inh;
         cMem = f.leafMemType(lo, hi, level);
       }
       if (kind !== EntryKind.Leaf && run !== undefined) {
@@ -361,40 +373,43 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
         run = undefined;
       }
       if (kind === EntryKind.Reserved) {
-        const bits = BigInt(f.reservedBits(lo, hi, level, EntryKind.Leaf)) | BigInt(f.reservedBits(lo, hi, level, EntryKind.Table));
-        onDiag?.({
-          kind: 'reserved-bits', root, level, index: i, tablePa: pa as PhysAddr, linear,
-          message: `${f.levels[level].name}[${i}] at ${hex(pa + i * eb)} = ${hex(BigInt(hi >>> 0) * 2n ** 32n + BigInt(lo >>> 0), eb * 2)}: ` +
-            (bits ? `reserved bits ${hex(bits)} set` : 'reserved encoding') + ' (the hardware faults here)',
-        });
+        onDiag?.({ kind: 'reserved-bits', root, level, index: i, tablePa: pa as PhysAddr, linear, message: reservedMessage(f, level, i, pa, lo, hi) });
         continue;
+      }
+      if (lax !== undefined && onDiag !== undefined) {
+        const lb = lax.call(f, lo, hi, level, kind);
+        if (lb) onDiag({ kind: 'qemu-lenient', root, level, index: i, tablePa: pa as PhysAddr, linear, message: laxMessage(f, level, i, pa, BigInt(lb)) });
       }
       if (kind === EntryKind.Table) {
         const next = f.tablePa(lo, hi, level);
         const problem = childProblem(store, next, tableBytes(f, level + 1));
         if (problem) {
-          onDiag?.({ ...problem, root, level, index: i, tablePa: pa as PhysAddr, linear, message: `${f.levels[level].name}[${i}]: ${problem.message}` });
+          onDiag?.({ ...problem, root, level, index: i, tablePa: pa as PhysAddr, linear, message: `${f.levels[level].name}[${i}] at ${hex(pa + i * eb)}: ${problem.message}` });
           continue;
         }
         if (ancestors.includes(next)) {
+          // Reported, not descended: a table on its own descent path would unfold into every
+          // path through the loop (512 self-references make 512^4 leaves of one 4 KiB page).
           onDiag?.({
             kind: 'recursive', root, level, index: i, tablePa: pa as PhysAddr, linear,
-            message: `${f.levels[level].name}[${i}] points back to an ancestor table at ${hex(next)} (recursive mapping)`,
+            message: recursiveMessage(f, level, i, pa, next),
           });
+          continue;
         }
+        if (descend !== undefined && !descend(next, level + 1)) continue;
         const nowAllowed = allowed & ~f.tableRestricts(lo, hi, level);
-        const step: PathStep = { parent: path, level, index: i, tablePa: pa as PhysAddr, lo, hi, allowed: nowAllowed };
-        visit(next, level + 1, linear, step, nowAllowed);
+        const nowInh = tFlags === undefined ? inh : inh | tFlags.call(f, lo, hi, level);
+        const step: PathStep = { parent: path, level, index: i, tablePa: pa as PhysAddr, lo, hi, allowed: nowAllowed, inherited: nowInh };
+        visit(next, level + 1, linear, step, nowAllowed, nowInh);
         continue;
       }
       // Leaf
       if (!onLeaf && !onRun) continue;
       const leaf: Leaf = addrLo !== 0
-        ? { root, linear, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path }
+        ? { root, linear, size, pa: f.leafPa(lo, hi, level, i) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path }
         : {
-          root, linear, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi,
-          perms: fin ? fin.call(f, f.leafPerms(lo, hi, level) & allowed, lo, hi, level) : f.leafPerms(lo, hi, level) & allowed,
-          flags: f.leafFlags(lo, hi, level), memType: f.leafMemType(lo, hi, level), path,
+          root, linear, size, pa: f.leafPa(lo, hi, level, i) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi,
+          perms: effectivePerms(f, lo, hi, level, allowed), flags: f.leafFlags(lo, hi, level) | inh, memType: f.leafMemType(lo, hi, level), path,
         };
       if (onRun === undefined) {
         onLeaf!(leaf);
@@ -410,7 +425,41 @@ export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, 
     if (run !== undefined) onRun!(run, runCount, runPaContig, runLastPa);
     ancestors.pop();
   };
-  visit(root.tablePa, 0, 0, undefined, Perm.All);
+  visit(root.tablePa, 0, 0, undefined, Perm.All, 0);
+}
+
+/**
+ * An entry's kind as the walker reads it: a table pointer at the last level, or any entry with
+ * reserved bits set, is Reserved (the hardware faults there). Every client that decides what an
+ * entry is (the simulator too) asks this, so they cannot read an entry differently.
+ */
+export function entryKind(f: PagingFormat, lo: number, hi: number, level: number): EntryKind {
+  const kind = f.classify(lo, hi, level);
+  if (kind === EntryKind.Invalid || kind === EntryKind.Reserved) return kind;
+  if (kind === EntryKind.Table && level + 1 >= f.levels.length) return EntryKind.Reserved;
+  return f.reservedBits(lo, hi, level, kind) ? EntryKind.Reserved : kind;
+}
+
+/** The diagnostic text of an entry with reserved bits or a reserved encoding. */
+export function reservedMessage(f: PagingFormat, level: number, i: number, tablePa: number, lo: number, hi: number): string {
+  const eb = f.entryBytes;
+  // The bits of the entry's own kind (a leaf's A bit is not a non-leaf's reserved A bit).
+  const k = f.classify(lo, hi, level);
+  const bits = k === EntryKind.Leaf || k === EntryKind.Table
+    ? BigInt(f.reservedBits(lo, hi, level, k))
+    : BigInt(f.reservedBits(lo, hi, level, EntryKind.Leaf)) | BigInt(f.reservedBits(lo, hi, level, EntryKind.Table));
+  return `${f.levels[level].name}[${i}] at ${hex(tablePa + i * eb)} = ${hex(BigInt(hi >>> 0) * 2n ** 32n + BigInt(lo >>> 0), eb * 2)}: ` +
+    (bits ? `reserved bits ${hex(bits)} set` : 'reserved encoding') + ' (the hardware faults here)';
+}
+
+/** The diagnostic of bits a real CPU rejects and QEMU TCG accepts (format.laxBits). */
+export function laxMessage(f: PagingFormat, level: number, i: number, tablePa: number, bits: bigint): string {
+  return `${f.levels[level].name}[${i}] at ${hex(tablePa + i * f.entryBytes)}: bits ${hex(bits)} are reserved by the manual (a real CPU faults on them) but QEMU TCG accepts them; ptview follows QEMU`;
+}
+
+/** The diagnostic text of a recursive reference (walker and graph fold say it alike). */
+export function recursiveMessage(f: PagingFormat, level: number, index: number, tablePa: number, next: number): string {
+  return `${f.levels[level].name}[${index}] at ${hex(tablePa + index * f.entryBytes)} points back to an ancestor table at ${hex(next)} (recursive mapping; not descended)`;
 }
 
 /** Loads and walks every root, in root order then VA order. */
@@ -447,6 +496,7 @@ export async function translateLinear(root: Root, linear: number, store: TableSt
   const trace: TraceStep[] = [];
   let pa: number = root.tablePa;
   let allowed: number = Perm.All;
+  let inh = 0;
   let path: PathStep | undefined;
   const ancestors: number[] = [];
   for (let level = 0; level < f.levels.length; level++) {
@@ -459,10 +509,7 @@ export async function translateLinear(root: Root, linear: number, store: TableSt
     const shift = f.levels[level].shift;
     const index = Math.floor(linear / 2 ** shift) % entryCount(f, level);
     const [lo, hi] = entryAt(words, f.entryBytes, index);
-    let kind = f.classify(lo, hi, level);
-    const last = level + 1 >= f.levels.length;
-    if (kind === EntryKind.Table && last) kind = EntryKind.Reserved;
-    if ((kind === EntryKind.Table || kind === EntryKind.Leaf) && f.reservedBits(lo, hi, level, kind)) kind = EntryKind.Reserved;
+    const kind = entryKind(f, lo, hi, level);
     const stepAllowed = kind === EntryKind.Table ? allowed & ~f.tableRestricts(lo, hi, level) : allowed;
     trace.push({
       level, levelName: f.levels[level].name, index, tablePa: pa as PhysAddr, entryPa: (pa + index * f.entryBytes) as PhysAddr,
@@ -475,14 +522,15 @@ export async function translateLinear(root: Root, linear: number, store: TableSt
     if (kind === EntryKind.Leaf) {
       const size = levelSize(f, level);
       const leaf: Leaf = {
-        root, linear: Math.floor(linear / size) * size, size, pa: f.leafPa(lo, hi, level) as PhysAddr, level, index,
-        tablePa: pa as PhysAddr, lo, hi, perms: effectivePerms(f, lo, hi, level, allowed), flags: f.leafFlags(lo, hi, level),
+        root, linear: Math.floor(linear / size) * size, size, pa: f.leafPa(lo, hi, level, index) as PhysAddr, level, index,
+        tablePa: pa as PhysAddr, lo, hi, perms: effectivePerms(f, lo, hi, level, allowed), flags: f.leafFlags(lo, hi, level) | inh,
         memType: f.leafMemType(lo, hi, level), path,
       };
       return { kind: 'mapped', leaf, trace };
     }
     ancestors.push(pa);
-    path = { parent: path, level, index, tablePa: pa as PhysAddr, lo, hi, allowed: stepAllowed };
+    if (f.tableFlags) inh |= f.tableFlags(lo, hi, level);
+    path = { parent: path, level, index, tablePa: pa as PhysAddr, lo, hi, allowed: stepAllowed, inherited: inh };
     allowed = stepAllowed;
     pa = f.tablePa(lo, hi, level);
     if (!inRam(store.memory.ram, pa, tableBytes(f, level + 1))) {

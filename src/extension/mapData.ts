@@ -1,7 +1,8 @@
 // The address-space map's data: every merged range in columns (typed arrays and strings, so a
 // million rows cross postMessage cheaply), audit findings and region labels attached, and the
 // filters and exports. Pure: the host builds it, the webview (media/map.ts) filters it.
-import { Flag, Perm } from '../core/format';
+import { ANY_EXEC, ANY_WRITE, Flag, USER_ANY } from '../core/format';
+import { effectiveRights } from '../core/ops/explain';
 import type { AuditReport } from '../core/ops/audit';
 import type { MergedRange } from '../core/ops/merge';
 import type { RegionLabeler } from '../core/ops/regions';
@@ -134,8 +135,8 @@ export interface MapFilter {
   text?: string;
 }
 
-const EXEC = Perm.Exec | Perm.UserExec;
-const USER = Perm.User | Perm.UserExec;
+const EXEC = ANY_EXEC;
+const USER = USER_ANY;
 
 /** "a-b" (exclusive b), "a+len" or "a" → [start, end) as bigints; undefined if malformed. */
 export function parseSpan(text: string | undefined): [bigint, bigint] | undefined {
@@ -175,10 +176,10 @@ export function filterRows(d: MapData, f: MapFilter): Uint32Array {
   const text = f.text?.trim().toLowerCase();
   for (let i = 0; i < d.count; i++) {
     const p = d.perms[i];
-    if (f.w && !(p & Perm.Write)) continue;
+    if (f.w && !(p & ANY_WRITE)) continue;
     if (f.x && !(p & EXEC)) continue;
     if (f.u && !(p & USER)) continue;
-    if (f.wx && !(p & Perm.Write && p & EXEC)) continue;
+    if (f.wx && !(p & ANY_WRITE && p & EXEC)) continue;
     if (f.findings && d.severity[i] === 0) continue;
     if (mt !== -2 && d.memType[i] !== mt) continue;
     if (f.pageSize && d.pageSize[i] !== f.pageSize) continue;
@@ -196,14 +197,13 @@ export function rowRecord(d: MapData, i: number) {
   return {
     root: d.roots[d.root[i]], va: keyHex(d.va[i]), end: keyHex(d.end[i]), pa: '0x' + d.pa[i].toString(16),
     size: d.size[i], pageSize: d.pageSize[i], pages: d.pages[i], level: d.levels[d.level[i]],
-    read: (p & Perm.Read) !== 0, write: (p & Perm.Write) !== 0, exec: (p & Perm.Exec) !== 0, user: (p & Perm.User) !== 0,
-    userExec: (p & Perm.UserExec) !== 0, global: (d.flags[i] & Flag.Global) !== 0, memType: d.memTypes[d.memType[i]],
+    ...effectiveRights(p), global: (d.flags[i] & Flag.Global) !== 0, memType: d.memTypes[d.memType[i]],
     region: d.region[i] >= 0 ? d.regions[d.region[i]] : '', finding: d.finding[i] >= 0 ? d.findings[d.finding[i]] : '',
     severity: SEVERITY[d.severity[i]],
   };
 }
 
-const CSV_COLUMNS = ['root', 'va', 'end', 'pa', 'size', 'pageSize', 'pages', 'level', 'read', 'write', 'exec', 'user', 'userExec', 'global', 'memType', 'region', 'severity', 'finding'] as const;
+const CSV_COLUMNS = ['root', 'va', 'end', 'pa', 'size', 'pageSize', 'pages', 'level', 'read', 'write', 'exec', 'userRead', 'userWrite', 'userExec', 'user', 'global', 'memType', 'region', 'severity', 'finding'] as const;
 
 function csvCell(v: string | number | boolean): string {
   const s = String(v);

@@ -5,22 +5,25 @@ import { Provenance, Rights } from '../core/ops/explain';
 import { Alias } from '../core/ops/reverse';
 import { Translation } from '../core/ops/translate';
 
-/** "rw- u-" from named rights (same letters as core's rightsString). */
+/** "rwx r--" from named rights: privileged, then user (same letters as core's rightsString). */
 export function rightsLetters(r: Rights): string {
-  return `${r.read ? 'r' : '-'}${r.write ? 'w' : '-'}${r.exec ? 'x' : '-'} ${r.user ? 'u' : '-'}${r.userExec ? 'X' : '-'}`;
+  const b = (v: boolean, c: string) => (v ? c : '-');
+  return `${b(r.read, 'r')}${b(r.write, 'w')}${b(r.exec, 'x')} ${b(r.userRead, 'r')}${b(r.userWrite, 'w')}${b(r.userExec, 'x')}`;
 }
 
-const RIGHT_WORDS: Record<keyof Rights, string> = {
+// `user` (userRead || userWrite) is said by the user read/write words.
+const RIGHT_WORDS: Partial<Record<keyof Rights, string>> = {
   read: 'kernel read',
-  write: 'write',
+  write: 'kernel write',
   exec: 'kernel execute',
-  user: 'user access',
+  userRead: 'user read',
+  userWrite: 'user write',
   userExec: 'user execute',
 };
 
 /** "kernel read, write, kernel execute" or "none". */
 export function rightsWords(r: Rights): string {
-  const on = (Object.keys(RIGHT_WORDS) as (keyof Rights)[]).filter((k) => r[k]).map((k) => RIGHT_WORDS[k]);
+  const on = (Object.keys(RIGHT_WORDS) as (keyof Rights)[]).filter((k) => r[k]).map((k) => RIGHT_WORDS[k]!);
   return on.length ? on.join(', ') : 'none';
 }
 

@@ -1,6 +1,6 @@
 // Edit scripts: the text form of simulated edits (as `ptview simulate --edit` and the extension's
 // Simulate Edits command take them) and their reports as text.
-import { hex, parseAddress, sizeLabel } from '../addr';
+import { hex, parseNumber, sizeLabel } from '../addr';
 import { parseSize } from '../ops/filter';
 import { RangeRecord } from '../ops/records';
 import { EditError, EditRights } from './codecs';
@@ -16,10 +16,8 @@ CHANGES: +w -w +x -x +u -u, combined, e.g. -w+x`;
 function size(text: string): number {
   try {
     return parseSize(text);
-  } catch {
-    const n = Number(parseAddress(text, 'size'));
-    if (!Number.isSafeInteger(n)) throw new EditError(`size ${text} is too large`);
-    return n;
+  } catch (e) {
+    throw new EditError((e as Error).message);
   }
 }
 
@@ -45,12 +43,13 @@ function changes(text: string): Partial<EditRights> {
 /** Parses one edit ('map VA PA SIZE RIGHTS …', 'unmap VA SIZE', 'protect VA SIZE -w+x') and applies it. */
 export async function applyEdit(sim: EditSimulator, spec: string): Promise<EditResult> {
   const [verb, ...args] = spec.trim().split(/\s+/);
-  const need = (n: number, usage: string) => {
-    if (args.length < n) throw new EditError(`'${spec}': expected ${usage}\n${EDIT_HELP}`);
+  // Exactly the arguments the verb takes: a stray token is a typo, not something to ignore.
+  const need = (n: number, usage: string, optional = false) => {
+    if (args.length < n || (!optional && args.length > n)) throw new EditError(`'${spec}': expected ${usage}\n${EDIT_HELP}`);
   };
   switch (verb?.toLowerCase()) {
     case 'map': {
-      need(4, 'map VA PA SIZE RIGHTS');
+      need(4, 'map VA PA SIZE RIGHTS', true);
       const extra = args.slice(4);
       let global: boolean | undefined;
       let memType: string | undefined;
@@ -62,15 +61,17 @@ export async function applyEdit(sim: EditSimulator, spec: string): Promise<EditR
         else if (e.startsWith('max=')) maxPageSize = size(e.slice(4));
         else throw new EditError(`'${spec}': unknown map option '${e}' (global, nonglobal, memtype=NAME, max=SIZE)`);
       }
-      const pa = Number(parseAddress(args[1], 'physical address'));
-      return sim.map(parseAddress(args[0], 'virtual address'), pa, size(args[2]), { rights: mapRights(args[3]), global, memType, maxPageSize });
+      const paBig = parseNumber(args[1], 'physical address');
+      if (paBig > BigInt(Number.MAX_SAFE_INTEGER)) throw new EditError(`physical address ${args[1]} is above 2^53 (no supported format has such addresses)`);
+      const pa = Number(paBig);
+      return sim.map(parseNumber(args[0], 'virtual address'), pa, size(args[2]), { rights: mapRights(args[3]), global, memType, maxPageSize });
     }
     case 'unmap':
       need(2, 'unmap VA SIZE');
-      return sim.unmap(parseAddress(args[0], 'virtual address'), size(args[1]));
+      return sim.unmap(parseNumber(args[0], 'virtual address'), size(args[1]));
     case 'protect':
       need(3, 'protect VA SIZE CHANGES');
-      return sim.protect(parseAddress(args[0], 'virtual address'), size(args[1]), changes(args[2]));
+      return sim.protect(parseNumber(args[0], 'virtual address'), size(args[1]), changes(args[2]));
     default:
       throw new EditError(`unknown edit '${verb ?? ''}'\n${EDIT_HELP}`);
   }
@@ -122,7 +123,8 @@ export function createdWx(diff: RangeDiff): RangeRecord[] {
 }
 
 export function rangeLine(r: RangeRecord): string {
-  const rights = `${r.read ? 'r' : '-'}${r.write ? 'w' : '-'}${r.exec ? 'x' : '-'} ${r.user ? 'u' : '-'}${r.userExec ? 'X' : '-'}`;
+  const b = (v: boolean, c: string) => (v ? c : '-');
+  const rights = `${b(r.read, 'r')}${b(r.write, 'w')}${b(r.exec, 'x')} ${b(r.userRead, 'r')}${b(r.userWrite, 'w')}${b(r.userExec, 'x')}`;
   return `${r.va.padEnd(18)}-${r.end.padEnd(18)} ${sizeLabel(Number(BigInt(r.end) - BigInt(r.va))).padStart(6)} ${rights} ${r.memType.padEnd(4)} ${r.level.padEnd(4)} -> ${r.pa}`;
 }
 

@@ -2,14 +2,18 @@
 // change, which tables are created or split, and the exact TLB maintenance each edit needs.
 // The guest is never written. One generic table-range edit drives all three operations.
 import { hex, physAddr, sizeLabel } from '../addr';
-import { EntryKind, PagingFormat, Perm, entryCount, levelSize, tableBytes } from '../format';
+import { EntryKind, Flag, PagingFormat, Perm, USER_DATA, entryCount, levelSize, tableBytes } from '../format';
+import { isUpperHalf } from '../ops/filter';
 import { PhysicalMemory } from '../memory';
 import { PageTableSession } from '../ops/session';
 import { RangeRecord, rangeRecord } from '../ops/records';
 import { rootFor } from '../ops/translate';
 import { AddressSpace, Root } from '../space';
+import { MemoryReadError } from '../memory';
+import { TableStore, entryAt, entryKind, loadTables } from '../walker';
+import { archEdit } from '../arch';
 import { EditError, EditRights, EntryCodec, LeafSpec, codecFor } from './codecs';
-import { EntryChange, EntryState, FlushReport, Hazard, OldLeaf, UnconsumedFlushError, planTlb } from './tlb';
+import { EntryChange, EntryState, FlushReport, Hazard, OldLeaf, UnconsumedFlushError, defaultFlushCeiling, planTlb } from './tlb';
 import { ShadowMemory } from './shadow';
 
 export interface MapOptions {
@@ -44,6 +48,35 @@ type Op =
   | { kind: 'unmap' }
   | { kind: 'protect'; rights: Partial<EditRights> };
 
+/** At most this many old translations are listed per change (beyond any flush ceiling). */
+export const OLD_LEAF_CAP = 1 << 16;
+
+interface BelowSummary {
+  count: number;
+  /** At most OLD_LEAF_CAP + 1, offsets relative to the table's span. */
+  leaves: { off: number; size: number; global: boolean }[];
+  global: { off: number; size: number; global: boolean } | undefined;
+  /** Tables the subtree points to, and those of them that were above it when it was read. */
+  refs: Set<number>;
+  onPath: string;
+}
+
+/** The summary with every translation global (below a RISC-V non-leaf G). */
+function globalised(b: BelowSummary): BelowSummary {
+  const leaves = b.leaves.map((l) => ({ ...l, global: true }));
+  return { ...b, leaves, global: leaves[0] };
+}
+
+function addBelow(to: BelowSummary, from: BelowSummary, offset: number): void {
+  to.count += from.count;
+  for (const l of from.leaves) {
+    if (to.leaves.length > OLD_LEAF_CAP) break;
+    to.leaves.push({ off: l.off + offset, size: l.size, global: l.global });
+  }
+  if (!to.global && from.global) to.global = { ...from.global, off: from.global.off + offset };
+  for (const r of from.refs) to.refs.add(r);
+}
+
 const STATE: Record<EntryKind, EntryState> = { [EntryKind.Invalid]: 'invalid', [EntryKind.Table]: 'table', [EntryKind.Leaf]: 'leaf', [EntryKind.Reserved]: 'invalid' };
 const split = (raw: bigint): [number, number] => [Number(raw & 0xffffffffn), Number(raw >> 32n)];
 
@@ -70,7 +103,9 @@ export class EditSimulator {
     const root = this.pick(va, o.root);
     const lo = this.linearRange(root, va, length)[0];
     if (pa % smallest(root.format) !== 0) throw new EditError(`physical address ${hex(pa)} is not aligned to ${sizeLabel(smallest(root.format))}`);
-    const upper = root.half === 'upper' || root.half === undefined;
+    // Global by default only in the kernel half (docs/cli.md), as Linux maps: a root without
+    // halves (32-bit x86) counts as kernel; a sign-extended root is split at its top half.
+    const upper = root.half === 'upper' || (root.half === undefined && kernelSide(root, lo));
     let memType: number | undefined;
     if (o.memType !== undefined) {
       memType = root.format.memTypes.findIndex((m) => m.toLowerCase() === o.memType!.toLowerCase());
@@ -97,8 +132,10 @@ export class EditSimulator {
   async diff(): Promise<RangeDiff> {
     this.requireHandled('diff');
     const key = (r: RangeRecord) => JSON.stringify(r);
-    const before = (await new PageTableSession(this.space, this.base).ranges()).map(rangeRecord);
-    const after = (await this.session().ranges()).map(rangeRecord);
+    // Records and their keys cost ~1 KiB a range: bound both sides well below 512 MiB.
+    const maxRanges = 1 << 17;
+    const before = (await new PageTableSession(this.space, this.base).ranges({ maxRanges })).map(rangeRecord);
+    const after = (await this.session().ranges({ maxRanges })).map(rangeRecord);
     const b = new Set(before.map(key));
     const a = new Set(after.map(key));
     return { removed: before.filter((r) => !a.has(key(r))), added: after.filter((r) => !b.has(key(r))) };
@@ -109,6 +146,14 @@ export class EditSimulator {
     const root = rootFor(this.space, va, name);
     codecFor(root);
     return root;
+  }
+
+  /**
+   * Ends a simulation: every edit's flush report must have been consumed or ignored, the last
+   * one too (like the x86_64 crate's #[must_use] MapperFlush, checked when the mapper is done).
+   */
+  finish(): void {
+    this.requireHandled('finishing the simulation');
   }
 
   private requireHandled(what: string): void {
@@ -140,14 +185,59 @@ export class EditSimulator {
       this.shadow.rollback();
       throw e;
     }
-    const plan = planTlb(root, ctx.changes, this.opts.flushCeiling ?? 33);
+    const plan = planTlb(root, ctx.changes, this.opts.flushCeiling ?? defaultFlushCeiling(root));
     const hazards = [...plan.hazards, ...(await this.effectiveness(root, va, op))];
+    hazards.push(...(await this.sharing(root, ctx.changes)));
+    for (const g of ctx.napotRegions) {
+      const at = hex(root.toVirt(g));
+      hazards.push({
+        kind: 'napot',
+        message: `${at} is a 64 KiB Svnapot region: rewrite it as a whole: write all 16 PTEs invalid, sfence.vma (every page of the region), then write the new PTEs (Svnapot: a hart may use any of the 16 PTEs for any page of the region)`,
+      });
+    }
     const result: EditResult = {
       edit: label, root: root.name, changes: ctx.changes, newTables: ctx.newTables,
-      flush: new FlushReport(label, plan.ops, plan.translations, plan.fullFlush, plan.notes), hazards,
+      flush: new FlushReport(label, plan.ops, plan.translations, plan.fullFlush, plan.notes, hazards), hazards,
     };
     this.results.push(result);
     return result;
+  }
+
+  private refs: Promise<Map<number, TableRefs>> | undefined;
+
+  /**
+   * Tables the edit changed that other entries (or other roots) also reach: the change applies
+   * at every reference. And a new top-level entry in the kernel half: every address space shares
+   * that half, but this edit changes one root (Linux copies such entries into every PGD, and
+   * KPTI's user PGD, e.g. sync_global_pgds on x86).
+   */
+  private async sharing(root: Root, changes: readonly EntryChange[]): Promise<Hazard[]> {
+    const out: Hazard[] = [];
+    const refs = await (this.refs ??= tableReferences(this.space, this.base));
+    const seen = new Set<number>();
+    for (const c of changes) {
+      if (c.fresh) continue;
+      const table = c.entryPa - c.index * root.format.entryBytes;
+      if (seen.has(table)) continue;
+      seen.add(table);
+      const r = refs.get(table);
+      if (r && r.count > 1) {
+        const names = r.some.slice(0, 4).map((x) => x.what).join(', ');
+        out.push({
+          kind: 'shared-table',
+          message: `the ${c.levelName} at ${hex(table)} is reached through ${r.count} entries (${names}${r.count > 4 ? ', …' : ''}): this change applies at every one of them, not only at ${hex(c.va)}`,
+        });
+      }
+    }
+    const others = this.space.roots.filter((x) => x !== root && x.stage === root.stage && x.format.arch === root.format.arch && x.half === root.half);
+    for (const c of changes) {
+      if (c.level !== 0 || c.beforeKind !== 'invalid' || c.afterKind !== 'table' || !kernelSide(root, Number(root.toLinear(c.va) ?? 0)) || root.half === 'upper') continue;
+      out.push({
+        kind: 'shared-table',
+        message: `${c.levelName}[${c.index}] is a new top-level entry in the kernel half of ${root.name} only: every address space shares that half, so copy it into every other root${others.length ? ` (here: ${others.map((x) => x.name).join(', ')})` : ''} and KPTI's user root, as Linux does for kernel-half PGD entries`,
+      });
+    }
+    return out;
   }
 
   // Rights the edit asked for that an upper level still takes away (e.g. a table entry's R/W=0).
@@ -157,7 +247,8 @@ export class EditSimulator {
     const t = await this.session().translate(va, { root: root.name });
     if (t.kind !== 'mapped' || !t.rights) return [];
     const user = want.user ?? t.rights.user;
-    const got: EditRights = { write: t.rights.write, user: t.rights.user, exec: user ? t.rights.userExec : t.rights.exec };
+    // The page owner's rights (user pages: the user's; others: the privileged actor's).
+    const got: EditRights = { write: t.rights.user ? t.rights.userWrite : t.rights.write, user: t.rights.user, exec: user ? t.rights.userExec : t.rights.exec };
     const lost = (Object.keys(want) as (keyof EditRights)[]).filter((k) => want[k] === true && !got[k]);
     if (!lost.length) return [];
     const why = (t.provenance ?? []).map((p) => `${p.permName}: ${p.because} (${p.levelName}[${p.index}])`).join('; ');
@@ -167,6 +258,64 @@ export class EditSimulator {
 
 function smallest(f: PagingFormat): number {
   return levelSize(f, f.levels.length - 1);
+}
+
+interface TableRef {
+  /** "cr3" for a root, "cr3 PD[3] @ 0x…" for a table entry. */
+  what: string;
+}
+
+/** How many roots and table entries reach a table, and the first few of them. */
+interface TableRefs {
+  count: number;
+  some: TableRef[];
+}
+
+/**
+ * Every table reachable from the roots with what points at it (roots and table entries), from
+ * one pass over the distinct (table, level) nodes: bounded however the tables are shared.
+ */
+async function tableReferences(space: AddressSpace, memory: PhysicalMemory): Promise<Map<number, TableRefs>> {
+  const store = new TableStore(memory);
+  const refs = new Map<number, TableRefs>();
+  const add = (pa: number, r: TableRef) => {
+    const l = refs.get(pa);
+    if (!l) refs.set(pa, { count: 1, some: [r] });
+    else {
+      l.count++;
+      if (l.some.length < 8) l.some.push(r);
+    }
+  };
+  await loadTables(space.roots, store);
+  for (const root of space.roots) {
+    const f = root.format;
+    add(root.tablePa, { what: root.name });
+    const done = new Set<string>();
+    let frontier = [{ pa: root.tablePa as number, level: 0 }];
+    while (frontier.length) {
+      const next: { pa: number; level: number }[] = [];
+      for (const t of frontier) {
+        const key = `${t.pa}:${t.level}`;
+        if (done.has(key) || t.level + 1 >= f.levels.length) continue;
+        done.add(key);
+        const words = store.get(t.pa);
+        if (!words || words instanceof MemoryReadError) continue;
+        for (let i = 0; i < entryCount(f, t.level); i++) {
+          const [lo, hi] = entryAt(words, f.entryBytes, i);
+          if ((lo | hi) === 0 || entryKind(f, lo, hi, t.level) !== EntryKind.Table) continue;
+          const child = f.tablePa(lo, hi, t.level);
+          add(child, { what: `${root.name} ${f.levels[t.level].name}[${i}] @ ${hex(t.pa + i * f.entryBytes)}` });
+          next.push({ pa: child, level: t.level + 1 });
+        }
+      }
+      frontier = next;
+    }
+  }
+  return refs;
+}
+
+function kernelSide(root: Root, linear: number): boolean {
+  return isUpperHalf(root, linear) || !isUpperHalf(root, 2 ** root.inputBits - 4096);
 }
 
 /** One edit's walk over the tables covering [lo, hi). */
@@ -181,7 +330,51 @@ class EditContext {
     this.eb = root.format.entryBytes;
   }
 
+  /** Tables on the current descent, root first. */
+  private readonly path: number[] = [];
+
+  /** Flags the tables above pass down (RISC-V non-leaf G: everything below is global). */
+  private inherited = 0;
+
   async edit(tablePa: number, level: number, base: number, lo: number, hi: number): Promise<void> {
+    this.path.push(tablePa);
+    try {
+      await this.editTable(tablePa, level, base, lo, hi);
+    } finally {
+      this.path.pop();
+    }
+  }
+
+  /** Descends into a table entry's child with the flags that entry passes down. */
+  private async editBelow(l: number, h: number, level: number, child: number, eBase: number, eLo: number, eHi: number): Promise<void> {
+    const saved = this.inherited;
+    if (this.f.tableFlags) this.inherited |= this.f.tableFlags(l, h, level);
+    try {
+      await this.edit(child, level + 1, eBase, eLo, eHi);
+    } finally {
+      this.inherited = saved;
+    }
+  }
+
+  /**
+   * Svnapot (RISC-V): a PTE with N=1 is one of 16 that together map a 64 KiB region; changing
+   * some of them leaves the region half-old, half-new (the TLB may hold either for any page of
+   * it). An edit must cover the whole region; then each of its PTEs is rewritten (break first).
+   */
+  private checkNapot(at: { level: number; index: number; entryPa: number }, raw: bigint, eLo: number, eHi: number, size: number, base: number): void {
+    const n = archEdit(this.root)?.napotGroup?.(raw, at.level, this.f.levels.length - 1);
+    if (!n) return;
+    const group = base + (at.index - (at.index % n)) * size;
+    if (eLo > group || eHi < group + n * size) {
+      throw new EditError(`${this.where(at)} is part of a ${(n * size) / 1024} KiB Svnapot region (${hex(this.root.toVirt(group))}-${hex(this.root.toVirt(group + n * size))}): edit the whole region, or none of it (a partial change leaves the TLB free to use old and new PTEs for any of its pages)`);
+    }
+    this.napotRegions.add(group);
+  }
+
+  /** 64 KiB Svnapot regions this edit rewrites whole (reported as a hazard with its sequence). */
+  readonly napotRegions = new Set<number>();
+
+  private async editTable(tablePa: number, level: number, base: number, lo: number, hi: number): Promise<void> {
     const f = this.f;
     const size = levelSize(f, level);
     const first = Math.max(0, Math.floor((lo - base) / size));
@@ -194,9 +387,10 @@ class EditContext {
       const entryPa = tablePa + i * this.eb;
       const raw = await this.mem.readEntry(entryPa, this.eb);
       const [l, h] = split(raw);
-      const kind = f.classify(l, h, level);
+      const kind = entryKind(f, l, h, level);
       const at = { level, index: i, entryPa, base: eBase, size };
       if (kind === EntryKind.Reserved) throw new EditError(`${this.where(at)} sets reserved bits (the hardware faults there): fix or unmap it first`);
+      if (kind === EntryKind.Leaf) this.checkNapot(at, raw, lo, hi, size, base);
       if (this.op.kind === 'map') {
         const op = this.op;
         const pa = op.pa + (eBase - op.lo);
@@ -208,8 +402,8 @@ class EditContext {
         }
         if (level === f.levels.length - 1) throw new EditError(`cannot map ${hex(this.root.toVirt(eLo))}: no page size fits`);
         if (kind === EntryKind.Leaf) throw new EditError(`${hex(this.root.toVirt(eLo))} is already mapped by the ${sizeLabel(size)} ${this.where(at)}: unmap it first`);
-        const child = kind === EntryKind.Table ? f.tablePa(l, h, level) : await this.newTable(at, raw);
-        await this.edit(child, level + 1, eBase, eLo, eHi);
+        const child = kind === EntryKind.Table ? this.childOf(at, l, h) : await this.newTable(at, raw);
+        await this.editBelow(l, h, level, child, eBase, eLo, eHi);
       } else if (kind === EntryKind.Invalid) {
         continue; // nothing mapped here: unmap and protect skip holes
       } else if (kind === EntryKind.Leaf) {
@@ -219,16 +413,23 @@ class EditContext {
         } else if (this.op.kind === 'unmap') {
           await this.record(at, raw, 0n, 'unmap', [this.oldLeaf(eBase, size, raw, level)]);
         } else {
-          const user = (f.leafPerms(l, h, level) & Perm.User) !== 0;
+          const user = (f.leafPerms(l, h, level) & USER_DATA) !== 0;
           const next = this.checkedRights(this.codec.withRights(raw, level, this.op.rights, user), level, this.op.rights);
           if (next !== raw) await this.record(at, raw, next, 'protect', [this.oldLeaf(eBase, size, raw, level)]);
         }
       } else if (this.op.kind === 'unmap' && full) {
-        await this.record(at, raw, 0n, 'unmap', await this.leavesBelow(f.tablePa(l, h, level), level + 1, eBase));
+        await this.record(at, raw, 0n, 'unmap', await this.leavesBelow(f.tablePa(l, h, level), level + 1, eBase, f.tableFlags ? f.tableFlags(l, h, level) : 0));
       } else {
-        await this.edit(f.tablePa(l, h, level), level + 1, eBase, eLo, eHi);
+        await this.editBelow(l, h, level, this.childOf(at, l, h), eBase, eLo, eHi);
       }
     }
+  }
+
+  /** The table a table entry points to; a table on the current descent is refused, as the walker does not descend it. */
+  private childOf(at: { level: number; index: number; entryPa: number }, l: number, h: number): number {
+    const next = this.f.tablePa(l, h, at.level);
+    if (this.path.includes(next)) throw new EditError(`${this.where(at)} points back to the table at ${hex(next)} on its own path (a recursive reference): ptview does not edit through it`);
+    return next;
   }
 
   private where(at: { level: number; index: number; entryPa: number }): string {
@@ -262,8 +463,8 @@ class EditContext {
     let p = f.leafPerms(l, h, level);
     if (f.finalPerms) p = f.finalPerms(p, l, h, level);
     if (want) {
-      const user = (p & Perm.User) !== 0;
-      const got = { write: (p & Perm.Write) !== 0, user, exec: (p & (user ? Perm.UserExec : Perm.Exec)) !== 0 };
+      const user = (p & USER_DATA) !== 0;
+      const got = { write: (p & (user ? Perm.UserWrite : Perm.Write)) !== 0, user, exec: (p & (user ? Perm.UserExec : Perm.Exec)) !== 0 };
       if ((Object.keys(want) as (keyof EditRights)[]).some((k) => want[k] !== undefined && want[k] !== got[k])) {
         throw new EditError(`${rightsLabel(want)} cannot be expressed on this target: the entry decodes as ${rightsLabel(got)} (e.g. no-execute needs EFER.NXE on x86; EL0-writable pages are never EL1-executable on AArch64)`);
       }
@@ -272,25 +473,57 @@ class EditContext {
   }
 
   private oldLeaf(base: number, size: number, raw: bigint, level: number): OldLeaf {
-    return { va: this.root.toVirt(base), size, global: this.codec.isGlobal(raw, level) };
+    return { va: this.root.toVirt(base), size, global: this.codec.isGlobal(raw, level) || (this.inherited & Flag.Global) !== 0 };
   }
 
-  private async leavesBelow(tablePa: number, level: number, base: number): Promise<OldLeaf[]> {
+  /**
+   * The translations below a table entry, as the walker reads the subtree (recursive references
+   * not followed). Shared subtrees can hold astronomically many: each (table, level) is read once
+   * and at most OLD_LEAF_CAP leaves are listed (a global one kept when there is one), which is
+   * already past any flush ceiling, so the planner flushes everything.
+   */
+  private async leavesBelow(tablePa: number, level: number, base: number, entryFlags: number): Promise<OldLeaf[]> {
+    const memo = new Map<string, BelowSummary>();
     const f = this.f;
-    const out: OldLeaf[] = [];
-    const bytes = tableBytes(f, level);
-    const buf = await this.mem.read(physAddr(tablePa), bytes);
-    const dv = new DataView(buf.buffer, buf.byteOffset, bytes);
-    const size = levelSize(f, level);
-    for (let i = 0; i < entryCount(f, level); i++) {
-      const raw = this.eb === 8 ? dv.getBigUint64(i * 8, true) : BigInt(dv.getUint32(i * 4, true));
-      const [l, h] = split(raw);
-      const k = f.classify(l, h, level);
-      if (k === EntryKind.Leaf) out.push(this.oldLeaf(base + i * size, size, raw, level));
-      else if (k === EntryKind.Table && level + 1 < f.levels.length) out.push(...(await this.leavesBelow(f.tablePa(l, h, level), level + 1, base + i * size)));
-    }
-    return out;
+    const sum = async (pa: number, lvl: number, path: number[]): Promise<BelowSummary> => {
+      const key = `${pa}:${lvl}`;
+      const known = memo.get(key);
+      const onPath = (b: BelowSummary) => path.filter((a) => b.refs.has(a)).sort().join();
+      if (known && onPath(known) === known.onPath) return known;
+      const out: BelowSummary = { count: 0, leaves: [], global: undefined, refs: new Set(), onPath: '' };
+      const bytes = tableBytes(f, lvl);
+      const buf = await this.mem.read(physAddr(pa), bytes);
+      const dv = new DataView(buf.buffer, buf.byteOffset, bytes);
+      const size = levelSize(f, lvl);
+      for (let i = 0; i < entryCount(f, lvl); i++) {
+        const raw = this.eb === 8 ? dv.getBigUint64(i * 8, true) : BigInt(dv.getUint32(i * 4, true));
+        const [l, h] = split(raw);
+        const k = entryKind(f, l, h, lvl);
+        if (k === EntryKind.Leaf) {
+          const leaf = { off: i * size, size, global: this.codec.isGlobal(raw, lvl) };
+          addBelow(out, { count: 1, leaves: [leaf], global: leaf.global ? leaf : undefined, refs: new Set(), onPath: '' }, 0);
+        } else if (k === EntryKind.Table) {
+          const next = f.tablePa(l, h, lvl);
+          out.refs.add(next);
+          if (path.includes(next) || next === pa) continue; // recursive: the walker does not descend it
+          const below = await sum(next, lvl + 1, [...path, pa]);
+          // A non-leaf G (RISC-V) makes every translation below it global.
+          const g = f.tableFlags !== undefined && (f.tableFlags(l, h, lvl) & Flag.Global) !== 0;
+          addBelow(out, g ? globalised(below) : below, i * size);
+        }
+      }
+      out.onPath = onPath(out);
+      memo.set(key, out);
+      return out;
+    };
+    const s = await sum(tablePa, level, [...this.path]);
+    // Everything below inherits G from the entries above (and the unmapped entry itself).
+    const g = ((this.inherited | entryFlags) & Flag.Global) !== 0;
+    const leaves = s.leaves.map((l) => ({ va: this.root.toVirt(base + l.off), size: l.size, global: l.global || g }));
+    if (s.count > s.leaves.length && s.global && !s.leaves.some((l) => l.global)) leaves.push({ va: this.root.toVirt(base + s.global.off), size: s.global.size, global: true });
+    return leaves;
   }
+
 
   private async newTable(at: { level: number; index: number; entryPa: number; base: number; size: number }, before: bigint): Promise<number> {
     const pa = this.mem.allocTable(tableBytes(this.f, at.level + 1));
@@ -343,13 +576,13 @@ class EditContext {
     } else if (bk !== 'invalid' && ak !== 'invalid' && bk !== ak) {
       needsBbm = `a ${bk === 'leaf' ? 'block' : bk} descriptor becomes a ${ak === 'leaf' ? 'block' : ak} descriptor`;
     }
-    if (f.arch !== 'aarch64' || fresh) needsBbm = undefined;
+    if (!archEdit(this.root)?.breakBeforeMake || fresh) needsBbm = undefined;
     this.changes.push({
       level: at.level, levelName: f.levels[at.level].name, index: at.index, entryPa: at.entryPa,
       va: this.root.toVirt(at.base), end: this.root.toVirt(at.base) + BigInt(at.size),
       before, after, beforeKind: bk, afterKind: ak, fresh, why, oldLeaves, upgradeOnly, needsBbm,
       contiguous: !fresh && bk === 'leaf' && this.codec.isContiguous(before),
-      globalAfter: ak === 'leaf' && this.codec.isGlobal(after, at.level),
+      globalAfter: ak === 'leaf' && (this.codec.isGlobal(after, at.level) || (this.inherited & Flag.Global) !== 0),
     });
     await this.mem.writeEntry(at.entryPa, this.eb, after);
   }

@@ -3,7 +3,10 @@
 // (VTTBR_EL2/VTCR_EL2, concatenated root tables), with 4K/16K/64K granules, 52-bit output
 // addresses (FEAT_LPA with 64K, FEAT_LPA2 with TCR.DS) and the permission rules QEMU's
 // target/arm/ptw.c applies: APTable folded into AP, UXN/PXNTable inherited, implicit PXN for
-// EL0-writable pages, SCTLR.WXN, and hierarchical-permission disable (TCR.HPDn).
+// EL0-writable pages, SCTLR.WXN, and hierarchical-permission disable (TCR.HPDn). Rights per actor
+// (the regime's privileged EL, and EL0): PSTATE.PAN removes privileged data access to pages EL0
+// may access (and with SCTLR.EPAN, FEAT_PAN3, to EL0-executable ones); unknown PAN is assumed 1
+// when ID_AA64MMFR1_EL1 shows FEAT_PAN (Linux runs with PAN set outside uaccess), else 0.
 
 import { VirtAddr, hex, virtAddr } from '../addr';
 import { EntryKind, Field, Flag, LevelDesc, PagingFormat, Perm, Restriction, rawEntry } from '../format';
@@ -25,6 +28,10 @@ export interface A64Config {
   /** Hierarchical permissions disabled (TCR.HPDn): table bits do not restrict. */
   readonly hpd: boolean;
   readonly wxn: boolean;
+  /** PSTATE.PAN (EL1&0 / EL2&0): no privileged data access to EL0-accessible pages. */
+  readonly pan?: boolean;
+  /** SCTLR.EPAN (FEAT_PAN3): PAN also covers EL0-executable pages. */
+  readonly epan?: boolean;
   /** MAIR_EL1/EL2, or undefined when unknown. */
   readonly mair?: bigint;
   /** Stage 2 only: number of concatenated root tables (1..16). */
@@ -57,6 +64,11 @@ export function a64Levels(cfg: A64Config): LevelDesc[] {
 
 /** MAIR attribute byte → a readable memory-type name. */
 export function mairName(attr: number): string {
+  // Arm ARM D8.5 (MAIR_ELx.Attr<n>): with Attr[3:0]=0000 only these Normal encodings exist.
+  if (attr === 0xf0) return 'Normal-Tagged'; // FEAT_MTE2: Tagged Normal WB RA/WA non-transient (Linux MT_NORMAL_TAGGED)
+  if (attr === 0x40) return 'Normal-NC(XS=0)'; // FEAT_XS
+  if (attr === 0xa0) return 'Normal-WT(XS=0)'; // FEAT_XS
+  if ((attr & 0x0f) === 0 && (attr & 0xf0) !== 0) return 'reserved';
   if ((attr & 0xf0) === 0) {
     const dev = ['nGnRnE', 'nGnRE', 'nGRE', 'GRE'][(attr >> 2) & 3];
     return (attr & 3) === 0 ? `Device-${dev}` : `Device-${dev}(XS)`;
@@ -124,8 +136,10 @@ export function aarch64Format(cfg: A64Config): PagingFormat {
 
   const s2Perms = (lo: number, hi: number): number => {
     let p = 0;
-    if (lo & AP1) p |= Perm.Read | Perm.User;
-    if (lo & AP2) p |= Perm.Write;
+    // Stage 2 has one set of permissions: the user fields equal the privileged ones (FEAT_XNX
+    // still tells EL0 and EL1 execution apart).
+    if (lo & AP1) p |= Perm.Read | Perm.UserRead;
+    if (lo & AP2) p |= Perm.Write | Perm.UserWrite;
     // XN[1:0] at bits 54:53 (FEAT_XNX): 00 exec at EL0 and EL1, 01 EL1 no, 10 none, 11 EL0 no.
     const xn = (hi >>> 21) & 3;
     if (xn === 0 || xn === 3) p |= Perm.Exec;
@@ -169,8 +183,8 @@ export function aarch64Format(cfg: A64Config): PagingFormat {
     tableRestricts(_lo, hi) {
       if (stage2 || cfg.hpd) return 0;
       let r = 0;
-      if (hi & APT1_H) r |= Perm.Write;
-      if (hi & APT0_H) r |= Perm.User;
+      if (hi & APT1_H) r |= Perm.Write | Perm.UserWrite;
+      if (hi & APT0_H) r |= Perm.UserRead | Perm.UserWrite;
       if (hi & PXNT_H) r |= Perm.Exec;
       if (hi & UXNT_H) r |= twoEL ? Perm.UserExec : Perm.Exec; // at EL2 bit 60 is XNTable
       return r;
@@ -181,7 +195,7 @@ export function aarch64Format(cfg: A64Config): PagingFormat {
       let p = Perm.Read;
       if (!(lo & AP2)) p |= Perm.Write;
       if (twoEL) {
-        if (lo & AP1) p |= Perm.User;
+        if (lo & AP1) p |= lo & AP2 ? Perm.UserRead : Perm.UserRead | Perm.UserWrite;
         if (!(hi & PXN_H)) p |= Perm.Exec;
         if (!(hi & UXN_H)) p |= Perm.UserExec;
       } else if (!(hi & UXN_H)) p |= Perm.Exec; // EL2 single range: bit 54 is XN
@@ -191,11 +205,13 @@ export function aarch64Format(cfg: A64Config): PagingFormat {
     finalPerms(p) {
       if (stage2) return p;
       // Implicit PXN: privileged code never executes what EL0 can write (after APTable folding).
-      if (twoEL && p & Perm.User && p & Perm.Write) p &= ~Perm.Exec;
-      if (cfg.wxn && p & Perm.Write) {
-        p &= ~Perm.Exec;
-        if (p & Perm.User) p &= ~Perm.UserExec;
+      if (twoEL && p & Perm.UserWrite) p &= ~Perm.Exec;
+      // WXN, per actor: writable at an EL means not executable at that EL.
+      if (cfg.wxn) {
+        if (p & Perm.Write) p &= ~Perm.Exec;
+        if (p & Perm.UserWrite) p &= ~Perm.UserExec;
       }
+      if (twoEL && cfg.pan && (p & (Perm.UserRead | Perm.UserWrite) || (cfg.epan && p & Perm.UserExec))) p &= ~(Perm.Read | Perm.Write);
       return p;
     },
 
@@ -227,8 +243,8 @@ export function aarch64Format(cfg: A64Config): PagingFormat {
       const out: Restriction[] = [];
       if (stage2) {
         if (kind !== EntryKind.Leaf) return out;
-        if (!(lo & AP1)) out.push({ perm: Perm.Read, because: `${name} S2AP[0]=0 (no read)` }, { perm: Perm.User, because: `${name} S2AP[0]=0` });
-        if (!(lo & AP2)) out.push({ perm: Perm.Write, because: `${name} S2AP[1]=0 (no write)` });
+        if (!(lo & AP1)) out.push({ perm: Perm.Read, because: `${name} S2AP[0]=0 (no read)` }, { perm: Perm.UserRead, because: `${name} S2AP[0]=0 (no read)` });
+        if (!(lo & AP2)) out.push({ perm: Perm.Write, because: `${name} S2AP[1]=0 (no write)` }, { perm: Perm.UserWrite, because: `${name} S2AP[1]=0 (no write)` });
         const xn = (hi >>> 21) & 3;
         if (xn === 1 || xn === 2) out.push({ perm: Perm.Exec, because: `${name} XN=${xn.toString(2).padStart(2, '0')}` });
         if (xn === 2 || xn === 3) out.push({ perm: Perm.UserExec, because: `${name} XN=${xn.toString(2).padStart(2, '0')}` });
@@ -236,15 +252,19 @@ export function aarch64Format(cfg: A64Config): PagingFormat {
       }
       if (kind === EntryKind.Table) {
         if (cfg.hpd) return out;
-        if (hi & APT1_H) out.push({ perm: Perm.Write, because: `${name} APTable[1]=1 (no write below)` });
-        if (hi & APT0_H) out.push({ perm: Perm.User, because: `${name} APTable[0]=1 (no EL0 access below)` });
+        if (hi & APT1_H) out.push({ perm: Perm.Write, because: `${name} APTable[1]=1 (no write below)` }, { perm: Perm.UserWrite, because: `${name} APTable[1]=1 (no write below)` });
+        if (hi & APT0_H) out.push({ perm: Perm.UserRead, because: `${name} APTable[0]=1 (no EL0 access below)` }, { perm: Perm.UserWrite, because: `${name} APTable[0]=1 (no EL0 access below)` });
         if (hi & PXNT_H) out.push({ perm: Perm.Exec, because: `${name} PXNTable=1` });
         if (hi & UXNT_H) out.push({ perm: twoEL ? Perm.UserExec : Perm.Exec, because: `${name} ${twoEL ? 'UXNTable' : 'XNTable'}=1` });
         return out;
       }
-      if (lo & AP2) out.push({ perm: Perm.Write, because: `${name} AP[2]=1 (read-only)` });
+      if (lo & AP2) out.push({ perm: Perm.Write, because: `${name} AP[2]=1 (read-only)` }, { perm: Perm.UserWrite, because: `${name} AP[2]=1 (read-only)` });
       if (twoEL) {
-        if (!(lo & AP1)) out.push({ perm: Perm.User, because: `${name} AP[1]=0 (no EL0 data access)` });
+        if (!(lo & AP1)) out.push({ perm: Perm.UserRead, because: `${name} AP[1]=0 (no EL0 data access)` }, { perm: Perm.UserWrite, because: `${name} AP[1]=0 (no EL0 data access)` });
+        if (cfg.pan && (lo & AP1 || (cfg.epan && !(hi & UXN_H)))) {
+          const why = lo & AP1 ? 'PSTATE.PAN=1 (EL0-accessible page)' : 'PSTATE.PAN=1 and SCTLR.EPAN=1 (EL0-executable page)';
+          out.push({ perm: Perm.Read, because: why }, { perm: Perm.Write, because: why });
+        }
         if (hi & PXN_H) out.push({ perm: Perm.Exec, because: `${name} PXN=1` });
         if (hi & UXN_H) out.push({ perm: Perm.UserExec, because: `${name} UXN=1` });
         if (lo & AP1 && !(lo & AP2)) out.push({ perm: Perm.Exec, because: 'EL0-writable, so PXN is implied' });
@@ -308,8 +328,8 @@ export function aarch64Format(cfg: A64Config): PagingFormat {
       // Linux arm64 ptdump: USR ro/RW NX/x SHD AF NG CON BLK UXN and the memory type.
       const blk = L(level) !== 3;
       return [
-        perms & Perm.User ? 'USR' : '   ',
-        perms & Perm.Write ? 'RW' : 'ro',
+        perms & (Perm.UserRead | Perm.UserWrite) ? 'USR' : '   ',
+        perms & (Perm.Write | Perm.UserWrite) ? 'RW' : 'ro',
         perms & Perm.Exec ? 'x ' : 'NX',
         ((lo >>> 8) & 3) === 3 ? 'SHD' : '   ',
         lo & AF ? 'AF' : '  ',
@@ -332,7 +352,7 @@ const field = (v: bigint, lo: number, bits: number) => Number((v >> BigInt(lo)) 
 
 export const AARCH64_REGISTERS = [
   'ttbr0_el1', 'ttbr1_el1', 'tcr_el1', 'mair_el1', 'sctlr_el1', 'sctlr', 'id_aa64mmfr0_el1',
-  'ttbr0_el2', 'ttbr1_el2', 'tcr_el2', 'mair_el2', 'sctlr_el2', 'hcr_el2', 'vttbr_el2', 'vtcr_el2', 'cpsr', 'pc',
+  'ttbr0_el2', 'ttbr1_el2', 'tcr_el2', 'mair_el2', 'sctlr_el2', 'hcr_el2', 'vttbr_el2', 'vtcr_el2', 'cpsr', 'pc', 'id_aa64mmfr1_el1',
 ];
 
 function paRangeCap(regs: Registers, bits: number): number {
@@ -415,6 +435,14 @@ function twoHalves(regs: Registers, el: 1 | 2, wanted: Set<string> | undefined, 
   const mair = regs.get(`mair${sfx}`);
   if (mair === undefined) notes.push(`MAIR_EL${el} unknown: memory types shown as AttrIndx numbers`);
   const ips = paRangeCap(regs, IPS_BITS[field(tcr, 32, 3)] ?? 48);
+  // PSTATE.PAN from CPSR bit 22; unknown: 1 when ID_AA64MMFR1_EL1.PAN (bits 23:20) shows FEAT_PAN.
+  const cpsr = regs.get('cpsr');
+  const mmfr1 = regs.get('id_aa64mmfr1_el1');
+  const pan = cpsr !== undefined ? ((cpsr >> 22n) & 1n) === 1n : mmfr1 !== undefined && field(mmfr1, 20, 4) !== 0;
+  if (cpsr === undefined) {
+    notes.push(`control state unknown: assuming PSTATE.PAN=${pan ? 1 : 0} (${mmfr1 === undefined ? 'ID_AA64MMFR1_EL1 unknown, so no FEAT_PAN assumed' : pan ? 'ID_AA64MMFR1_EL1 shows FEAT_PAN' : 'no FEAT_PAN'}), as Linux runs outside its user-access windows (give --reg CPSR=…)`);
+  }
+  const epan = sctlr !== undefined && ((sctlr >> 57n) & 1n) === 1n;
   const ds = field(tcr, 59, 1) === 1;
   const asid16 = field(tcr, 36, 1) === 1;
   const a1 = field(tcr, 22, 1) === 1;
@@ -430,6 +458,9 @@ function twoHalves(regs: Registers, el: 1 | 2, wanted: Set<string> | undefined, 
       continue;
     }
     const tsz = field(tcr, upper ? 16 : 0, 6);
+    // Arm ARM D8.1.9: TnSZ is at least 12 (52-bit input, FEAT_LVA/LPA2) and at most 48 (FEAT_TTST,
+    // 4K granule; 47 for 16K/64K); beyond that the input range is not a valid configuration.
+    if (tsz < 12 || tsz > 48) throw new RegisterError(`TCR_EL${el}.T${upper ? 1 : 0}SZ=${tsz} is outside the architected range 12..48 (a ${64 - tsz}-bit input range)`);
     const g = upper ? granule1(field(tcr, 30, 2)) : granule0(field(tcr, 14, 2));
     if (!g) throw new RegisterError(`TCR_EL${el}.TG${upper ? 1 : 0} holds a reserved granule encoding`);
     const ttbr = requireReg(regs, name, `the ${upper ? 'upper' : 'lower'} half's table address`);
@@ -437,7 +468,7 @@ function twoHalves(regs: Registers, el: 1 | 2, wanted: Set<string> | undefined, 
     halves.push({
       name, upper, ttbr, tbi: field(tcr, upper ? 38 : 37, 1) === 1,
       asid: asidReg === undefined ? undefined : Number((asidReg >> 48n) & (asid16 ? 0xffffn : 0xffn)),
-      cfg: { regime: el === 1 ? 'el1' : 'el2&0', granule: g, inputBits: 64 - tsz, outputBits: ips, ds, hpd: field(tcr, upper ? 42 : 41, 1) === 1, wxn, mair },
+      cfg: { regime: el === 1 ? 'el1' : 'el2&0', granule: g, inputBits: 64 - tsz, outputBits: ips, ds, hpd: field(tcr, upper ? 42 : 41, 1) === 1, wxn, mair, pan, epan },
     });
   }
   return halves.map((h) => stage1Root(h, notes));

@@ -1,5 +1,6 @@
 // Registry of architectures: from register values to an AddressSpace (its roots and formats).
 // Architecture modules import this file and call registerArch; formats/index.ts loads them all.
+import { hex, parseNumber } from '../addr';
 import { Arch } from '../format';
 import { AddressSpace, RegisterError, Registers } from '../space';
 // Each architecture module calls registerArch when imported (see the imports at the end).
@@ -34,7 +35,23 @@ export function archModule(arch: Arch): ArchModule {
 }
 
 export function spaceFromRegisters(arch: Arch, regs: Registers, opts?: SpaceOptions): AddressSpace {
-  return archModule(arch).buildSpace(regs, opts);
+  const roots = opts?.roots?.map(explicitRoot);
+  return archModule(arch).buildSpace(regs, roots ? { ...opts, roots } : opts);
+}
+
+/** "table@PA" checked strictly (0x-hex or decimal, page-aligned, below 2^52) and spelled 0x-hex. */
+function explicitRoot(name: string): string {
+  const m = /^table@(.*)$/i.exec(name.trim());
+  if (!m) return name;
+  let pa: bigint;
+  try {
+    pa = parseNumber(m[1], 'root table address');
+  } catch (e) {
+    throw new RegisterError(`--root ${name}: ${(e as Error).message}`);
+  }
+  if (pa >= 1n << 52n) throw new RegisterError(`--root ${name}: a table address is below 2^52 on every supported architecture`);
+  if (pa % 32n !== 0n) throw new RegisterError(`--root ${name}: a table address is at least 32-byte aligned (PAE's PDPT; 4 KiB for every other root)`);
+  return `table@${hex(pa)}`;
 }
 
 

@@ -1,7 +1,11 @@
 // RISC-V Sv32/Sv39/Sv48/Sv57 as data for the generic walker, following the privileged spec and
 // QEMU's target/riscv/cpu_helper.c: a PTE with R=W=X=0 points to the next level, W without R is
 // reserved, superpages must be aligned, bits 63:54 must be zero except PBMT (62:61, Svpbmt) and
-// N (63, Svnapot) on leaves. Non-leaf PTEs carry no permissions. S-mode may not execute U pages,
+// N (63, Svnapot) on leaves. Non-leaf PTEs carry no permissions. The walk faults on "any bits or
+// encodings that are reserved for future standard use" (privileged spec §4.3.2 step 3): bits
+// 60:54, PBMT=3 (Svpbmt), D/A/U and PBMT/N in non-leaf PTEs (§4.3.1; QEMU TCG ignores D/A/U
+// there), N on a superpage or with a NAPOT size other than 64 KiB (Svnapot: ppn[0][3:0]=1000).
+// A 64 KiB NAPOT page takes PA[15:12] from VA[15:12], i.e. from the entry's index. S-mode may not execute U pages,
 // reads U pages only with sstatus.SUM, and reads execute-only pages only with sstatus.MXR.
 
 import { VirtAddr, hex, signExtend, virtAddr } from '../addr';
@@ -56,8 +60,9 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
 
     addressBitsLo(level) {
       // PPN bits of the low word are pure address (a superpage's low PPN bits must be zero,
-      // which reservedBits checks, so they stay in the key for levels above 0).
-      return level === n - 1 ? (0xfffffc00 | 0) : 0;
+      // which reservedBits checks, so they stay in the key for levels above 0), except ppn[0][3:0]
+      // (bits 13:10) on RV64: with N=1 they encode the NAPOT size, which reservedBits checks.
+      return level === n - 1 ? (rv32 ? 0xfffffc00 | 0 : 0xffffc000 | 0) : 0;
     },
 
     classify(lo, _hi, level) {
@@ -72,7 +77,9 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
       return ppnPa(lo, hi);
     },
 
-    leafPa(lo, hi) {
+    leafPa(lo, hi, level, index) {
+      // Svnapot: the PTE names the 64 KiB region; each of its 16 pages is PA base + VA[15:12].
+      if (!rv32 && hi & 0x80000000 && level === n - 1) return ppnPa(lo, hi) - (ppnPa(lo, hi) % 0x10000) + ((index ?? 0) & 15) * 4096;
       return ppnPa(lo, hi);
     },
 
@@ -80,19 +87,19 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
       return 0; // RISC-V non-leaf PTEs carry no permissions
     },
 
+    // Privileged spec §4.3.1/§4.3.2: U=1 pages are U-mode's; S-mode reads and writes them only
+    // with sstatus.SUM=1 (the same rule for both: v1 applied SUM to read only) and never executes
+    // them; U=0 pages are S-mode's only. MXR makes executable pages readable for both modes.
     leafPerms(lo) {
-      let p = 0;
-      const user = (lo & U) !== 0;
-      if ((lo & R || (ctx.mxr && lo & X)) && (!user || ctx.sum)) p |= Perm.Read;
-      // Write is W for whoever may access the page (Perm.Write), as on x86: a user RW page stays
-      // writable without SUM; only S-mode's access (Perm.Read) depends on SUM.
-      if (lo & W) p |= Perm.Write;
-      if (lo & X && !user) p |= Perm.Exec;
-      if (user) {
-        p |= Perm.User;
-        if (lo & X) p |= Perm.UserExec;
+      const read = (lo & R) !== 0 || (ctx.mxr && (lo & X) !== 0);
+      const w = (lo & W) !== 0;
+      const x = (lo & X) !== 0;
+      if (lo & U) {
+        let p = (read ? Perm.UserRead : 0) | (w ? Perm.UserWrite : 0) | (x ? Perm.UserExec : 0);
+        if (ctx.sum) p |= (read ? Perm.Read : 0) | (w ? Perm.Write : 0);
+        return p;
       }
-      return p;
+      return (read ? Perm.Read : 0) | (w ? Perm.Write : 0) | (x ? Perm.Exec : 0);
     },
 
     leafFlags(lo, hi) {
@@ -102,6 +109,12 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
       if (lo & D) fl |= Flag.Dirty;
       if (!rv32 && hi & 0x80000000) fl |= Flag.Contiguous; // Svnapot N
       return fl;
+    },
+
+    // §4.3.1: "Global mappings ... If the G bit is set in a non-leaf PTE, all mappings in that
+    // subsequent page table are global."
+    tableFlags(lo) {
+      return lo & G ? Flag.Global : 0;
     },
 
     leafMemType(_lo, hi) {
@@ -114,10 +127,17 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
         if (kind === EntryKind.Leaf && level < n - 1 && (lo >>> 10) & 0x3ff) return BigInt(((lo >>> 10) & 0x3ff) << 10);
         return 0;
       }
-      // Bits 60:54 are reserved; PBMT and N are reserved on non-leaf PTEs.
+      // Bits 60:54 are reserved; PBMT and N are reserved on non-leaf PTEs; PBMT=3 is reserved.
       let rhi = hi & 0x1fc00000;
-      if (kind === EntryKind.Table) rhi |= hi & 0xe0000000;
-      if (rhi) return BigInt(rhi >>> 0) << 32n;
+      let rlo = 0;
+      if (kind === EntryKind.Table) {
+        rhi |= hi & 0xe0000000;
+        rlo |= lo & (D | A | U);
+      } else {
+        if (((hi >>> 29) & 3) === 3) rhi |= 0x60000000;
+        if (hi & 0x80000000 && (level !== n - 1 || ((lo >>> 10) & 0xf) !== 0b1000)) rhi |= 0x80000000 | 0; // N: superpage or size other than 64 KiB
+      }
+      if (rhi || rlo) return (BigInt(rhi >>> 0) << 32n) | BigInt(rlo >>> 0);
       if (kind === EntryKind.Leaf && level < n - 1) {
         // A superpage's low PPN fields must be zero (else a misaligned-superpage fault).
         const lowPpnBits = (n - 1 - level) * 9;
@@ -132,15 +152,17 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
       const name = levels[level].name;
       const out: Restriction[] = [];
       const user = (lo & U) !== 0;
-      if (!(lo & R)) out.push({ perm: Perm.Read, because: ctx.mxr && lo & X ? '' : `${name} R=0` });
+      const noR = ctx.mxr && lo & X ? '' : `${name} R=0${lo & X ? ' (sstatus.MXR=0)' : ''}`;
+      if (!(lo & R)) out.push({ perm: Perm.Read, because: noR }, { perm: Perm.UserRead, because: noR });
       if (user && !ctx.sum) {
-        out.push({ perm: Perm.Read, because: `${name} U=1 and sstatus.SUM=0 (S-mode cannot access user pages)` });
+        const why = `${name} U=1 and sstatus.SUM=0 (S-mode cannot access user pages)`;
+        out.push({ perm: Perm.Read, because: why }, { perm: Perm.Write, because: why });
       }
-      if (!(lo & W)) out.push({ perm: Perm.Write, because: `${name} W=0` });
+      if (!(lo & W)) out.push({ perm: Perm.Write, because: `${name} W=0` }, { perm: Perm.UserWrite, because: `${name} W=0` });
       if (!(lo & X)) {
         out.push({ perm: Perm.Exec, because: `${name} X=0` }, { perm: Perm.UserExec, because: `${name} X=0` });
       } else if (user) out.push({ perm: Perm.Exec, because: `${name} U=1 (S-mode never executes user pages)` });
-      if (!user) out.push({ perm: Perm.User, because: `${name} U=0` }, { perm: Perm.UserExec, because: `${name} U=0` });
+      if (!user) for (const perm of [Perm.UserRead, Perm.UserWrite, Perm.UserExec]) out.push({ perm, because: `${name} U=0` });
       return out.filter((r) => r.because);
     },
 
@@ -206,7 +228,7 @@ function buildRiscvSpace(arch: 'riscv64' | 'riscv32', regs: Registers, opts: Spa
     asid = (satp >> 44n) & 0xffffn;
   }
   const status = regs.get('sstatus') ?? regs.get('mstatus');
-  if (status === undefined) notes.push('sstatus unknown: assuming SUM=0 and MXR=0 for S-mode rights');
+  if (status === undefined) notes.push('control state unknown: assuming sstatus.SUM=0 and MXR=0, as Linux runs outside its user-access windows (give --reg sstatus=…)');
   const ctx: RiscvContext = { mode, sum: status !== undefined && ((status >> 18n) & 1n) === 1n, mxr: status !== undefined && ((status >> 19n) & 1n) === 1n };
   const format = riscvFormat(ctx);
   const inputBits = { Sv32: 32, Sv39: 39, Sv48: 48, Sv57: 57 }[mode];

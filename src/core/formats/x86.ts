@@ -1,8 +1,13 @@
 // x86 paging formats: 32-bit (PSE, PSE-36), PAE, 4-level and 5-level (LA57), as data for the
 // generic walker. Semantics follow the Intel SDM vol. 3 §4 and QEMU's target/i386 walker:
 // U/S and R/W are ANDed across levels, XD is ORed (only with EFER.NXE; otherwise bit 63 is
-// reserved), SMEP forbids supervisor execution of user pages, PAT/PCD/PWT select an IA32_PAT
-// entry (the default PAT when the register is unknown).
+// reserved), PAT/PCD/PWT select an IA32_PAT entry (the default PAT when the register is unknown).
+// Rights per actor (SDM §4.6): supervisor (CPL 0) and user (CPL 3). CR0.WP=0 lets supervisor
+// writes ignore R/W; CR4.SMEP forbids supervisor execution and CR4.SMAP (with EFLAGS.AC=0)
+// supervisor data access of user pages; with CR4.PKE the leaf's protection key (bits 62:59,
+// IA-32e paging only) and PKRU's AD/WD bits limit data access to user pages by both actors
+// (§4.6.2); G counts only with CR4.PGE=1. Unknown EFLAGS/PKRU: what Linux runs with outside its
+// user-access windows (AC=0; PKRU=0x55555554, every key but 0 access-disabled).
 
 import { VirtAddr, hex, signExtend, virtAddr } from '../addr';
 import { EntryKind, Field, Flag, LevelDesc, PagingFormat, Perm, Restriction, rawEntry } from '../format';
@@ -17,6 +22,13 @@ export interface X86Context {
   readonly pse: boolean; // CR4.PSE (32-bit mode 4 MiB pages)
   readonly smep: boolean;
   readonly wp: boolean;
+  /** CR4.SMAP and EFLAGS.AC=0: supervisor data access to user pages faults. */
+  readonly smapBlocks: boolean;
+  /** CR4.PKE: PKRU applies (IA-32e paging only); the PKRU value. */
+  readonly pke: boolean;
+  readonly pkru: number;
+  /** CR4.PGE: the G bit makes a translation global. */
+  readonly pge: boolean;
   readonly pat: bigint; // IA32_PAT
   readonly maxPhyAddr: number;
 }
@@ -72,6 +84,9 @@ export function x86Format(ctx: X86Context): PagingFormat {
   // Address bits at and above MAXPHYADDR (up to bit 51) are reserved in every 64-bit entry.
   const resHiAddr = wide ? (0xfffff & ~((1 << Math.max(0, ctx.maxPhyAddr - 32)) - 1)) >>> 0 : 0;
   const resHiNx = ctx.nxe ? 0 : NX_HI;
+  // PAE entries (SDM Tables 4-8 to 4-10): bits 62:MAXPHYADDR are reserved, not just up to 51
+  // (IA-32e paging ignores 62:52 instead, and uses 62:59 as the protection key).
+  const resHiPae = ctx.mode === 'PAE' ? 0x7ff00000 : 0;
   const patIndexToType = (idx: number): number => {
     const t = Number((ctx.pat >> BigInt(idx * 8)) & 7n);
     const name = PAT_TYPES[t] ?? 'reserved';
@@ -130,29 +145,43 @@ export function x86Format(ctx: X86Context): PagingFormat {
     tableRestricts(lo, hi, level) {
       if (pdptPae && level === 0) return 0; // PAE PDPTEs carry no rights
       let r = 0;
-      if ((lo & RW) === 0) r |= Perm.Write;
-      if ((lo & US) === 0) r |= Perm.User | Perm.UserExec;
+      if ((lo & RW) === 0) r |= ctx.wp ? Perm.Write | Perm.UserWrite : Perm.UserWrite;
+      if ((lo & US) === 0) r |= Perm.UserRead | Perm.UserWrite | Perm.UserExec;
       if (ctx.nxe && (hi & NX_HI) !== 0) r |= Perm.Exec | Perm.UserExec;
       return r;
     },
 
     leafPerms(lo, hi) {
       let p = Perm.Read;
-      if (lo & RW) p |= Perm.Write;
+      if (lo & RW || !ctx.wp) p |= Perm.Write;
       const x = !(ctx.nxe && (hi & NX_HI) !== 0);
       if (x) p |= Perm.Exec;
       if (lo & US) {
-        p |= Perm.User;
+        p |= Perm.UserRead;
+        if (lo & RW) p |= Perm.UserWrite;
         if (x) p |= Perm.UserExec;
       }
       return p;
     },
 
-    finalPerms: ctx.smep ? (p) => ((p & Perm.User) !== 0 ? p & ~Perm.Exec : p) : undefined,
+    // A user page is one whose U/S is 1 at every level: only U/S removes UserRead.
+    finalPerms: ctx.smep || ctx.smapBlocks || (ctx.pke && wide && n >= 4)
+      ? (p, _lo, hi) => {
+        if ((p & Perm.UserRead) === 0) return p;
+        if (ctx.smep) p &= ~Perm.Exec;
+        if (ctx.smapBlocks) p &= ~(Perm.Read | Perm.Write);
+        if (ctx.pke && n >= 4) {
+          const key = (hi >>> 27) & 0xf;
+          if ((ctx.pkru >>> (2 * key)) & 1) p &= ~(Perm.Read | Perm.Write | Perm.UserRead | Perm.UserWrite);
+          else if ((ctx.pkru >>> (2 * key + 1)) & 1) p &= ~(ctx.wp ? Perm.Write | Perm.UserWrite : Perm.UserWrite);
+        }
+        return p;
+      }
+      : undefined,
 
     leafFlags(lo) {
       let fl = 0;
-      if (lo & G) fl |= Flag.Global;
+      if (lo & G && ctx.pge) fl |= Flag.Global;
       if (lo & A) fl |= Flag.Accessed;
       if (lo & D) fl |= Flag.Dirty;
       return fl;
@@ -172,7 +201,7 @@ export function x86Format(ctx: X86Context): PagingFormat {
         return lo & res ? BigInt((lo & res) >>> 0) : 0;
       }
       let rlo = 0;
-      let rhi = (hi & (resHiAddr | resHiNx)) >>> 0;
+      let rhi = (hi & (resHiAddr | resHiNx | resHiPae)) >>> 0;
       if (pdptPae && level === 0) {
         // PAE PDPTEs: Intel reserves bits 1, 2, 5-8 and 63 (a load into CR3 faults), but QEMU
         // TCG faults only on bit 63 and address bits, and itself sets A (bit 5) in PDPTEs. We
@@ -188,20 +217,41 @@ export function x86Format(ctx: X86Context): PagingFormat {
       return (rlo | rhi) === 0 ? 0 : (BigInt(rhi >>> 0) << 32n) | BigInt(rlo >>> 0);
     },
 
+    // SDM vol. 3 §4.4.1, Table 4-8: PAE PDPTE bits 2:1 and 8:5 are reserved (the PDPTE load at
+    // MOV CR3 faults); QEMU TCG ignores them and sets A (bit 5) itself.
+    laxBits: pdptPae ? (lo, _hi, level) => (level === 0 && lo & 0x1e6 ? BigInt(lo & 0x1e6) : 0) : undefined,
+
     explainRestrictions(lo, hi, level, kind) {
       const name = levels[level].name;
       const out: Restriction[] = [];
       if (pdptPae && level === 0) return out;
-      if ((lo & RW) === 0) out.push({ perm: Perm.Write, because: `${name} R/W=0` });
+      if ((lo & RW) === 0) {
+        if (ctx.wp) out.push({ perm: Perm.Write, because: `${name} R/W=0 (CR0.WP=1)` });
+        out.push({ perm: Perm.UserWrite, because: `${name} R/W=0` });
+      }
       if ((lo & US) === 0) {
-        out.push({ perm: Perm.User, because: `${name} U/S=0` });
-        out.push({ perm: Perm.UserExec, because: `${name} U/S=0` });
+        for (const perm of [Perm.UserRead, Perm.UserWrite, Perm.UserExec]) out.push({ perm, because: `${name} U/S=0` });
       }
       if (ctx.nxe && hi & NX_HI) {
         out.push({ perm: Perm.Exec, because: `${name} XD=1` });
         out.push({ perm: Perm.UserExec, because: `${name} XD=1` });
       }
-      if (kind === EntryKind.Leaf && ctx.smep && lo & US) out.push({ perm: Perm.Exec, because: 'CR4.SMEP=1 (user page)' });
+      if (kind === EntryKind.Leaf && lo & US) {
+        if (ctx.smep) out.push({ perm: Perm.Exec, because: 'CR4.SMEP=1 (user page)' });
+        if (ctx.smapBlocks) {
+          out.push({ perm: Perm.Read, because: 'CR4.SMAP=1 and EFLAGS.AC=0 (user page)' });
+          out.push({ perm: Perm.Write, because: 'CR4.SMAP=1 and EFLAGS.AC=0 (user page)' });
+        }
+        if (ctx.pke && n >= 4) {
+          const key = (hi >>> 27) & 0xf;
+          if ((ctx.pkru >>> (2 * key)) & 1) {
+            for (const perm of [Perm.Read, Perm.Write, Perm.UserRead, Perm.UserWrite]) out.push({ perm, because: `CR4.PKE=1 and PKRU.AD${key}=1 (protection key ${key})` });
+          } else if ((ctx.pkru >>> (2 * key + 1)) & 1) {
+            if (ctx.wp) out.push({ perm: Perm.Write, because: `CR4.PKE=1 and PKRU.WD${key}=1 (protection key ${key}, CR0.WP=1)` });
+            out.push({ perm: Perm.UserWrite, because: `CR4.PKE=1 and PKRU.WD${key}=1 (protection key ${key})` });
+          }
+        }
+      }
       return out;
     },
 
@@ -254,13 +304,13 @@ export function x86Format(ctx: X86Context): PagingFormat {
       // Linux x86 ptdump order: USR RW PWT PCD PSE PAT GLB NX.
       const patBit = isPT(level) ? (lo >>> 7) & 1 : (lo >>> 12) & 1;
       return [
-        perms & Perm.User ? 'USR' : '   ',
-        perms & Perm.Write ? 'RW' : 'ro',
+        perms & (Perm.UserRead | Perm.UserWrite) ? 'USR' : '   ',
+        perms & (Perm.Write | Perm.UserWrite) ? 'RW' : 'ro',
         lo & PWT ? 'PWT' : '   ',
         lo & PCD ? 'PCD' : '   ',
         !isPT(level) ? 'PSE' : '   ',
         patBit ? 'PAT' : '   ',
-        lo & G ? 'GLB' : '   ',
+        lo & G && ctx.pge ? 'GLB' : '   ',
         perms & Perm.Exec ? 'x ' : 'NX',
       ].join(' ');
     },
@@ -278,11 +328,17 @@ const CR4_PSE = 1n << 4n;
 const CR4_PAE = 1n << 5n;
 const CR4_PCIDE = 1n << 17n;
 const CR4_SMEP = 1n << 20n;
+const CR4_SMAP = 1n << 21n;
+const CR4_PKE = 1n << 22n;
+const CR4_PGE = 1n << 7n;
+const EFLAGS_AC = 1n << 18n;
+/** Linux's init_pkru_value: access-disable for every key but 0. */
+export const LINUX_DEFAULT_PKRU = 0x55555554;
 const CR4_LA57 = 1n << 12n;
 const EFER_NXE = 1n << 11n;
 const EFER_LMA = 1n << 10n;
 
-export const X86_REGISTERS = ['cr0', 'cr2', 'cr3', 'cr4', 'cr8', 'efer', 'ia32_pat', 'maxphyaddr'];
+export const X86_REGISTERS = ['cr0', 'cr2', 'cr3', 'cr4', 'cr8', 'efer', 'ia32_pat', 'maxphyaddr', 'eflags', 'rflags', 'pkru'];
 
 /** Builds the x86 address space from control registers. */
 export function buildX86Space(archWanted: 'x86_64' | 'x86', regs: Registers, opts: SpaceOptions = {}): AddressSpace {
@@ -309,16 +365,33 @@ export function buildX86Space(archWanted: 'x86_64' | 'x86', regs: Registers, opt
   const pat = regs.get('ia32_pat') ?? regs.get('pat');
   if (pat === undefined) notes.push('IA32_PAT unknown: memory types use the power-on default PAT (give --reg IA32_PAT=… to override)');
   const maxPhyAddr = Number(regs.get('maxphyaddr') ?? 52n);
+  if (regs.get('maxphyaddr') === undefined && pae) {
+    notes.push('MAXPHYADDR unknown: assuming 52 bits, so address bits 51:MAXPHYADDR of the real CPU are not checked as reserved (give --reg MAXPHYADDR=…; QEMU: the CPU\'s phys-bits)');
+  }
+  // Control state the rights depend on; unknown parts as Linux runs outside user-access windows.
+  const eflags = regs.get('eflags') ?? regs.get('rflags');
+  const smap = (cr4 & CR4_SMAP) !== 0n;
+  const pke = (cr4 & CR4_PKE) !== 0n && lma;
+  const pkru = regs.get('pkru');
+  const assumed: string[] = [];
+  if (smap && eflags === undefined) assumed.push('EFLAGS.AC=0 (SMAP blocks supervisor access to user pages)');
+  if (pke && pkru === undefined) assumed.push(`PKRU=${hex(LINUX_DEFAULT_PKRU)} (every protection key but 0 access-disabled)`);
+  if (assumed.length) notes.push(`control state unknown: assuming ${assumed.join(' and ')}, as Linux runs outside its user-access windows (give --reg EFLAGS=…${pke ? ', PKRU=…' : ''})`);
   const ctx: X86Context = {
     mode,
     nxe: (efer & EFER_NXE) !== 0n,
     pse: (cr4 & CR4_PSE) !== 0n,
     smep: (cr4 & CR4_SMEP) !== 0n,
     wp: (cr0 & CR0_WP) !== 0n,
+    smapBlocks: smap && ((eflags ?? 0n) & EFLAGS_AC) === 0n,
+    pke,
+    pkru: pkru === undefined ? LINUX_DEFAULT_PKRU : Number(pkru & 0xffffffffn),
+    pge: (cr4 & CR4_PGE) !== 0n,
     pat: pat ?? DEFAULT_PAT,
     maxPhyAddr,
   };
-  if (!ctx.wp) notes.push('CR0.WP=0: supervisor writes ignore R/W (write shown is what user mode and R/W allow)');
+  if (!ctx.wp) notes.push('CR0.WP=0: supervisor writes ignore R/W (write is the supervisor\'s right, userWrite the user\'s)');
+  if (!ctx.pge) notes.push('CR4.PGE=0: no translation is global (G bits are ignored)');
   if (!ctx.nxe && mode !== '32-bit') notes.push('EFER.NXE=0: no page is execute-disabled; bit 63 is reserved');
   const format = x86Format(ctx);
   const pcide = (cr4 & CR4_PCIDE) !== 0n && lma;

@@ -14,9 +14,10 @@
 // - every walker diagnostic: reserved bits, tables outside RAM, failed reads, recursive slots,
 //   misaligned roots.
 import { hex, sizeLabel } from '../addr';
-import { PagingFormat, Perm, levelSize } from '../format';
+import { ANY_WRITE, PagingFormat, Perm, USER_ANY, levelSize } from '../format';
 import { RamRange } from '../memory';
 import { AddressSpace, Root } from '../space';
+import { FoldLimitError, countAlgebra, expansion, fold, foldRanges } from '../graph';
 import { Diagnostic, Leaf, TableStore, walk } from '../walker';
 import { isUpperHalf } from './filter';
 import { MergedRange, RangeMerger, rangeEndVa, rangeVa } from './merge';
@@ -31,6 +32,7 @@ export type FindingKind =
   | 'user-code-writable-alias' // info: how many user code pages the kernel can also write
   | 'device-mapping'
   | 'leaf-outside-ram'
+  | 'checks-skipped' // per-leaf checks not run: the tables expand beyond the leaf bound
   | Diagnostic['kind'];
 
 export interface Finding {
@@ -56,7 +58,16 @@ export interface AuditOptions {
   readonly signal?: AbortSignal;
   /** Only these roots (default: every root of the space). */
   readonly roots?: readonly Root[];
+  /**
+   * Beyond this many leaves (shared subtrees can expand a few tables to 512^4 leaves) the audit
+   * works on merged ranges from the graph of tables: W+X, user-kernel and diagnostics stay exact,
+   * the per-leaf checks (writable aliases, leaves outside RAM) are skipped and say so.
+   */
+  readonly maxLeaves?: number;
 }
+
+/** Default for AuditOptions.maxLeaves: the alias index keeps ~50 bytes per leaf. */
+export const AUDIT_LEAF_LIMIT = 2 ** 22;
 
 export interface AuditReport {
   findings: Finding[];
@@ -106,6 +117,17 @@ export async function auditReport(space: AddressSpace, store: TableStore, opts: 
   const executable = new ReverseIndexBuilder();
   const userCode = new ReverseIndexBuilder();
   const diags: Diagnostic[] = [];
+  // Diagnostics deduplicated as they stream (a shared subtree's are already reported once).
+  const seenDiag = new Set<string>();
+  const onDiag = (d: Diagnostic): void => {
+    const k = `${d.root.name}\n${d.message}`;
+    if (seenDiag.has(k)) return;
+    seenDiag.add(k);
+    diags.push(d);
+  };
+  const limit = opts.maxLeaves ?? AUDIT_LEAF_LIMIT;
+  const size = await expansion(roots, store, undefined, opts.signal);
+  if (size.leaves > limit || size.tables > limit) return foldedAudit(roots, store, size.leaves, onDiag, diags, opts.signal);
   let leaves = 0;
   let nonExec = 0;
   let wxPagesKernel = 0;
@@ -118,8 +140,8 @@ export async function auditReport(space: AddressSpace, store: TableStore, opts: 
     const p = l.perms;
     if ((p & EXEC) === 0) nonExec++;
     // Only write-protected code can be defeated by a writable alias; W+X code is reported as W+X.
-    else if ((p & Perm.Write) === 0) (kernelSide(l.root, l.linear) ? executable : userCode).push(l);
-    if ((p & Perm.Write) !== 0) {
+    else if ((p & ANY_WRITE) === 0) (kernelSide(l.root, l.linear) ? executable : userCode).push(l);
+    if ((p & ANY_WRITE) !== 0) {
       writable.push(l);
       if ((p & EXEC) !== 0) {
         wx.push(l);
@@ -132,38 +154,25 @@ export async function auditReport(space: AddressSpace, store: TableStore, opts: 
         else wxPagesUser += n;
       }
     }
-    if ((p & (Perm.User | Perm.UserExec)) !== 0 && isUpperHalf(l.root, l.linear)) userKernel.push(l);
+    if ((p & USER_ANY) !== 0 && isUpperHalf(l.root, l.linear)) userKernel.push(l);
     const cov = ramCoverage(ram, l.pa, l.size);
     if (cov === 'outside' && l.root.format.deviceMemType(l.memType)) devices.push(l);
     else if (cov === 'outside') outside.push(l);
     else if (cov === 'partly') partly.push(l);
   };
-  await walk(roots, store, { leaf: onLeaf, diagnostic: (d) => diags.push(d) }, { signal: opts.signal });
+  await walk(roots, store, { leaf: onLeaf, diagnostic: onDiag }, { signal: opts.signal });
 
   const findings: Finding[] = [];
-  const wxPages = wxPagesKernel + wxPagesUser;
-  const summary = wxPages
-    ? `Checked W+X mappings: FAILED, ${wxPages} W+X pages found.`
-    : 'Checked W+X mappings: passed, no W+X pages found.';
-  findings.push({
-    severity: wxPagesKernel ? 'error' : wxPagesUser ? 'warning' : 'info', kind: 'w+x-check', root: roots.map((r) => r.name).join(','),
-    message: wxPagesUser && wxPagesKernel ? `${summary} (${wxPagesKernel} kernel, ${wxPagesUser} user)` : summary, pages: wxPages,
-  });
+  const { summary, wxPages } = wxSummary(findings, roots, wxPagesKernel, wxPagesUser);
   if (wxPages > 0 && nonExec === 0) {
     findings.push({
       severity: 'info', kind: 'no-nx', root: roots.map((r) => r.name).join(','),
       message: 'no mapping in this space is execute-disabled (NX unsupported or disabled?): every writable page counts as W+X; Linux skips the check when NX is missing',
     });
   }
-  for (const r of wx.finish()) {
-    const who = r.perms & Perm.Exec && r.perms & Perm.UserExec ? 'kernel and user' : r.perms & Perm.Exec ? 'kernel' : 'user';
-    const unit = smallestPage(r.root.format);
-    findings.push(rangeFinding(r, 'w+x', kernelSide(r.root, r.start) ? 'error' : 'warning', `writable and executable (${who} execute)`, Math.max(1, r.size / unit)));
-  }
-  for (const r of userKernel.finish()) {
-    findings.push(rangeFinding(r, 'user-kernel', 'warning', `kernel-half mapping accessible from user mode (${r.perms & Perm.UserExec ? 'user-executable' : 'user data access'})`));
-  }
-  findings.push(...writableAliases(executable, writable));
+  rangeFindings(findings, wx.finish(), userKernel.finish());
+  // A loop, not push(...spread): ~131 k aliases overflowed the stack as call arguments.
+  for (const f of writableAliases(executable, writable)) findings.push(f);
   const userAliases = writableAliases(userCode, writable);
   if (userAliases.length) {
     const bytes = userAliases.reduce((n, f) => n + Number(BigInt(f.end!) - BigInt(f.va!)), 0);
@@ -185,13 +194,92 @@ export async function auditReport(space: AddressSpace, store: TableStore, opts: 
   for (const r of partly.finish()) {
     findings.push(rangeFinding(r, 'leaf-outside-ram', 'info', `maps ${hex(r.pa)}-${hex(r.pa + r.size)}, partly outside guest RAM`));
   }
+  diagFindings(findings, diags);
+  return { findings, summary, wxPages, leaves };
+}
+
+function wxSummary(findings: Finding[], roots: readonly Root[], kernel: number, user: number): { summary: string; wxPages: number } {
+  const wxPages = kernel + user;
+  const summary = wxPages
+    ? `Checked W+X mappings: FAILED, ${wxPages} W+X pages found.`
+    : 'Checked W+X mappings: passed, no W+X pages found.';
+  findings.push({
+    severity: kernel ? 'error' : user ? 'warning' : 'info', kind: 'w+x-check', root: roots.map((r) => r.name).join(','),
+    message: user && kernel ? `${summary} (${kernel} kernel, ${user} user)` : summary, pages: wxPages,
+  });
+  return { summary, wxPages };
+}
+
+function rangeFindings(findings: Finding[], wx: readonly MergedRange[], userKernel: readonly MergedRange[]): void {
+  for (const r of wx) {
+    const who = r.perms & Perm.Exec && r.perms & Perm.UserExec ? 'kernel and user' : r.perms & Perm.Exec ? 'kernel' : 'user';
+    const unit = smallestPage(r.root.format);
+    findings.push(rangeFinding(r, 'w+x', kernelSide(r.root, r.start) ? 'error' : 'warning', `writable and executable (${who} execute)`, Math.max(1, r.size / unit)));
+  }
+  for (const r of userKernel) {
+    findings.push(rangeFinding(r, 'user-kernel', 'warning', `kernel-half mapping accessible from user mode (${r.perms & Perm.UserExec ? 'user-executable' : 'user data access'})`));
+  }
+}
+
+function diagFindings(findings: Finding[], diags: readonly Diagnostic[]): void {
   for (const d of diags) {
     findings.push({
-      severity: d.kind === 'recursive' ? 'info' : 'error', kind: d.kind, root: d.root.name,
+      severity: d.kind === 'recursive' ? 'info' : d.kind === 'qemu-lenient' ? 'warning' : 'error', kind: d.kind, root: d.root.name,
       va: hex(d.root.toVirt(d.linear)), level: d.root.format.levels[d.level]?.name, message: d.message,
     });
   }
-  return { findings, summary, wxPages, leaves };
+}
+
+/**
+ * The audit on merged ranges from the graph of tables, for tables that expand beyond the leaf
+ * bound. A merged range has one set of rights, so W+X and user-kernel are the same as from the
+ * leaves; W+X pages are counted per range.
+ */
+async function foldedAudit(roots: readonly Root[], store: TableStore, expandedLeaves: number, onDiag: (d: Diagnostic) => void, diags: Diagnostic[], signal?: AbortSignal): Promise<AuditReport> {
+  let ranges: MergedRange[] = [];
+  let tooMany = '';
+  try {
+    ranges = await foldRanges(roots, store, { diagnostic: onDiag, signal });
+  } catch (e) {
+    if (!(e instanceof FoldLimitError)) throw e;
+    tooMany = e.message;
+    // Still report every malformed table, once.
+    await fold(roots, store, countAlgebra, { diagnostic: onDiag, signal });
+  }
+  const wx: MergedRange[] = [];
+  const userKernel: MergedRange[] = [];
+  let kernel = 0;
+  let user = 0;
+  let nonExec = false;
+  for (const r of ranges) {
+    if ((r.perms & EXEC) === 0) nonExec = true;
+    if ((r.perms & ANY_WRITE) !== 0 && (r.perms & EXEC) !== 0) {
+      wx.push(r);
+      const n = Math.max(1, r.size / smallestPage(r.root.format));
+      if (kernelSide(r.root, r.start)) kernel += n;
+      else user += n;
+    }
+    if ((r.perms & USER_ANY) !== 0 && isUpperHalf(r.root, r.start)) userKernel.push(r);
+  }
+  const findings: Finding[] = [];
+  if (tooMany) {
+    const summary = 'W+X mappings not checked: the tables merge into too many ranges (see checks-skipped).';
+    findings.push({ severity: 'warning', kind: 'w+x-check', root: roots.map((r) => r.name).join(','), message: summary, pages: 0 });
+    findings.push({ severity: 'info', kind: 'checks-skipped', root: roots.map((r) => r.name).join(','), message: `the tables expand to ${expandedLeaves.toLocaleString('en-US')} leaves through shared subtrees and ${tooMany}: only malformed tables were checked` });
+    diagFindings(findings, diags);
+    return { findings, summary, wxPages: 0, leaves: 0 };
+  }
+  const { summary, wxPages } = wxSummary(findings, roots, kernel, user);
+  if (wxPages > 0 && !nonExec) {
+    findings.push({ severity: 'info', kind: 'no-nx', root: roots.map((r) => r.name).join(','), message: 'no mapping in this space is execute-disabled (NX unsupported or disabled?): every writable page counts as W+X; Linux skips the check when NX is missing' });
+  }
+  findings.push({
+    severity: 'info', kind: 'checks-skipped', root: roots.map((r) => r.name).join(','),
+    message: `the tables expand to ${expandedLeaves.toLocaleString('en-US')} leaves through shared subtrees: checked on ${ranges.length} merged ranges; writable aliases of code and leaves outside RAM were not checked (they need every leaf)`,
+  });
+  rangeFindings(findings, wx, userKernel);
+  diagFindings(findings, diags);
+  return { findings, summary, wxPages, leaves: expandedLeaves };
 }
 
 /** The checks as a list of findings; the first is the Linux-style W+X summary. */

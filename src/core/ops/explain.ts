@@ -2,12 +2,18 @@
 import { EntryKind, PERM_NAMES, Perm } from '../format';
 import { Leaf, PathStep } from '../walker';
 
+/** The seven rights fields of contract v2 (see Perm in format.ts for the actors). */
 export interface Rights {
+  /** Privileged read, write, execute. */
   readonly read: boolean;
   readonly write: boolean;
   readonly exec: boolean;
-  readonly user: boolean;
+  /** Unprivileged read, write, execute. */
+  readonly userRead: boolean;
+  readonly userWrite: boolean;
   readonly userExec: boolean;
+  /** userRead || userWrite: the page is open to user data access. */
+  readonly user: boolean;
 }
 
 export function effectiveRights(perms: number): Rights {
@@ -15,15 +21,22 @@ export function effectiveRights(perms: number): Rights {
     read: (perms & Perm.Read) !== 0,
     write: (perms & Perm.Write) !== 0,
     exec: (perms & Perm.Exec) !== 0,
-    user: (perms & Perm.User) !== 0,
+    userRead: (perms & Perm.UserRead) !== 0,
+    userWrite: (perms & Perm.UserWrite) !== 0,
     userExec: (perms & Perm.UserExec) !== 0,
+    user: (perms & (Perm.UserRead | Perm.UserWrite)) !== 0,
   };
 }
 
-/** "rwx uX" style: kernel read/write/exec, then user access and user execute. */
+/** "rwx rwx" style: privileged read/write/exec, then unprivileged read/write/exec. */
 export function rightsString(perms: number): string {
-  const r = effectiveRights(perms);
-  return `${r.read ? 'r' : '-'}${r.write ? 'w' : '-'}${r.exec ? 'x' : '-'} ${r.user ? 'u' : '-'}${r.userExec ? 'X' : '-'}`;
+  return rightsLetters(effectiveRights(perms));
+}
+
+/** rightsString of named rights (records, aliases). */
+export function rightsLetters(r: Omit<Rights, 'user'>): string {
+  const b = (v: boolean, c: string) => (v ? c : '-');
+  return `${b(r.read, 'r')}${b(r.write, 'w')}${b(r.exec, 'x')} ${b(r.userRead, 'r')}${b(r.userWrite, 'w')}${b(r.userExec, 'x')}`;
 }
 
 export function permName(p: Perm): string {

@@ -10,8 +10,8 @@
 // device, ...; a name matches a type equal to it or having it as a word, so uc matches UC and
 // UC-, normal matches Normal-WB; _name negates), and key=value tokens va=RANGE, pa=RANGE,
 // size=4K|2M|1G, half=kernel|user. Tokens may also be comma-separated.
-import { parseAddress } from '../addr';
-import { Flag, PagingFormat, Perm } from '../format';
+import { AddressSyntaxError, parseNumber } from '../addr';
+import { ANY_EXEC, ANY_WRITE, Flag, PagingFormat, Perm, USER_ANY } from '../format';
 import { AddressSpace, Root } from '../space';
 import { Leaf } from '../walker';
 
@@ -66,30 +66,52 @@ export interface FilterContext {
   readonly formats?: readonly PagingFormat[];
 }
 
-const EXEC = Perm.Exec | Perm.UserExec;
-const USER = Perm.User | Perm.UserExec;
+const EXEC = ANY_EXEC;
+const USER = USER_ANY;
 
 /** "0x1000-0x2000", "0x1000+0x1000" or a single address (one byte) → [start, end). */
 export function parseRange(text: string, what: string): [bigint, bigint] {
   const m = /^([^-+]+)([-+])(.+)$/.exec(text.trim());
   if (!m) {
-    const a = parseAddress(text, what);
+    const a = parseNumber(text, what);
     return [a, a + 1n];
   }
-  const a = parseAddress(m[1], what);
-  const b = parseAddress(m[3], what);
+  const a = parseNumber(m[1], what);
+  // START+LEN takes a size with a unit too (0x1000+4K); START-END takes numbers only.
+  const b = m[2] === '+' && /^\s*\d+\s*[kmgtp]/i.test(m[3]) ? BigInt(parseSize(m[3], `length in ${what}`)) : parseNumber(m[3], what);
   const end = m[2] === '+' ? a + b : b;
   if (end <= a) throw new FilterError(`invalid ${what} '${text}': the end must be above the start`);
+  if (end > 1n << 64n) throw new FilterError(`invalid ${what} '${text}': ends above 2^64`);
   return [a, end];
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+const SIZE_UNITS: Record<string, bigint> = { '': 1n, k: 1n << 10n, m: 1n << 20n, g: 1n << 30n, t: 1n << 40n, p: 1n << 50n };
 
-/** "4K", "2M", "1G", "4096", "64KiB". */
-export function parseSize(text: string): number {
-  const m = /^(\d+)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
-  if (!m) throw new FilterError(`invalid page size '${text}': use e.g. 4K, 2M, 1G`);
-  return Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()];
+/**
+ * A byte count: "4K", "2M", "1G", "64KiB", or a number (0x-hex or decimal). Refused unless it is
+ * an exact whole number of bytes between 1 and 2^53 (sizes are numbers everywhere).
+ */
+export function parseSize(text: string, what = 'size'): number {
+  const t = text.trim();
+  const m = /^(\d+)\s*([kmgtp])(i?b)?$/i.exec(t) ?? /^(\d+)\s*(i?b)$/i.exec(t);
+  let v: bigint;
+  try {
+    v = m ? BigInt(m[1]) * (SIZE_UNITS[(m[2] ?? '').toLowerCase()] ?? 1n) : parseNumber(t, what);
+  } catch (e) {
+    if (e instanceof AddressSyntaxError) throw new FilterError(`invalid ${what} '${text}': use e.g. 4K, 2M, 1G, 4096 or 0x1000`);
+    throw e;
+  }
+  if (v < 1n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw new FilterError(`invalid ${what} '${text}': must be between 1 and 2^53 bytes`);
+  return Number(v);
+}
+
+/** A page size: a power of two from 4 KiB, the smallest page of every supported format. */
+export function parsePageSize(text: string): number {
+  const v = parseSize(text, 'page size');
+  if (v < 4096 || !Number.isInteger(Math.log2(v))) {
+    throw new FilterError(`invalid page size '${text}': page sizes are powers of two from 4K (4K, 16K, 64K, 2M, 32M, 512M, 1G, …)`);
+  }
+  return v;
 }
 
 function memWords(name: string): string[] {
@@ -138,11 +160,13 @@ export function parseFilters(tokens: readonly string[] | FilterSpec, more: Filte
     words.push(t === 'x|w' ? 'w|x' : t === 'wx' ? 'w+x' : t);
   }
 
-  // u / s select whose rights x, _x, w|x and ro test when exactly one of them is present.
+  // u / s select whose rights w, x, _x, w|x and ro test when exactly one of them is present
+  // (rights v2: privileged and user rights are separate bits; without u/s either actor counts).
   const hasU = words.includes('u');
   const hasS = words.includes('s');
   const xMask = hasS && !hasU ? Perm.Exec : hasU && !hasS ? Perm.UserExec : EXEC;
-  const readMask = hasS && !hasU ? Perm.Read : hasU && !hasS ? Perm.User : Perm.Read | Perm.User;
+  const wMask = hasS && !hasU ? Perm.Write : hasU && !hasS ? Perm.UserWrite : ANY_WRITE;
+  const readMask = hasS && !hasU ? Perm.Read : hasU && !hasS ? Perm.UserRead : Perm.Read | Perm.UserRead;
 
   // Rights tests compile to mask checks: all of `need` set, none of `forbid`, any of each `any`.
   let need = 0;
@@ -153,13 +177,13 @@ export function parseFilters(tokens: readonly string[] | FilterSpec, more: Filte
   const memTests: { name: string; neg: boolean }[] = [];
   for (const w of words) {
     switch (w) {
-      case 'w': need |= Perm.Write; break;
-      case '_w': forbid |= Perm.Write; break;
+      case 'w': anyOf.push(wMask); break;
+      case '_w': forbid |= wMask; break;
       case 'x': anyOf.push(xMask); break;
       case '_x': forbid |= xMask; break;
-      case 'w|x': anyOf.push(Perm.Write | xMask); break;
-      case 'w+x': need |= Perm.Write; anyOf.push(xMask); break;
-      case 'ro': forbid |= Perm.Write | xMask; anyOf.push(readMask); break;
+      case 'w|x': anyOf.push(wMask | xMask); break;
+      case 'w+x': anyOf.push(wMask); anyOf.push(xMask); break;
+      case 'ro': forbid |= wMask | xMask; anyOf.push(readMask); break;
       case 'u': anyOf.push(USER); break;
       case 's': forbid |= USER; break;
       case 'g': flagsNeed |= Flag.Global; break;
@@ -177,7 +201,7 @@ export function parseFilters(tokens: readonly string[] | FilterSpec, more: Filte
   const va = vaText !== undefined ? parseRange(vaText, 'VA range') : undefined;
   const paRange = paText !== undefined ? parseRange(paText, 'PA range') : undefined;
   const pa = paRange ? ([Number(paRange[0]), Number(paRange[1])] as const) : undefined;
-  const pageSize = sizeText !== undefined ? parseSize(sizeText) : undefined;
+  const pageSize = sizeText !== undefined ? parsePageSize(sizeText) : undefined;
   let half: 'kernel' | 'user' | undefined;
   if (halfText !== undefined) {
     if (halfText !== 'kernel' && halfText !== 'user') throw new FilterError(`invalid half '${halfText}': use kernel or user`);

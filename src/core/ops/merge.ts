@@ -1,6 +1,7 @@
 // Merging leaves into ranges the way Linux ptdump prints them: "a new line whenever protection,
 // level or marker changes". Here that means a new range starts when any of these differ from the
-// previous leaf: root, VA contiguity, effective rights, level (hence page size), memory type, the
+// previous leaf: root, VA contiguity (linear contiguity, except across the non-canonical hole
+// between the halves of a sign-extended space), effective rights, level (hence page size), memory type, the
 // Global and Contiguous flags (printed by ptdump as GLB / CON), a region-marker boundary (when a
 // labeler is given), and, with requirePaContiguous, physical contiguity.
 //
@@ -11,6 +12,7 @@
 //
 // Hot path: push() allocates only when a range starts.
 import { Flag } from '../format';
+import { upperHalfStart } from './filter';
 import { Root } from '../space';
 import { Leaf } from '../walker';
 
@@ -97,7 +99,7 @@ export class RangeMerger {
     if (this.boundaries !== undefined && (l.root !== this.cutRoot || linear >= this.nextCut)) cut = this.advanceCut(l.root, linear);
     const bytes = n * l.size;
     if (
-      c !== undefined && !cut && c.end === linear && c.root === l.root && c.perms === l.perms && c.level === l.level &&
+      c !== undefined && !cut && c.end === linear && linear !== upperHalfStart(l.root) && c.root === l.root && c.perms === l.perms && c.level === l.level &&
       c.memType === l.memType && ((c.flags ^ l.flags) & MERGE_KEY_FLAGS) === 0 && (!this.requirePa || pa === this.nextPa)
     ) {
       c.end += bytes;

@@ -3,7 +3,10 @@
 // (~50 bytes a leaf, no Leaf objects kept), sorted by PA per page size, binary-searched.
 import { PhysAddr, hex } from '../addr';
 import { AddressSpace, Root } from '../space';
-import { Leaf, PathStep, TableStore, WalkOptions, walk } from '../walker';
+import { EntryKind, PagingFormat, entryCount, levelSize, tableBytes } from '../format';
+import { fold, hitAlgebra } from '../graph';
+import { MemoryReadError } from '../memory';
+import { Leaf, PathStep, TableStore, WalkOptions, entryAt, loadTables, walk, walkLoaded } from '../walker';
 import { LeafRecord, leafRecord } from './records';
 
 export interface Alias extends LeafRecord {
@@ -27,21 +30,80 @@ export function aliasOf(l: Leaf, lo: number): Alias {
   return { ...leafRecord(l), vaOfPa: hex(BigInt(l.root.toVirt(l.linear)) + BigInt(off)) };
 }
 
-/** Every VA mapping the PA (or overlapping [start, end)), from one walk, in root then VA order. */
+class Enough extends Error {}
+
+/**
+ * Every VA mapping the PA (or overlapping [start, end)), in root then VA order, at most
+ * opts.max of them. One walk that enters only subtrees able to hold such a leaf (a table that
+ * cannot reach one, at any depth, is skipped), so shared subtrees without the PA cost nothing.
+ */
 export async function findAliases(
   space: AddressSpace,
   store: TableStore,
   pa: number | readonly [number, number],
-  opts: ReverseOptions = {},
+  opts: ReverseOptions & { max?: number } = {},
 ): Promise<Alias[]> {
   const [lo, hi] = paRange(pa);
   const out: Alias[] = [];
-  await walk(opts.roots ?? space.roots, store, {
-    leaf: (l) => {
-      if (l.pa < hi && l.pa + l.size > lo) out.push(aliasOf(l, lo));
-    },
-  }, { signal: opts.signal });
+  const max = opts.max ?? Infinity;
+  const roots = opts.roots ?? space.roots;
+  await loadTables(roots, store, { signal: opts.signal });
+  try {
+    for (const root of roots) {
+      const reach = reachability(root.format, store, lo, hi);
+      walkLoaded(root, store, {
+        leaf: (l) => {
+          if (l.pa < hi && l.pa + l.size > lo) {
+            out.push(aliasOf(l, lo));
+            if (out.length >= max) throw new Enough();
+          }
+        },
+      }, { signal: opts.signal, descend: reach });
+    }
+  } catch (e) {
+    if (!(e instanceof Enough)) throw e;
+  }
   return out;
+}
+
+/** How many leaves map the PA range [lo, hi), counted on the graph of tables (may exceed 2^53 only approximately). */
+export async function countAliases(space: AddressSpace, store: TableStore, pa: number | readonly [number, number], opts: ReverseOptions = {}): Promise<number> {
+  const [lo, hi] = paRange(pa);
+  let n = 0;
+  for (const s of await fold(opts.roots ?? space.roots, store, hitAlgebra(lo, hi), { signal: opts.signal })) n += s?.n ?? 0;
+  return n;
+}
+
+/**
+ * (table, level) → can any leaf below it, by any path, overlap [lo, hi)? Levels only go down,
+ * so the tables form a DAG here and each (table, level) is decided once.
+ */
+function reachability(f: PagingFormat, store: TableStore, lo: number, hi: number): (pa: number, level: number) => boolean {
+  const memo = new Map<string, boolean>();
+  const can = (pa: number, level: number): boolean => {
+    const key = `${pa}:${level}`;
+    const known = memo.get(key);
+    if (known !== undefined) return known;
+    memo.set(key, false);
+    const words = store.get(pa);
+    let yes = false;
+    if (words && !(words instanceof MemoryReadError) && words.length * 4 >= tableBytes(f, level)) {
+      const last = level + 1 >= f.levels.length;
+      const size = levelSize(f, level);
+      for (let i = 0, n = entryCount(f, level); i < n && !yes; i++) {
+        const [elo, ehi] = entryAt(words, f.entryBytes, i);
+        if (elo === 0 && ehi === 0) continue;
+        const kind = f.classify(elo, ehi, level);
+        if (kind === EntryKind.Leaf) {
+          const p = f.leafPa(elo, ehi, level, i);
+          yes = p < hi && p + size > lo;
+        } else if (kind === EntryKind.Table && !last) yes = can(f.tablePa(elo, ehi, level), level + 1);
+      }
+    }
+    memo.set(key, yes);
+    return yes;
+  };
+  return can;
 }
 
 /** Builds a ReverseIndex from one walk of the space. */

@@ -1,19 +1,38 @@
 // One stop of a target: an address space, its memory, and one table store shared by every
 // operation (walk, ranges, translate, aliases, audit), so each table is read once per stop.
+import { Expansion, ExpansionError, expansion, foldRanges, leafChunks } from '../graph';
 import { PhysicalMemory } from '../memory';
 import { AddressSpace } from '../space';
 import { Diagnostic, Leaf, TableStore, loadTables, walk } from '../walker';
 import { AuditReport, auditReport } from './audit';
 import { LeafFilter } from './filter';
 import { MergedRange, RangeMerger } from './merge';
-import { Alias, findAliases } from './reverse';
+import { Alias, countAliases, findAliases } from './reverse';
 import { Translation, translate } from './translate';
 
 export interface ListOptions {
   filter?: LeafFilter;
   requirePaContiguous?: boolean;
   signal?: AbortSignal;
+  /**
+   * Leaf walks refuse (ExpansionError) when the tables expand to more leaves than this: shared
+   * subtrees can make a 20 KiB image expand to 512^4 leaves. Default LEAF_LIMIT.
+   */
+  maxLeaves?: number;
+  /**
+   * Called between parts of the walk of at most CHUNK_LEAVES leaves each: a streaming caller
+   * waits here for its output to drain (the walk itself is synchronous).
+   */
+  between?: () => Promise<void>;
+  /** Unfiltered ranges(): refuse (FoldLimitError, with the exact count) beyond this many. */
+  maxRanges?: number;
 }
+
+/** Default bound on leaf walks (a 64 GiB direct map in 4 KiB pages is 16 M leaves). */
+export const LEAF_LIMIT = 2 ** 24;
+/** Bound on walks that index every leaf (audit's alias check, ~50 bytes a leaf). */
+export const INDEX_LIMIT = 2 ** 22;
+const CHUNK_LEAVES = 2 ** 16;
 
 export class PageTableSession {
   readonly store: TableStore;
@@ -26,18 +45,37 @@ export class PageTableSession {
     return this.store.stats;
   }
 
-  /** Streams matching leaves (and every diagnostic) in root, then VA, order. */
+  /** Leaves and table visits a leaf walk (in the filter's VA range) would make, from the graph. */
+  async expansion(opts: { filter?: LeafFilter; signal?: AbortSignal } = {}): Promise<Expansion> {
+    return expansion(this.space.roots, this.store, opts.filter ? (r) => opts.filter!.linearRange(r) : undefined, opts.signal);
+  }
+
+  /**
+   * Streams matching leaves (and every diagnostic) in root, then VA, order. Refuses with an
+   * ExpansionError, before any leaf, when the walk would exceed opts.maxLeaves.
+   */
   async forEachLeaf(onLeaf: (l: Leaf) => void, opts: ListOptions = {}, onDiag?: (d: Diagnostic) => void): Promise<void> {
     // Without a VA filter every root is walked whole: load all of them together first, so a
     // live source gets one batch per level rather than one per level and root.
     if (!opts.filter || this.space.roots.every((r) => opts.filter!.linearRange(r) === undefined)) {
       await loadTables(this.space.roots, this.store, { signal: opts.signal });
     }
+    const limit = opts.maxLeaves ?? LEAF_LIMIT;
+    const e = await this.expansion(opts);
+    if (e.leaves > limit || e.tables > limit) throw new ExpansionError(e, limit, 'refusing to list every leaf');
+    const f = opts.filter;
+    const visitor = { leaf: f ? (l: Leaf) => f.matches(l) && onLeaf(l) : onLeaf, diagnostic: onDiag };
     for (const root of this.space.roots) {
-      const range = opts.filter?.linearRange(root);
+      const range = f?.linearRange(root);
       if (range === null) continue;
-      const f = opts.filter;
-      await walk([root], this.store, { leaf: f ? (l) => f.matches(l) && onLeaf(l) : onLeaf, diagnostic: onDiag }, { range, signal: opts.signal });
+      if (!opts.between || e.leaves <= CHUNK_LEAVES) {
+        await walk([root], this.store, visitor, { range, signal: opts.signal });
+        continue;
+      }
+      for (const chunk of await leafChunks(root, this.store, range, CHUNK_LEAVES, opts.signal)) {
+        await walk([root], this.store, visitor, { range: chunk, signal: opts.signal });
+        await opts.between();
+      }
     }
   }
 
@@ -47,23 +85,31 @@ export class PageTableSession {
     return out;
   }
 
-  async ranges(opts: ListOptions = {}): Promise<MergedRange[]> {
-    const m = new RangeMerger({ requirePaContiguous: opts.requirePaContiguous });
-    if ((opts.filter && !opts.filter.empty) || opts.requirePaContiguous) {
-      await this.forEachLeaf((l) => m.push(l), opts);
-    } else {
-      // Unfiltered: one call per run of like pages instead of one Leaf per page.
-      await walk(this.space.roots, this.store, { leafRun: (l, n, contig, lastPa) => m.pushRun(l, n, contig, lastPa) }, { signal: opts.signal });
+  /**
+   * Merged ranges. Unfiltered, from the graph of tables (each shared subtree merged once, however
+   * often it is referenced); filtered, from a leaf walk (bounded like forEachLeaf).
+   */
+  async ranges(opts: ListOptions = {}, onDiag?: (d: Diagnostic) => void): Promise<MergedRange[]> {
+    if (opts.filter && !opts.filter.empty) {
+      const m = new RangeMerger({ requirePaContiguous: opts.requirePaContiguous });
+      await this.forEachLeaf((l) => m.push(l), opts, onDiag);
+      return m.finish();
     }
-    return m.finish();
+    return foldRanges(this.space.roots, this.store, { requirePaContiguous: opts.requirePaContiguous, signal: opts.signal, diagnostic: onDiag, maxRanges: opts.maxRanges });
   }
 
   translate(va: bigint, opts: { root?: string; signal?: AbortSignal } = {}): Promise<Translation> {
     return translate(this.space, va, this.store, opts);
   }
 
-  aliases(pa: number | readonly [number, number], opts: { signal?: AbortSignal } = {}): Promise<Alias[]> {
+  /** Every VA mapping the PA (or range), at most opts.max of them. */
+  aliases(pa: number | readonly [number, number], opts: { signal?: AbortSignal; max?: number } = {}): Promise<Alias[]> {
     return findAliases(this.space, this.store, pa, opts);
+  }
+
+  /** How many VAs map the PA (or range): shared subtrees can make it astronomically many. */
+  countAliases(pa: number | readonly [number, number], opts: { signal?: AbortSignal } = {}): Promise<number> {
+    return countAliases(this.space, this.store, pa, opts);
   }
 
   audit(opts: { signal?: AbortSignal } = {}): Promise<AuditReport> {

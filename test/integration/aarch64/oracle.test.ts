@@ -207,10 +207,10 @@ for (const name of ['aarch64-4k', 'aarch64-16k', 'aarch64-64k', 'aarch64-64k-52b
         const r = t.rights!;
         const e1 = f.el1!;
         const e0 = f.el0!;
-        // Rights: read/exec = EL1; user/userExec = EL0 data access / execute; write for both
+        // Rights v2: read/write/exec = EL1, userRead/userWrite/userExec = EL0 (PSTATE.PAN=0 here)
         assert.deepEqual(
-          { read: r.read, write: r.write, exec: r.exec, user: r.user, userExec: r.userExec },
-          { read: e1[0] === 'r', write: e1[1] === 'w' || e0[1] === 'w', exec: e1[2] === 'x', user: e0[0] === 'r', userExec: e0[2] === 'x' },
+          { read: r.read, write: r.write, exec: r.exec, userRead: r.userRead, userWrite: r.userWrite, userExec: r.userExec },
+          { read: e1[0] === 'r', write: e1[1] === 'w', exec: e1[2] === 'x', userRead: e0[0] === 'r', userWrite: e0[1] === 'w', userExec: e0[2] === 'x' },
           `${f.va} rights (${f.note})`,
         );
         assert.equal(t.memType, f.memType, `${f.va} memory type`);
@@ -253,7 +253,7 @@ for (const name of ['aarch64-4k', 'aarch64-16k', 'aarch64-64k', 'aarch64-64k-52b
         else {
           const ok = `${hex(BigInt(t.pa!) & ~0xfffn)} ${t.memType}`;
           const r = t.rights!;
-          mine = [r.read, r.write, r.user, r.user && r.write].map((allowed) => (allowed ? ok : 'fault:permission'));
+          mine = [r.read, r.write, r.userRead, r.userWrite].map((allowed) => (allowed ? ok : 'fault:permission'));
         }
         ours.push(`${hex(va)} ${mine.join(' | ')}`);
       }

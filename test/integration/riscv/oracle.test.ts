@@ -233,10 +233,12 @@ for (const name of ['riscv-sv39', 'riscv-sv48', 'riscv-sv57']) {
         const s = f.smode!;
         const u = f.umode!;
         const r = t.rights!;
-        const got = { read: r.read, exec: r.exec, user: r.user, userExec: r.userExec, write: r.write };
+        // Rights v2: info mem's letters of a U page are the user fields, S-mode's (SUM=0) the
+        // privileged ones; user = userRead || userWrite.
+        const got = { read: r.read, write: r.write, exec: r.exec, userRead: r.userRead, userWrite: r.userWrite, userExec: r.userExec, user: r.user };
         const want = {
-          read: s[0] === 'r', exec: s[2] === 'x', user: u !== '---', userExec: u[2] === 'x',
-          write: s[1] === 'w' || u[1] === 'w', // Perm.Write: writable by whoever may access the page
+          read: s[0] === 'r', write: s[1] === 'w', exec: s[2] === 'x', userRead: u[0] === 'r', userWrite: u[1] === 'w', userExec: u[2] === 'x',
+          user: u[0] === 'r' || u[1] === 'w',
         };
         assert.deepEqual(got, want, `${f.va} rights (${f.note})`);
       }
@@ -271,8 +273,8 @@ for (const name of ['riscv-sv39', 'riscv-sv48', 'riscv-sv57']) {
           }
           const r = t?.kind === 'mapped' ? t.rights! : undefined;
           const load = r?.read ? 'ok' : 'cause 13';
-          // a store needs W, and S-mode may touch a U page only with SUM
-          const storeOk = r !== undefined && r.write && (!r.user || bits === 1n << 18n);
+          // v2: the privileged write right already says whether S-mode may store (W, and SUM for U pages)
+          const storeOk = r !== undefined && r.write;
           ours.push(`${hex(va)} ${label} load ${load} store ${storeOk ? 'ok' : 'cause 15'}`);
         }
       }

@@ -74,20 +74,22 @@ describe('AArch64 stage 1, 4K granule, 39-bit halves', () => {
     const { leaves } = await run(build(), regs());
     const at = (va: bigint) => leaves.find((l) => BigInt(l.root.toVirt(l.linear)) === va)!;
     const f = leaves[0].root.format;
-    assert.equal(at(0x0n).perms, Perm.Read | Perm.User | Perm.Exec | Perm.UserExec); // AP=11
+    // Rights v2 (Arm ARM D8.4): privileged (EL1) and EL0 rights as separate bits.
+    assert.equal(at(0x0n).perms, Perm.Read | Perm.UserRead | Perm.Exec | Perm.UserExec); // AP=11: read-only at EL1 and EL0
     assert.equal(at(0x0n).flags & Flag.Global, 0);
     assert.equal(at(0x1000n).perms, Perm.Read | Perm.Write);
     assert.equal(f.memTypes[at(0x1000n).memType], 'Device-nGnRE');
-    assert.equal(at(0x2000n).perms, Perm.Read | Perm.Write | Perm.User | Perm.UserExec, 'EL0-writable: PXN implied');
-    assert.equal(at(0x200000n).perms, Perm.Read | Perm.Write | Perm.User | Perm.UserExec);
+    assert.equal(at(0x2000n).perms, Perm.Read | Perm.Write | Perm.UserRead | Perm.UserWrite | Perm.UserExec, 'EL0-writable: PXN implied');
+    assert.equal(at(0x200000n).perms, Perm.Read | Perm.Write | Perm.UserRead | Perm.UserWrite | Perm.UserExec);
     assert.equal(f.memTypes[at(0x200000n).memType], 'Normal-NC');
     assert.equal(at(0x10000n).flags & Flag.Contiguous, Flag.Contiguous);
     // Under L1[2]: APTable[1] removes write, UXNTable removes EL0 exec; PXN is no longer implied
     // because the page is not EL0-writable any more.
     const deep = at(0x80000000n);
-    assert.equal(deep.perms, Perm.Read | Perm.User | Perm.Exec);
+    assert.equal(deep.perms, Perm.Read | Perm.UserRead | Perm.Exec);
     const why = provenance(deep).map((p) => `${p.permName}: ${p.because}`);
     assert.ok(why.includes('write: L1 APTable[1]=1 (no write below)'), why.join('; '));
+    assert.ok(why.includes('userWrite: L1 APTable[1]=1 (no write below)'), why.join('; '));
     assert.ok(why.includes('userExec: L1 UXNTable=1'), why.join('; '));
   });
 
@@ -96,7 +98,7 @@ describe('AArch64 stage 1, 4K granule, 39-bit halves', () => {
     const p = wxn.leaves.find((l) => l.linear === 0x40000000)!.perms;
     assert.equal(p & Perm.Exec, 0, 'writable ⇒ not executable under WXN');
     const hpd = await run(build(), regs({ tcr_el1: tcr({ t0sz: 25, t1sz: 25, hpd0: true }) }));
-    assert.equal(hpd.leaves.find((l) => l.linear === 0x80000000)!.perms, Perm.Read | Perm.Write | Perm.User | Perm.UserExec);
+    assert.equal(hpd.leaves.find((l) => l.linear === 0x80000000)!.perms, Perm.Read | Perm.Write | Perm.UserRead | Perm.UserWrite | Perm.UserExec);
   });
 
   it('honours EPD1, TBI0 and reports ASID-less roots', async () => {
@@ -160,8 +162,9 @@ describe('AArch64 16K and 64K granules, LPA, stage 2', () => {
     assert.deepEqual(space.roots[0].format.levels[0], { name: 'L1', shift: 30, indexBits: 10 });
     assert.deepEqual(space.roots[0].info.find(([k]) => k === 'VMID'), ['VMID', '7']);
     assert.deepEqual(leaves.map((l) => [hex(l.linear), hex(l.pa), l.perms]), [
-      ['0x9600000000', '0x40000000', Perm.Read | Perm.User | Perm.Write | Perm.Exec | Perm.UserExec],
-      ['0x9640000000', '0x80000000', Perm.Read | Perm.User],
+      // Stage 2: the user fields equal the privileged ones (FEAT_XNX still splits execute).
+      ['0x9600000000', '0x40000000', Perm.All],
+      ['0x9640000000', '0x80000000', Perm.Read | Perm.UserRead],
     ]);
   });
 

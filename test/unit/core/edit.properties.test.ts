@@ -7,6 +7,7 @@ import { EditError } from '../../../src/core/edit/codecs';
 import { EditSimulator } from '../../../src/core/edit/simulator';
 import { spaceFromRegisters } from '../../../src/core/formats';
 import { PageTableSession } from '../../../src/core/ops/session';
+import { Perm } from '../../../src/core/format';
 import { ArchModel, a64, build, reqArb, sv39, x86_64 } from '../../support/randomTables';
 
 const PAGE = 4096;
@@ -15,7 +16,10 @@ type Page = { pa: number; write: boolean; user: boolean };
 async function pages(s: PageTableSession): Promise<Map<number, Page>> {
   const out = new Map<number, Page>();
   for (const l of await s.leaves()) {
-    for (let off = 0; off < l.size; off += PAGE) out.set(l.linear + off, { pa: l.pa + off, write: (l.perms & 2) !== 0, user: (l.perms & 8) !== 0 });
+    // Rights v2: `user` is user data access; `write` is the page owner's (the user's on user pages).
+    const user = (l.perms & (Perm.UserRead | Perm.UserWrite)) !== 0;
+    const write = (l.perms & (user ? Perm.UserWrite : Perm.Write)) !== 0;
+    for (let off = 0; off < l.size; off += PAGE) out.set(l.linear + off, { pa: l.pa + off, write, user });
   }
   return out;
 }
@@ -55,8 +59,9 @@ function check(m: ArchModel) {
           for (let k = 0; k < e.pages; k++) {
             const t = await s.translate(va + BigInt(k * PAGE));
             assert.equal(t.pa, pa + k * PAGE);
-            if (k === 0 && (!t.rights!.write || !t.rights!.user)) assert.ok(r.hazards.some((h) => h.kind === 'ineffective'), `${r.edit}: lost rights without a hazard`);
-            model.set(start + k * PAGE, { pa: pa + k * PAGE, write: t.rights!.write, user: t.rights!.user });
+            const ownerWrite = t.rights!.user ? t.rights!.userWrite : t.rights!.write;
+            if (k === 0 && (!ownerWrite || !t.rights!.user)) assert.ok(r.hazards.some((h) => h.kind === 'ineffective'), `${r.edit}: lost rights without a hazard`);
+            model.set(start + k * PAGE, { pa: pa + k * PAGE, write: ownerWrite, user: t.rights!.user });
           }
         } catch (err) {
           if (!(err instanceof EditError)) throw err;

@@ -1,5 +1,5 @@
 // Bugs the QEMU oracle tests (test/integration/riscv, aarch64) found, on hand-built tables:
-// a RISC-V user page's W was dropped when sstatus.SUM=0; translate() of an unaligned VA above
+// RISC-V rights of user pages under sstatus.SUM (v2: the same rule for S-mode read and write); translate() of an unaligned VA above
 // 2^53 rounded into the neighbouring page; translate() of a TBI-tagged VA added the tag to the PA.
 import assert from 'node:assert/strict';
 import { spaceFromRegisters } from '../../../src/core/formats';
@@ -25,16 +25,22 @@ function sv57(): { mem: SparseMemory; regs: Map<string, bigint> } {
 }
 
 describe('RISC-V fixes found by the QEMU oracle', () => {
-  it('keeps Write on a user RW page with SUM=0 (U-mode writes it), not on a user RO page', async () => {
+  // Rights v2 (privileged spec §4.3.1, sstatus.SUM): U-mode reads and writes a user RW page;
+  // S-mode does neither with SUM=0 (v1 kept `write` there and dropped only `read`).
+  it('gives U-mode the user page\'s R/W and S-mode nothing without SUM, on the same rule for read and write', async () => {
     const { mem, regs } = sv57();
     const space = spaceFromRegisters('riscv64', regs);
     const store = new TableStore(mem);
     const rw = await translate(space, 0xffffffff80004000n, store);
-    assert.deepEqual(rw.rights, { read: false, write: true, exec: false, user: true, userExec: false });
+    assert.deepEqual(rw.rights, { read: false, write: false, exec: false, userRead: true, userWrite: true, userExec: false, user: true });
     const ro = await translate(space, 0xffffffff80005000n, store);
-    assert.deepEqual(ro.rights, { read: false, write: false, exec: false, user: true, userExec: false });
-    assert.ok(ro.provenance?.some((p) => p.permName === 'write' && /W=0/.test(p.because)), JSON.stringify(ro.provenance));
+    assert.deepEqual(ro.rights, { read: false, write: false, exec: false, userRead: true, userWrite: false, userExec: false, user: true });
+    assert.ok(ro.provenance?.some((p) => p.permName === 'userWrite' && /W=0/.test(p.because)), JSON.stringify(ro.provenance));
     assert.ok(rw.provenance?.some((p) => p.permName === 'read' && /SUM=0/.test(p.because)), JSON.stringify(rw.provenance));
+    assert.ok(rw.provenance?.some((p) => p.permName === 'write' && /SUM=0/.test(p.because)), JSON.stringify(rw.provenance));
+    // With SUM=1 S-mode reads and writes it too, and still never executes it.
+    const sum = await translate(spaceFromRegisters('riscv64', new Map([...regs, ['mstatus', 1n << 18n]])), 0xffffffff80004000n, new TableStore(mem));
+    assert.deepEqual(sum.rights, { read: true, write: true, exec: false, userRead: true, userWrite: true, userExec: false, user: true });
   });
 
   it('translates the last byte of a page above 2^53 to that page, not the next one', async () => {

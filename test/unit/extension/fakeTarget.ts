@@ -29,7 +29,7 @@ export function x86Memory(): SparseMemory {
 export const X86_REGS = new Map<string, bigint>([
   ['cr0', (1n << 31n) | (1n << 16n) | 1n],
   ['cr3', 0x1000n],
-  ['cr4', 1n << 5n],
+  ['cr4', (1n << 5n) | (1n << 7n)], // PAE, PGE (G bits count)
   ['efer', (1n << 10n) | (1n << 11n) | (1n << 8n)],
 ]);
 

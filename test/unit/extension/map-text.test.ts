@@ -52,8 +52,8 @@ describe('extension map data', () => {
     const rows = filterRows(d, { wx: true });
     const csv = exportCsv(d, rows).trim().split('\n');
     assert.equal(csv.length, 2);
-    assert.match(csv[0], /^root,va,end,pa,size,pageSize,pages,level,read,write,exec,user,userExec,global,memType/);
-    assert.match(csv[1], /^cr3,0xffff800000000000,0xffff800040000000,0x40000000,1073741824,1073741824,1,PDPT,true,true,true,false,false,true,WB/);
+    assert.match(csv[0], /^root,va,end,pa,size,pageSize,pages,level,read,write,exec,userRead,userWrite,userExec,user,global,memType/);
+    assert.match(csv[1], /^cr3,0xffff800000000000,0xffff800040000000,0x40000000,1073741824,1073741824,1,PDPT,true,true,true,false,false,false,false,true,WB/);
     const json = JSON.parse(exportJson(d, rows));
     assert.equal(json.length, 1);
     assert.equal(json[0].pa, '0x40000000');

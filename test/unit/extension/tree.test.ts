@@ -48,14 +48,14 @@ describe('extension tree model', () => {
     const pt = await kids(entry(await kids(entry(await kids(entry(await kids(root), 0)), 0)), 0));
     const leaf = entry(pt, 0);
     const r = row(leaf);
-    assert.equal(r.label, '0x0 4K r-x uX');
+    assert.equal(r.label, '0x0 4K r-x r-x');
     // User page with R/W=1 in the PTE, but PDPT[0] has R/W=0: not writable.
     assert.equal(r.description, '–0xfff → 0x100000 WB · PT[0]');
     assert.equal(r.contextValue, 'leaf');
     assert.match(r.tooltip!, /write removed at PDPT\\\[0\\\]: PDPT R\/W=0/);
     assert.match(r.tooltip!, /\| R\/W \| 1 \|/);
     const nx = row(entry(pt, 1));
-    assert.match(nx.label, /^0x1000 4K r-- --$/);
+    assert.match(nx.label, /^0x1000 4K r-- ---$/);
     assert.match(nx.description!, /^–0x1fff → 0x[0-9a-f]+ WB · PT\[1\]$/);
     assert.match(nx.tooltip!, /kernel execute removed at PT\\\[1\\\]/);
     assert.deepEqual(entryActions(leaf.entry), { va: '0x0', pa: '0x100000', raw: '0x0000000000100067', size: 4096 });
@@ -67,10 +67,10 @@ describe('extension tree model', () => {
     const t = row(entry(pdpt, 0));
     assert.match(t.label, /^PDPT\[0\] 0x0 1G$/);
     assert.match(t.description!, /^–0x3fffffff → PD/);
-    assert.match(t.description!, /→ PD @ 0x3000 · allows r-x uX/);
+    assert.match(t.description!, /→ PD @ 0x3000 · allows r-x r-x/);
     const pd = await kids(entry(pdpt, 0));
     const big = row(entry(pd, 1));
-    assert.equal(big.label, '0x200000 2M r-x uX');
+    assert.equal(big.label, '0x200000 2M r-x r-x');
     assert.equal(big.description, '–0x3fffff → 0x200000 UC- · PD[1]');
   });
 
@@ -78,7 +78,7 @@ describe('extension tree model', () => {
     const { root, kids } = await setup();
     const k = await kids(entry(await kids(root), 256));
     const r = row(entry(k, 0));
-    assert.equal(r.label, '0xffff800000000000 1G rwx --');
+    assert.equal(r.label, '0xffff800000000000 1G rwx ---');
     assert.match(r.description!, /^–0xffff80003fffffff → 0x40000000 WB/);
     assert.equal(r.icon, 'warning');
   });

@@ -1,0 +1,98 @@
+// AArch64 (Arm ARM D8.3 descriptors, D8.13-D8.16 TLB maintenance): the stage 1 descriptor
+// encoder for simulated edits and the TLBI/DSB/ISB policy with break-before-make hazards, in
+// one module. Decoding is ../formats/aarch64.ts.
+import { hex, sizeLabel } from '../addr';
+import { EntryCodec, bit, set } from '../edit/codecs';
+import { EntryChange, TlbOp, TlbPlan, freed, info, leavesOf, touching } from '../edit/tlb';
+import { Root } from '../space';
+import { ArchEdit, registerArchEdit } from './index';
+
+// Arm ARM D8.3 (VMSAv8-64 descriptors), stage 1.
+function aarch64Codec(levels: number): EntryCodec {
+  const V = bit(0), T = bit(1), AP1 = bit(6), AP2 = bit(7), SH_IS = 3n << 8n, AF = bit(10), NG = bit(11), CONT = bit(52), PXN = bit(53), UXN = bit(54);
+  const ATTR = 7n << 2n;
+  const ADDR = ((1n << 48n) - 1n) & ~0xfffn;
+  const last = levels - 1;
+  const xn = (raw: bigint, exec: boolean, user: boolean) => set(set(raw, PXN, !(exec && !user)), UXN, !(exec && user));
+  const ap = (raw: bigint, write: boolean, user: boolean) => set(set(raw, AP2, !write), AP1, user);
+  return {
+    table: (pa) => BigInt(pa) | V | T,
+    leaf(pa, level, s) {
+      let raw = BigInt(pa) | V | (level === last ? T : 0n) | AF | SH_IS;
+      raw = ap(raw, s.rights.write, s.rights.user);
+      raw = xn(raw, s.rights.exec, s.rights.user);
+      if (!s.global) raw |= NG;
+      return raw;
+    },
+    memTypeVariants: (raw) => [0, 1, 2, 3, 4, 5, 6, 7].map((i) => (raw & ~ATTR) | (BigInt(i) << 2n)),
+    relevel(raw, _from, to, pa) {
+      let r = (raw & ~ADDR & ~CONT) | BigInt(pa);
+      r = to === last ? r | T : r & ~T;
+      return r;
+    },
+    withRights(raw, _level, r, user) {
+      const u = r.user ?? user;
+      const write = r.write ?? (raw & AP2) === 0n;
+      const exec = r.exec ?? (user ? (raw & UXN) === 0n : (raw & PXN) === 0n);
+      return xn(ap(raw, write, u), exec, u);
+    },
+    isGlobal: (raw) => (raw & NG) === 0n,
+    isContiguous: (raw) => (raw & CONT) !== 0n,
+  };
+}
+
+/** Arm ARM D8.13-D8.16: TLBI per descriptor (last-level when only a leaf changed), DSB, ISB; BBM. */
+function aarch64Plan(root: Root, changes: readonly EntryChange[], ceiling: number): TlbPlan {
+  const notes: string[] = [];
+  const hazards = freed(changes);
+  const el = /el2/i.test(root.name) ? 'e2' : 'e1';
+  const asid = el === 'e1' ? info(root, 'ASID') : undefined;
+  for (const c of changes) {
+    if (c.needsBbm) {
+      hazards.push({
+        kind: 'break-before-make',
+        message: `${c.levelName}[${c.index}] at ${hex(c.va)}: ${c.needsBbm} while valid: write an invalid descriptor, DSB ISH, TLBI, DSB ISH, then the new descriptor (break-before-make${c.why === 'split' ? '; FEAT_BBM level 2 may allow the block split in place' : ''})`,
+      });
+    }
+    if (c.contiguous) hazards.push({ kind: 'contiguous', message: `${c.levelName}[${c.index}] at ${hex(c.va)} is part of a contiguous-hint run: change every entry of the run the same way, or clear the hint on all of them first (break-before-make), or the TLB may hold conflicting entries` });
+  }
+  const live = touching(changes);
+  const ops: TlbOp[] = [];
+  if (changes.some((c) => c.beforeKind === 'invalid' && c.afterKind !== 'invalid') && live.length === 0) {
+    notes.push('only invalid entries became valid: no TLBI is needed (invalid descriptors are not cached), but DSB ISHST before use and ISB make the new translations visible');
+    return { ops: [{ insn: 'dsb ishst', why: 'complete the descriptor writes' }, { insn: 'isb', why: 'synchronise this CPU' }], translations: 0, fullFlush: false, notes, hazards };
+  }
+  const leaves = leavesOf(live);
+  if (leaves.length === 0) return { ops, translations: 0, fullFlush: false, notes, hazards };
+  ops.push({ insn: 'dsb ishst', why: 'make the descriptor writes visible to the table walkers before invalidating' });
+  if (leaves.length > ceiling) {
+    const global = leaves.some((l) => l.global);
+    const insn = el === 'e2' ? 'tlbi alle2is' : !global && asid !== undefined ? `tlbi aside1is, ${hex(BigInt(asid) << 48n)}` : 'tlbi vmalle1is';
+    ops.push({ insn, why: `${leaves.length} translations > ceiling ${ceiling}` });
+  } else {
+    for (const c of live) {
+      // Only a leaf changed: last-level TLBI; a table entry: the walk caches hold it too.
+      const lastLevel = c.beforeKind === 'leaf';
+      for (const l of c.oldLeaves) {
+        const page = BigInt.asUintN(44, l.va >> 12n);
+        const byAsid = el === 'e1' && !l.global && asid !== undefined;
+        const name = `tlbi ${lastLevel ? 'va' + (byAsid || el === 'e2' ? 'l' : 'al') : 'va' + (byAsid || el === 'e2' ? '' : 'a')}${el}is`;
+        ops.push({ insn: `${name}, ${hex(byAsid ? (BigInt(asid!) << 48n) | page : page)}`, why: `${hex(l.va)} (${sizeLabel(l.size)} ${c.oldLeaves.length === 1 && lastLevel ? 'descriptor' : 'translation below a table'}${l.global ? ', global' : ''})` });
+      }
+    }
+  }
+  ops.push({ insn: 'dsb ish', why: 'wait for the invalidation on every CPU in the inner-shareable domain' });
+  ops.push({ insn: 'isb', why: 'resynchronise this CPU\'s instruction stream' });
+  notes.push('one TLBI per descriptor (a block needs one, not one per page); broadcast (IS) TLBIs reach every CPU, no IPI needed');
+  return { ops, translations: leaves.length, fullFlush: leaves.length > ceiling, notes, hazards };
+}
+
+export const aarch64Edit: ArchEdit = {
+  codec: (root) => (root.stage !== 2 ? aarch64Codec(root.format.levels.length) : undefined),
+  planTlb: (root, changes, ceiling) => aarch64Plan(root, changes, ceiling),
+  breakBeforeMake: true,
+  // arch/arm64/include/asm/tlbflush.h: __flush_tlb_range flushes the whole ASID from MAX_DVM_OPS
+  // (= PTRS_PER_PTE: 512, 2048 or 8192 by granule) pages on, so per page up to one less.
+  flushCeiling: (root) => 2 ** root.format.levels[root.format.levels.length - 1].indexBits - 1,
+};
+registerArchEdit(['aarch64'], aarch64Edit);
