@@ -45,7 +45,9 @@ function gdbBase(dialect: Dialect): Pick<DialectCommands, 'dialect' | 'debugger'
     // QEMU types control registers as flags and AArch64 sysregs as signed long: always cast.
     // An absent register is void, and casting void is an error that adapters show the user as
     // a toast ("Invalid cast."): test it first, so an absent one just evaluates to "void".
-    registerExpression: (n) => `$_isvoid($${n}) ? $${n} : (unsigned long long)$${n}`,
+    // GDB refuses to cast a 4-byte flags register (x86 eflags, AArch64 cpsr) straight to a
+    // 64-bit integer ("Invalid cast."), which the adapter shows as an error toast: via int first.
+    registerExpression: (n) => `$_isvoid($${n}) ? $${n} : sizeof($${n}) == 4 ? (unsigned long long)(unsigned int)$${n} : (unsigned long long)$${n}`,
     packet: (p) => `maintenance packet ${p}`,
     monitor: (c) => `monitor ${c}`,
     flushCache: () => 'maintenance flush dcache',

@@ -89,9 +89,10 @@ export class RegisterReader implements RegisterSource {
 
 // Register sets per architecture; names as GDB spells them on QEMU (QEMU 7.2 calls the EL1
 // SCTLR just `SCTLR`; EL2 registers exist only with virtualization=on).
-export const AARCH64_REGS = ['TTBR0_EL1', 'TTBR1_EL1', 'TCR_EL1', 'MAIR_EL1', 'SCTLR', 'SCTLR_EL1', 'ID_AA64MMFR0_EL1', 'cpsr',
+export const AARCH64_REGS = ['TTBR0_EL1', 'TTBR1_EL1', 'TCR_EL1', 'MAIR_EL1', 'SCTLR', 'SCTLR_EL1', 'ID_AA64MMFR0_EL1', 'ID_AA64MMFR1_EL1', 'cpsr',
   'TTBR0_EL2', 'TTBR1_EL2', 'TCR_EL2', 'MAIR_EL2', 'SCTLR_EL2', 'HCR_EL2', 'VTTBR_EL2', 'VTCR_EL2'];
-export const X86_REGS = ['cr0', 'cr3', 'cr4', 'efer', 'ia32_pat'];
+// eflags (AC) and pkru are control state of the rights model (SMAP, protection keys).
+export const X86_REGS = ['cr0', 'cr3', 'cr4', 'efer', 'ia32_pat', 'eflags', 'pkru'];
 export const RISCV_REGS = ['satp', 'sstatus', 'mstatus', 'priv'];
 // Also read for every family: the frame's PC (which AArch64 root is active: TTBR1 for an
 // upper-half PC). Not a paging register; absent when it does not evaluate.

@@ -38,7 +38,7 @@ describe('debug dialects: command building', () => {
     assert.equal(d.rawBatch!(['x'], { python: false }), undefined);
     assert.throws(() => d.raw('echo "x"'), /must not contain/);
     assert.equal(d.evaluateNeedsFrame, true);
-    assert.deepEqual(d.evaluate(d.registerExpression('cr3'), 7).args, { expression: '$_isvoid($cr3) ? $cr3 : (unsigned long long)$cr3', frameId: 7, context: 'watch' });
+    assert.deepEqual(d.evaluate(d.registerExpression('cr3'), 7).args, { expression: '$_isvoid($cr3) ? $cr3 : sizeof($cr3) == 4 ? (unsigned long long)(unsigned int)$cr3 : (unsigned long long)$cr3', frameId: 7, context: 'watch' });
   });
 
   it('cppdbg: -exec CMD in repl, text in result', () => {

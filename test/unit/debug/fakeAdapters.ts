@@ -112,7 +112,7 @@ export class FakeQemu {
 
   evaluateRegister(expr: string, lldb: boolean): string {
     // GDB's answer to the guarded form: "void" for a register it does not have, never an error.
-    const g = /^\$_isvoid\(\$(\w+)\) \? \$\1 : \(unsigned long long\)\$\1$/.exec(expr);
+    const g = /^\$_isvoid\(\$(\w+)\) \? \$\1 : sizeof\(\$\1\) == 4 \? \(unsigned long long\)\(unsigned int\)\$\1 : \(unsigned long long\)\$\1$/.exec(expr);
     if (g) return g[1] in this.registers ? this.registers[g[1]].toString() : 'void';
     const m = lldb ? /^\$(\w+)$/.exec(expr) : /^\(unsigned long long\)\$(\w+)$/.exec(expr);
     if (m && m[1] in this.registers) return lldb ? '0x' + this.registers[m[1]].toString(16).padStart(16, '0') : this.registers[m[1]].toString();
