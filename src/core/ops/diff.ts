@@ -525,13 +525,17 @@ export async function diffSessions(before: PageTableSession, after: PageTableSes
       const planned = entries.flatMap((ev) => (ev.planned ? [ev.planned] : []));
       // Covered by an ancestor's change (a retargeted table): that ancestor's plan applies.
       for (const ev of events) if (ev.planned && ev.start <= p.start && ev.end >= p.end && !planned.includes(ev.planned)) planned.push(ev.planned);
+      const plan = planTlb(planRoot, withFresh(planned, rootChanges), ceiling);
+      // The CPU sets A/D as it walks: say so rather than let "gained rights" stand alone.
+      if (p.fields.length && p.fields.every((f) => f === 'accessed' || f === 'dirty')) {
+        plan.notes.unshift('only the accessed/dirty bits differ (the CPU sets them as it uses the page; software clears them): the translation itself did not change');
+      }
       const count = (r: Run | undefined) => (r ? Math.max(1, Math.ceil((Math.min(r.end, p.end) - Math.max(r.start, p.start)) / r.first.size)) : 0);
       leafChanges.push({
         kind: p.b && p.a ? 'changed' : p.a ? 'added' : 'removed', root: (a ?? b)!, start: p.start, end: p.end,
         before: p.b && { first: leafAt(p.b, before.store, Math.floor(p.start / p.b.first.size) * p.b.first.size), count: count(p.b) },
         after: p.a && { first: leafAt(p.a, after.store, Math.floor(p.start / p.a.first.size) * p.a.first.size), count: count(p.a) },
-        fields: p.fields, entries,
-        plan: planTlb(planRoot, withFresh(planned, rootChanges), ceiling),
+        fields: p.fields, entries, plan,
       });
     }
     changes.push(...leafChanges);
