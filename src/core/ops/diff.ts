@@ -366,7 +366,8 @@ class RootDiffer {
         const at = f.tablePa(al, ah, level);
         const sameRights = f.tableRestricts(bl, bh, level) === f.tableRestricts(al, ah, level);
         if (bt === at && sameRights) {
-          // Only bits below the leaves' concern changed (A set by the walker, ignored bits).
+          // Only bits the leaves do not depend on changed (A set by the walker, ignored bits):
+          // a table entry passes down its pointer and its restrictions, nothing else (walker.ts).
           this.compare(bt, at, level + 1, start, covered);
           continue;
         }
