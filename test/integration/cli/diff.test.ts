@@ -79,13 +79,19 @@ describe('ptview diff on x86-64-changes: two stops of a guest that edits its tab
   let snap1: string;
   let efer: string;
   let gdb: string;
+  let raw1: string;
+  let raw2: string;
+  let regs1: Map<string, bigint>;
 
   before(async () => {
     run = await bootGuest('x86-64-changes', { gdb: true });
     gdb = `127.0.0.1:${run.gdbPort}`;
     core1 = await run.dump(path.join(run.dir, 'stop1.elf')); // pauses the guest
     assert.match(run.serial(), /IA32_PAT=0x0400050100070406/);
-    efer = '0x' + parseInfoRegisters(await run.hmp('info registers')).get('efer')!.toString(16);
+    regs1 = parseInfoRegisters(await run.hmp('info registers'));
+    efer = '0x' + regs1.get('efer')!.toString(16);
+    raw1 = path.join(run.dir, 'stop1.raw');
+    await run.hmp(`pmemsave 0 0x2000000 "${raw1}"`);
     snap1 = path.join(run.dir, 'stop1.json');
     const saved = ptview(['dump', '--gdb', gdb, '--save', snap1, '--json']);
     assert.equal(saved.code, 0, saved.err);
@@ -96,6 +102,8 @@ describe('ptview diff on x86-64-changes: two stops of a guest that edits its tab
       await sleep(25);
     }
     core2 = await run.dump(path.join(run.dir, 'stop2.elf'));
+    raw2 = path.join(run.dir, 'stop2.raw');
+    await run.hmp(`pmemsave 0 0x2000000 "${raw2}"`);
   });
   after(async () => run?.kill());
 
@@ -103,6 +111,14 @@ describe('ptview diff on x86-64-changes: two stops of a guest that edits its tab
     const r = ptview(['diff', '--core', core1, '--core', core2, '--reg', `EFER=${efer}`, ...PAT, '--json']);
     assert.equal(r.code, 0, r.err);
     checkChanges(r.out.trim().split('\n').map((l) => JSON.parse(l)), 'cores');
+  });
+
+  it('--raw OLD --raw NEW with --new-reg for the new CR3 (pmemsave images): the same changes', () => {
+    const reg = (n: string) => ['--reg', `${n.toUpperCase()}=0x${regs1.get(n)!.toString(16)}`];
+    const r = ptview(['diff', '--raw', raw1, '--raw', raw2, '--base', '0', '--arch', 'x86_64', ...reg('cr0'), ...reg('cr3'), ...reg('cr4'), ...reg('efer'), ...PAT,
+      '--new-reg', 'CR3=0x211006', '--json']);
+    assert.equal(r.code, 0, r.err);
+    checkChanges(r.out.trim().split('\n').map((l) => JSON.parse(l)), 'raw images');
   });
 
   it('the second stop is what QEMU translates: the new mapping, the moved PA, the removed page', async () => {
