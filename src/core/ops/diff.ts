@@ -130,8 +130,8 @@ const split64 = (raw: bigint): [number, number] => [Number(raw & 0xffffffffn), N
 function sameWords(a: Uint32Array, b: Uint32Array): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  // Native memcmp: a 4 KiB table compares in well under a microsecond.
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
 /** Entry kind as the walker decides it (reserved bits and table-at-the-last-level are Reserved). */
