@@ -3,10 +3,10 @@
 // maintenance is what the architecture required for the change, never what the kernel did:
 // ptview cannot see the TLB.
 import { hex, sizeLabel } from '../core/addr';
-import { TlbPlan } from '../core/edit/tlb';
-import { DiffChange, EntryEvent, SideLeaves, diffSessions } from '../core/ops/diff';
+import { Hazard, TlbOp, TlbPlan } from '../core/edit/tlb';
+import { DiffChange, EntryEvent, LeafField, SideLeaves, diffSessions } from '../core/ops/diff';
 import { rightsString } from '../core/ops/explain';
-import { leafRecord } from '../core/ops/records';
+import { LeafRecord, leafRecord } from '../core/ops/records';
 import { PageTableSession } from '../core/ops/session';
 import { AddressSpace, Root } from '../core/space';
 
@@ -22,10 +22,28 @@ export interface DiffCliOptions {
   stats?: boolean;
 }
 
+/** `diff --json`: one object per line (docs/cli.md, "Changes between two walks"). */
+export type DiffRecord =
+  | ({
+    kind: 'added' | 'removed' | 'changed'; root: string; va: string; end: string; size: number;
+    before: LeafRecord | null; after: LeafRecord | null; beforeLeaves: number; afterLeaves: number;
+    fields: LeafField[]; entries: EntryRecord[];
+  } & TlbRecord)
+  | ({ kind: 'root'; root: string; before: RootRecord | null; after: RootRecord | null; fields: string[] } & TlbRecord)
+  | ({ kind: 'entry'; root: string; va: string; end: string } & EntryRecord & TlbRecord)
+  | { kind: 'table'; root: string; what: 'freed' | 'allocated'; pa: string; level: string };
+
+export interface EntryRecord {
+  what: EntryEvent['what']; level: string; index: number; entryPa: string; beforeEntryPa?: string;
+  before: string; after: string; beforeTable?: string; afterTable?: string;
+}
+export interface TlbRecord { tlb: TlbOp[]; tlbNotes: string[]; translations: number; fullFlush: boolean; hazards: Hazard[] }
+export interface RootRecord { tablePa: string; info: Record<string, string> }
+
 const raw = (r: Root, v: bigint) => hex(v, r.format.entryBytes * 2);
 const vaOf = (r: Root, linear: number) => BigInt(r.toVirt(linear));
 
-function entryJson(e: EntryEvent) {
+function entryJson(e: EntryEvent): EntryRecord {
   const r = e.root;
   return {
     what: e.what, level: e.levelName, index: e.index, entryPa: hex(e.entryPa),
@@ -36,15 +54,15 @@ function entryJson(e: EntryEvent) {
   };
 }
 
-function tlbJson(p: TlbPlan) {
+function tlbJson(p: TlbPlan): TlbRecord {
   return { tlb: p.ops, tlbNotes: p.notes, translations: p.translations, fullFlush: p.fullFlush, hazards: p.hazards };
 }
 
 /** One JSON object per change (the shape docs/cli.md documents). */
-export function changeJson(c: DiffChange): Record<string, unknown> {
+export function changeJson(c: DiffChange): DiffRecord {
   switch (c.kind) {
     case 'root': {
-      const st = (s: typeof c.before) => (s ? { tablePa: hex(s.tablePa), info: Object.fromEntries(s.info) } : null);
+      const st = (s: typeof c.before): RootRecord | null => (s ? { tablePa: hex(s.tablePa), info: Object.fromEntries(s.info) } : null);
       return { kind: 'root', root: c.root, before: st(c.before), after: st(c.after), fields: c.fields, tlb: [], tlbNotes: c.notes, translations: 0, fullFlush: false, hazards: [] };
     }
     case 'entry': {
