@@ -14,7 +14,7 @@
 // Intel SDM vol. 3 §4.10.4 (when invalidation is required), Arm ARM D8.13-D8.16 (TLB maintenance,
 // break-before-make), RISC-V privileged spec §4.2.1 (SFENCE.VMA): see edit/tlb.ts.
 import { PhysAddr, hex } from '../addr';
-import { EntryKind, Flag, Perm, PagingFormat, entryCount, levelSize } from '../format';
+import { EntryKind, Flag, PERM_NAMES, PagingFormat, entryCount, levelSize } from '../format';
 import { MemoryReadError } from '../memory';
 import { codecFor, EntryCodec } from '../edit/codecs';
 import { EntryChange, EntryState, OldLeaf, TlbPlan, planTlb } from '../edit/tlb';
@@ -22,9 +22,12 @@ import { Root } from '../space';
 import { Leaf, TableStore, entryAt, loadTables, walkLoaded } from '../walker';
 import { PageTableSession } from './session';
 
-/** Leaf fields a change can touch, in the order they are listed. */
-export type LeafField =
-  | 'pa' | 'size' | 'read' | 'write' | 'exec' | 'user' | 'userExec' | 'memType' | 'global' | 'accessed' | 'dirty' | 'contiguous';
+/**
+ * Leaf fields a change can touch, in the order they are listed: `pa`, `size`, the rights by their
+ * names in format.ts (PERM_NAMES: read, write, exec, user, userExec), `memType`, `global`,
+ * `accessed`, `dirty`, `contiguous`.
+ */
+export type LeafField = string;
 
 /** What happened to one table entry above the leaves (or to a leaf descriptor). */
 export type EntryWhat =
@@ -227,7 +230,6 @@ function leafAt(run: Run, store: TableStore, x: number): Leaf {
 
 const paAt = (r: Run, x: number): number => r.first.pa + (x - r.start);
 
-const RIGHTS: Array<[Perm, LeafField]> = [[Perm.Read, 'read'], [Perm.Write, 'write'], [Perm.Exec, 'exec'], [Perm.User, 'user'], [Perm.UserExec, 'userExec']];
 const FLAGS: Array<[Flag, LeafField]> = [[Flag.Global, 'global'], [Flag.Accessed, 'accessed'], [Flag.Dirty, 'dirty'], [Flag.Contiguous, 'contiguous']];
 
 function fieldsOf(b: Run, a: Run, x: number): LeafField[] {
@@ -236,13 +238,19 @@ function fieldsOf(b: Run, a: Run, x: number): LeafField[] {
   const al = a.first;
   if (paAt(b, x) !== paAt(a, x)) out.push('pa');
   if (bl.size !== al.size) out.push('size');
-  for (const [p, n] of RIGHTS) if ((bl.perms & p) !== (al.perms & p)) out.push(n);
+  for (const [p, n] of PERM_NAMES) if ((bl.perms & p) !== (al.perms & p)) out.push(n);
   if (bl.memType !== al.memType) out.push('memType');
   for (const [fl, n] of FLAGS) if ((bl.flags & fl) !== (al.flags & fl)) out.push(n);
-  // memType is listed after rights and before flags; keep the documented order.
-  return out.sort((p, q) => ORDER.indexOf(p) - ORDER.indexOf(q));
+  return out;
 }
-const ORDER: LeafField[] = ['pa', 'size', 'read', 'write', 'exec', 'user', 'userExec', 'memType', 'global', 'accessed', 'dirty', 'contiguous'];
+
+// What a table entry passes to everything below it besides its pointer (walker.ts): its
+// restrictions and, on formats that define them, inherited leaf flags (a RISC-V G bit in a
+// non-leaf PTE makes every leaf below global).
+function passedDown(f: PagingFormat, lo: number, hi: number, level: number): string {
+  const flags = (f as { tableFlags?: (lo: number, hi: number, level: number) => number }).tableFlags;
+  return `${f.tableRestricts(lo, hi, level)}:${flags ? flags.call(f, lo, hi, level) : 0}`;
+}
 
 const sameAttrs = (p: Run, q: Run) =>
   p.first.size === q.first.size && p.first.perms === q.first.perms && p.first.flags === q.first.flags && p.first.memType === q.first.memType;
@@ -364,10 +372,9 @@ class RootDiffer {
       if (bs === 'table' && as === 'table') {
         const bt = f.tablePa(bl, bh, level);
         const at = f.tablePa(al, ah, level);
-        const sameRights = f.tableRestricts(bl, bh, level) === f.tableRestricts(al, ah, level);
+        const sameRights = passedDown(f, bl, bh, level) === passedDown(f, al, ah, level);
         if (bt === at && sameRights) {
-          // Only bits the leaves do not depend on changed (A set by the walker, ignored bits):
-          // a table entry passes down its pointer and its restrictions, nothing else (walker.ts).
+          // Only bits the leaves do not depend on changed (A set by the walker, ignored bits).
           this.compare(bt, at, level + 1, start, covered);
           continue;
         }

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { EditError } from '../../../src/core/edit/codecs';
 import { EditSimulator } from '../../../src/core/edit/simulator';
 import { spaceFromRegisters } from '../../../src/core/formats';
-import { Flag, Perm } from '../../../src/core/format';
+import { Flag, PERM_NAMES } from '../../../src/core/format';
 import { diffSessions } from '../../../src/core/ops/diff';
 import { PageTableSession } from '../../../src/core/ops/session';
 import { ArchModel, a64, build, reqArb, sv39, x86_64 } from '../../support/randomTables';
@@ -27,8 +27,7 @@ function fields(b: Page, a: Page): string[] {
   const out: string[] = [];
   if (b.pa !== a.pa) out.push('pa');
   if (b.size !== a.size) out.push('size');
-  const perms: Array<[number, string]> = [[Perm.Read, 'read'], [Perm.Write, 'write'], [Perm.Exec, 'exec'], [Perm.User, 'user'], [Perm.UserExec, 'userExec']];
-  for (const [p, n] of perms) if ((b.perms & p) !== (a.perms & p)) out.push(n);
+  for (const [p, n] of PERM_NAMES) if ((b.perms & p) !== (a.perms & p)) out.push(n);
   if (b.memType !== a.memType) out.push('memType');
   const flags: Array<[number, string]> = [[Flag.Global, 'global'], [Flag.Accessed, 'accessed'], [Flag.Dirty, 'dirty'], [Flag.Contiguous, 'contiguous']];
   for (const [f, n] of flags) if ((b.flags & f) !== (a.flags & f)) out.push(n);
