@@ -493,7 +493,7 @@ export async function diffSessions(before: PageTableSession, after: PageTableSes
       changes.push({
         kind: 'root', root: name, before: b && state(b), after: a && state(a), fields,
         notes: !b ? ['a root the old side did not have'] : !a ? ['the new side has no such root'] : [
-          'loading a new root is itself the invalidation of the old one\'s non-global translations unless they are tagged (x86 PCID with CR3 bit 63 set, AArch64/RISC-V ASIDs): tagged and global ones stay cached; the leaf changes below are relative to the old root',
+          'a root load invalidates at most the untagged or new-tag non-global translations (x86 SDM 4.10.4.1: MOV to CR3 flushes the new PCID\'s entries unless bit 63 is set, all non-global ones when CR4.PCIDE=0); translations tagged with the old PCID / ASID and global ones stay cached, so changes below still need their own maintenance before the old tag is reused. The leaf changes below compare the old root\'s tree with the new one\'s',
         ],
       });
     }
