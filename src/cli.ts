@@ -20,6 +20,9 @@ import { PageTableSession } from './core/ops/session';
 import { TranslateError, Translation } from './core/ops/translate';
 import { CoreFileError, QemuCore, coreRegisters, openCore } from './core/sources';
 import { rootsFromVmcoreinfo } from './core/sources/vmcoreinfo';
+import { RecordingMemory, openSnapshot, saveSnapshot } from './core/sources/snapshot';
+import { loadTables } from './core/walker';
+import { DiffError } from './core/ops/diff';
 import { openRawImage } from './core/sources/raw';
 import { AddressSpace, RegisterError } from './core/space';
 import { LiveAccessError, LiveTarget, StrategyName } from './debug/api';
@@ -36,6 +39,7 @@ class UsageError extends Error {}
 interface Common {
   core?: string;
   raw?: string;
+  snapshot?: string;
   base?: string;
   gdb?: string;
   reg: string[];
@@ -60,6 +64,10 @@ interface Target {
   space: AddressSpace;
   session: PageTableSession;
   warnings: string[];
+  /** The registers the address space was built from (what `dump --save` keeps). */
+  registers: ReadonlyMap<string, bigint>;
+  /** Where the walk comes from, for snapshots and diffs. */
+  source: string;
   /** Live targets: what the transport cost (for --stats). */
   live?: LiveTarget;
   phases?: Record<string, number>;
@@ -95,8 +103,8 @@ function cpuIndex(core: QemuCore, o: Common): number {
 }
 
 async function openTarget(o: Common): Promise<Target> {
-  const sources = [o.core, o.raw, o.gdb].filter(Boolean).length;
-  if (sources !== 1) throw new UsageError('give exactly one of --core FILE, --raw FILE --base PA, or --gdb HOST:PORT');
+  const sources = [o.core, o.raw, o.gdb, o.snapshot].filter(Boolean).length;
+  if (sources !== 1) throw new UsageError('give exactly one of --core FILE, --raw FILE --base PA, --snapshot FILE or --gdb HOST:PORT');
   if (o.arch && !ARCHES.includes(o.arch as Arch)) throw new UsageError(`unknown --arch '${o.arch}' (use ${ARCHES.join(', ')})`);
   let memory: PhysicalMemory & { close(): Promise<void> };
   let arch: Arch;
@@ -118,6 +126,14 @@ async function openTarget(o: Common): Promise<Target> {
       await core.close();
       throw e;
     }
+  } else if (o.snapshot) {
+    const snap = await openSnapshot(o.snapshot);
+    if (o.arch && o.arch !== snap.arch) throw new CoreFileError(`--arch ${o.arch} does not match the snapshot, which is ${snap.arch}`);
+    arch = snap.arch;
+    memory = snap.memory;
+    regs = snap.registers;
+    if (!o.root?.length && snap.roots?.length) o = { ...o, root: snap.roots };
+    warnings.push(`snapshot of ${snap.source || 'an unnamed source'} saved ${snap.saved}`);
   } else if (o.raw) {
     if (!o.arch) throw new UsageError('--raw needs --arch (the image carries no machine type)');
     if (!o.base) throw new UsageError('--raw needs --base PA (the physical address of the image\'s first byte)');
@@ -131,7 +147,8 @@ async function openTarget(o: Common): Promise<Target> {
   try {
     for (const [k, v] of parseRegs(o.reg, arch)) regs.set(k, v);
     const space = spaceFromRegisters(arch, regs, { roots: o.root?.length ? o.root : undefined });
-    return { space, session: new PageTableSession(space, memory), warnings: [...warnings, ...space.notes], close: () => memory.close() };
+    const source = o.core ?? o.snapshot ?? o.raw!;
+    return { space, session: new PageTableSession(space, memory), warnings: [...warnings, ...space.notes], registers: regs, source, close: () => memory.close() };
   } catch (e) {
     await memory.close();
     throw e;
@@ -139,11 +156,11 @@ async function openTarget(o: Common): Promise<Target> {
 }
 
 /** The live target's registers (with --reg overrides) as the core's address space. */
-function liveSpace(o: Common, live: LiveTarget): AddressSpace {
+function liveSpace(o: Common, live: LiveTarget): { space: AddressSpace; registers: Map<string, bigint> } {
   if (o.arch && o.arch !== live.arch) throw new UsageError(`--arch ${o.arch} does not match the target, which is ${live.arch}`);
   const regs = new Map(live.registers);
   for (const [k, v] of parseRegs(o.reg, live.arch)) regs.set(k, v);
-  return spaceFromRegisters(live.arch, regs, { roots: o.root?.length ? o.root : undefined });
+  return { space: spaceFromRegisters(live.arch, regs, { roots: o.root?.length ? o.root : undefined }), registers: regs };
 }
 
 /**
@@ -187,12 +204,14 @@ async function openViaStub(o: Common, liveOptions: { strategy?: StrategyName; di
   };
   try {
     const live = stub.target;
-    const space = liveSpace(o, live);
+    const { space, registers } = liveSpace(o, live);
     const notes = [`live target through ptview's gdbstub client: strategy ${live.strategy}`, ...live.strategyNotes, ...space.notes];
     return {
       space,
       session: new PageTableSession(space, live.memory),
       warnings: o.stats ? notes : notes.filter((n) => !n.startsWith('live target') && !n.startsWith("ptview's gdbstub client")),
+      registers,
+      source: `gdbstub ${o.gdb}`,
       live,
       phases,
       close,
@@ -211,13 +230,15 @@ async function openViaGdb(o: Common, liveOptions: { strategy?: StrategyName; dir
   let live: LiveTarget | undefined;
   try {
     live = await openLiveTarget(gdb.channel, gdb.observer, liveOptions);
-    const space = liveSpace(o, live);
+    const { space, registers } = liveSpace(o, live);
     const notes = [`live target through ${gdb.gdb} + cdt-gdb-adapter: strategy ${live.strategy}`, ...live.strategyNotes, ...space.notes];
     const target = live;
     return {
       space,
       session: new PageTableSession(space, live.memory),
       warnings: o.stats ? notes : notes.filter((n) => !n.startsWith('live target') && !n.startsWith('adapter dialect')),
+      registers,
+      source: `gdb ${o.gdb}`,
       live,
       phases,
       close: async () => {
@@ -391,7 +412,17 @@ async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promis
 
 async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
   const filter = parseFilters(filterSpec(o));
-  await withTarget(o, async ({ space, session }) => {
+  await withTarget(o, async (t) => {
+    const { space } = t;
+    // --save: every table of every root goes through a recorder first (the dump then walks the
+    // same loaded tables, so a live target is read once).
+    const recorder = o.save ? new RecordingMemory(t.session.memory) : undefined;
+    const session = recorder ? new PageTableSession(space, recorder) : t.session;
+    if (recorder) {
+      await loadTables(space.roots, session.store);
+      await saveSnapshot(String(o.save), recorder.snapshot(space.arch, t.registers, t.source, o.root));
+      process.stderr.write(`note: saved ${recorder.reads.size} tables to ${String(o.save)}\n`);
+    }
     const warn = warner();
     if (o.leaves) {
       let lastRoot = '';
@@ -512,6 +543,51 @@ async function cmdAudit(o: Common): Promise<void> {
   });
 }
 
+interface DiffCli {
+  core: string[];
+  raw: string[];
+  snapshot: string[];
+  gdb?: string;
+  cpu?: string;
+  base?: string;
+  arch?: string;
+  reg: string[];
+  newReg: string[];
+  root: string[];
+  flushCeiling?: string;
+  json?: boolean;
+  stats?: boolean;
+}
+
+/**
+ * `ptview diff`: two sources, OLD then NEW. Two of one kind are taken in the order given; mixed
+ * kinds in the order snapshot, core, raw image, live (a saved walk is the older one).
+ */
+async function cmdDiff(o: DiffCli): Promise<void> {
+  const sides: Common[] = [
+    ...o.snapshot.map((snapshot) => ({ snapshot })),
+    ...o.core.map((core) => ({ core })),
+    ...o.raw.map((raw) => ({ raw })),
+    ...(o.gdb ? [{ gdb: o.gdb }] : []),
+  ].map((src) => ({ reg: o.reg, root: o.root, arch: o.arch, base: o.base, cpu: o.cpu, ...src }));
+  if (sides.length !== 2) throw new UsageError(`ptview diff compares two walks: give two of --core, --raw, --snapshot (OLD then NEW), or one of them and --gdb (got ${sides.length})`);
+  const ceiling = o.flushCeiling === undefined ? undefined : Number(parseNumber(o.flushCeiling, '--flush-ceiling'));
+  const old = await openTarget(sides[0]);
+  try {
+    const now = await openTarget({ ...sides[1], reg: [...o.reg, ...o.newReg] });
+    try {
+      for (const w of new Set([...old.warnings.map((w) => `old: ${w}`), ...now.warnings.map((w) => `new: ${w}`)])) process.stderr.write(`note: ${w}\n`);
+      const { runDiff } = await import('./cli/diff');
+      process.exitCode = await runDiff(old, now, { json: o.json, flushCeiling: ceiling, stats: o.stats }, out);
+      await stdout?.drain();
+    } finally {
+      await now.close();
+    }
+  } finally {
+    await old.close();
+  }
+}
+
 export function program(): Command {
   const p = new Command('ptview')
     .description('What the page tables of a QEMU guest really say: walk, translate, reverse-map, audit.')
@@ -523,6 +599,7 @@ export function program(): Command {
       .option('--cpu <n>', '--core: take the registers of CPU n (default 0; see --list-cpus)')
       .option('--list-cpus', '--core: print the format, the CPUs and their registers the core holds, and exit')
       .option('--raw <file>', 'raw physical memory image (with --base and --arch)')
+      .option('--snapshot <file>', 'a walk saved by ptview dump --save FILE (tables and registers of one stop)')
       .option('--base <pa>', 'physical address of the raw image\'s first byte')
       .option('--gdb <host:port>', 'live guest through its QEMU gdbstub (QEMU pauses the guest while ptview is connected; it stays paused afterwards)')
       .addOption(new Option('--via <client>', '--gdb: ptview\'s own gdbstub client (default) or GDB + cdt-gdb-adapter').choices(['gdbstub', 'gdb']))
@@ -542,6 +619,7 @@ export function program(): Command {
     .option('--page-size <size>', 'only pages of this size (4K, 2M, 1G…)')
     .addOption(new Option('--half <half>', 'kernel or user half').choices(['kernel', 'user']))
     .option('--pa-contiguous', 'merge ranges only while physically contiguous too')
+    .option('--save <file>', 'also save every table of the walk and the registers to FILE (read back with --snapshot FILE, e.g. by ptview diff)')
     .action((o) => cmdDump(o));
   common(p.command('translate').argument('<va>', 'virtual address (hex or decimal)').description('translate a VA with the per-level trace'))
     .action((va, o) => cmdTranslate(va, o));
@@ -553,6 +631,22 @@ export function program(): Command {
     .option('--edit <edit>', "an edit, in order (repeatable): 'map VA PA SIZE RIGHTS', 'unmap VA SIZE', 'protect VA SIZE -w+x'", collect, [])
     .option('--flush-ceiling <n>', 'translations above which a full flush replaces per-address invalidation (default as Linux: x86 33, arm64 PTRS_PER_PTE-1, RISC-V 64)')
     .action((o) => withTarget(o, async (t) => (await (await import('./cli/simulate')).runSimulate(t, o, out), EXIT.ok)));
+  p.command('diff')
+    .description('what changed in the page tables between two walks of one guest (two cores, raw images, snapshots, or a snapshot and a live stop), with the TLB maintenance each change required')
+    .option('--core <file>', 'core file (give two: OLD then NEW)', collect, [])
+    .option('--raw <file>', 'raw physical memory image (give two: OLD then NEW; with --base and --arch)', collect, [])
+    .option('--snapshot <file>', 'a walk saved by ptview dump --save FILE', collect, [])
+    .option('--gdb <host:port>', 'the live guest as the NEW side (with one --snapshot or --core as OLD)')
+    .option('--cpu <n>', '--core: the CPU whose registers to take (default 0)')
+    .option('--base <pa>', 'physical address of the raw images\' first byte')
+    .addOption(new Option('--arch <arch>', 'architecture (--raw)').choices(ARCHES))
+    .option('--reg <name=value>', 'register value for both sides (repeatable)', collect, [])
+    .option('--new-reg <name=value>', 'register value for the NEW side only (repeatable), e.g. a new CR3 with --raw', collect, [])
+    .option('--root <root>', 'root(s) to compare (repeatable)', collect, [])
+    .option('--flush-ceiling <n>', 'translations above which a full flush replaces per-address invalidation (default 33, as the simulator)')
+    .option('--json', 'one JSON object per change (JSON Lines)')
+    .option('--stats', 'print how many tables were compared and how many were skipped as identical to stderr')
+    .action((o) => cmdDiff(o));
   return p;
 }
 
@@ -580,7 +674,7 @@ export async function main(argv: string[]): Promise<number> {
     const known =
       e instanceof LiveAccessError || e instanceof MemoryReadError || e instanceof GdbAttachError || e instanceof GdbStubError
         ? EXIT.input
-        : e instanceof UsageError || e instanceof AddressSyntaxError || e instanceof EditError || e instanceof RegisterError || e instanceof FilterError || e instanceof TranslateError
+        : e instanceof UsageError || e instanceof AddressSyntaxError || e instanceof EditError || e instanceof DiffError || e instanceof RegisterError || e instanceof FilterError || e instanceof TranslateError
         ? EXIT.usage
         : e instanceof CoreFileError
           ? EXIT.input

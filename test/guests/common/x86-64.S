@@ -3,6 +3,10 @@
  * -kernel loader) that builds known 4-level (or, with LA57 defined, 5-level) page tables,
  * enters long mode, prints PTVIEW-READY on COM1 and halts. The layout is documented in
  * test/guests/README.md; every mapping exists to exercise one rule of the paging core.
+ * With CHANGES defined (x86-64-changes) there is no recursive slot, and after READY the guest
+ * waits in hlt for an NMI (QMP inject-nmi), then changes its tables (map, unmap, protect, a
+ * rights upgrade, a block split, a new PA, a root switch with a new PCID), prints
+ * PTVIEW-STAGE2 and halts again: the two stops of `ptview diff`'s test.
  */
         .set MB_MAGIC, 0x1BADB002
         .set MB_FLAGS, 0
@@ -44,6 +48,8 @@
         .set PD_SH,   0x20d000
         .set PT_SH,   0x20e000
         .set PML5,    0x20f000
+        .set PT_NEW,  0x210000         /* CHANGES: the split block's new page table */
+        .set PML4B,   0x211000         /* CHANGES: the new root (a copy of PML4) */
 
 /* ENT table, index, low, high: write one 64-bit entry */
 .macro ENT table, index, lo, hi=0
@@ -68,7 +74,9 @@ _start:
         ENT PML4, 1,   PDPT_SH + P + RW + US        /* shared subtree, user */
         ENT PML4, 2,   PDPT_SH + P + RW             /* same subtree, supervisor only */
         ENT PML4, 256, PDPT_HI + P + RW
+.ifndef CHANGES
         ENT PML4, 510, PML4 + P + RW, NXH           /* recursive slot */
+.endif
         ENT PML4, 511, PDPT_K + P + RW
 
         /* PDPT0: VA 0 .. 512 GiB */
@@ -224,16 +232,75 @@ long_mode:
         /* touch a few pages so the CPU sets A/D like a real kernel would */
         movq $0xffffffff80006000, %rbx
         movq $42, (%rbx)
+.ifdef CHANGES
+        /* IDT with an NMI gate (vector 2): the NMI ends the first stop */
+        leaq nmi_handler(%rip), %rax
+        leaq idt(%rip), %rdi
+        movw %ax, 32(%rdi)
+        movw $0x08, 34(%rdi)
+        movw $0x8e00, 36(%rdi)                          /* present, DPL 0, interrupt gate */
+        shrq $16, %rax
+        movw %ax, 38(%rdi)
+        shrq $16, %rax
+        movl %eax, 40(%rdi)
+        lidt idtr(%rip)
+.endif
         leaq msg(%rip), %rsi
-3:      lodsb
-        testb %al, %al
-        jz 4f
-        movw $0x3f8, %dx
-        outb %al, %dx
-        jmp 3b
+        call puts64
+.ifdef CHANGES
+stop1:  hlt                                             /* first stop: until the NMI */
+        cmpb $0, nmi_seen(%rip)
+        je stop1
+        ENT PT_K, 8, 0x108000 + P + G, NXH              /* map VA 0xffffffff80008000 */
+        ENT PT0, 301, 0                                 /* unmap VA 0x12d000 */
+        ENT PT_K, 6, 0x106000 + P + G + A + D, NXH      /* protect: 0xffffffff80006000 loses W */
+        ENT PT0, 304, 0x130000 + P + RW + PAT4K + PCD, NXH /* upgrade: VA 0x130000 gains W */
+        ENT PT_K, 7, 0x107000 + P + RW + G, NXH         /* new PA: 0xffffffff80007000 -> 0x107000 */
+        /* split the 2 MiB WC block at VA 0xa00000 into 4 KiB pages of the same frames and type */
+        movl $PT_NEW, %edi
+        movl $(0xa00000 + P + RW + PAT4K), %eax
+        movl $512, %ecx
+8:      movl %eax, (%edi)
+        movl $0, 4(%edi)
+        addl $0x1000, %eax
+        addl $8, %edi
+        loop 8b
+        ENT PD0, 5, PT_NEW + P + RW + US
+        /* switch root: a copy of PML4 with PCID 6 (the old root's PCID is 5) */
+        movl $PML4, %esi
+        movl $PML4B, %edi
+        movl $512, %ecx
+        rep movsq
+        movq $(PML4B + 6), %rax
+        movq %rax, %cr3
+        leaq msg2(%rip), %rsi
+        call puts64
+.endif
 4:      cli
         hlt
         jmp 4b
+
+/* puts64: print the NUL-terminated string at %rsi on COM1 */
+puts64:
+3:      lodsb
+        testb %al, %al
+        jz 5f
+        movw $0x3f8, %dx
+        outb %al, %dx
+        jmp 3b
+5:      ret
+
+.ifdef CHANGES
+nmi_handler:
+        movb $1, nmi_seen(%rip)
+        iretq
+nmi_seen: .byte 0
+        .align 16
+idt:    .fill 48, 1, 0
+idtr:   .word 47
+        .long idt, 0
+msg2:   .asciz "PTVIEW-STAGE2\n"
+.endif
 
         .align 8
 gdt:    .quad 0

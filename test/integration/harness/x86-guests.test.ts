@@ -104,8 +104,8 @@ function ramBytes(qemuArgs: string[]): number {
 
 describe('x86 test guests (checked against QEMU only)', function () {
   this.timeout(120000);
-  it('finds the four x86 guests, each with an expect.json', () => {
-    assert.deepEqual(x86Guests, ['x86-32', 'x86-64-4level', 'x86-64-5level', 'x86-pae']);
+  it('finds the five x86 guests, each with an expect.json', () => {
+    assert.deepEqual(x86Guests, ['x86-32', 'x86-64-4level', 'x86-64-5level', 'x86-64-changes', 'x86-pae']);
     for (const n of x86Guests) assert.ok(fs.existsSync(path.join(GUESTS, n, 'expect.json')), n);
   });
 });
