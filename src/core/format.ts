@@ -74,7 +74,10 @@ export interface Restriction {
 export interface Field {
   readonly name: string;
   readonly value: string | number | boolean;
+  /** What the field means with this value (for a flag: when set, unless `clear` is given). */
   readonly description?: string;
+  /** What a flag means when it is clear, where that is not just the absence of `description`. */
+  readonly clear?: string;
 }
 
 export interface PagingFormat {

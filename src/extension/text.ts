@@ -47,7 +47,9 @@ export function fieldValue(v: Field['value']): string {
 /** A Markdown table of decoded entry fields with their meaning. */
 export function fieldsTable(fields: readonly Field[]): string {
   if (fields.length === 0) return '';
-  const rows = fields.map((f) => `| ${md(f.name)} | ${md(fieldValue(f.value))} | ${md(f.description ?? '')} |`);
+  // The meaning of the value shown: a clear flag says what clear means, not what set would.
+  const meaning = (f: Field) => (f.value === false ? f.clear ?? (f.description ? `clear (set: ${f.description})` : '') : f.description ?? '');
+  const rows = fields.map((f) => `| ${md(f.name)} | ${md(fieldValue(f.value))} | ${md(meaning(f))} |`);
   return ['| bit | value | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 

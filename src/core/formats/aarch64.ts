@@ -284,10 +284,10 @@ export function aarch64Format(cfg: A64Config): PagingFormat {
         fields.push({ name: 'address', value: hex(oa(lo, hi)) });
         if (!stage2) {
           fields.push(
-            { name: 'NSTable', value: (hi >>> 31) !== 0, description: 'non-secure for everything below' },
+            { name: 'NSTable', value: (hi >>> 31) !== 0, description: 'non-secure for everything below', clear: 'security state from the entries below' },
             { name: 'APTable', value: (hi >>> 29) & 3, description: `${hi & APT1_H ? 'no write below; ' : ''}${hi & APT0_H ? 'no EL0 access below' : ''}${cfg.hpd ? ' (ignored: TCR.HPD=1)' : ''}` || 'no restriction' },
-            { name: twoEL ? 'UXNTable' : 'XNTable', value: (hi & UXNT_H) !== 0, description: 'no EL0 (EL2: any) execution below' },
-            { name: 'PXNTable', value: (hi & PXNT_H) !== 0, description: 'no privileged execution below' },
+            { name: twoEL ? 'UXNTable' : 'XNTable', value: (hi & UXNT_H) !== 0, description: 'no EL0 (EL2: any) execution below', clear: 'no execute restriction from this level' },
+            { name: 'PXNTable', value: (hi & PXNT_H) !== 0, description: 'no privileged execution below', clear: 'no privileged-execute restriction from this level' },
           );
         }
       } else if (kind === EntryKind.Leaf) {
@@ -314,8 +314,8 @@ export function aarch64Format(cfg: A64Config): PagingFormat {
         fields.push(
           { name: 'SH', value: ['non-shareable', 'reserved', 'outer shareable', 'inner shareable'][(lo >>> 8) & 3] },
           { name: 'AF', value: (lo & AF) !== 0, description: lo & AF ? 'accessed' : 'access flag clear: the first access faults (unless hardware AF update)' },
-          { name: 'DBM', value: (hi & DBM_H) !== 0, description: 'dirty bit modifier' },
-          { name: 'Contiguous', value: (hi & CONT_H) !== 0, description: 'part of a contiguous run sharing one TLB entry' },
+          { name: 'DBM', value: (hi & DBM_H) !== 0, description: 'dirty bit modifier', clear: 'no hardware dirty-state management' },
+          { name: 'Contiguous', value: (hi & CONT_H) !== 0, description: 'part of a contiguous run sharing one TLB entry', clear: 'not part of a contiguous run' },
         );
       }
       const res = f.reservedBits(lo, hi, level, kind);

@@ -168,25 +168,25 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
 
     describe(lo, hi, level, kind) {
       const bit = (b: number) => (lo & b) !== 0;
-      const fields: Field[] = [{ name: 'V', value: bit(V), description: 'valid' }];
+      const fields: Field[] = [{ name: 'V', value: bit(V), description: 'valid', clear: 'not valid: the walk stops with a page fault' }];
       if (!bit(V)) return fields;
       if (kind === EntryKind.Table) {
         fields.push({ name: 'type', value: 'pointer', description: `R=W=X=0: next level ${levels[level + 1]?.name ?? '?'}` });
         fields.push({ name: 'address', value: hex(ppnPa(lo, hi)) });
       } else {
         fields.push(
-          { name: 'R', value: bit(R), description: 'readable' },
-          { name: 'W', value: bit(W), description: 'writable' },
-          { name: 'X', value: bit(X), description: 'executable' },
+          { name: 'R', value: bit(R), description: 'readable', clear: 'not readable' },
+          { name: 'W', value: bit(W), description: 'writable', clear: 'not writable' },
+          { name: 'X', value: bit(X), description: 'executable', clear: 'not executable' },
           { name: 'U', value: bit(U), description: bit(U) ? 'user page: U-mode may access; S-mode only with SUM, never executes' : 'supervisor page' },
-          { name: 'G', value: bit(G), description: 'global: in every address space (ASID)' },
-          { name: 'A', value: bit(A), description: 'accessed' },
-          { name: 'D', value: bit(D), description: 'dirty' },
+          { name: 'G', value: bit(G), description: 'global: in every address space (ASID)', clear: 'not global: only this ASID (unless a level above has G)' },
+          { name: 'A', value: bit(A), description: 'accessed', clear: 'not accessed (the first access faults, or hardware sets it with Svadu)' },
+          { name: 'D', value: bit(D), description: 'dirty', clear: 'clean (the first write faults, or hardware sets it with Svadu)' },
           { name: 'address', value: hex(ppnPa(lo, hi)), description: `${hex(2 ** levels[level].shift)}-byte ${level < n - 1 ? 'superpage' : 'page'}` },
         );
         if (!rv32) {
           fields.push({ name: 'PBMT', value: f.memTypes[(hi >>> 29) & 3], description: 'Svpbmt memory type' });
-          fields.push({ name: 'N', value: (hi & 0x80000000) !== 0, description: 'Svnapot: part of a naturally aligned power-of-two range' });
+          fields.push({ name: 'N', value: (hi & 0x80000000) !== 0, description: 'Svnapot: part of a naturally aligned power-of-two range', clear: 'not part of a NAPOT range' });
         }
       }
       fields.push({ name: 'RSW', value: (lo >>> 8) & 3, description: 'reserved for software' });

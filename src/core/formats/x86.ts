@@ -257,31 +257,31 @@ export function x86Format(ctx: X86Context): PagingFormat {
 
     describe(lo, hi, level, kind) {
       const fields: Field[] = [
-        { name: 'P', value: (lo & P) !== 0, description: 'present' },
+        { name: 'P', value: (lo & P) !== 0, description: 'present', clear: 'not present' },
       ];
       if (pdptPae && level === 0) {
         if (lo & (RW | US | D | PS | G)) {
           fields.push({ name: 'Intel-reserved', value: hex(lo & (RW | US | D | PS | G)), description: 'bits 1, 2, 6-8 are reserved on Intel CPUs (MOV to CR3 faults); QEMU TCG ignores them' });
         }
-        fields.push({ name: 'A', value: (lo & A) !== 0, description: 'accessed (QEMU TCG sets it; reserved on Intel)' });
-        fields.push({ name: 'PWT', value: (lo & PWT) !== 0, description: 'write-through for the page directory' });
-        fields.push({ name: 'PCD', value: (lo & PCD) !== 0, description: 'cache disabled for the page directory' });
+        fields.push({ name: 'A', value: (lo & A) !== 0, description: 'accessed (QEMU TCG sets it; reserved on Intel)', clear: 'not accessed (QEMU TCG sets it; reserved on Intel)' });
+        fields.push({ name: 'PWT', value: (lo & PWT) !== 0, description: 'write-through for the page directory', clear: 'write-back for the page directory' });
+        fields.push({ name: 'PCD', value: (lo & PCD) !== 0, description: 'cache disabled for the page directory', clear: 'cacheable page directory' });
         if (lo & P) fields.push({ name: 'address', value: hex(f.tablePa(lo, hi, level)), description: 'page directory' });
         return fields;
       }
       fields.push(
         { name: 'R/W', value: (lo & RW) !== 0, description: lo & RW ? 'writable (if every level allows)' : 'read-only for everything below' },
         { name: 'U/S', value: (lo & US) !== 0, description: lo & US ? 'user-accessible (if every level allows)' : 'supervisor only for everything below' },
-        { name: 'PWT', value: (lo & PWT) !== 0, description: 'page-level write-through' },
-        { name: 'PCD', value: (lo & PCD) !== 0, description: 'page-level cache disable' },
-        { name: 'A', value: (lo & A) !== 0, description: 'accessed: the CPU has used this entry' },
+        { name: 'PWT', value: (lo & PWT) !== 0, description: 'page-level write-through', clear: 'PAT index bit 0 clear' },
+        { name: 'PCD', value: (lo & PCD) !== 0, description: 'page-level cache disable', clear: 'PAT index bit 1 clear' },
+        { name: 'A', value: (lo & A) !== 0, description: 'accessed: the CPU has used this entry', clear: 'not accessed since the bit was last cleared' },
       );
       if (kind === EntryKind.Leaf) {
-        fields.push({ name: 'D', value: (lo & D) !== 0, description: 'dirty: the page has been written' });
+        fields.push({ name: 'D', value: (lo & D) !== 0, description: 'dirty: the page has been written', clear: 'clean: not written since the bit was last cleared' });
         if (!isPT(level)) fields.push({ name: 'PS', value: true, description: `large page (${hugeLabel(levels[level].shift)})` });
         const patBit = isPT(level) ? (lo >>> 7) & 1 : (lo >>> 12) & 1;
-        fields.push({ name: 'PAT', value: patBit === 1, description: 'PAT index bit 2' });
-        fields.push({ name: 'G', value: (lo & G) !== 0, description: 'global: kept in the TLB across CR3 loads (CR4.PGE)' });
+        fields.push({ name: 'PAT', value: patBit === 1, description: 'PAT index bit 2', clear: 'PAT index bit 2 clear' });
+        fields.push({ name: 'G', value: (lo & G) !== 0, description: 'global: kept in the TLB across CR3 loads (CR4.PGE)', clear: 'not global: flushed from the TLB by CR3 loads' });
         fields.push({ name: 'memory type', value: MEM_TYPES[f.leafMemType(lo, hi, level)], description: 'from IA32_PAT[PAT:PCD:PWT] (MTRRs not applied)' });
         fields.push({ name: 'address', value: hex(f.leafPa(lo, hi, level)), description: 'page frame' });
         if (wide) fields.push({ name: 'PK', value: (hi >>> 27) & 0xf, description: 'protection key (CR4.PKE/PKS)' });
