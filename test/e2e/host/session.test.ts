@@ -208,10 +208,16 @@ describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function 
   it('Choose Memory Strategy switches to monitor xp and the results stay QEMU\'s', async () => {
     try {
       assert.equal(await vscode.commands.executeCommand('ptview.chooseStrategy', 'monitor-xp'), 'monitor-xp');
+      const mark = outputs.length;
       const ready = await api.controller.ready();
       assert.equal(ready.target.strategy, 'monitor-xp');
       const t: any = await vscode.commands.executeCommand('ptview.translate', '0x12c000');
       assert.equal('0x' + t.pa.toString(16), oracle.gpa['0x12c000']);
+      // The tables came through `monitor xp`, yet nothing of it reached the user's Debug Console
+      // (GDB's Python writes ptview's command text to a file instead).
+      assert.ok(ready.target.stats.reads > 0 || t.trace.length > 0);
+      const printed = outputs.slice(mark).join('');
+      assert.doesNotMatch(printed, /xp \/|[0-9a-f]{16}: 0x[0-9a-f]{16}/, printed.slice(0, 400));
     } finally {
       await vscode.commands.executeCommand('ptview.chooseStrategy', 'auto');
     }

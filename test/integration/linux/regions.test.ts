@@ -11,6 +11,7 @@ import { regionLabeler } from '../../../src/core/ops/regions';
 import { PageTableSession } from '../../../src/core/ops/session';
 import { AddressSpace } from '../../../src/core/space';
 import { LinuxRun, bootLinux, sharedLinux } from '../../harness/linux';
+import { gdbRegisters } from '../aarch64/gdbRegisters';
 import { capture } from './support';
 
 const NO_PA = (1n << 64n) - 1n;
@@ -124,6 +125,49 @@ describe('Linux region labels vs the kernel\'s own /proc/kcore and /proc/vmalloc
       const got = await labelled(stop.space, new PageTableSession(stop.space, stop.core.memory), stop.core.memory.ram);
       assert.equal(got.layout, 'Linux x86_64 5-level');
       checkX86(run, got.ranges);
+      await stop.core.close();
+    } finally {
+      await run.stopInUser();
+    }
+  });
+
+  it('arm64: the linear map where kcore puts it (TTBR1 at EL1)', async () => {
+    const run = await sharedLinux('arm64-max');
+    try {
+      // gdb-multiarch reads the system registers (QEMU's monitor does not); its detach lets the
+      // guest run, so retry until a snapshot at EL1 comes, then stop and dump.
+      let regs: Map<string, bigint> | undefined;
+      const names: [string, string][] = [['TTBR0_EL1', 'ttbr0_el1'], ['TTBR1_EL1', 'ttbr1_el1'], ['TCR_EL1', 'tcr_el1'], ['MAIR_EL1', 'mair_el1'], ['SCTLR', 'sctlr_el1'], ['ID_AA64MMFR0_EL1', 'id_aa64mmfr0_el1']];
+      for (let i = 0; i < 100 && !regs; i++) {
+        const g = await gdbRegisters(run.gdbPort!, [...names.map(([n]) => n), 'cpsr']);
+        if (Number((g.get('cpsr')! >> 2n) & 3n) !== 1) continue;
+        regs = new Map(names.filter(([n]) => g.has(n.toLowerCase())).map(([n, ours]) => [ours, g.get(n.toLowerCase())!]));
+      }
+      assert.ok(regs, 'an EL1 snapshot');
+      const stop = await capture(run, 'regions', await run.stopInKernel(), []);
+      const space = spaceFromRegisters('aarch64', regs);
+      const got = await labelled(space, new PageTableSession(space, stop.core.memory), stop.core.memory.ram);
+      assert.equal(got.layout, 'Linux arm64');
+      // kcore's RAM segments share the linear map's offset; its text segment (the kernel image,
+      // mapped in the vmalloc area on arm64) has another one. The offset with most bytes is RAM's.
+      const withPa = run.kernelInfo.kcore.filter((x) => x.type === PT_LOAD && x.paddr !== NO_PA);
+      const bytes = new Map<bigint, bigint>();
+      for (const x of withPa) bytes.set(x.vaddr - x.paddr, (bytes.get(x.vaddr - x.paddr) ?? 0n) + x.memsz);
+      const ramOffset = [...bytes].sort((a, b) => (a[1] > b[1] ? -1 : 1))[0][0];
+      const ramSegs = withPa.filter((x) => x.vaddr - x.paddr === ramOffset);
+      assert.ok(ramSegs.length > 0);
+      const lo = ramSegs.reduce((m, x) => (x.vaddr < m ? x.vaddr : m), ramSegs[0].vaddr);
+      const hi = ramSegs.reduce((m, x) => (x.vaddr + x.memsz > m ? x.vaddr + x.memsz : m), 0n);
+      let n = 0;
+      for (const r of got.ranges) {
+        if (r.label === undefined) continue;
+        assert.equal(r.label, 'Linear map', `${hex(r.va)}: only the linear map is named on arm64`);
+        assert.ok(r.va >= lo && r.end <= hi, `${hex(r.va)}-${hex(r.end)} labelled Linear map, kcore's RAM is ${hex(lo)}-${hex(hi)}`);
+        n++;
+      }
+      assert.ok(n > 0);
+      const labelAt = (va: bigint) => got.ranges.find((r) => r.va <= va && va < r.end)?.label;
+      for (const seg of ramSegs) assert.equal(labelAt(seg.vaddr + 0x10000n), 'Linear map', hex(seg.vaddr));
       await stop.core.close();
     } finally {
       await run.stopInUser();
