@@ -187,3 +187,24 @@ export async function shot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path: file });
   return file;
 }
+
+/** Ends every debug session (Shift+F5 is Stop or, for attach sessions, Disconnect). */
+export async function stopAllSessions(page: Page): Promise<void> {
+  const toolbar = page.locator('.debug-toolbar');
+  for (let i = 0; i < 4 && (await toolbar.isVisible()); i++) {
+    await page.locator('.monaco-workbench').click({ position: { x: 5, y: 5 } }).catch(() => undefined);
+    await page.keyboard.press('Shift+F5');
+    await toolbar.waitFor({ state: 'hidden', timeout: 15_000 }).catch(() => undefined);
+  }
+}
+
+/** Texts of every error notification shown so far (toasts and the notification center). */
+export async function errorNotifications(page: Page): Promise<string[]> {
+  const items = page.locator('.notifications-toasts .notification-list-item, .notifications-center .notification-list-item');
+  const out: string[] = [];
+  for (let i = 0; i < (await items.count()); i++) {
+    const it = items.nth(i);
+    if (await it.locator('.codicon-error').count()) out.push(((await it.locator('.notification-list-item-message').textContent()) ?? '').trim());
+  }
+  return out;
+}

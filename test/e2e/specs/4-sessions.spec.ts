@@ -3,7 +3,7 @@
 // with an error toast per failed read). Expected values come from QEMU's `info registers`.
 import path from 'node:path';
 import { Page } from '@playwright/test';
-import { REPO, expect, runCommand, shot, test } from '../fixture';
+import { REPO, errorNotifications, expect, runCommand, shot, stopAllSessions, test } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
@@ -14,15 +14,7 @@ test.describe.configure({ mode: 'serial' });
 
 const toolbar = (page: Page) => page.locator('.debug-toolbar');
 
-async function stopAll(page: Page) {
-  for (let i = 0; i < 4 && (await toolbar(page).isVisible()); i++) {
-    // Attach sessions have Disconnect (not Stop): Shift+F5 is bound to whichever applies.
-    await page.locator('.monaco-workbench').click({ position: { x: 5, y: 5 } }).catch(() => undefined);
-    await page.keyboard.press('Shift+F5');
-    await toolbar(page).waitFor({ state: 'hidden', timeout: 15_000 }).catch(() => undefined);
-  }
-  await expect(toolbar(page)).toBeHidden();
-}
+const stopAll = (page: Page) => stopAllSessions(page);
 
 async function showView(page: Page) {
   await runCommand(page, 'View: Show Run and Debug');
@@ -32,16 +24,6 @@ async function showView(page: Page) {
   return page.locator('.pane', { has: header });
 }
 
-/** Texts of every error notification shown so far (toasts and the notification center). */
-async function errorNotifications(page: Page): Promise<string[]> {
-  const items = page.locator('.notifications-toasts .notification-list-item, .notifications-center .notification-list-item');
-  const out: string[] = [];
-  for (let i = 0; i < (await items.count()); i++) {
-    const it = items.nth(i);
-    if (await it.locator('.codicon-error').count()) out.push(((await it.locator('.notification-list-item-message').textContent()) ?? '').trim());
-  }
-  return out;
-}
 
 /** CR3 as the tree shows it: the table address, without PCID/flag bits. */
 async function oracleCr3(hmp: (c: string) => Promise<string>): Promise<string> {

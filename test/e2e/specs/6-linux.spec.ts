@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Page } from '@playwright/test';
-import { REPO, expect, runCommand, shot, test } from '../fixture';
+import { REPO, errorNotifications, expect, runCommand, shot, stopAllSessions, test } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const linux = require(path.join(REPO, 'build/test/harness/linux.js'));
@@ -16,23 +16,8 @@ test.describe.configure({ mode: 'serial' });
 
 const toolbar = (page: Page) => page.locator('.debug-toolbar');
 
-async function stopAll(page: Page) {
-  for (let i = 0; i < 4 && (await toolbar(page).isVisible()); i++) {
-    await page.locator('.monaco-workbench').click({ position: { x: 5, y: 5 } }).catch(() => undefined);
-    await page.keyboard.press('Shift+F5');
-    await toolbar(page).waitFor({ state: 'hidden', timeout: 15_000 }).catch(() => undefined);
-  }
-}
+const stopAll = (page: Page) => stopAllSessions(page);
 
-async function errorNotifications(page: Page): Promise<string[]> {
-  const items = page.locator('.notifications-toasts .notification-list-item, .notifications-center .notification-list-item');
-  const out: string[] = [];
-  for (let i = 0; i < (await items.count()); i++) {
-    const it = items.nth(i);
-    if (await it.locator('.codicon-error').count()) out.push(((await it.locator('.notification-list-item-message').textContent()) ?? '').trim());
-  }
-  return out;
-}
 
 test('a real Linux kernel: the tree reads at 300 px down to a user page, the map names Linux\'s regions, the audit is actionable', async ({ world }) => {
   test.setTimeout(420_000);
