@@ -84,8 +84,15 @@ test('a real Linux kernel: the tree reads at 300 px down to a user page, the map
     await page.mouse.move(paneBox.x + paneBox.width + 200, paneBox.y + 10);
     const callStack = page.locator('.pane-header', { hasText: /^call stack/i }).first();
     if ((await callStack.getAttribute('aria-expanded')) === 'true') await callStack.click();
-    await leaf.hover();
-    await expect(page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'effective rights' }).first()).toBeVisible();
+    // The tooltip (resolved lazily): hover the label until it shows (the view re-laid out when the
+    // Call Stack folded).
+    const tip = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'effective rights' }).first();
+    for (let i = 0; i < 5 && !(await tip.isVisible()); i++) {
+      await page.mouse.move(paneBox.x + paneBox.width + 200, paneBox.y + 10);
+      await pane.locator('.monaco-list-row.selected .label-name').first().hover();
+      await tip.waitFor({ timeout: 3000 }).catch(() => undefined);
+    }
+    await expect(tip).toBeVisible();
     await shot(page, 'linux-tree-leaf');
     await page.mouse.move(900, 700);
     await page.keyboard.press('Escape');
