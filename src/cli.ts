@@ -12,6 +12,7 @@ import { MemoryReadError, PhysicalMemory } from './core/memory';
 import { AuditReport, Finding } from './core/ops/audit';
 import { EditError } from './core/edit/codecs';
 import { rightsLetters, rightsString } from './core/ops/explain';
+import { regionLabeler } from './core/ops/regions';
 import { FilterError, FilterSpec, parseFilters, parseRange } from './core/ops/filter';
 import { ExpansionError, FoldLimitError } from './core/graph';
 import { RangeMerger } from './core/ops/merge';
@@ -442,6 +443,9 @@ async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
       }
       let lastRoot = '';
       let n = 0;
+      // Linux region names (text only), recognised from the whole space's ranges.
+      const labels = o.json ? undefined : regionLabeler(space, filter.empty ? ranges : await session.ranges({}, () => undefined), session.memory.ram);
+      if (labels) process.stderr.write(`note: layout ${labels.layout}: region names recognised from the tables\n`);
       for (const r of ranges) {
         if (++n % 65536 === 0) await stdout?.drain();
         if (o.json) {
@@ -451,7 +455,8 @@ async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
         if (r.root.name !== lastRoot) out(rootHeader(space, (lastRoot = r.root.name)));
         const rec = rangeRecord(r);
         const f = r.root.format;
-        out(`${rec.va.padEnd(18)}-${rec.end.padEnd(18)} ${sizeLabel(r.end - r.start).padStart(6)} ${rightsString(r.perms)} ${f.memTypes[r.memType].padEnd(4)} ${f.levels[r.level].name.padEnd(4)} -> ${rec.pa}${r.paContiguous ? '' : ' (scattered)'}`);
+        const region = labels?.(r.start, r.root);
+        out(`${rec.va.padEnd(18)}-${rec.end.padEnd(18)} ${sizeLabel(r.end - r.start).padStart(6)} ${rightsString(r.perms)} ${f.memTypes[r.memType].padEnd(4)} ${f.levels[r.level].name.padEnd(4)} -> ${rec.pa}${r.paContiguous ? '' : ' (scattered)'}${region ? `  [${region}]` : ''}`);
       }
     }
     return EXIT.ok;
