@@ -208,3 +208,21 @@ export async function errorNotifications(page: Page): Promise<string[]> {
   }
   return out;
 }
+
+/** Starts the launch configuration `name` (retrying while VS Code has not yet read a launch.json
+ * written a moment ago) and waits for the debug toolbar. */
+export async function startConfiguration(page: Page, name: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    await runCommand(page, 'Debug: Select and Start Debugging');
+    const pick = page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first();
+    try {
+      await pick.waitFor({ timeout: 5000 });
+      await pick.click();
+      break;
+    } catch (e) {
+      await page.keyboard.press('Escape');
+      if (i >= 5) throw e;
+    }
+  }
+  await page.locator('.debug-toolbar').waitFor({ timeout: 60_000 });
+}

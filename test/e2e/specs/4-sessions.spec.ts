@@ -3,7 +3,7 @@
 // with an error toast per failed read). Expected values come from QEMU's `info registers`.
 import path from 'node:path';
 import { Page } from '@playwright/test';
-import { REPO, errorNotifications, expect, runCommand, shot, stopAllSessions, test } from '../fixture';
+import { REPO, errorNotifications, expect, runCommand, shot, startConfiguration, stopAllSessions, test } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
@@ -33,11 +33,7 @@ async function oracleCr3(hmp: (c: string) => Promise<string>): Promise<string> {
 
 /** Starts the named launch configuration and waits for the running guest's welcome text. */
 async function start(page: Page, pane: ReturnType<Page['locator']> | undefined, config: string) {
-  await runCommand(page, 'Debug: Select and Start Debugging');
-  const pick = page.locator('.quick-input-list .monaco-list-row', { hasText: config }).first();
-  await pick.waitFor({ timeout: 10_000 });
-  await pick.click();
-  await toolbar(page).waitFor({ timeout: 60_000 });
+  await startConfiguration(page, config);
   if (pane) await expect(pane.locator('.welcome-view-content')).toContainText('Pause it to inspect', { timeout: 30_000 });
 }
 
