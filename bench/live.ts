@@ -37,7 +37,7 @@ function rootTable(regs: ReadonlyMap<string, bigint>): number {
   return Number(regs.get('ttbr1_el1')! & 0xfffffffff000n);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /** Times of single 4 KiB physical readMemory requests with PhyMemMode already on (no switches). */
 async function singleReads(s: GdbSession, pa: number, n: number): Promise<number[]> {
@@ -155,13 +155,13 @@ if (require.main === module) {
 // transport limit (tables × one 4 KiB read of `m` packets, PhyMemMode already on) in the same run.
 
 /** gdb-pt-dump beside the repository (../shared/peers/gdb-pt-dump), or where GDB_PT_DUMP points. */
-function peerDir(): string | undefined {
+export function peerDir(): string | undefined {
   const dir = process.env.GDB_PT_DUMP ?? path.join(REPO, '..', 'shared', 'peers', 'gdb-pt-dump');
   return fs.existsSync(path.join(dir, 'pt.py')) ? dir : undefined;
 }
 
 /** Wall time of one process from spawn to exit, with its output. */
-function timeProcess(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ ms: number; status: number | null; stdout: string; stderr: string }> {
+export function timeProcess(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ ms: number; status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
@@ -180,8 +180,8 @@ const PEER_ARCH: Record<string, { gdb: string; arch?: string }> = {
   'riscv-sv39': { gdb: 'gdb-multiarch', arch: 'riscv:rv64' },
 };
 
-const stat = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
-const fmt = (x: { median: number; min: number; max: number }) => `${x.median.toFixed(0)} (${x.min.toFixed(0)}-${x.max.toFixed(0)})`;
+export const stat = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+export const fmt = (x: { median: number; min: number; max: number }) => `${x.median.toFixed(0)} (${x.min.toFixed(0)}-${x.max.toFixed(0)})`;
 
 /**
  * The machine is shared (load varies by the second), so the processes compared are run
