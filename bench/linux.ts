@@ -61,7 +61,7 @@ const tooMany = (n: number) =>
 async function stopInKernelTables(run: LinuxRun): Promise<string> {
   const text = run.kernelInfo.symbol('_text') ?? run.kernelInfo.symbol('_stext');
   for (let i = 0; ; i++) {
-    const regs = await stopInKernelTables(run);
+    const regs = await run.stopInKernel();
     if (text === undefined || parseGva2gpa(await run.hmp(`gva2gpa 0x${text.toString(16)}`)) !== undefined) return regs;
     if (i >= 50) throw new Error(`${run.variant}: never stopped in the kernel with _text mapped`);
     await run.cont();
