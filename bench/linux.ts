@@ -24,8 +24,10 @@ const GUESTS: { variant: LinuxVariant; gdb: string; arch?: string }[] = [
   { variant: 'riscv64-sv39', gdb: 'gdb-multiarch', arch: 'riscv:rv64' },
 ];
 
-/** How long to wait for other QEMUs to go away before skipping the peer (PTVIEW_BENCH_QEMU_WAIT_S). */
-const WAIT_MS = Number(process.env.PTVIEW_BENCH_QEMU_WAIT_S ?? 180) * 1000;
+/** How long, in all, to wait for other QEMUs to go away before skipping the peer
+ * (PTVIEW_BENCH_QEMU_WAIT_S): the budget is shared by every guest and round, so a busy machine
+ * cannot stretch the bench by more than this. */
+let waitBudgetMs = Number(process.env.PTVIEW_BENCH_QEMU_WAIT_S ?? 180) * 1000;
 
 /** `pgrep -c qemu-system`: what gdb-pt-dump sees (it runs `pgrep qemu-system`). */
 export function qemuCount(): Promise<number> {
@@ -39,14 +41,17 @@ export function qemuCount(): Promise<number> {
   );
 }
 
-/** Waits until at most `want` qemu-system processes run, up to `ms`; returns the last count. */
+/** Waits until at most `want` qemu-system processes run, up to `ms` and the remaining budget;
+ * returns the last count. */
 async function waitForQemus(want: number, ms: number): Promise<number> {
-  const end = Date.now() + ms;
+  const t0 = Date.now();
+  const end = t0 + Math.min(ms, waitBudgetMs);
   let n = await qemuCount();
   while (n > want && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 3000));
+    await new Promise((r) => setTimeout(r, 2000));
     n = await qemuCount();
   }
+  waitBudgetMs = Math.max(0, waitBudgetMs - (Date.now() - t0));
   return n;
 }
 
@@ -75,12 +80,13 @@ interface Walk {
 }
 
 /** One `ptview dump --gdb … --leaves --json [--stats]` process. */
-async function ptview(cli: string, addr: string, strategy: string | undefined, stats: boolean): Promise<{ ms: number } & Walk> {
+async function ptview(cli: string, addr: string, strategy: string | undefined, stats: boolean): Promise<{ ms: number; strategy?: string } & Walk> {
   const r = await timeProcess(process.execPath, [cli, 'dump', '--gdb', addr, '--leaves', '--json', ...(strategy ? ['--strategy', strategy] : []), ...(stats ? ['--stats'] : [])]);
   if (r.status !== 0) throw new Error(`ptview exited ${r.status}: ${r.stderr.slice(-500)}`);
   const tables = /stats: (\d+) tables read/.exec(r.stderr);
   const walk = /\bwalk ([\d.]+)/.exec(r.stderr);
-  return { ms: r.ms, leaves: r.stdout.split('\n').length - 1, tables: tables ? Number(tables[1]) : NaN, walkMs: walk ? Number(walk[1]) : NaN };
+  const chosen = /strategy (\S+):/.exec(r.stderr)?.[1];
+  return { ms: r.ms, strategy: chosen, leaves: r.stdout.split('\n').length - 1, tables: tables ? Number(tables[1]) : NaN, walkMs: walk ? Number(walk[1]) : NaN };
 }
 
 export async function linuxBench(runs = 9, walkRuns = 9): Promise<void> {
@@ -102,10 +108,16 @@ export async function linuxBench(runs = 9, walkRuns = 9): Promise<void> {
       const regs = await stopInKernelTables(run);
       const addr = `127.0.0.1:${run.gdbPort}`;
       const first = await ptview(cli, addr, undefined, true);
+      notes.push(`${g.variant}: ptview auto chose ${first.strategy}`);
+      if (g.variant.startsWith('x86')) {
+        // QEMU's own walk as a check that both walked the same stop: one `info tlb` line per leaf.
+        const tlb = (await run.hmp('info tlb')).split('\n').filter((l) => /^[0-9a-f]+: /.test(l)).length;
+        notes.push(`${g.variant}: QEMU info tlb lists ${tlb} pages, ptview ${first.leaves} leaves${tlb === first.leaves ? '' : ' !! differ'}`);
+      }
       let peerSkip = peerOff;
       if (!peerSkip) {
-        const n = await waitForQemus(1, WAIT_MS);
-        if (n > 1) peerSkip = `${tooMany(n)}, still after waiting ${(WAIT_MS / 1000).toFixed(0)} s`;
+        const n = await waitForQemus(1, Infinity);
+        if (n > 1) peerSkip = `${tooMany(n)}, still when the bench's waiting budget (PTVIEW_BENCH_QEMU_WAIT_S) ran out`;
       }
       const peerArgs = (cmds: string[]) => ['-q', '-nx', '-batch', ...(g.arch ? ['-ex', `set architecture ${g.arch}`] : []), '-ex', `target remote ${addr}`, '-ex', `source ${path.join(peer ?? '', 'pt.py')}`, ...cmds.flatMap((c) => ['-ex', c]), '-ex', 'disconnect'];
       const peerOk = (r: { status: number | null; stdout: string; stderr: string }) => r.status === 0 && /0x[0-9a-f]+/i.test(r.stdout) && !/Cannot get qemu-system pid|Traceback|Error/i.test(r.stdout + r.stderr);
@@ -184,9 +196,8 @@ export async function linuxBench(runs = 9, walkRuns = 9): Promise<void> {
       const WA = stat(wAuto);
       const WF = stat(wPhy);
       const WP = wPeer.length ? stat(wPeer) : undefined;
-      walkRows.push(
-        `${g.variant.padEnd(14)} ${fmt(WA).padEnd(16)} ${fmt(WF).padEnd(16)} ${(WP ? fmt(WP) : '-').padEnd(16)} ${WP ? `${(WA.median / WP.median).toFixed(2)}x` : '-'}`.padEnd(78) + `${WP ? `${(WF.median / WP.median).toFixed(2)}x` : ''}`,
-      );
+      const wr = (x: number) => (WP ? `${(x / WP.median).toFixed(2)}x` : '-');
+      walkRows.push(`${g.variant.padEnd(14)} ${fmt(WA).padEnd(16)} ${fmt(WF).padEnd(16)} ${(WP ? `${fmt(WP)} n=${wPeer.length}` : '-').padEnd(20)} ${wr(WA.median).padEnd(15)} ${wr(WF.median)}`);
       if (!WP) notes.push(`${g.variant}: gdb-pt-dump walk column skipped: ${wPeerSkip}`);
 
       // Same stop at the end: nothing above resumed the guest.
@@ -201,7 +212,7 @@ export async function linuxBench(runs = 9, walkRuns = 9): Promise<void> {
   console.log('guest          leaves tables  ptview auto      ptview phymem    gdb-pt-dump          auto/peer       phymem/peer   (ratios: of medians; median of rounds)');
   for (const r of rows) console.log(r);
   console.log('\nwalk alone: ptview --stats `walk` phase (walk + JSON output) vs gdb-pt-dump `pt` timed inside one GDB session (after a warm-up pt); ms median (min-max)');
-  console.log('guest          ptview auto      ptview phymem    gdb-pt-dump      auto/peer       phymem/peer');
+  console.log('guest          ptview auto      ptview phymem    gdb-pt-dump          auto/peer       phymem/peer   (ratios of medians)');
   for (const r of walkRows) console.log(r);
   for (const n of notes) console.log(`  ${n}`);
   console.log(`load average after: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
