@@ -4,12 +4,8 @@
 // machine, and phymem-mode) side by side with gdb-pt-dump's `gdb -batch … pt` on the same stop,
 // interleaved rounds; then the walk alone (ptview's `--stats` walk phase, gdb-pt-dump's `pt` timed
 // inside one GDB session). Not a pass/fail test.
-//
-// gdb-pt-dump finds QEMU with `pgrep qemu-system` at every `pt`; with more than one match it adds
-// a chardev to the guest and scans /proc of every match, a slower path that would not be the same
-// measurement. Its columns are therefore only measured while exactly one qemu-system process (the
-// guest here) runs on the machine; otherwise the bench waits a while and then skips them, saying so.
-import { execFile } from 'node:child_process';
+// gdb-pt-dump's columns need exactly one qemu-system process on the machine (see peer.ts): the
+// bench waits a while for other QEMUs to go and otherwise skips them, saying so.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,46 +13,13 @@ import { LinuxRun, LinuxVariant, bootLinux } from '../test/harness/linux';
 import { parseGva2gpa } from '../test/harness/oracles';
 import { REPO } from '../test/harness/qemu';
 import { fmt, median, peerDir, stat, timeProcess } from './live';
+import { qemuCount, tooMany, waitForQemus } from './peer';
 
 const GUESTS: { variant: LinuxVariant; gdb: string; arch?: string }[] = [
   { variant: 'x86_64-4level', gdb: 'gdb' },
   { variant: 'arm64-kpti', gdb: 'gdb-multiarch', arch: 'aarch64' },
   { variant: 'riscv64-sv39', gdb: 'gdb-multiarch', arch: 'riscv:rv64' },
 ];
-
-/** How long, in all, to wait for other QEMUs to go away before skipping the peer
- * (PTVIEW_BENCH_QEMU_WAIT_S): the budget is shared by every guest and round, so a busy machine
- * cannot stretch the bench by more than this. */
-let waitBudgetMs = Number(process.env.PTVIEW_BENCH_QEMU_WAIT_S ?? 180) * 1000;
-
-/** `pgrep -c qemu-system`: what gdb-pt-dump sees (it runs `pgrep qemu-system`). */
-export function qemuCount(): Promise<number> {
-  return new Promise((resolve, reject) =>
-    execFile('pgrep', ['-c', 'qemu-system'], (err, stdout) => {
-      const n = Number.parseInt(stdout.trim(), 10);
-      // pgrep exits 1 (and prints 0) when nothing matches.
-      if (Number.isNaN(n)) reject(err ?? new Error(`pgrep -c printed ${JSON.stringify(stdout)}`));
-      else resolve(n);
-    }),
-  );
-}
-
-/** Waits until at most `want` qemu-system processes run, up to `ms` and the remaining budget;
- * returns the last count. */
-async function waitForQemus(want: number, ms: number): Promise<number> {
-  const t0 = Date.now();
-  const end = t0 + Math.min(ms, waitBudgetMs);
-  let n = await qemuCount();
-  while (n > want && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 2000));
-    n = await qemuCount();
-  }
-  waitBudgetMs = Math.max(0, waitBudgetMs - (Date.now() - t0));
-  return n;
-}
-
-const tooMany = (n: number) =>
-  `${n} qemu-system processes on the machine (other work running guests); gdb-pt-dump needs exactly one (it finds QEMU with pgrep at every pt, and with several takes a slower chardev-and-/proc-scan path)`;
 
 /**
  * Stops in the kernel with the kernel's own tables loaded: on arm64 with KPTI an EL1 stop can
@@ -79,9 +42,9 @@ interface Walk {
   walkMs: number;
 }
 
-/** One `ptview dump --gdb … --leaves --json [--stats]` process. */
-async function ptview(cli: string, addr: string, strategy: string | undefined, stats: boolean): Promise<{ ms: number; strategy?: string } & Walk> {
-  const r = await timeProcess(process.execPath, [cli, 'dump', '--gdb', addr, '--leaves', '--json', ...(strategy ? ['--strategy', strategy] : []), ...(stats ? ['--stats'] : [])]);
+/** One `ptview dump --gdb … [--leaves] --json [--stats]` process. */
+async function ptview(cli: string, addr: string, strategy: string | undefined, stats: boolean, leaves = true): Promise<{ ms: number; strategy?: string } & Walk> {
+  const r = await timeProcess(process.execPath, [cli, 'dump', '--gdb', addr, ...(leaves ? ['--leaves'] : []), '--json', ...(strategy ? ['--strategy', strategy] : []), ...(stats ? ['--stats'] : [])]);
   if (r.status !== 0) throw new Error(`ptview exited ${r.status}: ${r.stderr.slice(-500)}`);
   const tables = /stats: (\d+) tables read/.exec(r.stderr);
   const walk = /\bwalk ([\d.]+)/.exec(r.stderr);
@@ -171,9 +134,12 @@ export async function linuxBench(runs = 9, walkRuns = 9): Promise<void> {
       // `pt` in one GDB session (one warm-up `pt`, then timed ones).
       const wAuto: number[] = [];
       const wPhy: number[] = [];
+      const wRanges: number[] = [];
       for (let i = 0; i < walkRuns; i++) {
         wAuto.push((await ptview(cli, addr, undefined, true)).walkMs);
         wPhy.push((await ptview(cli, addr, 'phymem-mode', true)).walkMs);
+        // Merged ranges (`dump --json` without --leaves), closer to what gdb-pt-dump prints.
+        wRanges.push((await ptview(cli, addr, undefined, true, false)).walkMs);
       }
       let wPeer: number[] = [];
       let wPeerSkip = peerSkip;
@@ -197,7 +163,8 @@ export async function linuxBench(runs = 9, walkRuns = 9): Promise<void> {
       const WF = stat(wPhy);
       const WP = wPeer.length ? stat(wPeer) : undefined;
       const wr = (x: number) => (WP ? `${(x / WP.median).toFixed(2)}x` : '-');
-      walkRows.push(`${g.variant.padEnd(14)} ${fmt(WA).padEnd(16)} ${fmt(WF).padEnd(16)} ${(WP ? `${fmt(WP)} n=${wPeer.length}` : '-').padEnd(20)} ${wr(WA.median).padEnd(15)} ${wr(WF.median)}`);
+      const WR = stat(wRanges);
+      walkRows.push(`${g.variant.padEnd(14)} ${fmt(WA).padEnd(16)} ${fmt(WF).padEnd(16)} ${fmt(WR).padEnd(16)} ${(WP ? `${fmt(WP)} n=${wPeer.length}` : '-').padEnd(20)} ${wr(WA.median).padEnd(11)} ${wr(WF.median).padEnd(11)} ${wr(WR.median)}`);
       if (!WP) notes.push(`${g.variant}: gdb-pt-dump walk column skipped: ${wPeerSkip}`);
 
       // Same stop at the end: nothing above resumed the guest.
@@ -211,8 +178,8 @@ export async function linuxBench(runs = 9, walkRuns = 9): Promise<void> {
   }
   console.log('guest          leaves tables  ptview auto      ptview phymem    gdb-pt-dump          auto/peer       phymem/peer   (ratios: of medians; median of rounds)');
   for (const r of rows) console.log(r);
-  console.log('\nwalk alone: ptview --stats `walk` phase (walk + JSON output) vs gdb-pt-dump `pt` timed inside one GDB session (after a warm-up pt); ms median (min-max)');
-  console.log('guest          ptview auto      ptview phymem    gdb-pt-dump          auto/peer       phymem/peer   (ratios of medians)');
+  console.log('\nwalk alone: ptview --stats `walk` phase (walk + JSON output: --leaves, and merged ranges without it) vs gdb-pt-dump `pt` timed inside one GDB session (after a warm-up pt); ms median (min-max)');
+  console.log('guest          auto --leaves    phymem --leaves  auto ranges      gdb-pt-dump          auto/peer   phymem/peer ranges/peer (ratios of medians)');
   for (const r of walkRows) console.log(r);
   for (const n of notes) console.log(`  ${n}`);
   console.log(`load average after: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
