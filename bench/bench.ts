@@ -1,8 +1,10 @@
-// npm run bench: throughput of the paging core on a synthetic Linux-like address space.
+// npm run bench: throughput of the paging core on a synthetic Linux-like address space, live walks
+// of the test guests and of real Debian Linux guests, side by side with gdb-pt-dump.
 // Figures go into the README; nothing here is a pass/fail test.
 import { spaceFromRegisters } from '../src/core/formats';
 import { RangeMerger } from '../src/core/ops/merge';
 import { TableStore, walk } from '../src/core/walker';
+import { linuxBench } from './linux';
 import { liveBench, stubBench } from './live';
 import { realShapeBench } from './realShapeBench';
 import { buildLinuxLike } from './synthetic';
@@ -53,4 +55,5 @@ async function main() {
 void main()
   .then(() => realShapeBench())
   .then(() => liveBench())
-  .then(() => stubBench());
+  .then(() => stubBench())
+  .then(() => linuxBench());

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openStubTarget } from '../src/debug/gdbstub/session';
 import { REPO, bootGuest } from '../test/harness/qemu';
+import { tooMany, waitForQemus } from './peer';
 
 const RUNS = 7;
 const WARMUP = 15;
@@ -37,7 +38,7 @@ function rootTable(regs: ReadonlyMap<string, bigint>): number {
   return Number(regs.get('ttbr1_el1')! & 0xfffffffff000n);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /** Times of single 4 KiB physical readMemory requests with PhyMemMode already on (no switches). */
 async function singleReads(s: GdbSession, pa: number, n: number): Promise<number[]> {
@@ -155,13 +156,13 @@ if (require.main === module) {
 // transport limit (tables × one 4 KiB read of `m` packets, PhyMemMode already on) in the same run.
 
 /** gdb-pt-dump beside the repository (../shared/peers/gdb-pt-dump), or where GDB_PT_DUMP points. */
-function peerDir(): string | undefined {
+export function peerDir(): string | undefined {
   const dir = process.env.GDB_PT_DUMP ?? path.join(REPO, '..', 'shared', 'peers', 'gdb-pt-dump');
   return fs.existsSync(path.join(dir, 'pt.py')) ? dir : undefined;
 }
 
 /** Wall time of one process from spawn to exit, with its output. */
-function timeProcess(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ ms: number; status: number | null; stdout: string; stderr: string }> {
+export function timeProcess(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ ms: number; status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
@@ -180,8 +181,8 @@ const PEER_ARCH: Record<string, { gdb: string; arch?: string }> = {
   'riscv-sv39': { gdb: 'gdb-multiarch', arch: 'riscv:rv64' },
 };
 
-const stat = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
-const fmt = (x: { median: number; min: number; max: number }) => `${x.median.toFixed(0)} (${x.min.toFixed(0)}-${x.max.toFixed(0)})`;
+export const stat = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+export const fmt = (x: { median: number; min: number; max: number }) => `${x.median.toFixed(0)} (${x.min.toFixed(0)}-${x.max.toFixed(0)})`;
 
 /**
  * The machine is shared (load varies by the second), so the processes compared are run
@@ -219,8 +220,15 @@ export async function stubBench(runs = 11): Promise<void> {
       const p = PEER_ARCH[guest];
       const peerArgs = ['-q', '-nx', '-batch', ...(p.arch ? ['-ex', `set architecture ${p.arch}`] : []), '-ex', `target remote ${addr}`, '-ex', `source ${path.join(peer ?? '', 'pt.py')}`, '-ex', 'pt', '-ex', 'disconnect'];
       let peerError: string | undefined;
+      let crowded = 0;
       const peerRun = async (): Promise<number | undefined> => {
         if (!peerOk || peerError) return undefined;
+        // gdb-pt-dump times are only comparable with this guest the one QEMU (see peer.ts).
+        const n = await waitForQemus(1, 30000);
+        if (n > 1) {
+          crowded = n;
+          return undefined;
+        }
         const r = await timeProcess(p.gdb, peerArgs);
         if (r.status !== 0 || !/0x[0-9a-f]+/i.test(r.stdout) || /Cannot get qemu-system pid|Traceback|Error/i.test(r.stdout + r.stderr)) {
           peerError = `gdb-pt-dump failed (${r.status}): ${(r.stdout + r.stderr).slice(-300).replace(/\n/g, ' ')}`;
@@ -249,7 +257,8 @@ export async function stubBench(runs = 11): Promise<void> {
       const A = stat(auto);
       const F = stat(phy);
       const G = peerMs.length ? stat(peerMs) : undefined;
-      const ratios = G ? `${(A.median / G.median).toFixed(2)}x; ${median(rAuto).toFixed(2)}x`.padEnd(47) + ` ${(F.median / G.median).toFixed(2)}x; ${median(rPhy).toFixed(2)}x` : peerError ?? 'skipped';
+      const ratios = G ? `${(A.median / G.median).toFixed(2)}x; ${median(rAuto).toFixed(2)}x`.padEnd(47) + ` ${(F.median / G.median).toFixed(2)}x; ${median(rPhy).toFixed(2)}x` : peerError ?? (crowded ? `skipped: ${tooMany(crowded)}` : 'skipped');
+      if (G && peerMs.length < runs) console.log(`   ${guest}: gdb-pt-dump measured in ${peerMs.length} of ${runs} rounds; the others skipped: ${tooMany(crowded)}`);
       console.log(`${guest.padEnd(14)} ${String(leaves).padStart(6)}  ${fmt(A).padEnd(18)} ${fmt(F).padEnd(18)} ${(G ? fmt(G) : '-').padEnd(18)} ${ratios}`);
       // The previous way (GDB + cdt-gdb-adapter), for scale: three runs.
       const viaGdb: number[] = [];

@@ -23,6 +23,8 @@ const DEPS = [
   ['binutils', 'binutils', ['as', 'ld']],
   ['binutils', 'binutils-aarch64-linux-gnu', ['aarch64-linux-gnu-as']],
   ['binutils', 'binutils-riscv64-linux-gnu', ['riscv64-linux-gnu-as']],
+  // The bench counts qemu-system processes as gdb-pt-dump does (pgrep).
+  ['bench', 'procps', ['pgrep']],
   // The kdump tests compress pages with the LZO library itself (QEMU 7.2 in Debian has no -l).
   ['kdump', 'python3-lzo', ['/usr/lib/python3/dist-packages/lzo.*.so']],
 ];
