@@ -27,6 +27,12 @@ export class DapCommands implements TargetCommands {
     return d.debugger === 'none' || !this.con.canRun ? `the ${d.dialect} dialect cannot send gdbstub packets or monitor commands and read their text` : undefined;
   }
 
+  /** Only when the adapter said so: capabilities unknown (e.g. not captured) are not a refusal. */
+  get noReads(): string | undefined {
+    const caps = this.con.transport.observer.capabilities;
+    return caps && !caps.supportsReadMemoryRequest ? `the debug adapter offers no readMemory request (${this.con.dialect.dialect})` : undefined;
+  }
+
   async qemuPid(signal?: AbortSignal): Promise<{ pid: number } | Unavailable> {
     if (this.con.dialect.debugger !== 'gdb') return { unavailable: `the ${this.con.dialect.dialect} dialect cannot say which gdbstub it is connected to (GDB's 'info connections')` };
     let conn;

@@ -1,0 +1,67 @@
+// Live walks through LLVM's lldb-dap (Debian 12's lldb-vscode-16) attached to QEMU's gdbstub with
+// `gdb-remote` (attachCommands, target arch set first), with the checks of the cdt-gdb-adapter
+// path (adapterCases.ts). What LLDB 16 offers decides what works: raw LLDB commands (a backtick
+// in the repl) reach QEMU's monitor and gdbstub packets (`process plugin packet monitor/send`),
+// so monitor-xp works; lldb-vscode 16 has no readMemory request, so phymem-mode and direct-map
+// are refused with that reason, and proc-mem because LLDB cannot name the gdbstub it is
+// connected to (GDB's `info connections`).
+import assert from 'node:assert/strict';
+import { DapChannel, openLiveTarget } from '../../../src/debug';
+import { adapterGuestCases } from './adapterCases';
+import { attachLldbDap } from './adapters';
+
+describe('live x86-64-4level through lldb-dap (lldb-vscode-16)', function () {
+  this.timeout(180000);
+  const attach = (port: number) => attachLldbDap(port, 'x86_64');
+  const st = adapterGuestCases(
+    {
+      guest: 'x86-64-4level',
+      arch: 'x86_64',
+      registers: ['cr0', 'cr3', 'cr4', 'efer'],
+      coreRegisters: ['efer'],
+      directMap: 0xffff800000000000n,
+      probeVa: 0xffffffff80000000n,
+      attach,
+      dialect: 'lldb-dap',
+      auto: 'monitor-xp',
+      works: ['monitor-xp'],
+      refused: [
+        ['proc-mem', /cannot say which gdbstub it is connected to/],
+        ['phymem-mode', /offers no readMemory request/],
+        ['direct-map', /offers no readMemory request/],
+      ],
+      readMemory: false,
+    },
+    false,
+  );
+
+  it('LLDB 16 cannot attach to a running QEMU (the stop reply QEMU sends on connect comes where LLDB waits for its handshake reply); the guest is then paused and the next attach works', async () => {
+    await st.run.hmp('cont');
+    assert.match(await st.run.hmp('info status'), /running/);
+    await assert.rejects(attach(st.run.gdbPort!), /failed to get reply to handshake packet/);
+    assert.match(await st.run.hmp('info status'), /VM status: paused/);
+    st.s = await attach(st.run.gdbPort!);
+    await st.clean();
+  });
+
+  it('commands come back in `result` after an "(lldb) CMD" echo; registers only in a frame', async () => {
+    const r = (await st.s.client.evaluateRequest({ expression: '`process plugin packet monitor info status', context: 'repl' })).body.result;
+    assert.match(r, /^\(lldb\) process plugin packet monitor info status\nVM status: paused/);
+    await assert.rejects(st.s.client.evaluateRequest({ expression: '$cr3', context: 'watch' }), /No value/);
+    assert.equal(st.s.observer.capabilities?.supportsReadMemoryRequest, undefined);
+  });
+
+  it('ptview never sends readMemory to it (lldb-vscode 16 aborts on that request)', async () => {
+    const sent: string[] = [];
+    const ch: DapChannel = { type: st.s.channel.type, request: (c, a) => (sent.push(c), st.s.channel.request(c, a)) };
+    const t = await openLiveTarget(ch, st.s.observer);
+    try {
+      assert.equal(t.strategy, 'monitor-xp');
+      await t.memory.read(Number(st.oracle.get('cr3')! & ~0xfffn) as never, 4096);
+    } finally {
+      await t.dispose();
+    }
+    assert.ok(sent.length > 0 && !sent.includes('readMemory'), sent.join(','));
+    await st.clean();
+  });
+});
