@@ -51,7 +51,8 @@ async function liveLeaves(t: LiveTarget): Promise<{ leaves: string[]; tables: nu
   return { leaves, tables: session.stats.tablesRead };
 }
 
-export function adapterGuestCases(c: AdapterCase, attachHere = true): AdapterState {
+/** `attachTests` registers the tests that attach (default: one plain attach), run before the shared ones. */
+export function adapterGuestCases(c: AdapterCase, attachTests?: (st: AdapterState) => void): AdapterState {
   const st = {} as AdapterState;
   const opts = (strategy: StrategyName) => ({ strategy, directMapOffset: strategy === 'direct-map' ? c.directMap : undefined });
   st.clean = async () => {
@@ -83,7 +84,8 @@ export function adapterGuestCases(c: AdapterCase, attachHere = true): AdapterSta
     await st.run?.kill();
   });
 
-  if (attachHere) {
+  if (attachTests) attachTests(st);
+  else {
     it('attaches to the paused guest without resuming it; PhyMemMode 0', async () => {
       st.s = await c.attach(st.run.gdbPort!);
       await st.clean();

@@ -7,13 +7,13 @@
 // connected to (GDB's `info connections`).
 import assert from 'node:assert/strict';
 import { DapChannel, openLiveTarget } from '../../../src/debug';
-import { adapterGuestCases } from './adapterCases';
+import { AdapterState, adapterGuestCases } from './adapterCases';
 import { attachLldbDap } from './adapters';
 
 describe('live x86-64-4level through lldb-dap (lldb-vscode-16)', function () {
   this.timeout(180000);
   const attach = (port: number) => attachLldbDap(port, 'x86_64');
-  const st = adapterGuestCases(
+  const st: AdapterState = adapterGuestCases(
     {
       guest: 'x86-64-4level',
       arch: 'x86_64',
@@ -32,17 +32,18 @@ describe('live x86-64-4level through lldb-dap (lldb-vscode-16)', function () {
       ],
       readMemory: false,
     },
-    false,
+    (st) => {
+      // Runs first: the guest is running again, then paused by LLDB's failed connect.
+      it('LLDB 16 cannot attach to a running QEMU (the stop reply QEMU sends on connect comes where LLDB waits for its handshake reply); the guest is then paused and the next attach works', async () => {
+        await st.run.hmp('cont');
+        assert.match(await st.run.hmp('info status'), /running/);
+        await assert.rejects(attach(st.run.gdbPort!), /failed to get reply to handshake packet/);
+        assert.match(await st.run.hmp('info status'), /VM status: paused/);
+        st.s = await attach(st.run.gdbPort!);
+        await st.clean();
+      });
+    },
   );
-
-  it('LLDB 16 cannot attach to a running QEMU (the stop reply QEMU sends on connect comes where LLDB waits for its handshake reply); the guest is then paused and the next attach works', async () => {
-    await st.run.hmp('cont');
-    assert.match(await st.run.hmp('info status'), /running/);
-    await assert.rejects(attach(st.run.gdbPort!), /failed to get reply to handshake packet/);
-    assert.match(await st.run.hmp('info status'), /VM status: paused/);
-    st.s = await attach(st.run.gdbPort!);
-    await st.clean();
-  });
 
   it('commands come back in `result` after an "(lldb) CMD" echo; registers only in a frame', async () => {
     const r = (await st.s.client.evaluateRequest({ expression: '`process plugin packet monitor info status', context: 'repl' })).body.result;
