@@ -2,9 +2,9 @@
 // `gdb-remote` (attachCommands, target arch set first), with the checks of the cdt-gdb-adapter
 // path (adapterCases.ts). What LLDB 16 offers decides what works: raw LLDB commands (a backtick
 // in the repl) reach QEMU's monitor and gdbstub packets (`process plugin packet monitor/send`),
-// so monitor-xp works; lldb-vscode 16 has no readMemory request, so phymem-mode and direct-map
-// are refused with that reason, and proc-mem because LLDB cannot name the gdbstub it is
-// connected to (GDB's `info connections`).
+// so monitor-xp works, and proc-mem (the QEMU process found from the monitor's `info chardev`:
+// LLDB has no `info connections`); lldb-vscode 16 has no readMemory request, so phymem-mode and
+// direct-map are refused with that reason.
 import assert from 'node:assert/strict';
 import { DapChannel, openLiveTarget } from '../../../src/debug';
 import { AdapterState, adapterGuestCases } from './adapterCases';
@@ -23,10 +23,9 @@ describe('live x86-64-4level through lldb-dap (lldb-vscode-16)', function () {
       probeVa: 0xffffffff80000000n,
       attach,
       dialect: 'lldb-dap',
-      auto: 'monitor-xp',
-      works: ['monitor-xp'],
+      auto: 'proc-mem',
+      works: ['proc-mem', 'monitor-xp'],
       refused: [
-        ['proc-mem', /cannot say which gdbstub it is connected to/],
         ['phymem-mode', /offers no readMemory request/],
         ['direct-map', /offers no readMemory request/],
       ],
@@ -57,7 +56,7 @@ describe('live x86-64-4level through lldb-dap (lldb-vscode-16)', function () {
     const ch: DapChannel = { type: st.s.channel.type, request: (c, a) => (sent.push(c), st.s.channel.request(c, a)) };
     const t = await openLiveTarget(ch, st.s.observer);
     try {
-      assert.equal(t.strategy, 'monitor-xp');
+      assert.equal(t.strategy, 'proc-mem');
       await t.memory.read(Number(st.oracle.get('cr3')! & ~0xfffn) as never, 4096);
     } finally {
       await t.dispose();

@@ -75,6 +75,8 @@ export class FakeQemu {
     }
     if (cmd === 'monitor info mtree -f') return this.noRamYet ? 'FlatView #0\n AS "memory", root: system\n Root memory region: system\n' : MTREE;
     if (cmd === 'info connections') return 'No connections.\n';
+    // A gdbstub connection that is not on this machine (no such socket here).
+    if (cmd === 'monitor info chardev') return 'gdb: filename=tcp:127.0.0.1:1,server=on <-> 127.0.0.1:2\n';
     if (cmd === 'show version' || cmd === '-gdb-version') return BANNER;
     if (this.noPython && /^python\b/.test(cmd)) throw new Error('Python scripting is not supported in this copy of GDB.');
     if (cmd === 'python pass') return '';
