@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // A GDB with the Debug Adapter Protocol interpreter (`gdb -i=dap`, GDB >= 14) for the adapter
-// tests, without changing the system: Debian 12 ships GDB 13.1, so Debian 13's `gdb` package and
+// tests, without changing the system: Debian 12 ships GDB 13.1, so Debian 13's `gdb` and
+// `gdb-multiarch` (for the AArch64 and RISC-V guests) packages and
 // the libraries it needs (its own glibc and ld.so included) are fetched with apt-get download from
 // the next release of the mirror the system already uses, through a private apt config and state
 // (nothing under /etc/apt or /var/lib/apt is touched), and unpacked with dpkg-deb -x into
@@ -84,22 +85,26 @@ function recipe(prefix, arch) {
     ld: [`${prefix}/usr/lib64/${a.ld}`, `${prefix}/usr/lib/${a.triplet}/${a.ld}`, `${prefix}/lib64/${a.ld}`].find((f) => fs.existsSync(f)) || `${prefix}/usr/lib/${a.triplet}/${a.ld}`,
     libraryPath: libs.join(':'),
     gdb: `${prefix}/usr/bin/gdb`,
+    gdbMultiarch: `${prefix}/usr/bin/gdb-multiarch`,
     dataDirectory: `${prefix}/usr/share/gdb`,
     // The embedded Python's stdlib (libpython3.X-stdlib) is in the prefix, not the system's.
     pythonHome: `${prefix}/usr`,
     // One executable that takes GDB's own arguments (a DAP client spawns `launcher -i=dap`).
     launcher: path.join(CACHE, 'gdb'),
+    multiarchLauncher: path.join(CACHE, 'gdb-multiarch'),
   };
 }
 
 function writeLauncher(r) {
   const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
-  fs.writeFileSync(
-    r.launcher,
-    `#!/bin/sh\n# GDB from the private prefix, through its own loader (written by scripts/ensure-gdb-dap.js)\n` +
-      `PYTHONHOME=${q(r.pythonHome)} PYTHONNOUSERSITE=1 exec ${q(r.ld)} --library-path ${q(r.libraryPath)} ${q(r.gdb)} --data-directory=${q(r.dataDirectory)} "$@"\n`,
-    { mode: 0o755 },
-  );
+  for (const [file, gdb] of [[r.launcher, r.gdb], [r.multiarchLauncher, r.gdbMultiarch]]) {
+    fs.writeFileSync(
+      file,
+      `#!/bin/sh\n# GDB from the private prefix, through its own loader (written by scripts/ensure-gdb-dap.js)\n` +
+        `PYTHONHOME=${q(r.pythonHome)} PYTHONNOUSERSITE=1 exec ${q(r.ld)} --library-path ${q(r.libraryPath)} ${q(gdb)} --data-directory=${q(r.dataDirectory)} "$@"\n`,
+      { mode: 0o755 },
+    );
+  }
 }
 
 /** Command line and environment that start GDB from the prefix with extra GDB arguments. */
@@ -113,6 +118,8 @@ function command(r, gdbArgs) {
 
 function check(r) {
   const c = command(r, ['-nx', '-batch', '-ex', 'python print("python-ok")', '--version']);
+  const multi = command({ ...r, gdb: r.gdbMultiarch }, ['-nx', '-batch', '--version']);
+  if (!/GNU gdb/.test(sh(multi.file, multi.args, { env: multi.env }))) throw new Error('the unpacked gdb-multiarch does not run');
   const out = sh(c.file, c.args, { env: c.env });
   const m = /GNU gdb \(.*?\) (\d+)\.(\d+)/.exec(out);
   if (!m || +m[1] < 14) throw new Error(`the unpacked GDB is not >= 14: ${out.split('\n')[0]}`);
@@ -126,7 +133,7 @@ function ensureGdbDap(log = () => {}) {
   const marker = path.join(CACHE, 'ok.json');
   try {
     const m = JSON.parse(fs.readFileSync(marker, 'utf8'));
-    if (m.prefix === prefix && fs.existsSync(m.recipe.gdb) && fs.existsSync(m.recipe.launcher)) return m.recipe;
+    if (m.prefix === prefix && fs.existsSync(m.recipe.gdb) && fs.existsSync(m.recipe.launcher) && fs.existsSync(m.recipe.multiarchLauncher)) return m.recipe;
   } catch {
     /* not cached yet */
   }
@@ -139,11 +146,11 @@ function ensureGdbDap(log = () => {}) {
   sh('apt-get', [...aptOpts(), '-q', 'update']);
   // gdb and what it links against, recursively; only library packages (maintainer-script tools
   // such as debconf or perl are never run by dpkg-deb -x).
-  const deps = sh('apt-cache', [...aptOpts(), 'depends', '--recurse', '--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', 'gdb'])
+  const deps = sh('apt-cache', [...aptOpts(), 'depends', '--recurse', '--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', 'gdb', 'gdb-multiarch'])
     .split('\n')
     .filter((l) => /^[a-z0-9]/.test(l))
     .map((l) => l.trim())
-    .filter((p, i, all) => all.indexOf(p) === i && /^(gdb|lib.*|zlib1g|gcc-\d+-base)$/.test(p));
+    .filter((p, i, all) => all.indexOf(p) === i && /^(gdb|gdb-multiarch|lib.*|zlib1g|gcc-\d+-base)$/.test(p));
   log(`apt-get download ${deps.length} packages`);
   const debs = path.join(a, 'debs');
   for (const f of fs.readdirSync(debs)) fs.rmSync(path.join(debs, f));

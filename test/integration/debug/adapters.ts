@@ -86,13 +86,13 @@ function session(client: DebugClient, type: string, observer: DapObserver, outpu
 }
 
 /** GDB >= 14 from the private prefix (installed on first use), `-i=dap`, attached to PORT. */
-export async function attachGdbDap(port: number): Promise<AdapterSession & { version: string }> {
+export async function attachGdbDap(port: number, opts: { multiarch?: boolean } = {}): Promise<AdapterSession & { version: string }> {
   // Plain JS script shared with the command line (cached after the first run).
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { ensureGdbDap } = require(path.join(REPO, 'scripts', 'ensure-gdb-dap.js')) as { ensureGdbDap(): { launcher: string } };
+  const { ensureGdbDap } = require(path.join(REPO, 'scripts', 'ensure-gdb-dap.js')) as { ensureGdbDap(): { launcher: string; multiarchLauncher: string } };
   const r = ensureGdbDap();
   // 'gdb' is the type VS Code extensions give GDB's DAP (shared with others): detection decides.
-  const { client, output, observer } = await startClient(r.launcher, '-i=dap', 'gdb');
+  const { client, output, observer } = await startClient(opts.multiarch ? r.multiarchLauncher : r.launcher, '-i=dap', 'gdb');
   const version = /GNU gdb \(.*?\) (\S+)/.exec(output.join(''))?.[1] ?? '?';
   // GDB >= 15 answers attach only after configurationDone; attach is `target remote`, no resume.
   const stopped = client.waitForEvent('stopped', 20000);

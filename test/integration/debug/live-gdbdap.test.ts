@@ -5,6 +5,7 @@
 // a dump of the same stop, PhyMemMode 0 and the guest paused afterwards.
 import assert from 'node:assert/strict';
 import { openLiveTarget } from '../../../src/debug';
+import { gdbRegisters } from '../aarch64/gdbRegisters';
 import { adapterGuestCases } from './adapterCases';
 import { AdapterSession, attachGdbDap } from './adapters';
 
@@ -52,5 +53,33 @@ describe('live x86-64-4level through GDB 16 native DAP (gdb -i=dap)', function (
       await t.dispose();
     }
     await st.clean();
+  });
+});
+
+const AARCH64_REGS = ['TTBR0_EL1', 'TTBR1_EL1', 'TCR_EL1', 'MAIR_EL1', 'SCTLR', 'ID_AA64MMFR0_EL1', 'cpsr'];
+
+describe('live aarch64-4k through GDB 16 native DAP (gdb-multiarch -i=dap)', function () {
+  this.timeout(180000);
+  // As live-aarch64.test.ts: AArch64 `info registers` has no system registers, so the oracle is
+  // the system's own gdb-multiarch; RAM (PA 0x40000000) mapped at 0xffff800000000000.
+  adapterGuestCases({
+    guest: 'aarch64-4k',
+    arch: 'aarch64',
+    registers: AARCH64_REGS.map((r) => r.toLowerCase()),
+    coreRegisters: ['ttbr0_el1', 'ttbr1_el1', 'tcr_el1', 'mair_el1', 'sctlr', 'id_aa64mmfr0_el1'],
+    directMap: 0xffff800000000000n - 0x40000000n,
+    probeVa: 0xffffffff80000000n,
+    oracleRegisters: async (run) => {
+      const g = await gdbRegisters(run.gdbPort!, AARCH64_REGS);
+      const out = new Map<string, bigint>();
+      for (const [k, v] of g) if (v !== undefined) out.set(k, v);
+      return out;
+    },
+    attach: (port) => attachGdbDap(port, { multiarch: true }),
+    dialect: 'gdb-dap',
+    auto: 'proc-mem',
+    works: ['proc-mem', 'phymem-mode', 'monitor-xp', 'direct-map'],
+    refused: [],
+    readMemory: true,
   });
 });
