@@ -7,6 +7,7 @@
 // direct-map are refused with that reason.
 import assert from 'node:assert/strict';
 import { DapChannel, openLiveTarget } from '../../../src/debug';
+import { gdbRegisters } from '../aarch64/gdbRegisters';
 import { AdapterState, adapterGuestCases } from './adapterCases';
 import { attachLldbDap } from './adapters';
 
@@ -64,4 +65,46 @@ describe('live x86-64-4level through lldb-dap (lldb-vscode-16)', function () {
     assert.ok(sent.length > 0 && !sent.includes('readMemory'), sent.join(','));
     await st.clean();
   });
+});
+
+const AARCH64_REGS = ['TTBR0_EL1', 'TTBR1_EL1', 'TCR_EL1', 'MAIR_EL1', 'SCTLR', 'ID_AA64MMFR0_EL1', 'cpsr'];
+
+describe('live aarch64-4k through lldb-dap (lldb-vscode-16)', function () {
+  this.timeout(180000);
+  const attach = (port: number) => attachLldbDap(port, 'aarch64');
+  adapterGuestCases(
+    {
+      guest: 'aarch64-4k',
+      arch: 'aarch64',
+      registers: AARCH64_REGS.map((r) => r.toLowerCase()),
+      coreRegisters: ['ttbr0_el1', 'ttbr1_el1', 'tcr_el1', 'mair_el1', 'sctlr', 'id_aa64mmfr0_el1'],
+      directMap: 0xffff800000000000n - 0x40000000n,
+      probeVa: 0xffffffff80000000n,
+      // The system's gdb-multiarch, as live-aarch64.test.ts (its detach lets the guest run again).
+      oracleRegisters: async (run) => {
+        const g = await gdbRegisters(run.gdbPort!, AARCH64_REGS);
+        const out = new Map<string, bigint>();
+        for (const [k, v] of g) if (v !== undefined) out.set(k, v);
+        return out;
+      },
+      attach,
+      dialect: 'lldb-dap',
+      auto: 'proc-mem',
+      works: ['proc-mem', 'monitor-xp'],
+      refused: [
+        ['phymem-mode', /offers no readMemory request/],
+        ['direct-map', /offers no readMemory request/],
+      ],
+      readMemory: false,
+    },
+    (st) => {
+      it('the oracle\'s GDB left the guest running: LLDB\'s first attach fails its handshake and pauses it, the second works', async () => {
+        await st.run.hmp('cont');
+        await assert.rejects(attach(st.run.gdbPort!), /failed to get reply to handshake packet/);
+        assert.match(await st.run.hmp('info status'), /VM status: paused/);
+        st.s = await attach(st.run.gdbPort!);
+        await st.clean();
+      });
+    },
+  );
 });
