@@ -13,7 +13,7 @@ export interface Detection {
 }
 
 export const WORKING_ADAPTERS =
-  'cdt-gdb-adapter (gdbtarget), cppdbg (cpptools), cortex-debug, GDB >= 14 native DAP, CodeLLDB, lldb-dap (monitor-xp)';
+  'cdt-gdb-adapter (gdbtarget), cppdbg (cpptools), cortex-debug, GDB >= 14 native DAP, CodeLLDB, lldb-dap';
 
 const TYPE_DIALECT: Record<string, Dialect> = {
   gdbtarget: 'cdt-gdb',

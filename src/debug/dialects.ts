@@ -120,7 +120,8 @@ const codelldb: DialectCommands = {
  * LLVM's lldb-dap (lldb-vscode before LLVM 18; verified with lldb-vscode-16): LLDB commands are
  * repl expressions behind a backtick, their text in `result` after an "(lldb) CMD" echo line;
  * registers evaluate only in a frame (without a frameId: "No value"). lldb-vscode 16 has no
- * readMemory at all (and aborts on the request), so only monitor-xp reads memory through it.
+ * readMemory at all (it aborts on the request): proc-mem and monitor-xp work, phymem-mode and
+ * direct-map need readMemory (DapCommands.noReads).
  */
 const lldbDap: DialectCommands = {
   ...codelldb,
