@@ -7,8 +7,8 @@
 // (nothing under /etc/apt or /var/lib/apt is touched), and unpacked with dpkg-deb -x into
 // .cache/gdb-dap/prefix. GDB runs through that prefix's own dynamic loader:
 //   <prefix>/usr/lib64/ld-linux-x86-64.so.2 --library-path <prefix libs> <prefix>/usr/bin/gdb -i=dap
-// Cached: once unpacked and checked (`--version` runs), later calls spawn nothing but that check's
-// marker read, so the tests run offline after the first time.
+// Cached: once unpacked and checked (both GDBs run, Python loads), later calls only read a marker
+// file and spawn nothing, so the tests run offline after the first time.
 // CLI: prints the launch recipe as JSON (exit 0), or one line why not (exit 2).
 // Module: ensureGdbDap() returns the same object or throws.
 'use strict';
@@ -117,7 +117,10 @@ function command(r, gdbArgs) {
 }
 
 function check(r) {
-  const c = command(r, ['-nx', '-batch', '-ex', 'python print("python-ok")', '--version']);
+  // GDB's DAP interpreter is Python: the prefix's libpython and its stdlib must load.
+  const py = command(r, ['-nx', '-batch', '-ex', 'python import gdb.dap; print("python-ok")']);
+  if (!/python-ok/.test(sh(py.file, py.args, { env: py.env }))) throw new Error("the unpacked GDB's Python cannot import gdb.dap");
+  const c = command(r, ['--version']);
   const multi = command({ ...r, gdb: r.gdbMultiarch }, ['-nx', '-batch', '--version']);
   if (!/GNU gdb/.test(sh(multi.file, multi.args, { env: multi.env }))) throw new Error('the unpacked gdb-multiarch does not run');
   const out = sh(c.file, c.args, { env: c.env });
@@ -127,8 +130,6 @@ function check(r) {
 }
 
 function ensureGdbDap(log = () => {}) {
-  const arch = sh('dpkg', ['--print-architecture']).trim();
-  if (!ARCHES[arch]) throw new Error(`no recipe for architecture ${arch}`);
   const prefix = path.join(CACHE, 'prefix');
   const marker = path.join(CACHE, 'ok.json');
   try {
@@ -137,6 +138,8 @@ function ensureGdbDap(log = () => {}) {
   } catch {
     /* not cached yet */
   }
+  const arch = sh('dpkg', ['--print-architecture']).trim();
+  if (!ARCHES[arch]) throw new Error(`no recipe for architecture ${arch}`);
   const mirror = systemMirror();
   const a = path.join(CACHE, 'apt');
   for (const d of ['state/lists/partial', 'cache/archives/partial', 'debs']) fs.mkdirSync(path.join(a, d), { recursive: true });

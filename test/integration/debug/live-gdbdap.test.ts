@@ -83,3 +83,22 @@ describe('live aarch64-4k through GDB 16 native DAP (gdb-multiarch -i=dap)', fun
     readMemory: true,
   });
 });
+
+describe('live riscv-sv39 through GDB 16 native DAP (gdb-multiarch -i=dap)', function () {
+  this.timeout(180000);
+  // As live-riscv.test.ts: RAM (PA 0x80000000) mapped at 0xffffffc000000000, text at 0xffffffff80000000.
+  adapterGuestCases({
+    guest: 'riscv-sv39',
+    arch: 'riscv64',
+    registers: ['satp'],
+    coreRegisters: ['satp'],
+    directMap: 0xffffffc000000000n - 0x80000000n,
+    probeVa: 0xffffffff80000000n,
+    attach: (port) => attachGdbDap(port, { multiarch: true }),
+    dialect: 'gdb-dap',
+    auto: 'proc-mem',
+    works: ['proc-mem', 'phymem-mode', 'monitor-xp', 'direct-map'],
+    refused: [],
+    readMemory: true,
+  });
+});
