@@ -20,6 +20,8 @@ const DEPS = [
   ['gdb', 'gdb', ['gdb']],
   ['gdb', 'gdb-multiarch', ['gdb-multiarch']],
   ['gdb', 'gdbserver', ['gdbserver']], // a real gdbstub that is not QEMU's (CLI error test)
+  // LLVM's DAP adapter (lldb-vscode-16 in Debian 12; lldb-dap from LLVM 18), attached to QEMU's gdbstub.
+  ['lldb', 'lldb-16', ['lldb-vscode-16', 'lldb-dap-16', 'lldb-dap']],
   ['binutils', 'binutils', ['as', 'ld']],
   ['binutils', 'binutils-aarch64-linux-gnu', ['aarch64-linux-gnu-as']],
   ['binutils', 'binutils-riscv64-linux-gnu', ['riscv64-linux-gnu-as']],

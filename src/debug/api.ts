@@ -28,7 +28,7 @@ export interface DapObserver {
   onEvent?(listener: (event: DebugProtocol.Event) => void): { dispose(): void };
 }
 
-export type Dialect = 'cdt-gdb' | 'cppdbg' | 'cortex-debug' | 'gdb-dap' | 'codelldb' | 'readmemory-only' | 'ptview-core';
+export type Dialect = 'cdt-gdb' | 'cppdbg' | 'cortex-debug' | 'gdb-dap' | 'codelldb' | 'lldb-dap' | 'readmemory-only' | 'ptview-core';
 /** What carries a live target: a debug adapter's dialect, or ptview's own gdbstub client (the CLI's --gdb). */
 export type TargetKind = Dialect | 'gdbstub';
 /** 'core-file': a ptview-core session, whose registers and physical memory are the core's own. */

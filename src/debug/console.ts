@@ -64,9 +64,13 @@ export class DebuggerConsole {
     if (req.output === 'events') {
       if (!this.transport.canCaptureOutput) throw new Error(`the ${this.dialect.dialect} dialect returns command output only as events, and no event observer was given`);
       const r = await this.transport.requestCapturingOutput(req.command, req.args, signal);
-      return r.output + resultText(r.body);
+      return this.text(r.output + resultText(r.body));
     }
-    return resultText(await this.transport.request(req.command, req.args, signal));
+    return this.text(resultText(await this.transport.request(req.command, req.args, signal)));
+  }
+
+  private text(t: string): string {
+    return this.dialect.commandText ? this.dialect.commandText(t) : t;
   }
 
   /** The command's text through a file, or undefined when GDB's file did not appear here. */

@@ -13,13 +13,16 @@ export interface Detection {
 }
 
 export const WORKING_ADAPTERS =
-  'cdt-gdb-adapter (gdbtarget), cppdbg (cpptools), cortex-debug, GDB >= 14 native DAP, CodeLLDB';
+  'cdt-gdb-adapter (gdbtarget), cppdbg (cpptools), cortex-debug, GDB >= 14 native DAP, CodeLLDB, lldb-dap';
 
 const TYPE_DIALECT: Record<string, Dialect> = {
   gdbtarget: 'cdt-gdb',
   cppdbg: 'cppdbg',
   'cortex-debug': 'cortex-debug',
   lldb: 'codelldb',
+  // LLVM's own adapter: 'lldb-dap' (LLVM >= 18, its VS Code extension), 'lldb-vscode' before.
+  'lldb-dap': 'lldb-dap',
+  'lldb-vscode': 'lldb-dap',
 };
 
 const GNU_GDB = /GNU gdb/;
@@ -47,6 +50,13 @@ export async function detectDialect(
   try {
     const r = await t.request('evaluate', DIALECTS['gdb-dap'].raw('show version')!.args, signal);
     if (GNU_GDB.test(String(r?.result ?? ''))) return { dialect: 'gdb-dap', why: `'show version' answered in the result (GDB native DAP)` };
+  } catch (e) {
+    if (e instanceof LiveAccessError) throw e;
+  }
+  try {
+    // lldb-dap runs a backtick-prefixed repl expression as an LLDB command (GDB adapters refuse it).
+    const r = await t.request('evaluate', DIALECTS['lldb-dap'].raw('version')!.args, signal);
+    if (/lldb version/i.test(String(r?.result ?? ''))) return { dialect: 'lldb-dap', why: `'\`version' answered by LLDB (lldb-dap)` };
   } catch (e) {
     if (e instanceof LiveAccessError) throw e;
   }

@@ -1,6 +1,7 @@
 // Command building per adapter dialect: how to evaluate a register, run a raw GDB/LLDB command
-// and where its text comes back. Shapes from each adapter's sources and docs
-// (/work/shared/notes/debug-access.md §3); only cdt-gdb-adapter is verified end to end here.
+// and where its text comes back. Shapes from each adapter's sources and docs; cdt-gdb-adapter,
+// GDB's own DAP (GDB 16) and lldb-dap (lldb-vscode-16) are verified end to end against QEMU's
+// gdbstub (test/integration/debug/live-*.test.ts), the others by their documented shapes.
 import { Dialect } from './api';
 
 /** A DAP request plus where the command's text comes back. */
@@ -36,6 +37,8 @@ export interface DialectCommands {
   monitor(cmd: string): string;
   /** Debugger command dropping its memory cache after a mode switch (undefined: none needed). */
   flushCache(): string | undefined;
+  /** The command's own text from what the adapter returned (drops an echo of the command). */
+  commandText?(text: string): string;
 }
 
 function gdbBase(dialect: Dialect): Pick<DialectCommands, 'dialect' | 'debugger' | 'registerExpression' | 'packet' | 'monitor' | 'flushCache'> {
@@ -95,7 +98,11 @@ const cppdbg: DialectCommands = { ...gdbBase('cppdbg'), evaluateNeedsFrame: fals
 /** cortex-debug: plain GDB CLI text in repl, output as events; refuses unless stopped. */
 const cortex: DialectCommands = { ...gdbBase('cortex-debug'), evaluateNeedsFrame: false, evaluate: watch, raw: replCommand('', 'repl', 'events') };
 
-/** GDB's own DAP interpreter (gdb -i dap, GDB >= 14): repl text is a CLI command, output in `result`. */
+/**
+ * GDB's own DAP interpreter (gdb -i=dap, GDB >= 14; verified with GDB 16.3): a repl expression is
+ * a CLI command run with to_string, its text in `result` and nothing in the console; watch needs
+ * no frameId. (Its attach answers only after configurationDone, and does not resume: `target remote`.)
+ */
 const gdbDap: DialectCommands = { ...gdbBase('gdb-dap'), evaluateNeedsFrame: false, evaluate: watch, raw: replCommand('', 'repl', 'result') };
 
 /** CodeLLDB: LLDB commands through the private `_command` context, text in `result`. */
@@ -109,6 +116,21 @@ const codelldb: DialectCommands = {
   packet: (p) => `process plugin packet send ${p}`,
   monitor: (c) => `process plugin packet monitor ${c}`,
   flushCache: () => undefined,
+};
+
+/**
+ * LLVM's lldb-dap (lldb-vscode before LLVM 18; verified with lldb-vscode-16): LLDB commands are
+ * repl expressions behind a backtick, their text in `result` after an "(lldb) CMD" echo line;
+ * registers evaluate only in a frame (without a frameId: "No value"). lldb-vscode 16 has no
+ * readMemory at all (it aborts on the request): proc-mem and monitor-xp work, phymem-mode and
+ * direct-map need readMemory (DapCommands.noReads).
+ */
+const lldbDap: DialectCommands = {
+  ...codelldb,
+  dialect: 'lldb-dap',
+  evaluateNeedsFrame: true,
+  raw: replCommand('`', 'repl', 'result'),
+  commandText: (text) => text.replace(/^\(lldb\) [^\n]*\n/, ''),
 };
 
 /** Any adapter with readMemory and evaluate, but no raw command channel. */
@@ -133,6 +155,7 @@ export const DIALECTS: Readonly<Record<Dialect, DialectCommands>> = {
   'cortex-debug': cortex,
   'gdb-dap': gdbDap,
   codelldb,
+  'lldb-dap': lldbDap,
   'readmemory-only': readMemoryOnly,
   'ptview-core': ptviewCore,
 };

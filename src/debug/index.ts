@@ -50,7 +50,8 @@ async function detectSession(channel: DapChannel, observer: DapObserver, opts: L
     const det = await detectDialect(transport, channel.type, observer.capabilities, opts.dialect, signal);
     // Raw commands go without a frameId: frame ids change at every stop, and no dialect needs one.
     const con = new DebuggerConsole(transport, DIALECTS[det.dialect]);
-    if (det.dialect === 'cdt-gdb' && transport.canCaptureOutput) {
+    // GDB's DAP interpreter is written in Python, so there it is always present; cdt's GDB may lack it.
+    if ((det.dialect === 'cdt-gdb' && transport.canCaptureOutput) || det.dialect === 'gdb-dap') {
       // The silent command form needs GDB's Python; `python pass` prints nothing either way and
       // fails ("Python scripting is not supported") without it.
       con.python = await con.run('python pass', signal).then(

@@ -24,6 +24,20 @@ export async function socketInodes(port: number, procNet = '/proc/net'): Promise
   return out;
 }
 
+/** Whether this machine has an established TCP connection from local port `port` to remote port `peerPort`. */
+export async function hasConnection(port: number, peerPort: number, procNet = '/proc/net'): Promise<boolean> {
+  const texts = await Promise.all(['tcp', 'tcp6'].map((f) => fsp.readFile(path.join(procNet, f), 'utf8').catch(() => '')));
+  for (const text of texts) {
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 10 || cols[3] !== ESTABLISHED) continue;
+      const p = (a: string) => parseInt(a.slice(a.lastIndexOf(':') + 1), 16);
+      if (p(cols[1]) === port && p(cols[2]) === peerPort) return true;
+    }
+  }
+  return false;
+}
+
 /**
  * PIDs (other than ours) holding one of the socket inodes, among `pids` (default: all). Async and
  * concurrent: /proc is slow to list on some kernels (tens of ms), and the gdbstub client's own

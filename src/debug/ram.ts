@@ -54,6 +54,18 @@ export function parseConnection(text: string): { host: string; port: number } | 
   return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }
 
+/**
+ * The gdbstub's line of the monitor's `info chardev` (QEMU 7.2):
+ * "gdb: filename=tcp:127.0.0.1:36819,server=on <-> 127.0.0.1:56444" — where it listens and,
+ * while a debugger is connected, that debugger's end of the connection.
+ */
+export function parseChardevGdb(text: string): { host: string; port: number; peer?: { host: string; port: number } } | undefined {
+  const m = /^gdb: filename=(?:disconnected:)?tcp:(\[[^\]]*\]|[^:,\s]*):(\d+)[^\n]*?(?:<->\s*(\[[^\]]*\]|[^\s:]+):(\d+))?\s*$/m.exec(text);
+  if (!m) return undefined;
+  const unbracket = (h: string) => h.replace(/^\[|\]$/g, '');
+  return { host: unbracket(m[1]), port: Number(m[2]), ...(m[3] ? { peer: { host: unbracket(m[3]), port: Number(m[4]) } } : {}) };
+}
+
 /** Parses `xp /Ngx ADDR` output lines "0000000000101000: 0x0000000000102003 0x…" into bytes. */
 export function parseXpQwords(text: string, addr: number, length: number): Uint8Array {
   const out = new Uint8Array(length);

@@ -95,6 +95,7 @@ async function makeStrategy(name: StrategyName, s: SessionKnowledge, d: Discover
     case 'core-file':
       return { unavailable: 'only ptview-core sessions read a core file' };
     case 'direct-map': {
+      if (s.commands.noReads) return { unavailable: s.commands.noReads };
       const offset = opts.directMapOffset ?? (await recognise());
       return isUnavailable(offset) ? offset : new DirectMapStrategy(s.commands, offset);
     }

@@ -35,6 +35,7 @@ export class PhyMemStrategy implements Strategy {
 
   static create(cmds: TargetCommands, supported: { supported: boolean; note?: string }): PhyMemStrategy | Unavailable {
     if (cmds.noCommands) return { unavailable: cmds.noCommands };
+    if (cmds.noReads) return { unavailable: cmds.noReads };
     if (!supported.supported) return { unavailable: supported.note ?? 'PhyMemMode is not supported' };
     return new PhyMemStrategy(cmds);
   }

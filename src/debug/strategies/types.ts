@@ -33,6 +33,8 @@ export function isUnavailable<T>(x: T | Unavailable): x is Unavailable {
 export interface TargetCommands {
   /** Why packets and monitor commands cannot be sent (e.g. a dialect without a command channel). */
   readonly noCommands: string | undefined;
+  /** Why `read` cannot be used (an adapter without DAP readMemory); undefined when it can. */
+  readonly noReads?: string;
   /** The QEMU process on this machine that owns the gdbstub's socket (for /proc/<pid>/mem). */
   qemuPid(signal?: AbortSignal): Promise<{ pid: number } | Unavailable>;
   /** A QEMU monitor command's text. */

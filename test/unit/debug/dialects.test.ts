@@ -63,6 +63,20 @@ describe('debug dialects: command building', () => {
     assert.equal(d.registerExpression('cr3'), '$cr3');
   });
 
+  it('lldb-dap: LLDB commands behind a backtick in repl, text in result with the "(lldb) CMD" echo dropped; registers in a frame', () => {
+    const d = DIALECTS['lldb-dap'];
+    assert.equal(d.debugger, 'lldb');
+    assert.equal(d.evaluateNeedsFrame, true);
+    assert.deepEqual(d.raw(d.packet('qqemu.PhyMemMode')), { command: 'evaluate', args: { expression: '`process plugin packet send qqemu.PhyMemMode', context: 'repl' }, output: 'result' });
+    assert.equal(d.monitor('info mtree -f'), 'process plugin packet monitor info mtree -f');
+    assert.deepEqual(d.evaluate(d.registerExpression('cr3'), 524288).args, { expression: '$cr3', frameId: 524288, context: 'watch' });
+    assert.equal(d.flushCache(), undefined);
+    // Text as lldb-vscode-16 returned it for a monitor command through QEMU's gdbstub.
+    const text = '(lldb) process plugin packet monitor info status\nVM status: paused\r\n  packet: qRcmd,696e666f20737461747573\nresponse: OK\n';
+    assert.equal(d.commandText!(text), 'VM status: paused\r\n  packet: qRcmd,696e666f20737461747573\nresponse: OK\n');
+    assert.equal(packetReply(d.commandText!('(lldb) process plugin packet send qqemu.PhyMemMode\n  packet: qqemu.PhyMemMode\nresponse: 0\n')), '0');
+  });
+
   it('readmemory-only: no raw command channel', () => {
     assert.equal(DIALECTS['readmemory-only'].raw('show version'), undefined);
   });
@@ -174,6 +188,34 @@ describe('debug dialects: detection and openLiveTarget on documented adapter sha
     assert.equal((await openLiveTarget(cdt.channel, cdt.observer)).dialect, 'cdt-gdb');
     const dap = new FakeAdapter('gdb-dap', undefined, 'gdb');
     assert.equal((await openLiveTarget(dap.channel, dap.observer)).dialect, 'gdb-dap');
+  });
+
+  it('lldb-dap (lldb-vscode 16, no readMemory): monitor-xp, the others refused with the reason, readMemory never sent', async () => {
+    const a = new FakeAdapter('lldb-dap');
+    const t = await openLiveTarget(a.channel, a.observer);
+    try {
+      assert.equal(t.dialect, 'lldb-dap');
+      assert.equal(t.registers.get('cr3'), 0x200005n);
+      assert.equal(t.registers.get('efer'), 0xd00n);
+      assert.equal(t.strategy, 'monitor-xp');
+      assert.ok(t.strategyNotes.some((n) => /^proc-mem not used: the gdbstub connection QEMU reports \(port 1 <-> 127\.0\.0\.1:2\) is not on this machine/.test(n)), t.strategyNotes.join('; '));
+      assert.ok(t.strategyNotes.some((n) => /^phymem-mode not used: the debug adapter offers no readMemory request/.test(n)), t.strategyNotes.join('; '));
+      assert.deepEqual(await t.memory.read(pa(0x1ff000), 4096), a.qemu.readPhys(0x1ff000, 4096));
+      assert.deepEqual(t.memory.ram.map((r) => [r.start, r.end]), [[0, 0xa0000], [0x100000, 0x2000000]]);
+    } finally {
+      await t.dispose();
+    }
+    await assert.rejects(openLiveTarget(a.channel, a.observer, { strategy: 'direct-map', directMapOffset: a.qemu.directMap }), /offers no readMemory request/);
+    assert.ok(!a.requests.some((r) => r.command === 'readMemory'));
+    assert.ok(a.requests.filter((r) => r.command === 'evaluate' && /^\$/.test(r.args.expression)).every((r) => r.args.frameId !== undefined), 'registers only in a frame');
+  });
+
+  it('an unknown session type answering `version with "lldb version" is lldb-dap', async () => {
+    const a = new FakeAdapter('lldb-dap', undefined, 'mock');
+    const t = await openLiveTarget(a.channel, a.observer);
+    assert.equal(t.dialect, 'lldb-dap');
+    assert.ok(t.strategyNotes.some((n) => /answered by LLDB/.test(n)));
+    await t.dispose();
   });
 
   it('a stale PhyMemMode 1 is cleared at the first stop and reported', async () => {

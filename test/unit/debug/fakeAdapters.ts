@@ -5,7 +5,7 @@
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { DapChannel, DapObserver } from '../../../src/debug/api';
 
-export type AdapterKind = 'cdt-gdb' | 'cppdbg' | 'cortex-debug' | 'gdb-dap' | 'codelldb' | 'native-debug' | 'readmemory-only';
+export type AdapterKind = 'cdt-gdb' | 'cppdbg' | 'cortex-debug' | 'gdb-dap' | 'codelldb' | 'lldb-dap' | 'native-debug' | 'readmemory-only';
 
 export const MTREE = `FlatView #0
  AS "memory", root: system
@@ -75,6 +75,8 @@ export class FakeQemu {
     }
     if (cmd === 'monitor info mtree -f') return this.noRamYet ? 'FlatView #0\n AS "memory", root: system\n Root memory region: system\n' : MTREE;
     if (cmd === 'info connections') return 'No connections.\n';
+    // A gdbstub connection that is not on this machine (no such socket here).
+    if (cmd === 'monitor info chardev') return 'gdb: filename=tcp:127.0.0.1:1,server=on <-> 127.0.0.1:2\n';
     if (cmd === 'show version' || cmd === '-gdb-version') return BANNER;
     if (this.noPython && /^python\b/.test(cmd)) throw new Error('Python scripting is not supported in this copy of GDB.');
     if (cmd === 'python pass') return '';
@@ -106,7 +108,12 @@ export class FakeQemu {
       const reply = this.gdbCommand(`maintenance packet ${m[1]}`);
       return `  packet: ${m[1]}\nresponse: ${/received: "([^"]*)"/.exec(reply)![1]}\n`;
     }
-    if ((m = /^process plugin packet monitor (.*)$/.exec(cmd))) return this.gdbCommand(`monitor ${m[1]}`);
+    if ((m = /^process plugin packet monitor (.*)$/.exec(cmd))) {
+      // LLDB 16 prints the monitor's text, then the packet it sent and QEMU's final reply.
+      const hex = Buffer.from(m[1]).toString('hex');
+      return `${this.gdbCommand(`monitor ${m[1]}`)}  packet: qRcmd,${hex}\nresponse: OK\n`;
+    }
+    if (cmd === 'version') return 'lldb version 16.0.6\n';
     throw new Error(`error: '${cmd.split(' ')[0]}' is not a valid command.`);
   }
 
@@ -133,12 +140,13 @@ export class FakeAdapter {
   constructor(
     readonly kind: AdapterKind,
     readonly qemu = new FakeQemu(),
-    type = ({ 'cdt-gdb': 'gdbtarget', cppdbg: 'cppdbg', 'cortex-debug': 'cortex-debug', 'gdb-dap': 'gdb', codelldb: 'lldb', 'native-debug': 'gdb', 'readmemory-only': 'mock' } as const)[kind],
+    type = ({ 'cdt-gdb': 'gdbtarget', cppdbg: 'cppdbg', 'cortex-debug': 'cortex-debug', 'gdb-dap': 'gdb', codelldb: 'lldb', 'lldb-dap': 'lldb-vscode', 'native-debug': 'gdb', 'readmemory-only': 'mock' } as const)[kind],
     withEvents = true,
   ) {
     this.channel = { type, request: (c, a) => this.handle(c, a) };
     this.observer = {
-      capabilities: { supportsReadMemoryRequest: kind !== 'native-debug', supportsConfigurationDoneRequest: true },
+      // lldb-vscode 16 (Debian 12's lldb-16) has no readMemory (LLVM 18's lldb-dap added it).
+      capabilities: { supportsReadMemoryRequest: kind !== 'native-debug' && kind !== 'lldb-dap', supportsConfigurationDoneRequest: true },
       onEvent: withEvents
         ? (l) => {
             this.listeners.add(l);
@@ -162,7 +170,7 @@ export class FakeAdapter {
     this.requests.push({ command, args });
     await new Promise((r) => setImmediate(r));
     const q = this.qemu;
-    const lldb = this.kind === 'codelldb';
+    const lldb = this.kind === 'codelldb' || this.kind === 'lldb-dap';
     switch (command) {
       case 'threads':
         return { threads: [{ id: 1, name: 'CPU#0', ...(this.kind === 'cdt-gdb' ? { running: q.running } : {}) }] };
@@ -171,6 +179,7 @@ export class FakeAdapter {
         return { stackFrames: [{ id: 1000, name: '??', line: 0, column: 0 }], totalFrames: 1 };
       case 'readMemory': {
         if (this.kind === 'native-debug') throw new Error('Unrecognized request');
+        if (this.kind === 'lldb-dap') throw new Error('lldb-vscode 16 aborts on readMemory (terminate called without an active exception)');
         if (q.running) throw new Error('Cannot execute this command while the target is running.');
         const addr = BigInt(args.memoryReference);
         let pa: number;
@@ -220,6 +229,15 @@ export class FakeAdapter {
       case 'codelldb':
         if (args.context === '_command') return raw(e, 'result');
         return watch();
+      case 'lldb-dap': {
+        // A backtick makes any context's expression an LLDB command, echoed before its text.
+        if (e.startsWith('`')) {
+          const r = raw(e.slice(1), 'result');
+          return { ...r, result: `(lldb) ${e.slice(1)}\n${r.result}` };
+        }
+        if (args.frameId === undefined) throw new Error('error: No value');
+        return { result: BigInt(q.evaluateRegister(e, true)).toString(), type: 'unsigned long', variablesReference: 0 };
+      }
       case 'native-debug':
         if (args.context === 'repl') {
           if (e.startsWith('>')) throw new Error(`Undefined command: "${e}".`);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
 import { findQemuPid, isLocalHost } from '../../../src/debug/procfs';
 import { ProcMemStrategy } from '../../../src/debug/strategies/procMem';
-import { mergeRanges, parseConnection, parseGpa2hva, parseMtreeFlat, parseXpQwords } from '../../../src/debug/ram';
+import { mergeRanges, parseChardevGdb, parseConnection, parseGpa2hva, parseMtreeFlat, parseXpQwords } from '../../../src/debug/ram';
 import { parseRegisterValue } from '../../../src/debug/registers';
 import { classifyError } from '../../../src/debug/transport';
 import { MTREE } from './fakeAdapters';
@@ -42,6 +42,15 @@ describe('debug parsers', () => {
     assert.deepEqual(parseConnection('  Num  What                    Description\n* 1    remote 127.0.0.1:36781  Remote target using gdb-specific protocol \n'), { host: '127.0.0.1', port: 36781 });
     assert.deepEqual(parseConnection('* 1    extended-remote [::1]:1234  Extended remote target\n'), { host: '::1', port: 1234 });
     assert.equal(parseConnection('No connections.\n'), undefined);
+  });
+
+  it('info chardev: the gdbstub\'s port and the connected debugger\'s end (QEMU 7.2 text)', () => {
+    const text = 'parallel0: filename=vc\ngdb: filename=tcp:127.0.0.1:36819,server=on <-> 127.0.0.1:56444\ncompat_monitor0: filename=unix:/tmp/q/qmp.sock,server=on\nserial0: filename=file\n';
+    assert.deepEqual(parseChardevGdb(text), { host: '127.0.0.1', port: 36819, peer: { host: '127.0.0.1', port: 56444 } });
+    assert.deepEqual(parseChardevGdb('gdb: filename=disconnected:tcp:127.0.0.1:36819,server=on\n'), { host: '127.0.0.1', port: 36819 });
+    assert.deepEqual(parseChardevGdb('gdb: filename=tcp:[::1]:1234,server=on <-> [::1]:40000\n'), { host: '::1', port: 1234, peer: { host: '::1', port: 40000 } });
+    assert.deepEqual(parseChardevGdb('gdb: filename=tcp::1234,server=on\n'), { host: '', port: 1234 });
+    assert.equal(parseChardevGdb('gdb: filename=unix:/tmp/gdb.sock,server=on\n'), undefined);
   });
 
   it('xp /Ngx output to little-endian bytes; a short answer is an error', () => {
