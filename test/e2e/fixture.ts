@@ -112,7 +112,8 @@ export const test = base.extend<{ world: World }, { worldW: World }>({
       const common = ['--config', path.join(dir, 'config.yaml'), '--user-data-dir', ud, '--extensions-dir', exts];
       execFileSync(process.execPath, [CODE_SERVER, ...common, '--install-extension', VSIX, '--install-extension', HELPER_VSIX], { env, stdio: 'pipe' });
 
-      const port = 9100 + info.workerIndex;
+      // Another checkout's suite may run beside this one: PTVIEW_E2E_PORT_BASE moves the ports.
+      const port = (Number(process.env.PTVIEW_E2E_PORT_BASE) || 9100) + info.workerIndex;
       const url = `http://127.0.0.1:${port}`;
       server = spawn(process.execPath, [CODE_SERVER, ...common, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry',
         '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', '--ignore-last-opened', workspace],
