@@ -7,7 +7,7 @@
 // ptview's own views read the core through two custom requests (see coreTarget.ts), so paging
 // registers and physical memory are direct, not emulated through a debugger.
 
-import { DebugSession, InitializedEvent, StoppedEvent, TerminatedEvent, Thread, StackFrame, Scope, Source } from '@vscode/debugadapter';
+import { DebugSession, InitializedEvent, StoppedEvent, TerminatedEvent, Thread, StackFrame, Scope } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { AddressSyntaxError, hex, parseAddress, physAddr } from '../core/addr';
 import { archModule, spaceFromRegisters } from '../core/formats';
@@ -84,7 +84,8 @@ export class PtviewCoreSession extends DebugSession {
   protected override stackTraceRequest(response: DebugProtocol.StackTraceResponse, args: DebugProtocol.StackTraceArguments): void {
     const cpu = args.threadId - 1;
     const pc = this.core ? this.regsOf(cpu).registers.get('pc') : undefined;
-    const frame = new StackFrame(FRAME_BASE + cpu, pc === undefined ? `CPU ${cpu}` : `CPU ${cpu} @ ${hex(pc)}`, new Source(this.core?.path ?? 'core'));
+    // No source: VS Code would open the frame's source in an editor (here the core file itself).
+    const frame = new StackFrame(FRAME_BASE + cpu, pc === undefined ? `CPU ${cpu}` : `CPU ${cpu} @ ${hex(pc)}`);
     (frame as DebugProtocol.StackFrame).instructionPointerReference = pc === undefined ? undefined : hex(pc);
     (frame as DebugProtocol.StackFrame).presentationHint = 'normal';
     response.body = { stackFrames: [frame], totalFrames: 1 };

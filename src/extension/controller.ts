@@ -37,6 +37,8 @@ interface Entry {
   // 'unknown' until the first stopped/continued. Nothing is requested before the first stop: an
   // adapter still connecting has no threads and no monitor, and its error answers show as toasts.
   run: 'unknown' | 'stopped' | 'running';
+  /** Running only because a run request was sent: a refusal of it means stopped again. */
+  runRequested?: boolean;
   generation: number;
   ready?: Ready;
   opening?: Promise<Ready>;
@@ -122,11 +124,22 @@ export class TargetController {
       case 'stopped':
         // A stop after a stop (another thread, a step that ended) still means new state.
         e.run = 'stopped';
+        e.runRequested = false;
         void this.reset(e);
         return;
       case 'running':
-        if (e.run === 'running') return;
+        if (e.run === 'running') {
+          if (!ev.byRequest) e.runRequested = false; // the adapter says it runs
+          return;
+        }
         e.run = 'running';
+        e.runRequested = ev.byRequest === true;
+        void this.reset(e);
+        return;
+      case 'runRefused':
+        if (e.run !== 'running' || !e.runRequested) return;
+        e.run = 'stopped';
+        e.runRequested = false;
         void this.reset(e);
         return;
       case 'invalidate':

@@ -62,6 +62,24 @@ describe('extension target controller', () => {
     assert.equal(opener.calls.length, 2);
   });
 
+  it('a run request the adapter refuses leaves the target stopped and readable; one it accepted does not', async () => {
+    const { opener, c } = setup();
+    c.add('s1', 'core', channel);
+    c.handle('s1', { kind: 'stopped' });
+    await c.ready();
+    c.handle('s1', fromClient({ type: 'request', command: 'continue', seq: 1 })!);
+    assert.equal(c.state().kind, 'running');
+    c.handle('s1', fromAdapter({ type: 'response', command: 'continue', success: false, request_seq: 1 })!);
+    assert.notEqual(c.state().kind, 'running');
+    await c.ready();
+    assert.equal(opener.calls.length, 2);
+    // Accepted and reported running by the adapter: a later refusal (of another request) changes nothing.
+    c.handle('s1', fromClient({ type: 'request', command: 'next', seq: 2 })!);
+    c.handle('s1', fromAdapter({ type: 'event', event: 'continued' })!);
+    c.handle('s1', fromAdapter({ type: 'response', command: 'stepIn', success: false, request_seq: 3 })!);
+    assert.equal(c.state().kind, 'running');
+  });
+
   it('on memory writes and invalidated events keeps the target but drops every table read', async () => {
     const { opener, c } = setup();
     c.add('s1', 'guest', channel);
@@ -169,7 +187,7 @@ describe('extension adapter events for the debug layer', () => {
 
 describe('extension DAP message classification', () => {
   it('classifies run, write, stop and end messages and ignores the rest', () => {
-    for (const c of ['continue', 'next', 'stepIn', 'stepOut', 'reverseContinue']) assert.deepEqual(fromClient({ type: 'request', command: c }), { kind: 'running' });
+    for (const c of ['continue', 'next', 'stepIn', 'stepOut', 'reverseContinue']) assert.deepEqual(fromClient({ type: 'request', command: c }), { kind: 'running', byRequest: true });
     for (const c of ['writeMemory', 'setVariable', 'setExpression']) assert.deepEqual(fromClient({ type: 'request', command: c }), { kind: 'invalidate' });
     assert.equal(fromClient({ type: 'request', command: 'readMemory' }), undefined);
     assert.equal(fromClient({ type: 'request', command: 'evaluate' }), undefined);
@@ -179,5 +197,8 @@ describe('extension DAP message classification', () => {
     assert.equal(fromAdapter({ type: 'event', event: 'output' }), undefined);
     assert.equal(fromAdapter({ type: 'response', command: 'initialize', success: false }), undefined);
     assert.equal(fromAdapter(null), undefined);
+    assert.deepEqual(fromAdapter({ type: 'response', command: 'continue', success: false }), { kind: 'runRefused' });
+    assert.equal(fromAdapter({ type: 'response', command: 'continue', success: true }), undefined);
+    assert.equal(fromAdapter({ type: 'response', command: 'readMemory', success: false }), undefined);
   });
 });
