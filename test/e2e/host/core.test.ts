@@ -64,6 +64,11 @@ for (const format of ['elf', 'kdump-zlib'] as const) {
       const st = await session.customRequest('stackTrace', { threadId: threads[0].id, startFrame: 0, levels: 20 });
       assert.equal(st.stackFrames.length, 1);
       assert.equal(BigInt(st.stackFrames[0].instructionPointerReference), BigInt(oracle.rip));
+      // The frame's source: the adapter's page about the CPU (VS Code focuses a frame only with one).
+      const src = st.stackFrames[0].source;
+      assert.ok(src?.sourceReference > 0, 'the frame has a source reference');
+      const page = await session.customRequest('source', { source: src, sourceReference: src.sourceReference });
+      assert.match(page.content, new RegExp(`cr3\\s+${oracle.cr3}\\b`));
       const stop = events.find((e) => e.session === session.id && e.event === 'stopped')!;
       assert.equal(stop.body.allThreadsStopped, true);
     });
