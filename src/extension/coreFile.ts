@@ -39,7 +39,8 @@ export async function openCoreFile(uri?: vscode.Uri): Promise<boolean> {
         const m = /register (\w+) is required/.exec(e.message);
         const answer = await vscode.window.showInputBox({
           title: `ptview: ${core.arch} core`,
-          prompt: e.message,
+          // The reason without the CLI's "give it with --reg …" tail: here it is typed below.
+          prompt: `${e.message.replace(/;\s*give it with --reg .*$/, '')}. Type NAME=VALUE (Escape: open the core without it).`,
           placeHolder: m ? `${m[1]}=0x…` : 'NAME=VALUE',
           validateInput: (v) => (/^[A-Za-z][A-Za-z0-9_]*=\s*(0x[0-9a-fA-F]+|\d+)$/.test(v.trim()) ? undefined : 'NAME=VALUE, e.g. EFER=0xd01'),
         });

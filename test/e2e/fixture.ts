@@ -165,8 +165,13 @@ export async function runCommand(page: Page, title: string, tries = 12): Promise
   for (let i = 0; i < tries; i++) {
     await page.keyboard.press('F1');
     const input = page.locator('.quick-input-widget input');
-    await input.waitFor();
-    await input.fill('>' + title);
+    try {
+      await input.waitFor({ timeout: 5000 });
+      // An editor opening meanwhile (e.g. a debug stop's source) takes the focus and closes the palette.
+      await input.fill('>' + title, { timeout: 5000 });
+    } catch {
+      continue;
+    }
     const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(title)}$`) }) });
     try {
       await row.first().waitFor({ timeout: 2500 });

@@ -72,6 +72,10 @@ async function expandFocused(pane: ReturnType<Page['locator']>, label: RegExp) {
 /** What a user sees of a stopped core session: Call Stack, Registers, Page Tables, map, Translate. */
 async function checkCoreSession(page: Page, format: 'elf' | 'kdump-zlib', sessionName: string) {
   await toolbar(page).waitFor({ timeout: 60_000 });
+  // The focused frame's page (the adapter's text about the CPU) opens in an editor, taking the
+  // focus (a palette opened before would close): wait for it first.
+  await expect(page.locator('.tabs-container .tab', { hasText: /· CPU 0/ }).first()).toBeVisible({ timeout: 30_000 });
+  await page.waitForTimeout(500);
   await runCommand(page, 'View: Show Run and Debug');
   // Call Stack: one thread per CPU, paused, its frame at QEMU's RIP. (With one session of one
   // thread VS Code shows the frames alone, and the stop reason in the view's header.)
@@ -84,8 +88,6 @@ async function checkCoreSession(page: Page, format: 'elf' | 'kdump-zlib', sessio
     await expect(page.locator('.pane-header', { hasText: /^call stack/i }).first()).toContainText(/core file/i);
     await expect(stack.locator('.monaco-list-row')).toHaveCount(1);
   }
-  // The focused frame's page (the adapter's text about the CPU) opens in an editor.
-  await expect(page.locator('.tabs-container .tab', { hasText: /· CPU 0/ }).first()).toBeVisible({ timeout: 20_000 });
   // Variables: the Registers scope of the focused frame, CR3 as QEMU's info registers.
   const vars = await showPane(page, /^variables/i);
   const scope = vars.locator('.monaco-list-row', { hasText: /^Registers/ }).first();
