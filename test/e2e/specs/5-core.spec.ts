@@ -107,7 +107,11 @@ async function checkCoreSession(page: Page, format: 'elf' | 'kdump-zlib', sessio
   // Fold them again: room for the Page Tables view.
   for (const name of [/^variables/i, /^watch/i, /^call stack/i, /^breakpoints/i]) {
     const h = page.locator('.pane-header', { hasText: name }).first();
-    if ((await h.count()) && (await h.getAttribute('aria-expanded')) === 'true') await h.click({ force: true, timeout: 5000 }).catch(() => undefined);
+    // On the twistie: the header's middle may be under its actions.
+    for (let i = 0; i < 3 && (await h.count()) && (await h.getAttribute('aria-expanded')) === 'true'; i++) {
+      await h.click({ position: { x: 12, y: 10 }, force: true, timeout: 5000 }).catch(() => undefined);
+      await page.waitForTimeout(200);
+    }
   }
   // Page Tables: CR3's root, down to the 4 KiB leaf of 0x12c000, whose PA is QEMU's gva2gpa.
   const pane = await showPane(page, /page tables/i);
