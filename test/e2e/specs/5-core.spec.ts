@@ -233,14 +233,23 @@ test('ptview: Open Core File… on the ELF dump: picker, EFER prompt, then every
   await input.fill(`EFER=${core.efer}`);
   await input.press('Enter');
   await checkCoreSession(page, 'elf', 'core: guest.core');
-  // Continue is refused: the session stays, stopped, and still reads.
-  await runCommand(page, 'Debug: Continue');
-  await expect(page.locator('.notifications-toasts .notification-list-item-message', { hasText: /core file cannot run/ }).first()).toBeVisible();
+  // Continue and Step Over from the debug toolbar are refused with the adapter's reason (a toast,
+  // no modal); the session stays, stopped, and still reads.
+  for (const [button, n] of [['.codicon-debug-continue', 1], ['.codicon-debug-step-over', 2]] as const) {
+    await toolbar(page).locator(button).first().click();
+    await expect(page.locator('.notifications-toasts .notification-list-item-message', { hasText: /core file cannot run/ })).toHaveCount(n, { timeout: 10_000 }).catch(async () =>
+      // VS Code folds an identical repeated notification into one.
+      expect(page.locator('.notifications-toasts .notification-list-item-message', { hasText: /core file cannot run/ }).first()).toBeVisible());
+  }
+  await expect(page.locator('.monaco-dialog-box')).toHaveCount(0);
   await page.waitForTimeout(1000);
   await expect(toolbar(page)).toBeVisible();
+  await expect(toolbar(page).locator('.codicon-debug-continue').first()).toBeVisible(); // still stopped: Continue, not Pause
   const pane = page.locator('.pane', { has: page.locator('.pane-header', { hasText: /page tables/i }) });
   await expect(treeRow(pane, /^CR3 /)).toBeVisible();
+  await expect(treeRow(pane, /^0x12c000–0x12cfff → /)).toBeVisible();
   await expect(pane.locator('.welcome-view-content')).toHaveCount(0);
+  expect((await errorNotifications(page)).every((t) => /core file cannot run/.test(t))).toBe(true);
   await shot(page, 'core-elf-continue-refused');
   await stopAll(page);
   await runCommand(page, 'Notifications: Clear All Notifications');
