@@ -95,7 +95,7 @@ async function checkCoreSession(page: Page, format: 'elf' | 'kdump-zlib', sessio
   if ((await scope.getAttribute('aria-expanded')) !== 'true') await scope.click();
   // The list is virtualized: scroll until the cr3 row is rendered.
   const cr3Row = vars.locator('.monaco-list-row', { hasText: /^cr3 =/ }).first();
-  await vars.locator('.monaco-list-row', { hasText: /^rip =/ }).first().or(vars.locator('.monaco-list-row', { hasText: /^r15 =/ }).first()).first().waitFor({ timeout: 20_000 });
+  await vars.locator('.monaco-list-row', { hasText: /^[a-z][a-z0-9_]* =/ }).first().waitFor({ timeout: 20_000 });
   for (let i = 0; i < 40 && !(await cr3Row.isVisible()); i++) {
     const box = await vars.locator('.monaco-list').first().boundingBox();
     await page.mouse.move(box!.x + box!.width / 2, box!.y + box!.height / 2);
