@@ -37,6 +37,8 @@ interface Entry {
   // 'unknown' until the first stopped/continued. Nothing is requested before the first stop: an
   // adapter still connecting has no threads and no monitor, and its error answers show as toasts.
   run: 'unknown' | 'stopped' | 'running';
+  /** The thread (vCPU) the target of this stop was opened for: its registers give the roots. */
+  thread?: number;
   /** Running only because a run request was sent: a refusal of it means stopped again. */
   runRequested?: boolean;
   generation: number;
@@ -151,6 +153,18 @@ export class TargetController {
     }
   }
 
+  /**
+   * The user selected thread `threadId` of session `id` (Call Stack): each thread is a vCPU with
+   * its own paging registers, so a target opened for another thread is opened again for this one.
+   */
+  selectThread(id: string, threadId: number | undefined): void {
+    const e = this.sessions.get(id);
+    if (!e || e.run !== 'stopped' || threadId === undefined) return;
+    if (!e.ready && !e.opening && !e.failure) return; // nothing opened yet: the next open asks
+    if (e.thread === threadId) return;
+    void this.reset(e);
+  }
+
   /** Drops everything read in this stop (Refresh, memory written, invalidated event). */
   refresh(): void {
     const e = this.active();
@@ -197,7 +211,9 @@ export class TargetController {
     await Promise.resolve(); // e.opening is set before the first read
     let target: LiveTarget | undefined;
     try {
-      target = await this.open(e.channel, e.observer, this.options(), signal);
+      const options = this.options();
+      e.thread = options.threadId;
+      target = await this.open(e.channel, e.observer, options, signal);
       if (e.generation !== generation || !this.sessions.has(e.id)) {
         await target.dispose().catch(() => undefined);
         throw new LiveAccessError('running', 'the target ran while its page tables were being read');

@@ -159,3 +159,28 @@ for (const format of ['elf', 'kdump-zlib'] as const) {
     });
   });
 }
+
+describe('a ptview-core session on a two-CPU dump', function () {
+  let session: vscode.DebugSession;
+  before(async () => {
+    const folder = vscode.workspace.workspaceFolders![0];
+    assert.ok(await vscode.debug.startDebugging(folder, { name: 'core smp', type: 'ptview-core', request: 'launch', core: oracle.smp!.file, registers: { EFER: oracle.efer } }));
+    session = await until('the core session', () => vscode.debug.activeDebugSession?.name === 'core smp' && vscode.debug.activeDebugSession);
+    await until('the stopped event', () => events.some((e) => e.session === session.id && e.event === 'stopped'));
+  });
+  after(async () => {
+    if (session) await vscode.debug.stopDebugging(session);
+  });
+
+  it('has a thread per CPU, each with its own PC and CR3 as info registers -a', async () => {
+    const { threads } = await session.customRequest('threads');
+    assert.equal(threads.length, oracle.smp!.cpus.length);
+    for (const [i, t] of threads.entries()) {
+      const st = await session.customRequest('stackTrace', { threadId: t.id, startFrame: 0, levels: 1 });
+      assert.equal(hexs(BigInt(st.stackFrames[0].instructionPointerReference)), oracle.smp!.cpus[i].pc, `CPU ${i} PC`);
+      const { scopes } = await session.customRequest('scopes', { frameId: st.stackFrames[0].id });
+      const { variables } = await session.customRequest('variables', { variablesReference: scopes[0].variablesReference });
+      assert.equal(hexs(BigInt(variables.find((v: any) => v.name === 'cr3').value)), oracle.smp!.cpus[i].cr3, `CPU ${i} CR3`);
+    }
+  });
+});

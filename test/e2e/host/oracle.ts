@@ -29,4 +29,6 @@ export interface CoreOracle {
   pastRam: string;
   /** `ptview dump --core FILE --reg EFER=… --json` of each file. */
   ranges: Record<'elf' | 'kdump-zlib', { va: string; end: string; pa: string }[]>;
+  /** A two-vCPU guest's ELF dump: each CPU's PC and CR3 from info registers -a. */
+  smp?: { file: string; cpus: { pc: string; cr3: string }[] };
 }

@@ -12,6 +12,16 @@ import { REPO, expect, runCommand, shot, test } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const oracles = require(path.join(REPO, 'build/test/harness/oracles.js'));
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
+
+/** Each CPU's PC (RIP, or EIP outside long mode) and CR3 from `info registers -a`. */
+function perCpu(text: string): { pc: string; cr3: string }[] {
+  return text.split(/^CPU#\d+\s*$/m).slice(1).map((block) => ({
+    pc: '0x' + BigInt('0x' + /\b[RE]IP=([0-9a-f]+)/i.exec(block)![1]).toString(16),
+    cr3: '0x' + BigInt('0x' + /\bCR3=([0-9a-f]+)/i.exec(block)![1]).toString(16),
+  }));
+}
 
 test.describe.configure({ mode: 'serial' });
 
@@ -185,10 +195,25 @@ test('QEMU dumps the stopped guest (ELF, kdump-zlib); its oracles are taken at t
       mtimes: { elf: fs.statSync(files.elf).mtimeMs, 'kdump-zlib': fs.statSync(files['kdump-zlib']).mtimeMs },
       sizes: { elf: fs.statSync(files.elf).size, 'kdump-zlib': fs.statSync(files['kdump-zlib']).size },
     };
+    // A second guest with two vCPUs (the second halted in the firmware, paging off): a core with
+    // two CPUs of different states.
+    const smp = await harness.bootGuest('x86-64-4level', { extraArgs: ['-smp', '2'] });
+    try {
+      await smp.stop();
+      const cpus2 = perCpu(await smp.hmp('info registers -a'));
+      expect(cpus2.length).toBe(2);
+      const file = path.join(world.workspace, 'smp.core');
+      fs.rmSync(file, { force: true });
+      await smp.hmp(`dump-guest-memory ${file}`);
+      core.smp = { file, cpus: cpus2 };
+    } finally {
+      await smp.kill();
+    }
     fs.writeFileSync(path.join(world.dir, 'core-oracle.json'), JSON.stringify(core, null, 2));
     expect(cpus).toBeGreaterThanOrEqual(1);
     expect(ranges.elf.length).toBeGreaterThan(10);
     expect(ranges['kdump-zlib']).toEqual(ranges.elf);
+    console.log(`two-CPU core: ${core.smp!.cpus.map((c, i) => `CPU ${i} PC ${c.pc} CR3 ${c.cr3}`).join(', ')}`);
     console.log(`core oracle: ${cpus} CPU(s), CR3 ${core.cr3}, RIP ${core.rip}, EFER ${efer}, ${Object.keys(gpa).length} gva2gpa probes, ${ranges.elf.length} merged ranges; ELF ${core.sizes.elf} bytes, kdump-zlib ${core.sizes['kdump-zlib']} bytes`);
   } finally {
     await world.hmp('cont');
@@ -275,6 +300,49 @@ test('a launch.json ptview-core configuration on the kdump-zlib dump: every view
     await pick.waitFor({ timeout: 10_000 });
     await pick.click();
     await checkCoreSession(page, 'kdump-zlib', 'Guest kdump');
+    await stopAll(page);
+  } finally {
+    fs.writeFileSync(launch, saved);
+  }
+});
+
+test('a core with two CPUs: a thread per CPU at its own PC; selecting a CPU shows its own tables (none with paging off)', async ({ world }) => {
+  test.setTimeout(240_000);
+  const { page } = world;
+  await stopAll(page);
+  const smp = core.smp!;
+  const launch = path.join(world.workspace, '.vscode', 'launch.json');
+  const saved = fs.readFileSync(launch, 'utf8');
+  try {
+    const cfg = JSON.parse(saved);
+    cfg.configurations.push({ name: 'Two-CPU core', type: 'ptview-core', request: 'launch', core: '${workspaceFolder}/smp.core', registers: { EFER: core.efer } });
+    fs.writeFileSync(launch, JSON.stringify(cfg, null, 2));
+    await runCommand(page, 'Debug: Select and Start Debugging');
+    const pick = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Two-CPU core' }).first();
+    await pick.waitFor({ timeout: 10_000 });
+    await pick.click();
+    await toolbar(page).waitFor({ timeout: 60_000 });
+    await expect(page.locator('.tabs-container .tab', { hasText: /smp\.core · CPU 0/ }).first()).toBeVisible({ timeout: 30_000 });
+    await page.waitForTimeout(500);
+    await runCommand(page, 'View: Show Run and Debug');
+    const stack = await showPane(page, /^call stack/i);
+    // Two threads, both paused; each one's frame at the PC info registers -a gives.
+    const thread = (i: number) => stack.locator('.monaco-list-row', { hasText: new RegExp(`^\\s*CPU ${i} \\(pid`) }).first();
+    for (let i = 0; i < 2; i++) await expect(thread(i)).toContainText(/paused/i, { timeout: 30_000 });
+    if ((await thread(1).getAttribute('aria-expanded')) !== 'true') await thread(1).click();
+    for (let i = 0; i < 2; i++) await expect(stack.locator('.monaco-list-row', { hasText: `CPU ${i} @ ${smp.cpus[i].pc}` }).first()).toBeVisible({ timeout: 20_000 });
+    const pane = await showPane(page, /page tables/i);
+    const root = treeRow(pane, /^CR3 /);
+    await expect(root.locator('.label-name')).toHaveText(`CR3 ${hexs(BigInt(smp.cpus[0].cr3) & ~0xfffn)}`, { timeout: 30_000 });
+    // CPU 1 (paging off per its CR0/CR3): the view says so, in the view, not as an error toast.
+    await stack.locator('.monaco-list-row', { hasText: `CPU 1 @ ${smp.cpus[1].pc}` }).first().click();
+    await expect(pane).toContainText(/paging is disabled/, { timeout: 30_000 });
+    await expect(root).toHaveCount(0);
+    await shot(page, 'core-smp-cpu1');
+    // Back to CPU 0: its tables again.
+    await stack.locator('.monaco-list-row', { hasText: `CPU 0 @ ${smp.cpus[0].pc}` }).first().click();
+    await expect(root.locator('.label-name')).toHaveText(`CR3 ${hexs(BigInt(smp.cpus[0].cr3) & ~0xfffn)}`, { timeout: 30_000 });
+    expect(await errorNotifications(page)).toEqual([]);
     await stopAll(page);
   } finally {
     fs.writeFileSync(launch, saved);

@@ -80,6 +80,30 @@ describe('extension target controller', () => {
     assert.equal(c.state().kind, 'running');
   });
 
+  it('opens the target again when the user selects another thread (vCPU) of the stopped session, not for the same one', async () => {
+    const opener = fakeOpener();
+    let thread = 1;
+    const c = new TargetController(opener.open, () => ({ threadId: thread }));
+    c.add('s1', 'core', channel);
+    c.selectThread('s1', 2); // before the first stop: nothing to do
+    c.handle('s1', { kind: 'stopped' });
+    c.selectThread('s1', 1); // nothing opened yet: the first read opens for the selected thread
+    await c.ready();
+    assert.equal(opener.calls.length, 1);
+    c.selectThread('s1', 1);
+    await c.ready();
+    assert.equal(opener.calls.length, 1, 'same thread: the same target');
+    thread = 2;
+    c.selectThread('s1', 2);
+    assert.equal(opener.made[0].disposed, 1);
+    await c.ready();
+    assert.equal(opener.calls.length, 2);
+    assert.equal(opener.calls[1].options?.threadId, 2);
+    c.handle('s1', fromClient({ type: 'request', command: 'continue', seq: 1 })!);
+    c.selectThread('s1', 1); // running: nothing to reopen
+    assert.equal(opener.calls.length, 2);
+  });
+
   it('on memory writes and invalidated events keeps the target but drops every table read', async () => {
     const { opener, c } = setup();
     c.add('s1', 'guest', channel);
