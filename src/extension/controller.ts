@@ -162,6 +162,12 @@ export class TargetController {
     if (!e || e.run !== 'stopped' || threadId === undefined) return;
     if (!e.ready && !e.opening && !e.failure) return; // nothing opened yet: the next open asks
     if (e.thread === threadId) return;
+    // Opened before VS Code focused a thread: the adapter's own (stopped) thread, the one VS Code
+    // focuses at a stop. Opening again for it would only make the views start over.
+    if (e.thread === undefined) {
+      e.thread = threadId;
+      return;
+    }
     void this.reset(e);
   }
 

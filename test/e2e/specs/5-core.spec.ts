@@ -129,6 +129,10 @@ async function checkCoreSession(page: Page, format: 'elf' | 'kdump-zlib', sessio
   const root = treeRow(pane, /^CR3 /);
   await expect(root.locator('.label-name')).toHaveText(`CR3 ${cr3}`, { timeout: 30_000 });
   await expect(root.locator('.label-description')).toContainText('core-file');
+  // From the root down, whatever an earlier session left expanded (the view keeps it).
+  await pane.locator('.pane-header').hover();
+  await pane.locator('.pane-header .action-label.codicon-collapse-all').click();
+  await expect(pane.locator('.monaco-list-row[aria-expanded="true"]')).toHaveCount(0);
   await root.click();
   await expandFocused(pane, /^CR3 /);
   await expandFocused(pane, /^PML4\[0\] /);

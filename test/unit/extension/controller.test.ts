@@ -102,6 +102,18 @@ describe('extension target controller', () => {
     c.handle('s1', fromClient({ type: 'request', command: 'continue', seq: 1 })!);
     c.selectThread('s1', 1); // running: nothing to reopen
     assert.equal(opener.calls.length, 2);
+    // Opened before VS Code focused any thread (no thread in the options): the focus that follows
+    // the stop adopts it; only a later, different selection opens again.
+    thread = undefined as unknown as number;
+    c.handle('s1', { kind: 'stopped' });
+    await c.ready();
+    assert.equal(opener.calls.length, 3);
+    c.selectThread('s1', 1);
+    await c.ready();
+    assert.equal(opener.calls.length, 3);
+    c.selectThread('s1', 2);
+    await c.ready();
+    assert.equal(opener.calls.length, 4);
   });
 
   it('on memory writes and invalidated events keeps the target but drops every table read', async () => {
