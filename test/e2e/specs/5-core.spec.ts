@@ -76,7 +76,11 @@ async function focusDown(pane: ReturnType<Page['locator']>, label: RegExp, max =
 async function expandFocused(pane: ReturnType<Page['locator']>, label: RegExp) {
   const row = await focusDown(pane, label);
   if ((await row.getAttribute('aria-expanded')) !== 'true') await pane.page().keyboard.press('ArrowRight');
-  await expect(pane.locator('.monaco-list-row.focused').first()).toHaveAttribute('aria-expanded', 'true');
+  const focused = pane.locator('.monaco-list-row.focused').first();
+  await expect(focused).toHaveAttribute('aria-expanded', 'true');
+  // Children load asynchronously: an ArrowDown before they are rendered would pass them by.
+  const level = Number(await focused.getAttribute('aria-level'));
+  await pane.locator(`.monaco-list-row[aria-level="${level + 1}"]`).first().waitFor({ timeout: 20_000 });
 }
 
 /** What a user sees of a stopped core session: Call Stack, Registers, Page Tables, map, Translate. */
