@@ -15,6 +15,16 @@ export function registerCoreFile(ctx: vscode.ExtensionContext): void {
       createDebugAdapterDescriptor: () => new vscode.DebugAdapterInlineImplementation(new PtviewCoreSession() as unknown as vscode.DebugAdapter),
     }),
     vscode.commands.registerCommand('ptview.openCoreFile', (uri?: vscode.Uri) => openCoreFile(uri)),
+    // The frames' CPU pages (debug: documents the adapter serves) cannot be read once the session
+    // has ended: close them with it rather than leave editors that fail to resolve.
+    vscode.debug.onDidTerminateDebugSession((s) => {
+      if (s.type !== CORE_DEBUG_TYPE) return;
+      const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => {
+        const uri = t.input instanceof vscode.TabInputText ? t.input.uri : undefined;
+        return uri?.scheme === 'debug' && new URLSearchParams(uri.query).get('session') === s.id;
+      });
+      if (tabs.length) void vscode.window.tabGroups.close(tabs);
+    }),
   );
 }
 

@@ -290,6 +290,8 @@ test('ptview: Open Core File… on the ELF dump: picker, EFER prompt, then every
   expect(await errorNotifications(page)).toEqual([]);
   await shot(page, 'core-elf-continue-refused');
   await stopAll(page);
+  // The CPU page (served by the adapter) closes with the session.
+  await expect(page.locator('.tabs-container .tab', { hasText: /guest\.core · CPU 0/ })).toHaveCount(0, { timeout: 10_000 });
   await runCommand(page, 'Notifications: Clear All Notifications');
 });
 
@@ -334,9 +336,9 @@ test('a core with two CPUs: a thread per CPU at its own PC; selecting a CPU show
     await page.waitForTimeout(500);
     await runCommand(page, 'View: Show Run and Debug');
     const stack = await showPane(page, /^call stack/i);
-    // Two threads, both stopped ("core file", the stop description); each one's frame at the PC info registers -a gives.
+    // Two threads, both stopped (the one the stop names shows its description "core file", the other "Paused"); each one's frame at the PC info registers -a gives.
     const thread = (i: number) => stack.locator('.monaco-list-row', { hasText: new RegExp(`^\\s*CPU ${i} \\(pid`) }).first();
-    for (let i = 0; i < 2; i++) await expect(thread(i)).toContainText(/core file/, { timeout: 30_000 });
+    for (let i = 0; i < 2; i++) await expect(thread(i)).toContainText(/core file|paused/i, { timeout: 30_000 });
     if ((await thread(1).getAttribute('aria-expanded')) !== 'true') await thread(1).click();
     for (let i = 0; i < 2; i++) await expect(stack.locator('.monaco-list-row', { hasText: `CPU ${i} @ ${smp.cpus[i].pc}` }).first()).toBeVisible({ timeout: 20_000 });
     const pane = await showPane(page, /page tables/i);
