@@ -350,7 +350,11 @@ test('a core with two CPUs: a thread per CPU at its own PC; selecting a CPU show
     // Two threads, both stopped (the one the stop names shows its description "core file", the other "Paused"); each one's frame at the PC info registers -a gives.
     const thread = (i: number) => stack.locator('.monaco-list-row', { hasText: new RegExp(`^\\s*CPU ${i} \\(pid`) }).first();
     for (let i = 0; i < 2; i++) await expect(thread(i)).toContainText(/core file|paused/i, { timeout: 30_000 });
-    if ((await thread(1).getAttribute('aria-expanded')) !== 'true') await thread(1).click();
+    // Other threads' frames load when the thread is expanded.
+    if ((await thread(1).getAttribute('aria-expanded')) !== 'true') {
+      await thread(1).click();
+      await page.keyboard.press('ArrowRight');
+    }
     for (let i = 0; i < 2; i++) await expect(stack.locator('.monaco-list-row', { hasText: `CPU ${i} @ ${smp.cpus[i].pc}` }).first()).toBeVisible({ timeout: 20_000 });
     const pane = await showPane(page, /page tables/i);
     const root = treeRow(pane, /^CR3 /);
