@@ -358,6 +358,8 @@ test('a core with two CPUs: a thread per CPU at its own PC; selecting a CPU show
     for (let i = 0; i < 2; i++) await expect(stack.locator('.monaco-list-row', { hasText: `CPU ${i} @ ${smp.cpus[i].pc}` }).first()).toBeVisible({ timeout: 20_000 });
     const pane = await showPane(page, /page tables/i);
     const root = treeRow(pane, /^CR3 /);
+    // CPU 0 (selected: its frame): its tables.
+    await stack.locator('.monaco-list-row', { hasText: `CPU 0 @ ${smp.cpus[0].pc}` }).first().click();
     await expect(root.locator('.label-name')).toHaveText(`CR3 ${hexs(BigInt(smp.cpus[0].cr3) & ~0xfffn)}`, { timeout: 30_000 });
     // CPU 1 (paging off per its CR0/CR3): the view says so, in the view, not as an error toast.
     await stack.locator('.monaco-list-row', { hasText: `CPU 1 @ ${smp.cpus[1].pc}` }).first().click();
