@@ -20,6 +20,7 @@ export { CORE_DEBUG_TYPE, CORE_INFO_REQUEST, CORE_READ_REQUEST } from './corePro
 export type { CoreInfo, CoreLaunchArguments, PhysicalReads } from './coreProtocol';
 
 const SCOPE_BASE = 2000;
+const SOURCE_BASE = 3000;
 
 export class PtviewCoreSession extends DebugSession {
   private core: QemuCore | undefined;
@@ -84,10 +85,33 @@ export class PtviewCoreSession extends DebugSession {
   protected override stackTraceRequest(response: DebugProtocol.StackTraceResponse, args: DebugProtocol.StackTraceArguments): void {
     const cpu = args.threadId - 1;
     const pc = this.core ? this.regsOf(cpu).registers.get('pc') : undefined;
-    const frame = new StackFrame(FRAME_BASE + cpu, pc === undefined ? `CPU ${cpu}` : `CPU ${cpu} @ ${hex(pc)}`, new Source(this.core?.path ?? 'core'));
+    // The frame's source is a text page about this CPU, served by sourceRequest: VS Code focuses
+    // (and shows Variables of) a frame only when it has a source it can open, and a path would
+    // make it open the binary core file itself.
+    const name = `${this.core?.path.split(/[\\/]/).pop() ?? 'core'} · CPU ${cpu}`;
+    const frame = new StackFrame(FRAME_BASE + cpu, pc === undefined ? `CPU ${cpu}` : `CPU ${cpu} @ ${hex(pc)}`, new Source(name, undefined, SOURCE_BASE + cpu), 1, 1);
     (frame as DebugProtocol.StackFrame).instructionPointerReference = pc === undefined ? undefined : hex(pc);
     (frame as DebugProtocol.StackFrame).presentationHint = 'normal';
     response.body = { stackFrames: [frame], totalFrames: 1 };
+    this.sendResponse(response);
+  }
+
+  protected override sourceRequest(response: DebugProtocol.SourceResponse, args: DebugProtocol.SourceArguments): void {
+    const cpu = (args.source?.sourceReference ?? args.sourceReference) - SOURCE_BASE;
+    if (!this.core || cpu < 0 || cpu >= this.cpus()) return this.sendErrorResponse(response, 6, 'no such CPU in the core');
+    const r = this.regsOf(cpu);
+    const regs = [...r.registers].map(([k, v]) => `  ${k.padEnd(10)} ${hex(v)}`);
+    const lines = [
+      `CPU ${cpu} of ${this.core.path}`,
+      `${this.core.format} core, ${this.core.arch}, ${this.cpus()} CPU(s); a core never runs: continue and step are refused.`,
+      ...[...this.core.warnings, ...r.notes].map((n) => `note: ${n}`),
+      '',
+      'Registers (from the core\'s notes, the launch configuration\'s "registers" and VMCOREINFO):',
+      ...regs,
+      '',
+      'Debug Console: $REG gives a register; "virt 0xVA" or "phys 0xPA" gives a memory reference for the Memory Inspector.',
+    ];
+    response.body = { content: lines.join('\n') + '\n', mimeType: 'text/plain' };
     this.sendResponse(response);
   }
 

@@ -37,6 +37,10 @@ interface Entry {
   // 'unknown' until the first stopped/continued. Nothing is requested before the first stop: an
   // adapter still connecting has no threads and no monitor, and its error answers show as toasts.
   run: 'unknown' | 'stopped' | 'running';
+  /** The thread (vCPU) the target of this stop was opened for: its registers give the roots. */
+  thread?: number;
+  /** Running only because a run request was sent: a refusal of it means stopped again. */
+  runRequested?: boolean;
   generation: number;
   ready?: Ready;
   opening?: Promise<Ready>;
@@ -122,11 +126,22 @@ export class TargetController {
       case 'stopped':
         // A stop after a stop (another thread, a step that ended) still means new state.
         e.run = 'stopped';
+        e.runRequested = false;
         void this.reset(e);
         return;
       case 'running':
-        if (e.run === 'running') return;
+        if (e.run === 'running') {
+          if (!ev.byRequest) e.runRequested = false; // the adapter says it runs
+          return;
+        }
         e.run = 'running';
+        e.runRequested = ev.byRequest === true;
+        void this.reset(e);
+        return;
+      case 'runRefused':
+        if (e.run !== 'running' || !e.runRequested) return;
+        e.run = 'stopped';
+        e.runRequested = false;
         void this.reset(e);
         return;
       case 'invalidate':
@@ -136,6 +151,24 @@ export class TargetController {
         void this.remove(id);
         return;
     }
+  }
+
+  /**
+   * The user selected thread `threadId` of session `id` (Call Stack): each thread is a vCPU with
+   * its own paging registers, so a target opened for another thread is opened again for this one.
+   */
+  selectThread(id: string, threadId: number | undefined): void {
+    const e = this.sessions.get(id);
+    if (!e || e.run !== 'stopped' || threadId === undefined) return;
+    if (!e.ready && !e.opening && !e.failure) return; // nothing opened yet: the next open asks
+    if (e.thread === threadId) return;
+    // Opened before VS Code focused a thread: the adapter's own (stopped) thread, the one VS Code
+    // focuses at a stop. Opening again for it would only make the views start over.
+    if (e.thread === undefined) {
+      e.thread = threadId;
+      return;
+    }
+    void this.reset(e);
   }
 
   /** Drops everything read in this stop (Refresh, memory written, invalidated event). */
@@ -184,7 +217,9 @@ export class TargetController {
     await Promise.resolve(); // e.opening is set before the first read
     let target: LiveTarget | undefined;
     try {
-      target = await this.open(e.channel, e.observer, this.options(), signal);
+      const options = this.options();
+      e.thread = options.threadId;
+      target = await this.open(e.channel, e.observer, options, signal);
       if (e.generation !== generation || !this.sessions.has(e.id)) {
         await target.dispose().catch(() => undefined);
         target = undefined;

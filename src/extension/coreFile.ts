@@ -15,6 +15,16 @@ export function registerCoreFile(ctx: vscode.ExtensionContext): void {
       createDebugAdapterDescriptor: () => new vscode.DebugAdapterInlineImplementation(new PtviewCoreSession() as unknown as vscode.DebugAdapter),
     }),
     vscode.commands.registerCommand('ptview.openCoreFile', (uri?: vscode.Uri) => openCoreFile(uri)),
+    // The frames' CPU pages (debug: documents the adapter serves) cannot be read once the session
+    // has ended: close them with it rather than leave editors that fail to resolve.
+    vscode.debug.onDidTerminateDebugSession((s) => {
+      if (s.type !== CORE_DEBUG_TYPE) return;
+      const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => {
+        const uri = t.input instanceof vscode.TabInputText ? t.input.uri : undefined;
+        return uri?.scheme === 'debug' && new URLSearchParams(uri.query).get('session') === s.id;
+      });
+      if (tabs.length) void vscode.window.tabGroups.close(tabs);
+    }),
   );
 }
 
@@ -39,7 +49,8 @@ export async function openCoreFile(uri?: vscode.Uri): Promise<boolean> {
         const m = /register (\w+) is required/.exec(e.message);
         const answer = await vscode.window.showInputBox({
           title: `ptview: ${core.arch} core`,
-          prompt: e.message,
+          // The reason without the CLI's "give it with --reg …" tail: here it is typed below.
+          prompt: `${e.message.replace(/;\s*give it with --reg .*$/, '')}. Type NAME=VALUE (Escape: open the core without it).`,
           placeHolder: m ? `${m[1]}=0x…` : 'NAME=VALUE',
           validateInput: (v) => (/^[A-Za-z][A-Za-z0-9_]*=\s*(0x[0-9a-fA-F]+|\d+)$/.test(v.trim()) ? undefined : 'NAME=VALUE, e.g. EFER=0xd01'),
         });

@@ -64,6 +64,7 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
       },
     }),
     vscode.debug.onDidChangeActiveDebugSession((s) => controller.setActive(s?.id)),
+    vscode.debug.onDidChangeActiveStackItem((item) => item && controller.selectThread(item.session.id, item.threadId)),
     vscode.debug.onDidTerminateDebugSession((s) => void controller.remove(s.id)),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('ptview.memoryStrategy') || e.affectsConfiguration('ptview.directMapOffset') || e.affectsConfiguration('ptview.adapterDialect')) {

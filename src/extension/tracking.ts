@@ -5,7 +5,10 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 export type TargetEvent =
   | { kind: 'capabilities'; capabilities: DebugProtocol.Capabilities }
   | { kind: 'stopped' }
-  | { kind: 'running' }
+  /** byRequest: VS Code asked the adapter to run (it may still refuse, see 'runRefused'). */
+  | { kind: 'running'; byRequest?: true }
+  /** The adapter answered a run request with an error: the target did not run. */
+  | { kind: 'runRefused' }
   /** Guest memory or registers may have changed without the target running. */
   | { kind: 'invalidate' }
   | { kind: 'ended' };
@@ -19,7 +22,7 @@ const WRITE_REQUESTS = new Set(['writeMemory', 'setVariable', 'setExpression']);
 export function fromClient(msg: unknown): TargetEvent | undefined {
   const m = msg as Partial<DebugProtocol.Request>;
   if (m?.type !== 'request' || typeof m.command !== 'string') return undefined;
-  if (RUN_REQUESTS.has(m.command)) return { kind: 'running' };
+  if (RUN_REQUESTS.has(m.command)) return { kind: 'running', byRequest: true };
   if (WRITE_REQUESTS.has(m.command)) return { kind: 'invalidate' };
   return undefined;
 }
@@ -30,6 +33,8 @@ export function fromAdapter(msg: unknown): TargetEvent | undefined {
   if (m?.type === 'response' && m.command === 'initialize' && m.success) {
     return { kind: 'capabilities', capabilities: (m.body ?? {}) as DebugProtocol.Capabilities };
   }
+  // A refused continue/step (e.g. a ptview-core session: a core never runs) leaves it stopped.
+  if (m?.type === 'response' && m.success === false && typeof m.command === 'string' && RUN_REQUESTS.has(m.command)) return { kind: 'runRefused' };
   if (m?.type !== 'event') return undefined;
   switch (m.event) {
     case 'stopped':

@@ -112,7 +112,8 @@ export const test = base.extend<{ world: World }, { worldW: World }>({
       const common = ['--config', path.join(dir, 'config.yaml'), '--user-data-dir', ud, '--extensions-dir', exts];
       execFileSync(process.execPath, [CODE_SERVER, ...common, '--install-extension', VSIX, '--install-extension', HELPER_VSIX], { env, stdio: 'pipe' });
 
-      const port = 9100 + info.workerIndex;
+      // Another checkout's suite may run beside this one: PTVIEW_E2E_PORT_BASE moves the ports.
+      const port = (Number(process.env.PTVIEW_E2E_PORT_BASE) || 9100) + info.workerIndex;
       const url = `http://127.0.0.1:${port}`;
       server = spawn(process.execPath, [CODE_SERVER, ...common, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry',
         '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', '--ignore-last-opened', workspace],
@@ -164,8 +165,13 @@ export async function runCommand(page: Page, title: string, tries = 12): Promise
   for (let i = 0; i < tries; i++) {
     await page.keyboard.press('F1');
     const input = page.locator('.quick-input-widget input');
-    await input.waitFor();
-    await input.fill('>' + title);
+    try {
+      await input.waitFor({ timeout: 5000 });
+      // An editor opening meanwhile (e.g. a debug stop's source) takes the focus and closes the palette.
+      await input.fill('>' + title, { timeout: 5000 });
+    } catch {
+      continue;
+    }
     const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(title)}$`) }) });
     try {
       await row.first().waitFor({ timeout: 2500 });

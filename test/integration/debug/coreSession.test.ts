@@ -74,6 +74,10 @@ describe('ptview-core debug adapter on a QEMU kdump of x86-64-4level', function 
     const st = await dc.stackTraceRequest({ threadId: 1 });
     const frame = st.body.stackFrames[0];
     assert.equal(BigInt(frame.instructionPointerReference!), regs.get('rip'));
+    // A source VS Code can open (it focuses only such frames): a page about the CPU, not the core file.
+    assert.equal(frame.source?.path, undefined);
+    const page = await dc.sourceRequest({ sourceReference: frame.source!.sourceReference!, source: frame.source });
+    assert.match(page.body.content, new RegExp(`cr3\\s+0x${regs.get('cr3')!.toString(16)}\\b`));
     const sc = await dc.scopesRequest({ frameId: frame.id });
     assert.equal(sc.body.scopes[0].name, 'Registers');
     const vars = await dc.variablesRequest({ variablesReference: sc.body.scopes[0].variablesReference });

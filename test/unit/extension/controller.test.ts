@@ -62,6 +62,60 @@ describe('extension target controller', () => {
     assert.equal(opener.calls.length, 2);
   });
 
+  it('a run request the adapter refuses leaves the target stopped and readable; one it accepted does not', async () => {
+    const { opener, c } = setup();
+    c.add('s1', 'core', channel);
+    c.handle('s1', { kind: 'stopped' });
+    await c.ready();
+    c.handle('s1', fromClient({ type: 'request', command: 'continue', seq: 1 })!);
+    assert.equal(c.state().kind, 'running');
+    c.handle('s1', fromAdapter({ type: 'response', command: 'continue', success: false, request_seq: 1 })!);
+    assert.notEqual(c.state().kind, 'running');
+    await c.ready();
+    assert.equal(opener.calls.length, 2);
+    // Accepted and reported running by the adapter: a later refusal (of another request) changes nothing.
+    c.handle('s1', fromClient({ type: 'request', command: 'next', seq: 2 })!);
+    c.handle('s1', fromAdapter({ type: 'event', event: 'continued' })!);
+    c.handle('s1', fromAdapter({ type: 'response', command: 'stepIn', success: false, request_seq: 3 })!);
+    assert.equal(c.state().kind, 'running');
+  });
+
+  it('opens the target again when the user selects another thread (vCPU) of the stopped session, not for the same one', async () => {
+    const opener = fakeOpener();
+    let thread = 1;
+    const c = new TargetController(opener.open, () => ({ threadId: thread }));
+    c.add('s1', 'core', channel);
+    c.selectThread('s1', 2); // before the first stop: nothing to do
+    c.handle('s1', { kind: 'stopped' });
+    c.selectThread('s1', 1); // nothing opened yet: the first read opens for the selected thread
+    await c.ready();
+    assert.equal(opener.calls.length, 1);
+    c.selectThread('s1', 1);
+    await c.ready();
+    assert.equal(opener.calls.length, 1, 'same thread: the same target');
+    thread = 2;
+    c.selectThread('s1', 2);
+    assert.equal(opener.made[0].disposed, 1);
+    await c.ready();
+    assert.equal(opener.calls.length, 2);
+    assert.equal(opener.calls[1].options?.threadId, 2);
+    c.handle('s1', fromClient({ type: 'request', command: 'continue', seq: 1 })!);
+    c.selectThread('s1', 1); // running: nothing to reopen
+    assert.equal(opener.calls.length, 2);
+    // Opened before VS Code focused any thread (no thread in the options): the focus that follows
+    // the stop adopts it; only a later, different selection opens again.
+    thread = undefined as unknown as number;
+    c.handle('s1', { kind: 'stopped' });
+    await c.ready();
+    assert.equal(opener.calls.length, 3);
+    c.selectThread('s1', 1);
+    await c.ready();
+    assert.equal(opener.calls.length, 3);
+    c.selectThread('s1', 2);
+    await c.ready();
+    assert.equal(opener.calls.length, 4);
+  });
+
   it('on memory writes and invalidated events keeps the target but drops every table read', async () => {
     const { opener, c } = setup();
     c.add('s1', 'guest', channel);
@@ -169,7 +223,7 @@ describe('extension adapter events for the debug layer', () => {
 
 describe('extension DAP message classification', () => {
   it('classifies run, write, stop and end messages and ignores the rest', () => {
-    for (const c of ['continue', 'next', 'stepIn', 'stepOut', 'reverseContinue']) assert.deepEqual(fromClient({ type: 'request', command: c }), { kind: 'running' });
+    for (const c of ['continue', 'next', 'stepIn', 'stepOut', 'reverseContinue']) assert.deepEqual(fromClient({ type: 'request', command: c }), { kind: 'running', byRequest: true });
     for (const c of ['writeMemory', 'setVariable', 'setExpression']) assert.deepEqual(fromClient({ type: 'request', command: c }), { kind: 'invalidate' });
     assert.equal(fromClient({ type: 'request', command: 'readMemory' }), undefined);
     assert.equal(fromClient({ type: 'request', command: 'evaluate' }), undefined);
@@ -179,5 +233,8 @@ describe('extension DAP message classification', () => {
     assert.equal(fromAdapter({ type: 'event', event: 'output' }), undefined);
     assert.equal(fromAdapter({ type: 'response', command: 'initialize', success: false }), undefined);
     assert.equal(fromAdapter(null), undefined);
+    assert.deepEqual(fromAdapter({ type: 'response', command: 'continue', success: false }), { kind: 'runRefused' });
+    assert.equal(fromAdapter({ type: 'response', command: 'continue', success: true }), undefined);
+    assert.equal(fromAdapter({ type: 'response', command: 'readMemory', success: false }), undefined);
   });
 });
