@@ -17,7 +17,8 @@ import { PhysAddr, hex } from '../addr';
 import { EntryKind, Flag, PERM_NAMES, PagingFormat, entryCount, levelSize } from '../format';
 import { MemoryReadError } from '../memory';
 import { codecFor, EntryCodec } from '../edit/codecs';
-import { EntryChange, EntryState, OldLeaf, TlbPlan, planTlb } from '../edit/tlb';
+import { archEdit } from '../arch';
+import { EntryChange, EntryState, OldLeaf, TlbPlan, defaultFlushCeiling, planTlb } from '../edit/tlb';
 import { Root } from '../space';
 import { Leaf, TableStore, entryAt, loadTables, walkLoaded } from '../walker';
 import { PageTableSession } from './session';
@@ -121,7 +122,7 @@ export class DiffError extends Error {
 }
 
 export interface DiffOptions {
-  /** Translations above which a full flush replaces per-address invalidation (default 33, as the simulator). */
+  /** Translations above which a full flush replaces per-address invalidation (default: the architecture's, as the simulator). */
   flushCeiling?: number;
   signal?: AbortSignal;
 }
@@ -421,7 +422,8 @@ class RootDiffer {
       } else if (bk === 'table' && ak === 'table' && what === 'retarget') {
         needsBbm = 'the next-level table address changes';
       }
-      if (f.arch !== 'aarch64') needsBbm = undefined;
+      // Break-before-make is the architecture's rule (Arm ARM D8.14), as the simulator asks it.
+      if (!archEdit(this.after)?.breakBeforeMake) needsBbm = undefined;
       const oldLeaves = bk === 'leaf' ? [{ va: this.before.toVirt(start), size: end - start, global: this.isGlobal(before, level) }]
         : bk === 'table' ? this.oldLeaves(start, end) : [];
       const why: EntryChange['why'] = ak === 'invalid' ? 'unmap' : bk === 'invalid' ? (ak === 'leaf' ? 'map' : 'new-table') : bk === 'leaf' && ak === 'table' ? 'split' : ak === 'table' ? 'new-table' : 'protect';
@@ -465,7 +467,8 @@ export async function diffSessions(before: PageTableSession, after: PageTableSes
   if (before.space.arch !== after.space.arch) throw new DiffError(`the two sides are different architectures (${before.space.arch} and ${after.space.arch})`);
   await loadTables(before.space.roots, before.store, { signal: opts.signal });
   await loadTables(after.space.roots, after.store, { signal: opts.signal });
-  const ceiling = opts.flushCeiling ?? 33;
+  // Linux's threshold per architecture (x86 33, arm64 PTRS_PER_PTE-1, RISC-V 64), as the simulator.
+  const ceiling = (root: Root) => opts.flushCeiling ?? defaultFlushCeiling(root);
   const bSide = new Side(before.store);
   const aSide = new Side(after.store, bSide);
   const beforeTables = new Map<number, number>();
@@ -533,7 +536,7 @@ export async function diffSessions(before: PageTableSession, after: PageTableSes
       const planned = entries.flatMap((ev) => (ev.planned ? [ev.planned] : []));
       // Covered by an ancestor's change (a retargeted table): that ancestor's plan applies.
       for (const ev of events) if (ev.planned && ev.start <= p.start && ev.end >= p.end && !planned.includes(ev.planned)) planned.push(ev.planned);
-      const plan = planTlb(planRoot, withFresh(planned, rootChanges), ceiling);
+      const plan = planTlb(planRoot, withFresh(planned, rootChanges), ceiling(planRoot));
       // The CPU sets A/D as it walks: say so rather than let "gained rights" stand alone.
       if (p.fields.length && p.fields.every((f) => f === 'accessed' || f === 'dirty')) {
         plan.notes.unshift('only the accessed/dirty bits differ (the CPU sets them as it uses the page; software clears them): the translation itself did not change');
@@ -549,9 +552,9 @@ export async function diffSessions(before: PageTableSession, after: PageTableSes
     changes.push(...leafChanges);
     for (const ev of events) {
       if (ev.what === 'map' || ev.what === 'unmap' || ev.what === 'leaf') continue; // leaf descriptors: the leaf change says it
-      changes.push({ kind: 'entry', root: (a ?? b)!, event: ev, plan: planTlb(planRoot, withFresh(ev.planned ? [ev.planned] : [], rootChanges), ceiling) });
+      changes.push({ kind: 'entry', root: (a ?? b)!, event: ev, plan: planTlb(planRoot, withFresh(ev.planned ? [ev.planned] : [], rootChanges), ceiling(planRoot)) });
     }
-    roots.push({ name, before: b, after: a, entryChanges: rootChanges, plan: planTlb(planRoot, rootChanges, ceiling) });
+    roots.push({ name, before: b, after: a, entryChanges: rootChanges, plan: planTlb(planRoot, rootChanges, ceiling(planRoot)) });
   }
   for (const [pa, level] of beforeTables) {
     if (afterTables.has(pa)) continue;

@@ -177,7 +177,8 @@ describe('Linux region labels vs the kernel\'s own /proc/kcore and /proc/vmalloc
   it('riscv64: the linear map and the kernel image where kcore puts them', async () => {
     const run = await sharedLinux('riscv64-sv39');
     try {
-      const stop = await capture(run, 'regions', await run.stopInUser(), []);
+      // A kernel stop: the kernel half is the same in every address space.
+      const stop = await capture(run, 'regions', await run.stopInKernel(), []);
       const q = stop.qregs;
       const space = spaceFromRegisters('riscv64', new Map([['satp', q.get('satp')!], ['mstatus', q.get('mstatus')!]]));
       const got = await labelled(space, new PageTableSession(space, stop.core.memory), stop.core.memory.ram);
@@ -195,7 +196,9 @@ describe('Linux region labels vs the kernel\'s own /proc/kcore and /proc/vmalloc
       assert.equal(labelAt(text!.vaddr), 'Kernel image');
       await stop.core.close();
     } finally {
-      await run.stopInUser();
+      // Leave the shared guest as handed out; a guest whose user program no longer runs fails
+      // its own tests, not this one.
+      await run.stopInUser().catch(() => undefined);
     }
   });
 });
