@@ -685,7 +685,9 @@ export async function bootLinux(variant: LinuxVariant, opts: LinuxBootOptions = 
       if (p === undefined) throw new Error(`cannot tell the privilege level from info registers:\n${regs}`);
       if (want === 'user' ? p.user : !p.user && p.kernelRoot) return regs;
       await run.cont();
-      await new Promise((r) => setTimeout(r, 1 + (i % 7)));
+      // Short runs first; then longer ones: a TCG guest starved by a loaded host spends a short
+      // run catching up on timer interrupts in the kernel, so it never reaches user mode.
+      await new Promise((r) => setTimeout(r, 1 + (i % 7) + 10 * Math.floor(i / 40)));
     }
     throw new Error(`${variant}: never stopped in ${want} mode in 500 tries`);
   };
