@@ -18,4 +18,10 @@ export default defineConfig({
       args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
     },
   },
+  // The core-file spec runs in a worker (so a code-server and workbench) of its own: after the
+  // live-session specs its launch-configured core session did not come up within the hook's time.
+  projects: [
+    { name: 'live', testIgnore: /5-core\.spec\.ts$/ },
+    { name: 'core', testMatch: /5-core\.spec\.ts$/ },
+  ],
 });
