@@ -164,8 +164,9 @@ async function checkCoreSession(page: Page, format: 'elf' | 'kdump-zlib', sessio
     return m !== null && Number(m[1]) <= 300 && 300 <= Number(m[2]);
   };
   await expandFocused(pane, { test: chunkOf } as unknown as RegExp);
-  const leaf = await focusDown(pane, /^0x12c000–0x12cfff → /);
-  await expect(leaf.locator('.label-name')).toHaveText(`0x12c000–0x12cfff → ${core.gpa['0x12c000']}`);
+  // Leaf rows: VA, size and rights in the label; range end and PA in the description.
+  const leaf = await focusDown(pane, /^0x12c000 4K /);
+  await expect(leaf.locator('.label-description')).toHaveText(new RegExp(`^–0x12cfff → ${core.gpa['0x12c000']} `));
   await expect(page.locator('.statusbar-item', { hasText: /CR3 0x/ }).first()).toHaveText(new RegExp(`^\\s*CR3 ${cr3} · 4-level · core-file\\s*$`));
   await shot(page, `core-${format}-tree`);
   // The map: every merged range of ptview dump --core --json.
@@ -302,7 +303,7 @@ test('ptview: Open Core File… on the ELF dump: picker, EFER prompt, then every
   await expect(toolbar(page).locator('.codicon-debug-continue').first()).toBeVisible(); // still stopped: Continue, not Pause
   const pane = page.locator('.pane', { has: page.locator('.pane-header', { hasText: /page tables/i }) });
   await expect(treeRow(pane, /^CR3 /)).toBeVisible();
-  await expect(treeRow(pane, /^0x12c000–0x12cfff → /)).toBeVisible();
+  await expect(treeRow(pane, /^0x12c000 4K /)).toBeVisible();
   await expect(pane.locator('.welcome-view-content')).toHaveCount(0);
   expect(await errorNotifications(page)).toEqual([]);
   await shot(page, 'core-elf-continue-refused');
