@@ -29,6 +29,9 @@ const DEPS = [
   ['bench', 'procps', ['pgrep']],
   // The kdump tests compress pages with the LZO library itself (QEMU 7.2 in Debian has no -l).
   ['kdump', 'python3-lzo', ['/usr/lib/python3/dist-packages/lzo.*.so']],
+  // The Linux guests' kernel modules (qemu_fw_cfg) come .ko.xz or .ko.zst in newer Debian kernels.
+  ['linux', 'xz-utils', ['xz']],
+  ['linux', 'zstd', ['zstd']],
 ];
 
 const quiet = process.argv.includes('--quiet');

@@ -288,13 +288,78 @@ function plainKernel(vmlinuz: string, out: string, arch: LinuxArch): string {
   return out;
 }
 
-/** Extracts only ./boot from the kernel package (its modules are not needed: no module is loaded). */
+/** Extracts only ./boot from the kernel package (the few modules the guest loads: guestModules). */
 async function unpackKernel(deb: string, into: string): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(path.dirname(into), '.unpack-'));
   try {
     await run('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards "./boot/*"', 'sh', deb, tmp]);
     fs.rmSync(into, { recursive: true, force: true });
     fs.renameSync(tmp, into);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Modules init loads, in this order (their dependencies first, from each one's modinfo): qemu_fw_cfg
+ * hands the kernel's VMCOREINFO note to QEMU's `-device vmcoreinfo` (drivers/firmware/qemu_fw_cfg.c
+ * fw_cfg_write_vmcoreinfo), so `dump-guest-memory` includes it. Debian builds it as a module. */
+const GUEST_MODULES = ['qemu_fw_cfg'];
+
+/** The `depends=` of a module's .modinfo section (NUL-separated key=value strings). */
+function moduleDepends(ko: Buffer): string[] {
+  const at = ko.indexOf('\0depends=', 0, 'latin1');
+  if (at < 0) return [];
+  const end = ko.indexOf(0, at + 1);
+  return ko.subarray(at + 9, end).toString('latin1').split(',').filter(Boolean);
+}
+
+/** A module file as the kernel's init_module takes it (Debian compresses them from Debian 13 on). */
+async function decompressModule(file: string): Promise<Buffer> {
+  if (file.endsWith('.ko')) return fs.readFileSync(file);
+  if (file.endsWith('.ko.gz')) return gunzipSync(fs.readFileSync(file));
+  const tool = file.endsWith('.ko.xz') ? 'xz' : file.endsWith('.ko.zst') ? 'zstd' : undefined;
+  if (!tool) throw new Error(`${file}: unknown module compression`);
+  try {
+    return (await execFileP(tool, ['-dc', file], { encoding: 'buffer', maxBuffer: 64 << 20 })).stdout;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${tool} not found (run: node scripts/ensure-deps.js)`);
+    throw e;
+  }
+}
+
+/**
+ * GUEST_MODULES and what they depend on, decompressed, from the kernel package `deb` into
+ * `<kdir>/modules/` (once). Returns the .ko paths in load order.
+ */
+async function guestModules(kernelDeb: () => Promise<string>, kdir: string): Promise<string[]> {
+  const dir = path.join(kdir, 'modules');
+  const orderFile = path.join(dir, 'order');
+  if (fs.existsSync(orderFile)) return fs.readFileSync(orderFile, 'utf8').split('\n').filter(Boolean).map((n) => path.join(dir, `${n}.ko`));
+  const deb = await kernelDeb();
+  fs.mkdirSync(kdir, { recursive: true });
+  const listing = (await run('dpkg-deb', ['-c', deb])).split('\n').map((l) => l.replace(/^.*\s(\.\/\S+)$/, '$1'));
+  const tmp = fs.mkdtempSync(path.join(kdir, '.modules-'));
+  try {
+    const order: string[] = [];
+    const add = async (name: string, chain: string[]): Promise<void> => {
+      if (order.includes(name)) return;
+      if (chain.includes(name)) throw new Error(`module dependency loop: ${[...chain, name].join(' -> ')}`);
+      // modinfo spells names with _ where files may have -
+      const re = new RegExp(`/kernel/.*/${name.replace(/[_-]/g, '[_-]')}\\.ko(\\.(xz|zst|gz))?$`);
+      const member = listing.find((l) => re.test(l));
+      if (!member) throw new Error(`${path.basename(deb)}: no module ${name}`);
+      await run('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" "$3"', 'sh', deb, tmp, member]);
+      const ko = await decompressModule(path.join(tmp, member));
+      for (const d of moduleDepends(ko)) await add(d, [...chain, name]);
+      fs.writeFileSync(path.join(tmp, `${name}.ko`), ko);
+      order.push(name);
+    };
+    for (const m of GUEST_MODULES) await add(m, []);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir);
+    for (const n of order) fs.renameSync(path.join(tmp, `${n}.ko`), path.join(dir, `${n}.ko`));
+    fs.writeFileSync(orderFile, order.join('\n') + '\n');
+    return order.map((n) => path.join(dir, `${n}.ko`));
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -365,9 +430,10 @@ export function buildLinux(arch: LinuxArch): Promise<LinuxImage> {
 
 /** The initramfs for a busybox .deb: rebuilt when busybox, the init or the user program's source
  * changes (its name carries their hash). */
-async function initramfsFor(arch: LinuxArch, base: string, bbDeb: string): Promise<string> {
+async function initramfsFor(arch: LinuxArch, base: string, bbDeb: string, modules: string[]): Promise<string> {
   const h = createHash('sha256').update(path.basename(bbDeb));
   for (const f of ['init', `user-${arch}.S`]) h.update(fs.readFileSync(path.join(SRC, f)));
+  for (const m of modules) h.update(path.basename(m)).update(fs.readFileSync(m));
   const initramfs = path.join(base, `initramfs-${h.digest('hex').slice(0, 12)}.cpio`);
   if (fs.existsSync(initramfs)) return initramfs;
   const tmp = fs.mkdtempSync(path.join(base, '.initramfs-'));
@@ -379,7 +445,10 @@ async function initramfsFor(arch: LinuxArch, base: string, bbDeb: string): Promi
     const user = path.join(tmp, 'ptview-user');
     await buildUser(ARCHES[arch], arch, user);
     const cpio = cpioNewc([
-      ...['dev', 'proc', 'sys', 'tmp', 'bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin'].map((name) => ({ name, mode: S_IFDIR | 0o755 })),
+      ...['dev', 'proc', 'sys', 'tmp', 'bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin', 'modules'].map((name) => ({ name, mode: S_IFDIR | 0o755 })),
+      // init loads them in the order of /modules/order
+      ...modules.map((m) => ({ name: `modules/${path.basename(m)}`, mode: S_IFREG | 0o644, data: fs.readFileSync(m) })),
+      { name: 'modules/order', mode: S_IFREG | 0o644, data: Buffer.from(modules.map((m) => path.basename(m, '.ko')).join('\n') + '\n') },
       { name: 'dev/console', mode: S_IFCHR | 0o600, rdev: [5, 1] as [number, number] },
       { name: 'bin/busybox', mode: S_IFREG | 0o755, data: fs.readFileSync(bbBin) },
       { name: 'init', mode: S_IFREG | 0o755, data: fs.readFileSync(path.join(SRC, 'init')) },
@@ -423,7 +492,8 @@ export async function build(arch: LinuxArch): Promise<LinuxImage> {
   if (cached && [cached.kernel, cached.busyboxDeb].every((f) => fs.existsSync(f)) && (offline || fs.statSync(manifestFile).mtimeMs >= apt.updatedAt())) {
     if (offline) log(`apt failed (${offline.message.split('\n')[0]}); using the cached image`);
     const { busyboxDeb, ...image } = cached;
-    return { ...image, initramfs: await initramfsFor(arch, base, busyboxDeb) };
+    const modules = await guestModules(() => apt.download(cached!.package, cached!.version, path.join(base, 'debs')), path.join(base, `${cached.package}_${cached.version}`));
+    return { ...image, initramfs: await initramfsFor(arch, base, busyboxDeb, modules) };
   }
   if (offline) throw offline;
   const kernel = await resolveKernel(apt, a);
@@ -431,10 +501,9 @@ export async function build(arch: LinuxArch): Promise<LinuxImage> {
   if (!busybox) throw new Error('apt: no busybox-static');
   const debs = path.join(base, 'debs');
   const kdir = path.join(base, `${kernel.pkg}_${kernel.version}`);
-  if (!fs.existsSync(path.join(kdir, 'boot'))) {
-    const deb = await apt.download(kernel.pkg, kernel.version, debs);
-    await unpackKernel(deb, kdir);
-  }
+  const kernelDeb = () => apt.download(kernel.pkg, kernel.version, debs);
+  if (!fs.existsSync(path.join(kdir, 'boot'))) await unpackKernel(await kernelDeb(), kdir);
+  const modules = await guestModules(kernelDeb, kdir);
   const boot = path.join(kdir, 'boot');
   const find = (prefix: string) => listDir(boot).find((f) => f.startsWith(prefix));
   const vmlinuz = find('vmlinuz-') ?? find('vmlinux-');
@@ -450,7 +519,7 @@ export async function build(arch: LinuxArch): Promise<LinuxImage> {
     kernel: kernelFile,
     systemMap: sm ? path.join(boot, sm) : undefined,
     config: cfg ? path.join(boot, cfg) : undefined,
-    initramfs: await initramfsFor(arch, base, bbDeb),
+    initramfs: await initramfsFor(arch, base, bbDeb, modules),
   };
   const tmpManifest = `${manifestFile}.${process.pid}`;
   fs.writeFileSync(tmpManifest, JSON.stringify({ ...image, busyboxDeb: bbDeb }, null, 2));
@@ -556,6 +625,13 @@ export interface KernelInfo {
   kallsyms: Map<string, bigint>;
   /** A kernel symbol's runtime address, when init printed it. */
   symbol(name: string): bigint | undefined;
+  /** /sys/kernel/vmcoreinfo: the physical address and size of the kernel's VMCOREINFO ELF note. */
+  vmcoreinfoNote?: { pa: bigint; size: number };
+  /** Whether qemu_fw_cfg (loaded by init) lists `etc/vmcoreinfo`, i.e. QEMU has -device vmcoreinfo
+   * and the driver handed the note over. */
+  fwCfgVmcoreinfo: boolean;
+  /** Modules init failed to load. */
+  insmodFailed: string[];
 }
 
 const hexBig = (h: string) => BigInt('0x' + h);
@@ -566,9 +642,15 @@ export function parseKernelInfo(serial: string): KernelInfo {
   const vmalloc: VmallocArea[] = [];
   const iomem: IomemRange[] = [];
   const kallsyms = new Map<string, bigint>();
+  let vmcoreinfoNote: KernelInfo['vmcoreinfoNote'];
+  let fwCfgVmcoreinfo = false;
+  const insmodFailed: string[] = [];
   for (const raw of serial.split(/\r?\n/)) {
     let m: RegExpExecArray | null;
-    if (raw.startsWith('PTVIEW-KCORE')) {
+    if ((m = /^PTVIEW-VMCOREINFO (?:0x)?([0-9a-f]+) ([0-9a-f]+)\s*$/.exec(raw))) vmcoreinfoNote = { pa: hexBig(m[1]), size: parseInt(m[2], 16) };
+    else if (raw.startsWith('PTVIEW-FWCFG etc/vmcoreinfo')) fwCfgVmcoreinfo = true;
+    else if ((m = /^PTVIEW-INSMOD failed (\S+)/.exec(raw))) insmodFailed.push(m[1]);
+    else if (raw.startsWith('PTVIEW-KCORE')) {
       for (const b of raw.slice('PTVIEW-KCORE'.length).trim().split(/\s+/)) if (b) bytes.push(parseInt(b, 16));
     } else if ((m = /^PTVIEW-VMALLOC 0x([0-9a-f]+)-0x([0-9a-f]+)\s+(\d+)\s*(.*)$/.exec(raw))) {
       const pages = /\bpages=(\d+)/.exec(m[4]);
@@ -596,7 +678,7 @@ export function parseKernelInfo(serial: string): KernelInfo {
     }
   }
   return {
-    kcore, vmalloc, iomem, kallsyms,
+    kcore, vmalloc, iomem, kallsyms, vmcoreinfoNote, fwCfgVmcoreinfo, insmodFailed,
     symbol: (name) => kallsyms.get(name),
   };
 }
