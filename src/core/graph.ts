@@ -413,16 +413,24 @@ export class ExpansionError extends Error {
 /**
  * Splits a root's linear range into consecutive sub-ranges of at most `max` leaves each (or one
  * smallest page), following the table levels, so a caller can walk them one at a time and wait
- * between them (output backpressure) without holding the whole walk's output.
+ * between them (output backpressure) without holding the whole walk's output. The chunks cover
+ * the whole range: a part without leaves joins its neighbour rather than being dropped, so a walk
+ * of the chunks still reports what is wrong there (e.g. a table that cannot be read).
  */
 export async function leafChunks(root: Root, store: TableStore, range: readonly [number, number] | undefined, max: number, signal?: AbortSignal): Promise<[number, number][]> {
   const f = root.format;
   const out: [number, number][] = [];
   const full: [number, number] = [0, 2 ** root.inputBits];
+  const whole: [number, number] = range ? [range[0], range[1]] : full;
+  let emptyFrom: number | undefined; // start of leafless parts not yet joined to a chunk
   const split = async (r: [number, number], level: number): Promise<void> => {
     const [e] = await fold([root], store, countAlgebra, { range: r, signal });
     if (!e || e.leaves <= max || level >= f.levels.length) {
-      if (e && e.leaves > 0) out.push(r);
+      if (e && e.leaves > 0) {
+        out.push([emptyFrom ?? r[0], r[1]]);
+        emptyFrom = undefined;
+      } else if (out.length > 0) out[out.length - 1][1] = r[1];
+      else emptyFrom ??= r[0];
       return;
     }
     const size = levelSize(f, level);
@@ -430,7 +438,8 @@ export async function leafChunks(root: Root, store: TableStore, range: readonly 
       await split([Math.max(a, r[0]), Math.min(a + size, r[1])], level + 1);
     }
   };
-  await split(range ? [range[0], range[1]] : full, 0);
+  await split(whole, 0);
+  if (emptyFrom !== undefined) out.push([emptyFrom, whole[1]]);
   return out;
 }
 

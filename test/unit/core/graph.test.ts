@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { spaceFromRegisters } from '../../../src/core/formats';
-import { ExpansionError, expansion, foldRanges } from '../../../src/core/graph';
+import { ExpansionError, expansion, foldRanges, leafChunks } from '../../../src/core/graph';
 import { audit } from '../../../src/core/ops/audit';
 import { MergedRange, mergeLeaves } from '../../../src/core/ops/merge';
 import { PageTableSession } from '../../../src/core/ops/session';
@@ -66,6 +66,15 @@ describe('graph fold: the same answers as the leaf walk, from each subtree once'
           // Each distinct problem once from the fold (shared subtrees are not re-reported).
           assert.deepEqual(new Set(foldDiags.map((d) => d.message)), walkDiags);
           assert.equal(new Set(foldDiags.map((d) => `${d.root.name}:${d.message}`)).size, foldDiags.length);
+          // Walked in chunks of at most 3 leaves (how `dump --leaves` streams big spaces): the
+          // same leaves and every problem, also those under entries that map nothing readable.
+          const chunked: Leaf[] = [];
+          const chunkDiags = new Set<string>();
+          for (const root of space.roots) {
+            for (const c of await leafChunks(root, store, undefined, 3)) await walk([root], store, { leaf: (l) => chunked.push(l), diagnostic: (d) => chunkDiags.add(d.message) }, { range: c });
+          }
+          assert.equal(chunked.length, leaves.length);
+          assert.deepEqual(chunkDiags, walkDiags);
           const s = new PageTableSession(space, mem);
           for (const l of leaves.slice(0, 5)) {
             const want = leaves.filter((x) => x.pa <= l.pa && l.pa < x.pa + x.size).length;
