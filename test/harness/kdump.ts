@@ -183,3 +183,87 @@ export function asLinuxVmcore(src: string, dst: string, vmcoreinfo: string, kern
   });
   fs.writeFileSync(dst, Buffer.concat([eh, ph, notes, ...loads.map((l) => l.data)]));
 }
+
+/**
+ * Writes `dst`: the QEMU core `src` (ELF, or kdump plain or flattened) with QEMU's own CPU-state
+ * notes (name "QEMU", type 0: x86 CR0–CR4, target/i386/arch_dump.c) renamed to "HIDE", so a reader
+ * skips them as an unknown vendor note and the core carries only NT_PRSTATUS and VMCOREINFO, as a
+ * kdump kernel's /proc/vmcore does. Everything else is byte for byte the same. Notes are looked
+ * for in the first 64 KiB only (the headers: QEMU writes the notes before any page); returns how
+ * many were renamed.
+ */
+export function hideQemuNotes(src: string, dst: string): number {
+  const b = fs.readFileSync(src);
+  const head = b.subarray(0, Math.min(b.length, 64 << 10));
+  let n = 0;
+  for (let p = head.indexOf('QEMU\0', 12, 'latin1'); p >= 0; p = head.indexOf('QEMU\0', p + 1, 'latin1')) {
+    if (head.readUInt32LE(p - 12) !== 5 || head.readUInt32LE(p - 4) !== 0) continue; // namesz 5, type 0
+    head.write('HIDE', p, 'latin1');
+    n++;
+  }
+  fs.writeFileSync(dst, b);
+  return n;
+}
+
+/** The text of the ELF note `note` (a whole note: header, name, desc) when it is VMCOREINFO. */
+export function vmcoreinfoText(note: Buffer): string {
+  const namesz = note.readUInt32LE(0);
+  const descsz = note.readUInt32LE(4);
+  const name = note.subarray(12, 12 + namesz).toString('latin1').replace(/\0+$/, '');
+  if (name !== 'VMCOREINFO') throw new Error(`not a VMCOREINFO note: name ${JSON.stringify(name)}`);
+  const desc = 12 + ((namesz + 3) & ~3);
+  return note.subarray(desc, desc + descsz).toString('latin1').replace(/\0+$/, '');
+}
+
+/**
+ * Writes `dst`: the kdump `src` (plain or flattened) with `vmcoreinfo` as its VMCOREINFO, stored
+ * after the last byte (block-aligned) and pointed to by the sub-header's offset_vmcoreinfo /
+ * size_vmcoreinfo (at 32 and 40 of the 64-bit kdump_sub_header, makedumpfile's diskdump_mod.h),
+ * as makedumpfile writes it from the vmcore it reads. For guests whose QEMU cannot take
+ * -device vmcoreinfo; the text is the kernel's own note, read from its RAM.
+ */
+export function addKdumpVmcoreinfo(src: string, dst: string, vmcoreinfo: string): void {
+  const b = fs.readFileSync(src);
+  const text = Buffer.from(vmcoreinfo, 'latin1');
+  const u64 = (v: number) => {
+    const x = Buffer.alloc(8);
+    x.writeBigUInt64LE(BigInt(v));
+    return x;
+  };
+  if (b.subarray(0, 12).toString('latin1') !== 'makedumpfile') {
+    const blockSize = b.readUInt32LE(428);
+    const at = Math.ceil(b.length / blockSize) * blockSize;
+    const out = Buffer.concat([b, Buffer.alloc(at - b.length), text]);
+    u64(at).copy(out, blockSize + 32);
+    u64(text.length).copy(out, blockSize + 40);
+    fs.writeFileSync(dst, out);
+    return;
+  }
+  // Flattened: records of (offset, size) big-endian then the data; offset -1 ends them.
+  const recs: { data: number; off: number; n: number }[] = [];
+  let end = 0;
+  let p = 4096;
+  while (p + 16 <= b.length && b.readBigInt64BE(p) !== -1n) {
+    const off = Number(b.readBigInt64BE(p));
+    const n = Number(b.readBigInt64BE(p + 8));
+    recs.push({ data: p + 16, off, n });
+    end = Math.max(end, off + n);
+    p += 16 + n;
+  }
+  const out = Buffer.from(b);
+  // Later records win where they overlap, as when the file is unflattened.
+  const fileAt = (x: number) => {
+    const r = [...recs].reverse().find((q) => q.off <= x && x < q.off + q.n);
+    if (!r) throw new Error(`${src}: no flattened record holds dump offset ${x}`);
+    return r.data + (x - r.off);
+  };
+  const blockSize = Buffer.from([0, 1, 2, 3].map((i) => b[fileAt(428 + i)])).readUInt32LE(0);
+  const at = Math.ceil(end / blockSize) * blockSize;
+  const put = (x: number, v: Buffer) => v.forEach((byte, i) => (out[fileAt(x + i)] = byte));
+  put(blockSize + 32, u64(at));
+  put(blockSize + 40, u64(text.length));
+  const hdr = Buffer.alloc(16);
+  hdr.writeBigInt64BE(BigInt(at), 0);
+  hdr.writeBigInt64BE(BigInt(text.length), 8);
+  fs.writeFileSync(dst, Buffer.concat([out.subarray(0, p), hdr, text, out.subarray(p)]));
+}

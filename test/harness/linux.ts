@@ -96,7 +96,9 @@ export const VARIANTS: Record<LinuxVariant, VariantInfo> = {
     append: [],
     description: 'arm64 4K pages, -cpu max (PAN, E0PD: no KPTI), KASLR',
   },
-  // No -device vmcoreinfo on riscv64: QEMU 7.2's virt fw_cfg has no DMA, which the device needs.
+  // No -device vmcoreinfo on riscv64: QEMU 7.2 refuses it ("requires fw_cfg with DMA": riscv virt
+  // creates its fw_cfg, DMA-capable, only when the machine is done, after -device realizes; and the
+  // device cannot be hot-plugged). The vmcore tests read the kernel's note from RAM instead.
   'riscv64-sv39': {
     arch: 'riscv64',
     qemu: ['qemu-system-riscv64', '-M', 'virt', '-m', '256M', '-accel', 'tcg', '-nic', 'none'],

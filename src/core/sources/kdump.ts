@@ -272,9 +272,10 @@ async function parseKdump(f: CoreFileHandle & { warnings?: string[] }, file: Cor
   const arch = (noteData && archOfPrstatus(noteData)) ?? archOfMachine(m, is64);
   if (!arch) throw new CoreFileError(`${path}: utsname.machine = "${m}" is not an architecture ptview reads (x86_64, i686, aarch64, riscv64, riscv32), and no NT_PRSTATUS note tells it`);
   if (noteData) parseNoteSegment(noteData, arch, notes, 'the ELF notes of the kdump sub-header', path);
-  if (h.version >= 3 && notes.vmcoreinfo === undefined) {
-    const s = section(vmcoreinfoOff, vmcoreinfoSize, 'offset_vmcoreinfo/size_vmcoreinfo');
-    if (s) notes.vmcoreinfo = (await f.readExact(s[0], s[1], 'the VMCOREINFO')).toString('latin1').replace(/\0+$/, '');
+  // Checked even when the notes already hold VMCOREINFO (QEMU points both at the same text).
+  const vmcoreinfoSection = h.version >= 3 ? section(vmcoreinfoOff, vmcoreinfoSize, 'offset_vmcoreinfo/size_vmcoreinfo') : undefined;
+  if (vmcoreinfoSection && notes.vmcoreinfo === undefined) {
+    notes.vmcoreinfo = (await f.readExact(vmcoreinfoSection[0], vmcoreinfoSection[1], 'the VMCOREINFO')).toString('latin1').replace(/\0+$/, '');
   }
 
   const pfnBytes = Math.ceil(pfns / 8);
