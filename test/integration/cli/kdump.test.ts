@@ -8,19 +8,13 @@ import { recursiveWindows, outside } from '../../support/recursiveWindows';
 import { openQemuCore } from '../../../src/core/sources/elfCore';
 import { spaceFromRegisters } from '../../../src/core/formats';
 import { TableStore } from '../../../src/core/walker';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseGva2gpa, parseInfoRegisters, parseInfoTlb } from '../../harness/oracles';
 import { asLinuxVmcore, layout, recompress, unflatten } from '../../harness/kdump';
-import { GuestRun, REPO, bootGuest } from '../../harness/qemu';
+import { GuestRun, bootGuest } from '../../harness/qemu';
+import { ptview } from '../../support/cli';
 
-const CLI = path.join(REPO, 'out', 'cli.js');
-
-function ptview(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60000, maxBuffer: 64 << 20 });
-  return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
-}
 
 interface Leaf {
   va: string;

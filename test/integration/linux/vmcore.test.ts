@@ -20,24 +20,19 @@
 // check that VMCOREINFO names the table at the symbol's PA and that the two kernel halves hold the
 // same entries. On arm64 TTBR1_EL1 is swapper_pg_dir itself (no KPTI on -cpu max).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { hex } from '../../../src/core/addr';
 import { addKdumpVmcoreinfo, asLinuxVmcore, hideQemuNotes, layout, recompress, unflatten, vmcoreinfoText } from '../../harness/kdump';
 import { LinuxRun, bootLinux, sharedLinux } from '../../harness/linux';
-import { REPO } from '../../harness/qemu';
+import { ptview as runCli } from '../../support/cli';
 import { gva2gpaMany, lcg, leafProbeOffsets, parseGva2gpa, parseInfoRegisters, parseInfoTlb, probesAround } from '../../harness/oracles';
 import { gdbRegisters } from '../aarch64/gdbRegisters';
 
-const CLI = path.join(REPO, 'out', 'cli.js');
 const M64 = (1n << 64n) - 1n;
 const kernelHalf = (va: bigint) => va >> 63n === 1n;
 
-function ptview(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 300000, maxBuffer: 256 << 20 });
-  return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr };
-}
+const ptview = (args: string[]) => runCli(args, { timeoutMs: 300000 });
 
 interface Leaf {
   va: string;
