@@ -55,6 +55,22 @@ async function startConfig(page: Page, name: string) {
   }
 }
 
+/** Runs `body` with a ptview-core configuration added to the workspace's launch.json and started;
+ * launch.json is restored afterwards. */
+async function withCoreConfig(world: { workspace: string; page: Page }, config: { name: string; core: string; registers?: Record<string, string> }, body: () => Promise<void>) {
+  const launch = path.join(world.workspace, '.vscode', 'launch.json');
+  const saved = fs.readFileSync(launch, 'utf8');
+  try {
+    const cfg = JSON.parse(saved);
+    cfg.configurations.push({ type: 'ptview-core', request: 'launch', ...config });
+    fs.writeFileSync(launch, JSON.stringify(cfg, null, 2));
+    await startConfig(world.page, config.name);
+    await body();
+  } finally {
+    fs.writeFileSync(launch, saved);
+  }
+}
+
 /** Texts of every error notification shown so far (toasts and the notification center). */
 async function errorNotifications(page: Page): Promise<string[]> {
   const items = page.locator('.notifications-toasts .notification-list-item, .notifications-center .notification-list-item');
@@ -317,18 +333,10 @@ test('a launch.json ptview-core configuration on the kdump-zlib dump: every view
   test.setTimeout(240_000);
   const { page } = world;
   await stopAll(page);
-  const launch = path.join(world.workspace, '.vscode', 'launch.json');
-  const saved = fs.readFileSync(launch, 'utf8');
-  try {
-    const cfg = JSON.parse(saved);
-    cfg.configurations.push({ name: 'Guest kdump', type: 'ptview-core', request: 'launch', core: '${workspaceFolder}/guest.kdump', registers: { EFER: core.efer } });
-    fs.writeFileSync(launch, JSON.stringify(cfg, null, 2));
-    await startConfig(page, 'Guest kdump');
+  await withCoreConfig(world, { name: 'Guest kdump', core: '${workspaceFolder}/guest.kdump', registers: { EFER: core.efer } }, async () => {
     await checkCoreSession(page, 'kdump-zlib', 'Guest kdump');
     await stopAll(page);
-  } finally {
-    fs.writeFileSync(launch, saved);
-  }
+  });
 });
 
 test('a core with two CPUs: a thread per CPU at its own PC; selecting a CPU shows its own tables (none with paging off)', async ({ world }) => {
@@ -336,13 +344,7 @@ test('a core with two CPUs: a thread per CPU at its own PC; selecting a CPU show
   const { page } = world;
   await stopAll(page);
   const smp = core.smp!;
-  const launch = path.join(world.workspace, '.vscode', 'launch.json');
-  const saved = fs.readFileSync(launch, 'utf8');
-  try {
-    const cfg = JSON.parse(saved);
-    cfg.configurations.push({ name: 'Two-CPU core', type: 'ptview-core', request: 'launch', core: '${workspaceFolder}/smp.core', registers: { EFER: core.efer } });
-    fs.writeFileSync(launch, JSON.stringify(cfg, null, 2));
-    await startConfig(page, 'Two-CPU core');
+  await withCoreConfig(world, { name: 'Two-CPU core', core: '${workspaceFolder}/smp.core', registers: { EFER: core.efer } }, async () => {
     await toolbar(page).waitFor({ timeout: 60_000 });
     await expect(page.locator('.tabs-container .tab', { hasText: /smp\.core · CPU 0/ }).first()).toBeVisible({ timeout: 30_000 });
     await page.waitForTimeout(500);
@@ -372,7 +374,49 @@ test('a core with two CPUs: a thread per CPU at its own PC; selecting a CPU show
     await expect(root.locator('.label-name')).toHaveText(`CR3 ${hexs(BigInt(smp.cpus[0].cr3) & ~0xfffn)}`, { timeout: 30_000 });
     expect(await errorNotifications(page)).toEqual([]);
     await stopAll(page);
+  });
+});
+
+test('a Linux vmcore from launch.json with no registers (arm64, QEMU -z): the root from VMCOREINFO is TTBR1_EL1 and the tree shows it', async ({ world }) => {
+  test.setTimeout(300_000);
+  const { page } = world;
+  await stopAll(page);
+  // Debian's arm64 kernel with -device vmcoreinfo (its qemu_fw_cfg hands QEMU the note); QEMU's
+  // arm64 dump carries no TTBR, so VMCOREINFO is the only way to the root.
+  const linux = require(path.join(REPO, 'build/test/harness/linux.js'));
+  const { gdbRegisters } = require(path.join(REPO, 'build/test/integration/aarch64/gdbRegisters.js'));
+  const file = path.join(world.workspace, 'linux.kdump');
+  fs.rmSync(file, { force: true });
+  const run = await linux.bootLinux('arm64-max', { gdb: true });
+  let ttbr1 = 0n;
+  try {
+    expect(run.kernelInfo.fwCfgVmcoreinfo).toBe(true);
+    // TTBR1_EL1's table is swapper_pg_dir at every stop (only its ASID bits change).
+    ttbr1 = ((await gdbRegisters(run.gdbPort, ['TTBR1_EL1'])).get('ttbr1_el1') as bigint) & 0xfffffffffffen;
+    await run.stop();
+    await run.hmp(`dump-guest-memory -z ${file}`);
   } finally {
-    fs.writeFileSync(launch, saved);
+    await run.kill();
+  }
+  try {
+    await withCoreConfig(world, { name: 'Linux vmcore', core: '${workspaceFolder}/linux.kdump' }, async () => {
+      await toolbar(page).waitFor({ timeout: 60_000 });
+      await expect(page.locator('.tabs-container .tab', { hasText: /linux\.kdump · CPU 0/ }).first()).toBeVisible({ timeout: 30_000 });
+      await page.waitForTimeout(500);
+      await runCommand(page, 'View: Show Run and Debug');
+      const pane = await showPane(page, /page tables/i);
+      const root = treeRow(pane, /^TTBR1_EL1 /);
+      await expect(root.locator('.label-name')).toHaveText(`TTBR1_EL1 ${hexs(ttbr1)}`, { timeout: 30_000 });
+      await expect(root.locator('.label-description')).toContainText('core-file');
+      await pane.locator('.pane-header').hover();
+      await pane.locator('.pane-header .action-label.codicon-collapse-all').click();
+      await root.click();
+      await expandFocused(pane, /^TTBR1_EL1 /);
+      expect(await errorNotifications(page)).toEqual([]);
+      await shot(page, 'core-linux-arm64-tree');
+      await stopAll(page);
+    });
+  } finally {
+    fs.rmSync(file, { force: true });
   }
 });
