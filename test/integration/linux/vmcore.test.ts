@@ -224,77 +224,81 @@ function commonChecks(ctx: () => { vmcore: Record<Format, string>; symbolNote: R
   });
 }
 
-describe('real Linux vmcores of x86_64-4level (KASLR, KPTI): root from VMCOREINFO, every format, info tlb', function () {
-  this.timeout(900000);
-  let run: LinuxRun;
-  let files: Awaited<ReturnType<typeof dumpFormats>>;
-  let cr3: bigint;
-  let tlb: ReturnType<typeof parseInfoTlb>;
-  let symPa: bigint | undefined;
-  let root: bigint;
-  let halves: { current: string[]; vmcoreinfo: string[] };
-  const probes: { va: bigint; pa: bigint | undefined }[] = [];
-  const t0 = Date.now();
+for (const [variant, levels] of [['x86_64-4level', 4], ['x86_64-5level', 5]] as const) {
+  describe(`real Linux vmcores of ${variant} (KASLR, KPTI): root from VMCOREINFO, every format, info tlb`, function () {
+    this.timeout(900000);
+    let run: LinuxRun;
+    let files: Awaited<ReturnType<typeof dumpFormats>>;
+    let cr3: bigint;
+    let tlb: ReturnType<typeof parseInfoTlb>;
+    let symPa: bigint | undefined;
+    let root: bigint;
+    let halves: { current: string[]; vmcoreinfo: string[] };
+    const probes: { va: bigint; pa: bigint | undefined }[] = [];
 
-  before(async () => {
-    run = await sharedLinux('x86_64-4level');
-    // In the kernel on the user program's behalf: CR3 is its kernel PGD (bit 12 clear).
-    const regs = parseInfoRegisters(await run.stopInKernel());
-    cr3 = regs.get('cr3')!;
-    tlb = parseInfoTlb(await run.hmp('info tlb')).filter((t) => kernelHalf(t.va));
-    symPa = parseGva2gpa(await run.hmp(`gva2gpa 0x${run.kernelInfo.symbol('init_top_pgt')!.toString(16)}`));
-    const next = lcg(0x7ec0de14n);
-    for (let i = 0; i < 6; i++) {
-      const t = tlb[Number(next() % BigInt(tlb.length))];
-      const va = t.va + (next() & 0xff8n);
-      probes.push({ va, pa: parseGva2gpa(await run.hmp(`gva2gpa 0x${va.toString(16)}`)) });
-    }
-    files = await dumpFormats(run, 'x86_64', (_, src, dst) => assert.equal(hideQemuNotes(src, dst), 1, `one QEMU CPU note in ${src}`));
-    root = rootPa(listCpus(files.vmcore.elf).vmcoreinfoRoot!);
-    // The kernel half (PML4 entries 256-511) of both tables, as QEMU reads them at this stop.
-    halves = { current: await xp(run, (cr3 & ~0x1fffn) + 0x800n, 256), vmcoreinfo: await xp(run, root + 0x800n, 256) };
-    console.log(`      (x86_64: guest stopped, dumped in 5 formats and asked in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  });
-  after(async () => {
-    for (const f of files?.all ?? []) fs.rmSync(f, { force: true });
-    await run?.stopInUser(); // as sharedLinux hands it out
-  });
-
-  it('qemu_fw_cfg handed the note over: the QEMU dump itself has VMCOREINFO and CR3 as info registers says', () => {
-    assert.ok(run.kernelInfo.fwCfgVmcoreinfo, 'fw_cfg lists etc/vmcoreinfo');
-    assert.deepEqual(run.kernelInfo.insmodFailed, []);
-    const j = listCpus(files.qemu.elf);
-    assert.equal(j.vmcoreinfo, true);
-    assert.equal(BigInt(j.cpus[0].registers.cr3), cr3);
-  });
-
-  commonChecks(() => ({ vmcore: files.vmcore, symbolNote: /CR3 = SYMBOL\(init_top_pgt\) 0x[0-9a-f]+ - __START_KERNEL_map 0xffffffff80000000 \+ NUMBER\(phys_base\) 0x[0-9a-f]+ = 0x[0-9a-f]+ .*KERNELOFFSET=[0-9a-f]+ is already in the SYMBOL values/ }));
-
-  it('the root is init_top_pgt where QEMU translates the symbol, and its kernel half is CR3\'s (the process PGD)', () => {
-    const note = listCpus(files.vmcore.elf).vmcoreinfoRoot!;
-    // The note's symbol is the one the running kernel reports in /proc/kallsyms (KASLR applied).
-    assert.match(note, new RegExp(`SYMBOL\\(init_top_pgt\\) ${hex(run.kernelInfo.symbol('init_top_pgt')!)} `));
-    assert.equal(hex(root), hex(symPa!));
-    assert.equal(cr3 & 0x1000n, 0n, 'stopped with the KPTI kernel PGD loaded');
-    assert.notEqual(hex(cr3 & ~0xfffn), hex(root), 'CR3 is the process PGD, not init_top_pgt');
-    assert.deepEqual(halves.vmcoreinfo, halves.current);
-    assert.ok(halves.current.filter((e) => BigInt(e) & 1n).length >= 5, 'kernel half populated');
-  });
-
-  it('the leaves are exactly info tlb\'s kernel half (VA, PA), and translate agrees with gva2gpa', () => {
-    const { leaves } = leavesOf(files.vmcore.zlibFlat);
-    assert.equal(leaves.length, tlb.length);
-    const byVa = new Map(tlb.map((t) => [t.va, t]));
-    for (const l of leaves) assert.equal(hex(BigInt(l.pa)), hex(byVa.get(BigInt(l.va))?.pa ?? -1n), l.va);
-    for (const k of ['elf', 'lzo'] as const) {
-      for (const p of probes) {
-        const r = ptview(['translate', hex(p.va), '--json', '--core', files.vmcore[k]]);
-        assert.equal(r.code, 0, r.err);
-        assert.equal(hex(BigInt(JSON.parse(r.out).pa)), hex(p.pa!), `${k} ${hex(p.va)}`);
+    before(async () => {
+      const t0 = Date.now();
+      run = await sharedLinux(variant);
+      // In the kernel on the user program's behalf: CR3 is its kernel PGD (bit 12 clear).
+      const regs = parseInfoRegisters(await run.stopInKernel());
+      cr3 = regs.get('cr3')!;
+      tlb = parseInfoTlb(await run.hmp('info tlb')).filter((t) => kernelHalf(t.va));
+      symPa = parseGva2gpa(await run.hmp(`gva2gpa 0x${run.kernelInfo.symbol('init_top_pgt')!.toString(16)}`));
+      const next = lcg(0x7ec0de14n);
+      for (let i = 0; i < 6; i++) {
+        const t = tlb[Number(next() % BigInt(tlb.length))];
+        const va = t.va + (next() & 0xff8n);
+        probes.push({ va, pa: parseGva2gpa(await run.hmp(`gva2gpa 0x${va.toString(16)}`)) });
       }
-    }
+      files = await dumpFormats(run, variant, (_, src, dst) => assert.equal(hideQemuNotes(src, dst), 1, `one QEMU CPU note in ${src}`));
+      root = rootPa(listCpus(files.vmcore.elf).vmcoreinfoRoot!);
+      // The kernel half (PML4 entries 256-511) of both tables, as QEMU reads them at this stop.
+      halves = { current: await xp(run, (cr3 & ~0x1fffn) + 0x800n, 256), vmcoreinfo: await xp(run, root + 0x800n, 256) };
+      console.log(`      (${variant}: guest stopped, dumped in 5 formats and asked in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    });
+    after(async () => {
+      for (const f of files?.all ?? []) fs.rmSync(f, { force: true });
+      await run?.stopInUser(); // as sharedLinux hands it out
+    });
+
+    it('qemu_fw_cfg handed the note over: the QEMU dump itself has VMCOREINFO and CR3 as info registers says', () => {
+      assert.ok(run.kernelInfo.fwCfgVmcoreinfo, 'fw_cfg lists etc/vmcoreinfo');
+      assert.deepEqual(run.kernelInfo.insmodFailed, []);
+      const j = listCpus(files.qemu.elf);
+      assert.equal(j.vmcoreinfo, true);
+      assert.equal(BigInt(j.cpus[0].registers.cr3), cr3);
+    });
+
+    // 5-level: NUMBER(pgtable_l5_enabled)=1 (arch/x86/kernel/machine_kexec_64.c) picks LA57.
+    const mode = levels === 5 ? '5-level from NUMBER\\(pgtable_l5_enabled\\)=1' : '4-level';
+    commonChecks(() => ({ vmcore: files.vmcore, symbolNote: new RegExp(`CR3 = SYMBOL\\(init_top_pgt\\) 0x[0-9a-f]+ - __START_KERNEL_map 0xffffffff80000000 \\+ NUMBER\\(phys_base\\) 0x[0-9a-f]+ = 0x[0-9a-f]+ \\(the kernel's init_top_pgt, ${mode};.*KERNELOFFSET=[0-9a-f]+ is already in the SYMBOL values`) }));
+
+    it('the root is init_top_pgt where QEMU translates the symbol, and its kernel half is CR3\'s (the process PGD)', () => {
+      const note = listCpus(files.vmcore.elf).vmcoreinfoRoot!;
+      // The note's symbol is the one the running kernel reports in /proc/kallsyms (KASLR applied).
+      assert.match(note, new RegExp(`SYMBOL\\(init_top_pgt\\) ${hex(run.kernelInfo.symbol('init_top_pgt')!)} `));
+      assert.equal(hex(root), hex(symPa!));
+      assert.equal(cr3 & 0x1000n, 0n, 'stopped with the KPTI kernel PGD loaded');
+      assert.notEqual(hex(cr3 & ~0xfffn), hex(root), 'CR3 is the process PGD, not init_top_pgt');
+      assert.deepEqual(halves.vmcoreinfo, halves.current);
+      assert.ok(halves.current.filter((e) => BigInt(e) & 1n).length >= 5, 'kernel half populated');
+    });
+
+    it('the leaves are exactly info tlb\'s kernel half (VA, PA), and translate agrees with gva2gpa', () => {
+      const { leaves } = leavesOf(files.vmcore.zlibFlat);
+      assert.equal(leaves.length, tlb.length);
+      const byVa = new Map(tlb.map((t) => [t.va, t]));
+      for (const l of leaves) assert.equal(hex(BigInt(l.pa)), hex(byVa.get(BigInt(l.va))?.pa ?? -1n), l.va);
+      for (const k of ['elf', 'lzo'] as const) {
+        for (const p of probes) {
+          const r = ptview(['translate', hex(p.va), '--json', '--core', files.vmcore[k]]);
+          assert.equal(r.code, 0, r.err);
+          assert.equal(hex(BigInt(JSON.parse(r.out).pa)), hex(p.pa!), `${k} ${hex(p.va)}`);
+        }
+      }
+    });
   });
-});
+}
 
 describe('real Linux vmcores of arm64-max (KASLR): root from VMCOREINFO = TTBR1_EL1, every format, gva2gpa', function () {
   this.timeout(900000);
@@ -304,10 +308,10 @@ describe('real Linux vmcores of arm64-max (KASLR): root from VMCOREINFO = TTBR1_
   let after1: Map<string, bigint | undefined>;
   let probeVas: bigint[];
   let theirs: string[];
-  const t0 = Date.now();
   const BADDR = 0x0000fffffffffffen; // TTBR BADDR (bits 47:1); the ASID is in 63:48
 
   before(async () => {
+    const t0 = Date.now();
     run = await sharedLinux('arm64-max');
     // gdb stops the guest, reads and detaches (the guest runs on); TTBR1's table is swapper_pg_dir
     // at every stop (TCR_EL1.A1=1: only the ASID in bits 63:48 changes), read before and after.
@@ -367,9 +371,9 @@ describe('real Linux vmcores of riscv64-sv39: the kernel\'s own VMCOREINFO note,
   let halves: { current: string[]; vmcoreinfo: string[] };
   let probeVas: bigint[];
   let theirs: string[];
-  const t0 = Date.now();
 
   before(async () => {
+    const t0 = Date.now();
     // A guest of its own: the shared riscv64 guest is handed out stopped in user mode, which it
     // may never reach (see riscv64.test.ts); a dump needs no particular mode.
     run = await bootLinux('riscv64-sv39');
