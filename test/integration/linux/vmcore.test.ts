@@ -18,7 +18,8 @@
 // top-level table (x86 KPTI: its kernel PGD in the kernel, + 4 KiB in user mode), whose kernel half
 // is a copy of init_top_pgt's / swapper_pg_dir's (x86 pgd_ctor, riscv pgd_alloc), so the tests
 // check that VMCOREINFO names the table at the symbol's PA and that the two kernel halves hold the
-// same entries. On arm64 TTBR1_EL1 is swapper_pg_dir itself (no KPTI on -cpu max).
+// same entries. On arm64 TTBR1_EL1 is swapper_pg_dir itself, except under KPTI at EL0 and in the
+// trampoline (its own table), so there it is read at EL1 with the kernel's table loaded.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -300,66 +301,96 @@ for (const [variant, levels] of [['x86_64-4level', 4], ['x86_64-5level', 5]] as 
   });
 }
 
-describe('real Linux vmcores of arm64-max (KASLR): root from VMCOREINFO = TTBR1_EL1, every format, gva2gpa', function () {
-  this.timeout(900000);
-  let run: LinuxRun;
-  let files: Awaited<ReturnType<typeof dumpFormats>>;
-  let before1: Map<string, bigint | undefined>;
-  let after1: Map<string, bigint | undefined>;
-  let probeVas: bigint[];
-  let theirs: string[];
-  const BADDR = 0x0000fffffffffffen; // TTBR BADDR (bits 47:1); the ASID is in 63:48
+const BADDR = 0x0000fffffffffffen; // TTBR BADDR (bits 47:1); the ASID is in 63:48
 
-  before(async () => {
-    const t0 = Date.now();
-    run = await sharedLinux('arm64-max');
-    // gdb stops the guest, reads and detaches (the guest runs on); TTBR1's table is swapper_pg_dir
-    // at every stop (TCR_EL1.A1=1: only the ASID in bits 63:48 changes), read before and after.
-    before1 = await gdbRegisters(run.gdbPort!, ['TTBR1_EL1', 'TCR_EL1']);
-    await run.stopInKernel(); // EL1: gva2gpa answers for kernel addresses
-    files = await dumpFormats(run, 'arm64', (_, src, dst) => fs.copyFileSync(src, dst));
-    const { leaves } = leavesOf(files.vmcore.elf);
-    const va = (l: Leaf) => BigInt(l.va);
-    const step = Math.max(1, Math.floor(leaves.length / 1500));
-    probeVas = [];
-    leaves.forEach((l, i) => {
-      if (i % step === 0) for (const off of leafProbeOffsets(BigInt(l.size), i + 1, 1)) probeVas.push((va(l) + off) & M64);
+/** TTBR1_EL1 and TCR_EL1 read by gdb-multiarch (attaching stops the guest, detaching lets it run)
+ * while TTBR1 holds the kernel's tables: under KPTI, at EL1 and not the trampoline's table that
+ * TTBR1 holds at EL0 (arch/arm64/kernel/entry.S tramp_*); without KPTI at any stop. Also returns
+ * the EL0 value seen (the trampoline's, under KPTI). */
+async function kernelTtbr1(run: LinuxRun, kpti: boolean): Promise<{ regs: Map<string, bigint | undefined>; el0?: bigint }> {
+  let el0: bigint | undefined;
+  for (let i = 0; i < 200; i++) {
+    const g = await gdbRegisters(run.gdbPort!, ['TTBR1_EL1', 'TCR_EL1', 'cpsr']);
+    const el = Number((g.get('cpsr')! >> 2n) & 3n);
+    if (el === 0) el0 = g.get('ttbr1_el1');
+    if (!kpti) return { regs: g, el0 };
+    if (el === 1 && el0 !== undefined && (g.get('ttbr1_el1')! & BADDR) !== (el0 & BADDR)) return { regs: g, el0 };
+  }
+  throw new Error(`${run.variant}: gdb never caught TTBR1 at EL1 apart from the EL0 value`);
+}
+
+for (const [variant, kpti] of [['arm64-max', false], ['arm64-kpti', true]] as const) {
+  describe(`real Linux vmcores of ${variant} (KASLR${kpti ? ', KPTI' : ''}): root from VMCOREINFO = TTBR1_EL1, every format, gva2gpa`, function () {
+    this.timeout(900000);
+    let run: LinuxRun;
+    let files: Awaited<ReturnType<typeof dumpFormats>>;
+    let before1: Awaited<ReturnType<typeof kernelTtbr1>>;
+    let after1: Awaited<ReturnType<typeof kernelTtbr1>>;
+    let probeVas: bigint[];
+    let theirs: string[];
+
+    before(async () => {
+      const t0 = Date.now();
+      run = await sharedLinux(variant);
+      // The kernel's TTBR1 table is swapper_pg_dir at every such stop (TCR_EL1.A1=1: only the ASID
+      // in bits 63:48 changes): read before and after the dump.
+      before1 = await kernelTtbr1(run, kpti);
+      // Dumped at EL1 with the kernel's tables loaded (KPTI: not in the trampoline), where gva2gpa
+      // answers for kernel addresses: _stext must translate.
+      const stext = run.kernelInfo.symbol('_stext')!;
+      await run.stopInKernel();
+      for (let i = 0; parseGva2gpa(await run.hmp(`gva2gpa 0x${stext.toString(16)}`)) === undefined; i++) {
+        if (i > 50) throw new Error(`${variant}: never stopped at EL1 with the kernel's TTBR1`);
+        await run.cont();
+        await run.stopInKernel();
+      }
+      files = await dumpFormats(run, variant, (_, src, dst) => fs.copyFileSync(src, dst));
+      const { leaves } = leavesOf(files.vmcore.elf);
+      const va = (l: Leaf) => BigInt(l.va);
+      const step = Math.max(1, Math.floor(leaves.length / 1500));
+      probeVas = [];
+      leaves.forEach((l, i) => {
+        if (i % step === 0) for (const off of leafProbeOffsets(BigInt(l.size), i + 1, 1)) probeVas.push((va(l) + off) & M64);
+      });
+      probeVas.push(...probesAround(leaves.map((l) => ({ va: va(l), size: BigInt(l.size) })), 600, lcg(0xa64c0e14n)));
+      theirs = (await gva2gpaMany(run.hmp, probeVas)).map((q) => (q.kind === 'mapped' ? hex(q.pa) : q.kind === 'unmapped' ? 'unmapped' : `error: ${q.message}`));
+      after1 = await kernelTtbr1(run, kpti);
+      console.log(`      (${variant}: guest stopped, dumped in 5 formats and ${probeVas.length} VAs asked in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     });
-    probeVas.push(...probesAround(leaves.map((l) => ({ va: va(l), size: BigInt(l.size) })), 600, lcg(0xa64c0e14n)));
-    theirs = (await gva2gpaMany(run.hmp, probeVas)).map((q) => (q.kind === 'mapped' ? hex(q.pa) : q.kind === 'unmapped' ? 'unmapped' : `error: ${q.message}`));
-    after1 = await gdbRegisters(run.gdbPort!, ['TTBR1_EL1', 'TCR_EL1']);
-    console.log(`      (arm64: guest stopped, dumped in 5 formats and ${probeVas.length} VAs asked in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  });
-  after(async () => {
-    for (const f of files?.all ?? []) fs.rmSync(f, { force: true });
-    await run?.stopInUser();
-  });
+    after(async () => {
+      for (const f of files?.all ?? []) fs.rmSync(f, { force: true });
+      await run?.stopInUser();
+    });
 
-  it('qemu_fw_cfg handed the note over; QEMU\'s arm64 dump has no TTBR (so VMCOREINFO is the only root)', () => {
-    assert.ok(run.kernelInfo.fwCfgVmcoreinfo, 'fw_cfg lists etc/vmcoreinfo');
-    assert.equal(listCpus(files.qemu.elf).vmcoreinfo, true);
-  });
+    it('qemu_fw_cfg handed the note over; QEMU\'s arm64 dump has no TTBR (so VMCOREINFO is the only root)', () => {
+      assert.ok(run.kernelInfo.fwCfgVmcoreinfo, 'fw_cfg lists etc/vmcoreinfo');
+      assert.equal(listCpus(files.qemu.elf).vmcoreinfo, true);
+    });
 
-  commonChecks(() => ({ vmcore: files.vmcore, symbolNote: /TTBR1_EL1 = SYMBOL\(swapper_pg_dir\) 0x[0-9a-f]+ - NUMBER\(kimage_voffset\) 0x[0-9a-f]+ = 0x[0-9a-f]+; TCR_EL1 0x[0-9a-f]+ built from NUMBER\((VA_BITS\)=48|TCR_EL1_T1SZ\)=16) and PAGESIZE=4096/ }));
+    commonChecks(() => ({ vmcore: files.vmcore, symbolNote: /TTBR1_EL1 = SYMBOL\(swapper_pg_dir\) 0x[0-9a-f]+ - NUMBER\(kimage_voffset\) 0x[0-9a-f]+ = 0x[0-9a-f]+; TCR_EL1 0x[0-9a-f]+ built from NUMBER\((VA_BITS\)=48|TCR_EL1_T1SZ\)=16) and PAGESIZE=4096/ }));
 
-  it('the root is TTBR1_EL1\'s table (gdb-multiarch before and after the dump), T1SZ and TG1 as TCR_EL1', () => {
-    const note = listCpus(files.vmcore.elf).vmcoreinfoRoot!;
-    const root = rootPa(note);
-    assert.equal(hex(before1.get('ttbr1_el1')! & BADDR), hex(after1.get('ttbr1_el1')! & BADDR));
-    assert.equal(hex(root), hex(before1.get('ttbr1_el1')! & BADDR));
-    const tcr = BigInt(/TCR_EL1 (0x[0-9a-f]+)/.exec(note)![1]);
-    const t1 = (v: bigint) => [(v >> 16n) & 0x3fn, (v >> 30n) & 3n].map(String).join(' ');
-    assert.equal(t1(tcr), t1(before1.get('tcr_el1')!), 'T1SZ TG1');
-  });
+    it('the root is TTBR1_EL1\'s table (gdb-multiarch before and after the dump), T1SZ and TG1 as TCR_EL1', () => {
+      const note = listCpus(files.vmcore.elf).vmcoreinfoRoot!;
+      const root = rootPa(note);
+      const ttbr1 = before1.regs.get('ttbr1_el1')!;
+      assert.equal(hex(ttbr1 & BADDR), hex(after1.regs.get('ttbr1_el1')! & BADDR));
+      assert.equal(hex(root), hex(ttbr1 & BADDR));
+      // KPTI: at EL0 TTBR1 holds the trampoline's table, which is not the root VMCOREINFO names.
+      if (kpti) assert.notEqual(hex(before1.el0! & BADDR), hex(root));
+      const tcr = BigInt(/TCR_EL1 (0x[0-9a-f]+)/.exec(note)![1]);
+      const t1 = (v: bigint) => [(v >> 16n) & 0x3fn, (v >> 30n) & 3n].map(String).join(' ');
+      assert.equal(t1(tcr), t1(before1.regs.get('tcr_el1')!), 'T1SZ TG1');
+    });
 
-  it('translates several offsets of every kernel leaf (sampled) and 600 probes around them like gva2gpa', () => {
-    const rows = (a: string[]) => a.map((x, i) => `${hex(probeVas[i])} -> ${x}`);
-    // One translate per VA would be thousands of processes: the leaves are the walk's answer.
-    const ours = translateAll(leavesOf(files.vmcore.snappy).leaves, probeVas);
-    assert.deepEqual(rows(ours), rows(theirs));
-    assert.ok(theirs.filter((t) => t !== 'unmapped').length > 3000, `${probeVas.length} probes`);
+    it('translates several offsets of every kernel leaf (sampled) and 600 probes around them like gva2gpa', () => {
+      const rows = (a: string[]) => a.map((x, i) => `${hex(probeVas[i])} -> ${x}`);
+      // One translate per VA would be thousands of processes: the leaves are the walk's answer.
+      const ours = translateAll(leavesOf(files.vmcore.snappy).leaves, probeVas);
+      assert.deepEqual(rows(ours), rows(theirs));
+      assert.ok(theirs.filter((t) => t !== 'unmapped').length > 3000, `${probeVas.length} probes`);
+    });
   });
-});
+}
 
 describe('real Linux vmcores of riscv64-sv39: the kernel\'s own VMCOREINFO note, root = satp\'s kernel half, gva2gpa', function () {
   this.timeout(900000);
