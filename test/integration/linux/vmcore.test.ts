@@ -392,66 +392,69 @@ for (const [variant, kpti] of [['arm64-max', false], ['arm64-kpti', true]] as co
   });
 }
 
-describe('real Linux vmcores of riscv64-sv39: the kernel\'s own VMCOREINFO note, root = satp\'s kernel half, gva2gpa', function () {
-  this.timeout(900000);
-  let run: LinuxRun;
-  let files: Awaited<ReturnType<typeof dumpFormats>>;
-  let satp: bigint;
-  let text: string;
-  let symPa: bigint | undefined;
-  let halves: { current: string[]; vmcoreinfo: string[] };
-  let probeVas: bigint[];
-  let theirs: string[];
+for (const [variant, mode, satpMode] of [['riscv64-sv39', 'Sv39', 8], ['riscv64-sv48', 'Sv48', 9], ['riscv64-sv57', 'Sv57', 10]] as const) {
+  describe(`real Linux vmcores of ${variant}: the kernel's own VMCOREINFO note, root = satp's kernel half, gva2gpa`, function () {
+    this.timeout(900000);
+    let run: LinuxRun;
+    let files: Awaited<ReturnType<typeof dumpFormats>>;
+    let satp: bigint;
+    let text: string;
+    let symPa: bigint | undefined;
+    let halves: { current: string[]; vmcoreinfo: string[] };
+    let probeVas: bigint[];
+    let theirs: string[];
 
-  before(async () => {
-    const t0 = Date.now();
-    // A guest of its own: the shared riscv64 guest is handed out stopped in user mode, which it
-    // may never reach (see riscv64.test.ts); a dump needs no particular mode.
-    run = await bootLinux('riscv64-sv39');
-    satp = parseInfoRegisters(await run.stopInKernel()).get('satp')!;
-    const note = run.kernelInfo.vmcoreinfoNote!;
-    assert.ok(note, 'the guest printed /sys/kernel/vmcoreinfo');
-    const noteFile = path.join(run.dir, 'vmcoreinfo.note');
-    await run.hmp(`pmemsave 0x${note.pa.toString(16)} ${note.size} "${noteFile}"`);
-    text = vmcoreinfoText(fs.readFileSync(noteFile));
-    // The dump before any gva2gpa: QEMU 7.2's riscv debug walk sets A bits.
-    files = await dumpFormats(run, 'riscv64', (k, src, dst) => (k === 'elf' ? asLinuxVmcore(src, dst, text) : addKdumpVmcoreinfo(src, dst, text)));
-    const root = rootPa(listCpus(files.vmcore.elf).vmcoreinfoRoot!);
-    halves = { current: await xp(run, (satp & 0xfffffffffffn) << 12n | 0x800n, 256), vmcoreinfo: await xp(run, root + 0x800n, 256) };
-    symPa = parseGva2gpa(await run.hmp(`gva2gpa 0x${run.kernelInfo.symbol('swapper_pg_dir')!.toString(16)}`));
-    // gva2gpa translates as a load in S mode with SUM clear: readable supervisor leaves.
-    const { leaves } = leavesOf(files.vmcore.elf);
-    const ok = leaves.filter((l) => l.read && !l.user);
-    const step = Math.max(1, Math.floor(ok.length / 1500));
-    probeVas = [];
-    ok.forEach((l, i) => {
-      if (i % step === 0) for (const off of leafProbeOffsets(BigInt(l.size), i + 1, 1)) probeVas.push((BigInt(l.va) + off) & M64);
+    before(async () => {
+      const t0 = Date.now();
+      // A guest of its own: the shared riscv64 guest is handed out stopped in user mode, which it
+      // may never reach (see riscv64.test.ts); a dump needs no particular mode.
+      run = await bootLinux(variant);
+      satp = parseInfoRegisters(await run.stopInKernel()).get('satp')!;
+      const note = run.kernelInfo.vmcoreinfoNote!;
+      assert.ok(note, 'the guest printed /sys/kernel/vmcoreinfo');
+      const noteFile = path.join(run.dir, 'vmcoreinfo.note');
+      await run.hmp(`pmemsave 0x${note.pa.toString(16)} ${note.size} "${noteFile}"`);
+      text = vmcoreinfoText(fs.readFileSync(noteFile));
+      // The dump before any gva2gpa: QEMU 7.2's riscv debug walk sets A bits.
+      files = await dumpFormats(run, variant, (k, src, dst) => (k === 'elf' ? asLinuxVmcore(src, dst, text) : addKdumpVmcoreinfo(src, dst, text)));
+      const root = rootPa(listCpus(files.vmcore.elf).vmcoreinfoRoot!);
+      halves = { current: await xp(run, (satp & 0xfffffffffffn) << 12n | 0x800n, 256), vmcoreinfo: await xp(run, root + 0x800n, 256) };
+      symPa = parseGva2gpa(await run.hmp(`gva2gpa 0x${run.kernelInfo.symbol('swapper_pg_dir')!.toString(16)}`));
+      // gva2gpa translates as a load in S mode with SUM clear: readable supervisor leaves.
+      const { leaves } = leavesOf(files.vmcore.elf);
+      const ok = leaves.filter((l) => l.read && !l.user);
+      const step = Math.max(1, Math.floor(ok.length / 1500));
+      probeVas = [];
+      ok.forEach((l, i) => {
+        if (i % step === 0) for (const off of leafProbeOffsets(BigInt(l.size), i + 1, 1)) probeVas.push((BigInt(l.va) + off) & M64);
+      });
+      theirs = (await gva2gpaMany(run.hmp, probeVas)).map((q) => (q.kind === 'mapped' ? hex(q.pa) : q.kind === 'unmapped' ? 'unmapped' : `error: ${q.message}`));
+      console.log(`      (${variant}: booted, dumped in 5 formats and ${probeVas.length} VAs asked in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     });
-    theirs = (await gva2gpaMany(run.hmp, probeVas)).map((q) => (q.kind === 'mapped' ? hex(q.pa) : q.kind === 'unmapped' ? 'unmapped' : `error: ${q.message}`));
-    console.log(`      (riscv64: booted, dumped in 5 formats and ${probeVas.length} VAs asked in ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  });
-  after(async () => run?.kill());
+    after(async () => run?.kill());
 
-  it('the note in RAM is the kernel\'s VMCOREINFO (its OSRELEASE, swapper_pg_dir as /proc/kallsyms)', () => {
-    assert.match(text, new RegExp(`^OSRELEASE=${run.release.replace(/[.+]/g, '\\$&')}$`, 'm'));
-    assert.match(text, new RegExp(`^SYMBOL\\(swapper_pg_dir\\)=${run.kernelInfo.symbol('swapper_pg_dir')!.toString(16)}$`, 'm'));
-    assert.equal(listCpus(files.qemu.elf).vmcoreinfo, false, 'QEMU 7.2 wrote no VMCOREINFO (no -device vmcoreinfo on riscv virt)');
-  });
+    it('the note in RAM is the kernel\'s VMCOREINFO (its OSRELEASE, swapper_pg_dir as /proc/kallsyms)', () => {
+      assert.match(text, new RegExp(`^OSRELEASE=${run.release.replace(/[.+]/g, '\\$&')}$`, 'm'));
+      assert.match(text, new RegExp(`^SYMBOL\\(swapper_pg_dir\\)=${run.kernelInfo.symbol('swapper_pg_dir')!.toString(16)}$`, 'm'));
+      assert.equal(listCpus(files.qemu.elf).vmcoreinfo, false, 'QEMU 7.2 wrote no VMCOREINFO (no -device vmcoreinfo on riscv virt)');
+    });
 
-  commonChecks(() => ({ vmcore: files.vmcore, symbolNote: /satp 0x8[0-9a-f]{15} = Sv39 \(from NUMBER\(PAGE_OFFSET\) 0x[0-9a-f]+\) with root SYMBOL\(swapper_pg_dir\) 0x[0-9a-f]+ - NUMBER\(va_kernel_pa_offset\) 0x[0-9a-f]+ = 0x[0-9a-f]+/ }));
+    commonChecks(() => ({ vmcore: files.vmcore, symbolNote: new RegExp(`satp 0x${satpMode.toString(16)}[0-9a-f]{15} = ${mode} \\(from NUMBER\\(PAGE_OFFSET\\) 0x[0-9a-f]+\\) with root SYMBOL\\(swapper_pg_dir\\) 0x[0-9a-f]+ - NUMBER\\(va_kernel_pa_offset\\) 0x[0-9a-f]+ = 0x[0-9a-f]+`) }));
 
-  it('the root is swapper_pg_dir where QEMU translates the symbol, Sv39 as satp, and its kernel half is satp\'s', () => {
-    const note = listCpus(files.vmcore.elf).vmcoreinfoRoot!;
-    assert.equal(hex(rootPa(note)), hex(symPa!));
-    assert.equal(BigInt(/satp (0x[0-9a-f]+)/.exec(note)![1]) >> 60n, satp >> 60n, 'mode');
-    assert.deepEqual(halves.vmcoreinfo, halves.current);
-    assert.ok(halves.current.filter((e) => BigInt(e) & 1n).length >= 3, 'kernel half populated');
-  });
+    it(`the root is swapper_pg_dir where QEMU translates the symbol, ${mode} as satp, and its kernel half is satp's`, () => {
+      const note = listCpus(files.vmcore.elf).vmcoreinfoRoot!;
+      assert.equal(hex(rootPa(note)), hex(symPa!));
+      assert.equal(BigInt(/satp (0x[0-9a-f]+)/.exec(note)![1]) >> 60n, satp >> 60n, 'mode');
+      assert.equal(satp >> 60n, BigInt(satpMode), `info registers: ${mode}`);
+      assert.deepEqual(halves.vmcoreinfo, halves.current);
+      assert.ok(halves.current.filter((e) => BigInt(e) & 1n).length >= 2, 'kernel half populated');
+    });
 
-  it('translates several offsets of every readable kernel leaf (sampled) like gva2gpa', () => {
-    const rows = (a: string[]) => a.map((x, i) => `${hex(probeVas[i])} -> ${x}`);
-    const ours = translateAll(leavesOf(files.vmcore.zlibFlat).leaves, probeVas);
-    assert.deepEqual(rows(ours), rows(theirs));
-    assert.ok(theirs.filter((t) => t !== 'unmapped').length > 1500, `${probeVas.length} probes`);
+    it('translates several offsets of every readable kernel leaf (sampled) like gva2gpa', () => {
+      const rows = (a: string[]) => a.map((x, i) => `${hex(probeVas[i])} -> ${x}`);
+      const ours = translateAll(leavesOf(files.vmcore.zlibFlat).leaves, probeVas);
+      assert.deepEqual(rows(ours), rows(theirs));
+      assert.ok(theirs.filter((t) => t !== 'unmapped').length > 1500, `${probeVas.length} probes`);
+    });
   });
-});
+}
