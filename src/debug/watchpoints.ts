@@ -160,7 +160,8 @@ export function describeEntry(f: PagingFormat, level: number, raw: bigint): stri
       return `table → ${f.levels[level + 1]?.name ?? 'next'} @ ${hex(f.tablePa(lo, hi, level))}`;
     case EntryKind.Leaf: {
       const perms = f.finalPerms ? f.finalPerms(f.leafPerms(lo, hi, level), lo, hi, level) : f.leafPerms(lo, hi, level);
-      return `leaf → ${hex(f.leafPa(lo, hi, level))} ${f.flagString(lo, hi, level, perms)} ${f.memTypes[f.leafMemType(lo, hi, level)] ?? ''}`.trim();
+      // flagString pads columns for tables of leaves: one space between words here.
+      return `leaf → ${hex(f.leafPa(lo, hi, level))} ${f.flagString(lo, hi, level, perms)} ${f.memTypes[f.leafMemType(lo, hi, level)] ?? ''}`.replace(/\s+/g, ' ').trim();
     }
   }
 }
