@@ -378,3 +378,20 @@ export async function monitorKvm(con: DebuggerConsole, signal?: AbortSignal): Pr
   if (con.dialect.debugger === 'none' || !con.canRun) return undefined;
   return con.run(con.dialect.monitor('info kvm'), signal).catch(() => undefined);
 }
+
+/**
+ * The backend for a session whose console is known: the command channel, else DAP data
+ * breakpoints (`userDataBreakpoints`: the user's set, to send along), with the hardware limit
+ * asked of QEMU's monitor.
+ */
+export async function sessionWatchBackend(
+  con: DebuggerConsole,
+  channel: RequestSender,
+  supportsDataBreakpoints: boolean,
+  arch: string,
+  userDataBreakpoints: () => readonly unknown[],
+  signal?: AbortSignal,
+): Promise<WatchBackend> {
+  const c = watchChannels(con, channel, supportsDataBreakpoints, userDataBreakpoints);
+  return chooseBackend(c, hardwareLimit(arch, await monitorKvm(con, signal)));
+}
