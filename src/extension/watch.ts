@@ -319,7 +319,8 @@ function watchRow(w: Watch, parent: PtNode): ExtraItem {
         parent: self,
         row: {
           label: `${x.levelName}[${x.index}] @ ${hex(x.entryPa)}`,
-          description: `${hex(x.raw, x.bytes * 2)} · ${describeEntry(w.plan.format, x.level, x.raw)}`,
+          // What it means first: at the sidebar's default width the raw value would hide it.
+          description: `${describeEntry(w.plan.format, x.level, x.raw)} · ${hex(x.raw, x.bytes * 2)}`,
           tooltip: `watched at ${x.vas.map((v) => md(hex(v))).join(', ')}`,
           expandable: false,
           contextValue: 'watchEntry',

@@ -1,0 +1,98 @@
+// Break When Translation Changes in the real workbench, through cdt-gdb-adapter: on
+// x86-64-changes (which edits its tables after an NMI, test/guests/common/x86-64.S CHANGES) the
+// palette command watches 0xffffffff80008000, the guest runs, and it must stop right after the
+// store that maps that page (QEMU's own RIP, the instruction after `movl $0x108101,0x209040` in
+// the guest's binary); the Watched Translations group then shows PT[8] before → after, and
+// removing the watch takes it out of GDB.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Page } from '@playwright/test';
+import { REPO, errorNotifications, expect, runCommand, shot, startConfiguration, stopAllSessions, test } from '../fixture';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const oracles = require(path.join(REPO, 'build/test/harness/oracles.js'));
+
+test.describe.configure({ mode: 'serial' });
+
+async function showView(page: Page) {
+  await runCommand(page, 'View: Show Run and Debug');
+  const header = page.locator('.pane-header', { hasText: /page tables/i });
+  await header.waitFor();
+  for (const name of [/^variables/i, /^watch$/i, /^call stack/i, /^breakpoints/i]) {
+    const h = page.locator('.pane-header', { hasText: name }).first();
+    if ((await h.count()) && (await h.getAttribute('aria-expanded')) === 'true') await h.click({ force: true, timeout: 5000 }).catch(() => undefined);
+  }
+  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
+  return page.locator('.pane', { has: header });
+}
+
+function treeRow(pane: ReturnType<Page['locator']>, label: RegExp) {
+  return pane.locator('.monaco-list-row').filter({ has: pane.page().locator('.label-name', { hasText: label }) }).first();
+}
+
+/** The address of the instruction after the guest's first 32-bit store to `addr` (objdump of its binary). */
+function afterStoreTo(kernel: string, addr: number): string {
+  const r = spawnSync('objdump', ['-d', '-m', 'i386:x86-64', kernel], { encoding: 'utf8' });
+  const lines = r.stdout.split('\n').filter((l) => /^\s*[0-9a-f]+:\t[^\t]+\t/.test(l));
+  const i = lines.findIndex((l) => /\tmovl\s/.test(l) && l.trimEnd().endsWith(`,0x${addr.toString(16)}`));
+  if (i < 0) throw new Error(`no store to 0x${addr.toString(16)} in ${kernel}`);
+  return '0x' + /^\s*([0-9a-f]+):/.exec(lines[i + 1])![1];
+}
+
+test('Break When Translation Changes: the guest stops at the store that maps the page, the view shows PT[8] before → after', async ({ world }) => {
+  test.setTimeout(300_000);
+  const { page } = world;
+  await stopAllSessions(page);
+  const run = await harness.bootGuest('x86-64-changes', { gdb: true });
+  try {
+    const kernel = await harness.buildGuest('x86-64-changes');
+    const launch = path.join(world.workspace, '.vscode', 'launch.json');
+    const cfg = JSON.parse(fs.readFileSync(launch, 'utf8'));
+    cfg.configurations = cfg.configurations.filter((c: { name: string }) => c.name !== 'changes guest');
+    cfg.configurations.push({ ...cfg.configurations[0], name: 'changes guest', target: { type: 'remote', parameters: [`127.0.0.1:${run.gdbPort}`] } });
+    fs.writeFileSync(launch, JSON.stringify(cfg, null, 2));
+
+    await startConfiguration(page, 'changes guest');
+    const pane = await showView(page);
+    await runCommand(page, 'Debug: Pause');
+    await expect(treeRow(pane, /^CR3 /)).toBeVisible({ timeout: 30_000 });
+
+    await runCommand(page, 'ptview: Break When Translation Changes…');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor();
+    await input.fill('0xffffffff80008000');
+    await input.press('Enter');
+    const group = treeRow(pane, /^Watched Translations$/);
+    await expect(group).toBeVisible({ timeout: 30_000 });
+    await expect(group.locator('.label-description')).toHaveText('1 · GDB watch -l');
+    if ((await group.getAttribute('aria-expanded')) !== 'true') await group.click();
+    const watch = treeRow(pane, /^0xffffffff80008000$/);
+    // Four entries, each mapped writable at three VAs by this guest: twelve watchpoints.
+    await expect(watch.locator('.label-description')).toHaveText('PML4 → PDPT → PD → PT · 12 watchpoints');
+
+    await runCommand(page, 'Debug: Continue');
+    await expect(page.locator('.debug-toolbar .codicon-debug-pause')).toBeVisible({ timeout: 30_000 });
+    await run.qmp('inject-nmi');
+    await expect(page.locator('.debug-toolbar .codicon-debug-continue')).toBeVisible({ timeout: 60_000 });
+    const rip = '0x' + oracles.parseInfoRegisters(await run.hmp('info registers')).get('rip').toString(16);
+    expect(rip).toBe(afterStoreTo(kernel, 0x209040));
+    await expect(watch.locator('.label-description')).toHaveText(`changed at ${rip} · PT[8]`, { timeout: 30_000 });
+    await expect(page.locator('.notifications-toasts')).toContainText(`the translation of 0xffffffff80008000 changed at ${rip}: PT[8]: 0x0000000000000000 (not present) → 0x0000000000108101 (leaf → 0x108000`);
+    if ((await watch.getAttribute('aria-expanded')) !== 'true') await watch.click();
+    const change = treeRow(pane, /^PT\[8\] changed$/);
+    await expect(change.locator('.label-description')).toHaveText('0x0 → 0x108101');
+    await shot(page, 'watch-hit');
+
+    // Remove it with the row's inline action: the group goes.
+    await watch.hover();
+    await watch.locator('.action-label.codicon-close').click();
+    await expect(group).toHaveCount(0, { timeout: 15_000 });
+    expect(await errorNotifications(page)).toEqual([]);
+  } finally {
+    await stopAllSessions(page);
+    await run.kill();
+  }
+});
