@@ -273,7 +273,9 @@ function textOf(arg: unknown): string | undefined {
   if (typeof arg === 'bigint') return hex(arg);
   const n = arg as PtNode | undefined;
   if (n?.kind === 'entry') return hex(n.entry.va);
-  return undefined;
+  // A map row's context menu: the range's first VA (media/map.ts data-vscode-context).
+  const va = (arg as { va?: unknown } | undefined)?.va;
+  return typeof va === 'string' ? va : undefined;
 }
 
 function watchRow(w: Watch, parent: PtNode): ExtraItem {

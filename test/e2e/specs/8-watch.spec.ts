@@ -90,6 +90,27 @@ test('Break When Translation Changes: the guest stops at the store that maps the
     await watch.hover();
     await watch.locator('.action-label.codicon-close').click();
     await expect(group).toHaveCount(0, { timeout: 15_000 });
+
+    // From a map row's context menu: the range at 0x12d000 (unmapped next by the guest).
+    await runCommand(page, 'ptview: Show Address-Space Map');
+    const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await frame.locator('body[data-status="ready"]').waitFor({ timeout: 60_000 });
+    await frame.locator('#f-va input').fill('0x12d000+0x1000');
+    const rows = frame.locator('#spacer .row:not([hidden])');
+    await expect(rows).toHaveCount(1);
+    await expect(rows.first().locator('span').first()).toHaveText('0x12d000');
+    await rows.first().click({ button: 'right', timeout: 15_000 });
+    await page.locator('.context-view .action-label', { hasText: 'Break When Translation Changes…' }).click({ timeout: 15_000 });
+    await expect(group).toBeVisible({ timeout: 30_000 });
+    const watch2 = treeRow(pane, /^0x12d000$/);
+    await expect(watch2.locator('.label-description')).toHaveText('PML4 → PDPT → PD → PT · 12 watchpoints', { timeout: 30_000 });
+    await runCommand(page, 'Debug: Continue');
+    // The next stop is the unmap's store (the high half of PT_K[8] is not watched any more).
+    await expect(watch2.locator('.label-description')).toHaveText(/^changed at 0x[0-9a-f]+ · PT\[301\]$/, { timeout: 60_000 });
+    const rip2 = '0x' + oracles.parseInfoRegisters(await run.hmp('info registers')).get('rip').toString(16);
+    expect(rip2).toBe(afterStoreTo(kernel, 0x203968)); // ENT PT0, 301, 0
+    await expect(watch2.locator('.label-description')).toHaveText(`changed at ${rip2} · PT[301]`);
+    await shot(page, 'watch-map-hit');
     expect(await errorNotifications(page)).toEqual([]);
   } finally {
     await stopAllSessions(page);

@@ -178,4 +178,17 @@ describe('Break When Translation Changes: x86-64-changes through GDB + cdt-gdb-a
     assert.match(after, /\*\(int\*\)0x1f0000/, 'the user\'s data breakpoint survives ptview\'s removal');
     assert.doesNotMatch(after, /\(long\*\)/);
   });
+
+  it('cdt-gdb-adapter\'s setDataBreakpoints (VS Code\'s set) deletes ptview\'s GDB watchpoints: alive() sees it, arming again works', async () => {
+    const con = await sessionConsole(gdb.channel, gdb.observer);
+    const b = chooseBackend(watchChannels(con, gdb.channel, true, () => []));
+    const mine = await b.arm([{ va: 0x209048n, bytes: 8 }]);
+    assert.deepEqual(await b.alive!(mine.map((a) => a.id)), new Set(mine.map((a) => a.id)));
+    // What VS Code sends when the user edits a data breakpoint.
+    await gdb.channel.request('setDataBreakpoints', { breakpoints: [{ dataId: '*(int*)0x1f0000', accessType: 'write' }] });
+    assert.deepEqual(await b.alive!(mine.map((a) => a.id)), new Set());
+    const again = await b.arm(mine.map((a) => a.spec));
+    assert.deepEqual(await b.alive!(again.map((a) => a.id)), new Set(again.map((a) => a.id)));
+    await b.disarm(again.map((a) => a.id));
+  });
 });
