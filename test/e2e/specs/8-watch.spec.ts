@@ -117,3 +117,90 @@ test('Break When Translation Changes: the guest stops at the store that maps the
     await run.kill();
   }
 });
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const linux = require(path.join(REPO, 'build/test/harness/linux.js'));
+
+test('Debian\'s x86_64 kernel (KPTI): refused in user mode with the reason, then armed in the kernel it stops inside the program\'s mprotect', async ({ world }) => {
+  test.setTimeout(480_000);
+  const { page } = world;
+  await stopAllSessions(page);
+  const run = await linux.bootLinux('x86_64-4level', { gdb: true });
+  try {
+    await run.cont();
+    const anon = run.user.mappings.get('anon');
+    const va = '0x' + anon.va.toString(16);
+    const launch = path.join(world.workspace, '.vscode', 'launch.json');
+    const cfg = JSON.parse(fs.readFileSync(launch, 'utf8'));
+    cfg.configurations = cfg.configurations.filter((c: { name: string }) => c.name !== 'Debian kernel (watch)');
+    cfg.configurations.push({ ...cfg.configurations[0], name: 'Debian kernel (watch)', target: { type: 'remote', parameters: [`127.0.0.1:${run.gdbPort}`] } });
+    fs.writeFileSync(launch, JSON.stringify(cfg, null, 2));
+    await startConfiguration(page, 'Debian kernel (watch)');
+    const pane = await showView(page);
+
+    /** Pause/continue until QEMU says the CPU is where `ok` wants it. */
+    const pauseWhere = async (ok: (regs: string) => Promise<boolean>) => {
+      for (let i = 0; i < 40; i++) {
+        await runCommand(page, 'Debug: Pause');
+        await expect(page.locator('.debug-toolbar .codicon-debug-continue')).toBeVisible({ timeout: 30_000 });
+        if (await ok(await run.hmp('info registers'))) return;
+        await runCommand(page, 'Debug: Continue');
+        await page.waitForTimeout(200);
+      }
+      throw new Error('never paused where wanted');
+    };
+    const user = async (r: string) => linux.privilege('x86_64', r).user;
+    // In the kernel on the program's behalf: the kernel root maps its anon page where pagemap says.
+    const inProgram = async (r: string) => {
+      const p = linux.privilege('x86_64', r);
+      if (p.user || !p.kernelRoot) return false;
+      const pa = oracles.parseGva2gpa(await run.hmp(`gva2gpa ${va}`));
+      return pa === anon.pages[0].pa;
+    };
+
+    await pauseWhere(user);
+    await expect(treeRow(pane, /^CR3 /)).toBeVisible({ timeout: 60_000 });
+    await runCommand(page, 'ptview: Break When Translation Changes…');
+    await page.locator('.quick-input-widget input').fill(va);
+    await page.locator('.quick-input-widget input').press('Enter');
+    await expect(page.locator('.notifications-toasts')).toContainText('KPTI', { timeout: 60_000 });
+    expect((await errorNotifications(page)).join('\n')).toMatch(/cannot break when the translation of 0x[0-9a-f]+ changes: .* KPTI/);
+    await runCommand(page, 'Notifications: Clear All Notifications');
+
+    await runCommand(page, 'Debug: Continue');
+    await pauseWhere(inProgram);
+    await runCommand(page, 'ptview: Break When Translation Changes…');
+    await page.locator('.quick-input-widget input').fill(va);
+    await page.locator('.quick-input-widget input').press('Enter');
+    const group = treeRow(pane, /^Watched Translations$/);
+    await expect(group).toBeVisible({ timeout: 60_000 });
+    if ((await group.getAttribute('aria-expanded')) !== 'true') await group.click();
+    const watch = treeRow(pane, new RegExp(`^${va}$`));
+    await expect(watch.locator('.label-description')).toHaveText('PML4 → PDPT → PD → PT · 4 watchpoints');
+
+    // Ask the program for its mprotect, as a user would, in the Debug Console.
+    await page.keyboard.press('Control+Shift+Y'); // View: Debug Console
+    const repl = page.locator('.repl-input-wrapper .monaco-editor textarea').first();
+    await repl.waitFor({ state: 'attached', timeout: 30_000 });
+    await page.locator('.repl-input-wrapper').first().click();
+    await page.keyboard.insertText(`>set {unsigned long}0x${run.user.step.flag.toString(16)} = 1`);
+    await page.keyboard.press('Enter');
+    await page.waitForTimeout(1000);
+    await runCommand(page, 'Debug: Continue');
+    await expect(watch.locator('.label-description')).toHaveText(/^changed at 0xffffffff[0-9a-f]+ · PT\[\d+\]$/, { timeout: 120_000 });
+    const regs = await run.hmp('info registers');
+    const rip = oracles.parseInfoRegisters(regs).get('rip');
+    expect(regs).toMatch(/\bCPL=0\b/);
+    expect(rip >= run.kernelInfo.symbol('_stext') && rip < run.kernelInfo.symbol('_etext')).toBe(true);
+    await expect(watch.locator('.label-description')).toHaveText(new RegExp(`^changed at 0x${rip.toString(16)} · `));
+    expect(run.serial()).not.toMatch(/^PTVIEW-MPROTECT/m); // inside the mprotect
+    if ((await watch.getAttribute('aria-expanded')) !== 'true') await watch.click();
+    // The PTE of the first anon page: present and writable before, cleared by change_pte_range.
+    const change = pane.locator('.monaco-list-row').filter({ has: page.locator('.label-name', { hasText: /^PT\[\d+\] changed$/ }) }).first();
+    await expect(change.locator('.label-description')).toHaveText(new RegExp(`^0x8[0-9a-f]*${anon.pages[0].pfn.toString(16)}867 → 0x0$`));
+    await shot(page, 'watch-linux-mprotect');
+  } finally {
+    await stopAllSessions(page);
+    await run.kill();
+  }
+});
