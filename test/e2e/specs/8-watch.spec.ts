@@ -111,6 +111,28 @@ test('Break When Translation Changes: the guest stops at the store that maps the
     expect(rip2).toBe(afterStoreTo(kernel, 0x203968)); // ENT PT0, 301, 0
     await expect(watch2.locator('.label-description')).toHaveText(`changed at ${rip2} · PT[301]`);
     await shot(page, 'watch-map-hit');
+
+    // A walk that moves: 0xa00000 is a 2 MiB block (PD0[5]) the guest splits into a new page
+    // table (PT_NEW at 0x210000). The stop is at PD0[5]'s store; ptview then watches the new walk.
+    await watch2.hover();
+    await watch2.locator('.action-label.codicon-close').click();
+    await expect(group).toHaveCount(0, { timeout: 15_000 });
+    await runCommand(page, 'ptview: Break When Translation Changes…');
+    await page.locator('.quick-input-widget input').fill('0xa00000');
+    await page.locator('.quick-input-widget input').press('Enter');
+    const watch3 = treeRow(pane, /^0xa00000$/);
+    await expect(watch3.locator('.label-description')).toHaveText('PML4 → PDPT → PD · 9 watchpoints', { timeout: 30_000 });
+    await runCommand(page, 'Debug: Continue');
+    await expect(watch3.locator('.label-description')).toHaveText(/^changed at 0x[0-9a-f]+ · PD\[5\]$/, { timeout: 60_000 });
+    const rip3 = '0x' + oracles.parseInfoRegisters(await run.hmp('info registers')).get('rip').toString(16);
+    expect(rip3).toBe(afterStoreTo(kernel, 0x202028)); // ENT PD0, 5, PT_NEW + P + RW + US
+    if ((await watch3.getAttribute('aria-expanded')) !== 'true') await watch3.click();
+    await expect(treeRow(pane, /^PD\[5\] changed$/).locator('.label-description')).toHaveText(/^0xa010[8a]3 → 0x210007$/); // the source's 0xa00000 + P + RW + PS + PAT (and A)
+    // The new walk's last entry, in the new table, is watched now (room for the rows: the stop
+    // unfolded the Call Stack again).
+    await showView(page);
+    await expect(treeRow(pane, /^PT\[0\] @ 0x210000$/)).toBeVisible();
+    await shot(page, 'watch-walk-moved');
     expect(await errorNotifications(page)).toEqual([]);
   } finally {
     await stopAllSessions(page);
