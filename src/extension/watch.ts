@@ -125,6 +125,13 @@ export class TranslationWatches implements vscode.Disposable {
   /** Removes a watch (a tree row of it, or its id). */
   async remove(arg?: unknown): Promise<boolean> {
     const id = typeof arg === 'string' ? arg : ((arg as ExtraItem | undefined)?.data as Watch | undefined)?.id;
+    // GDB changes a remote target's watchpoints only while it is stopped (cdt-gdb-adapter pauses
+    // and resumes the guest for its own); ptview never pauses it.
+    const running = this.controller.state().kind;
+    if (running === 'running' || running === 'waiting') {
+      void vscode.window.showWarningMessage('ptview: pause the target to remove a watched translation (the debugger changes watchpoints only while it is stopped)');
+      return false;
+    }
     for (const s of this.sessions.values()) {
       const i = s.watches.findIndex((w) => w.id === id);
       if (i < 0) continue;
