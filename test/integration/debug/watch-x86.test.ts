@@ -20,6 +20,7 @@ import {
 } from '../../../src/debug/watchpoints';
 import { parseInfoRegisters } from '../../harness/oracles';
 import { GuestRun, bootGuest, buildGuest } from '../../harness/qemu';
+import { AdapterSession, attachGdbDap } from './adapters';
 
 /** Address of the instruction after the first one storing to `pa` (an absolute store in 64-bit code). */
 function instructionAfterStoreTo(kernel: string, addr: number): bigint {
@@ -190,5 +191,61 @@ describe('Break When Translation Changes: x86-64-changes through GDB + cdt-gdb-a
     const again = await b.arm(mine.map((a) => a.spec));
     assert.deepEqual(await b.alive!(again.map((a) => a.id)), new Set(again.map((a) => a.id)));
     await b.disarm(again.map((a) => a.id));
+  });
+});
+
+describe('Break When Translation Changes: x86-64-changes through GDB 16 native DAP (gdb -i=dap)', function () {
+  this.timeout(600000);
+  let run: GuestRun;
+  let s: AdapterSession;
+  let kernel: string;
+
+  before(async () => {
+    kernel = await buildGuest('x86-64-changes');
+    run = await bootGuest('x86-64-changes', { gdb: true });
+    s = await attachGdbDap(run.gdbPort!);
+  });
+  after(async () => {
+    s?.close();
+    await run?.kill();
+  });
+
+  it('the command channel (repl result) arms watch -l; the NMI\'s first table store stops the guest there (reason "data breakpoint")', async () => {
+    const t = await openLiveTarget(s.channel, s.observer);
+    let plan: WatchPlan;
+    try {
+      plan = await planWatch(new PageTableSession(spaceFromRegisters(t.arch, t.registers), t.memory), 0xffffffff80008000n);
+    } finally {
+      await t.dispose();
+    }
+    const con = await sessionConsole(s.channel, s.observer);
+    assert.equal(con.dialect.dialect, 'gdb-dap');
+    const backend = chooseBackend(watchChannels(con, s.channel, s.observer.capabilities?.supportsDataBreakpoints === true, () => []));
+    assert.ok(backend instanceof GdbWatchBackend);
+    const armed = await backend.arm(watchSpecs(plan));
+    assert.equal(armed.length, 12);
+    const stopped = new Promise<DebugProtocol.StoppedEvent>((resolve) => {
+      const sub = s.observer.onEvent!((e) => {
+        if (e.event === 'stopped') {
+          sub.dispose();
+          resolve(e as DebugProtocol.StoppedEvent);
+        }
+      });
+    });
+    const threads = await s.channel.request('threads');
+    await s.channel.request('continue', { threadId: threads.threads[0].id });
+    await run.qmp('inject-nmi');
+    const ev = await stopped;
+    assert.equal(ev.body.reason, 'data breakpoint'); // GDB 16's DAP names a watchpoint stop so
+    assert.equal(parseInfoRegisters(await run.hmp('info registers')).get('rip'), instructionAfterStoreTo(kernel, 0x209040));
+    const t2 = await openLiveTarget(s.channel, s.observer);
+    try {
+      const changes = await changedEntries(t2.memory, plan.entries);
+      assert.deepEqual(changes.map((c) => [c.entry.index, c.after]), [[8, 0x108101n]]);
+    } finally {
+      await t2.dispose();
+    }
+    await backend.disarm(armed.map((a) => a.id));
+    assert.deepEqual(await backend.alive!(armed.map((a) => a.id)), new Set());
   });
 });
