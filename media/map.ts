@@ -97,6 +97,8 @@ function renderRows(): void {
     const el = rowEl(k);
     el.hidden = false;
     el.dataset.index = String(i);
+    // VS Code's webview context menu (package.json webview/context) passes this to its commands.
+    el.dataset.vscodeContext = JSON.stringify({ webviewSection: 'range', va: keyHex(d!.va[i]), preventDefaultContextMenuItems: true });
     el.style.transform = `translateY(${it.start}px)`;
     const p = d!.perms[i];
     const cells = el.children;

@@ -130,6 +130,11 @@ export const openLiveTarget: OpenLiveTarget = async (channel, observer, options 
   return target;
 };
 
+/** The session's debugger console (dialect, raw commands), detected once per session. */
+export async function sessionConsole(channel: DapChannel, observer: DapObserver, options: LiveOptions = {}, signal?: AbortSignal): Promise<DebuggerConsole> {
+  return (await sessionInfo(channel, observer, options, signal)).console;
+}
+
 /** Forgets what was learned about a session (call when it ends). */
 export function forgetSession(channel: DapChannel): void {
   const s = sessions.get(channel);

@@ -97,9 +97,9 @@ export class TargetController {
     this.fire();
   }
 
-  get activeSession(): { id: string; name: string; channel: DapChannel } | undefined {
+  get activeSession(): { id: string; name: string; channel: DapChannel; observer: DapObserver } | undefined {
     const e = this.active();
-    return e && { id: e.id, name: e.name, channel: e.channel };
+    return e && { id: e.id, name: e.name, channel: e.channel, observer: e.observer };
   }
 
   /** Every event the adapter of session `id` sent, for the debug layer's listeners. */

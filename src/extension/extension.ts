@@ -12,12 +12,14 @@ import { StatusBar } from './statusBar';
 import { fromAdapter, fromClient } from './tracking';
 import { PageTablesView } from './treeView';
 import { TranslateHover } from './hover';
+import { TranslationWatches, registerWatches } from './watch';
 
 /** What tests reach through `vscode.extensions.getExtension(...).exports`. */
 export interface PtviewApi {
   controller: TargetController;
   tree: PageTablesView;
   maps: MapPanels;
+  watches: TranslationWatches;
 }
 
 export function activate(ctx: vscode.ExtensionContext): PtviewApi {
@@ -32,6 +34,7 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
     reveal: (va) => commands.revealCommand(deps, va),
   });
   deps.maps = maps;
+  const watches = new TranslationWatches(controller, tree, output);
   const status = new StatusBar();
   let lastKind = 'none';
 
@@ -45,16 +48,19 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
         const channel = { type: session.type, request: (c: string, a?: unknown) => Promise.resolve(session.customRequest(c, a)) };
         controller.add(session.id, session.name, channel);
         const end = () => {
+          watches.sessionEnded(session.id);
           void controller.remove(session.id);
           forgetSession(channel);
         };
         return {
           onWillReceiveMessage: (m) => {
+            watches.clientMessage(session.id, m);
             const ev = fromClient(m);
             if (ev) controller.handle(session.id, ev);
           },
           onDidSendMessage: (m) => {
             if (m?.type === 'event') controller.adapterEvent(session.id, m);
+            watches.adapterMessage(session.id, m);
             const ev = fromAdapter(m);
             if (ev) controller.handle(session.id, ev);
           },
@@ -65,7 +71,10 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
     }),
     vscode.debug.onDidChangeActiveDebugSession((s) => controller.setActive(s?.id)),
     vscode.debug.onDidChangeActiveStackItem((item) => item && controller.selectThread(item.session.id, item.threadId)),
-    vscode.debug.onDidTerminateDebugSession((s) => void controller.remove(s.id)),
+    vscode.debug.onDidTerminateDebugSession((s) => {
+      watches.sessionEnded(s.id);
+      void controller.remove(s.id);
+    }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('ptview.memoryStrategy') || e.affectsConfiguration('ptview.directMapOffset') || e.affectsConfiguration('ptview.adapterDialect')) {
         void controller.reopen();
@@ -85,10 +94,11 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
     }),
   );
   commands.register(ctx, deps);
+  registerWatches(ctx, watches);
   registerCoreFile(ctx);
   void vscode.commands.executeCommand('setContext', CTX.active, true);
   void vscode.commands.executeCommand('setContext', CTX.state, 'none');
-  return { controller, tree, maps };
+  return { controller, tree, maps, watches };
 }
 
 export function deactivate(): void {}

@@ -19,6 +19,8 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
    * these nodes come back expanded.
    */
   readonly expanded = new Set<string>();
+  /** Top-level rows of other modules (Watched Translations), after the roots; shown while running too. */
+  private readonly extraRoots = new Set<() => PtNode[]>();
 
   constructor(private readonly controller: TargetController) {
     this.view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: this, showCollapseAll: true });
@@ -46,6 +48,11 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
     this.changed.fire(undefined);
   }
 
+  addRoots(rows: () => PtNode[]): vscode.Disposable {
+    this.extraRoots.add(rows);
+    return new vscode.Disposable(() => this.extraRoots.delete(rows));
+  }
+
   getTreeItem(n: PtNode): vscode.TreeItem {
     const r = row(n);
     const state = !r.expandable ? vscode.TreeItemCollapsibleState.None
@@ -71,14 +78,16 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
 
   async getChildren(n?: PtNode): Promise<PtNode[]> {
     const s = this.controller.state();
-    if (s.kind === 'none' || s.kind === 'waiting' || s.kind === 'running' || s.kind === 'no-memory' || s.kind === 'error') return [];
+    const extras = n ? [] : [...this.extraRoots].flatMap((f) => f());
+    if (n?.kind === 'extra') return n.children?.() ?? [];
+    if (s.kind === 'none' || s.kind === 'waiting' || s.kind === 'running' || s.kind === 'no-memory' || s.kind === 'error') return extras;
     try {
       const ready = await this.controller.ready();
-      if (!n) return rootItems(ready.space.roots, ready.target.strategy);
+      if (!n) return [...rootItems(ready.space.roots, ready.target.strategy), ...extras];
       const opts = viewSettings();
       return await children(n, ready.session.store, { showInvalid: opts.showInvalid, chunkSize: opts.chunkSize });
     } catch {
-      return []; // the controller's state now says why; the welcome view shows it
+      return extras; // the controller's state now says why; the welcome view shows it
     }
   }
 
