@@ -1,12 +1,13 @@
 // One stop of a target: an address space, its memory, and one table store shared by every
 // operation (walk, ranges, translate, aliases, audit), so each table is read once per stop.
-import { Expansion, ExpansionError, expansion, foldRanges, leafChunks } from '../graph';
+import { Expansion, ExpansionError, expansion, leafChunks } from '../graph';
 import { PhysicalMemory } from '../memory';
 import { AddressSpace } from '../space';
 import { Diagnostic, Leaf, TableStore, loadTables, walk } from '../walker';
 import { AuditReport, auditReport } from './audit';
 import { LeafFilter } from './filter';
 import { MergedRange, RangeMerger } from './merge';
+import { foldRepeatedRanges, foldRepeats } from './repeats';
 import { Alias, countAliases, findAliases } from './reverse';
 import { Translation, translate } from './translate';
 
@@ -86,16 +87,18 @@ export class PageTableSession {
   }
 
   /**
-   * Merged ranges. Unfiltered, from the graph of tables (each shared subtree merged once, however
-   * often it is referenced); filtered, from a leaf walk (bounded like forEachLeaf).
+   * Merged ranges, repeats folded (repeats.ts: a range mapped again and again at a fixed stride
+   * is one range with `repeat` and `stride`). Unfiltered, from the graph of tables (each shared
+   * subtree merged once, however often it is referenced); filtered, from a leaf walk (bounded
+   * like forEachLeaf).
    */
   async ranges(opts: ListOptions = {}, onDiag?: (d: Diagnostic) => void): Promise<MergedRange[]> {
     if (opts.filter && !opts.filter.empty) {
       const m = new RangeMerger({ requirePaContiguous: opts.requirePaContiguous });
       await this.forEachLeaf((l) => m.push(l), opts, onDiag);
-      return m.finish();
+      return foldRepeats(m.finish());
     }
-    return foldRanges(this.space.roots, this.store, { requirePaContiguous: opts.requirePaContiguous, signal: opts.signal, diagnostic: onDiag, maxRanges: opts.maxRanges });
+    return foldRepeatedRanges(this.space.roots, this.store, { requirePaContiguous: opts.requirePaContiguous, signal: opts.signal, diagnostic: onDiag, maxRanges: opts.maxRanges });
   }
 
   translate(va: bigint, opts: { root?: string; signal?: AbortSignal } = {}): Promise<Translation> {

@@ -1,0 +1,60 @@
+// The extension's per-stop pipeline on a real Linux guest, outside VS Code: Debian's x86_64 kernel
+// (test/harness/linux.ts) stopped in the kernel on the user program's behalf, opened through
+// ptview's gdbstub client (the memory strategies are src/debug's, as in the extension), and per
+// stop what the map panel does (src/extension/mapPanel.ts): the stop's ranges and audit, region
+// labels, the map's rows. Each round is a new stop as the extension sees it: a new session, so
+// every table is read and decoded again. Not a pass/fail test; run with --cpu-prof to profile.
+import { performance } from 'node:perf_hooks';
+import { regionLabeler } from '../src/core/ops/regions';
+import { PageTableSession } from '../src/core/ops/session';
+import { spaceFromRegisters } from '../src/core/formats';
+import { openStubTarget } from '../src/debug/gdbstub/session';
+import { buildMapData } from '../src/extension/mapData';
+import { bootLinux } from '../test/harness/linux';
+import { fmt, stat } from './live';
+
+export async function stopBench(rounds = 9): Promise<void> {
+  const run = await bootLinux('x86_64-4level', { gdb: true });
+  try {
+    await run.stopInKernel();
+    const stub = await openStubTarget(`127.0.0.1:${run.gdbPort}`);
+    try {
+      const t = stub.target;
+      const space = spaceFromRegisters(t.arch, t.registers);
+      const rows: Record<string, number[]> = { stop: [], ranges: [], audit: [], map: [] };
+      let shape = '';
+      for (let i = 0; i <= rounds; i++) {
+        t.invalidate();
+        const session = new PageTableSession(space, t.memory);
+        const t0 = performance.now();
+        const ranges = await session.ranges();
+        const t1 = performance.now();
+        const report = await session.audit();
+        const t2 = performance.now();
+        const data = buildMapData(ranges, report, regionLabeler(space, ranges, t.memory.ram));
+        const t3 = performance.now();
+        if (i === 0) {
+          shape = `${session.stats.tablesRead} tables, ${report.leaves} leaves, ${ranges.length} ranges, ${data.count} map rows, strategy ${t.strategy}`;
+          continue; // warm-up
+        }
+        rows.ranges.push(t1 - t0);
+        rows.audit.push(t2 - t1);
+        rows.map.push(t3 - t2);
+        rows.stop.push(t3 - t0);
+      }
+      console.log(`\nThe extension's per-stop work on Debian's x86_64 kernel (map panel: ranges, audit, labels, rows; ${shape}); ms median (min-max) of ${rounds} stops`);
+      for (const [k, v] of Object.entries(rows)) console.log(`  ${k.padEnd(7)} ${fmt(stat(v))}`);
+    } finally {
+      await stub.close();
+    }
+  } finally {
+    await run.kill();
+  }
+}
+
+if (require.main === module) {
+  stopBench(Number(process.argv[2]) || 9).catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
