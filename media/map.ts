@@ -103,7 +103,9 @@ function renderRows(): void {
     cells[0].textContent = keyHex(d!.va[i]);
     cells[1].textContent = keyHex(d!.end[i]);
     cells[2].textContent = '0x' + d!.pa[i].toString(16);
-    cells[3].textContent = sizeText(d!.size[i]);
+    // A folded range (the same page every `stride` bytes, e.g. Linux's ESPfix area): one row.
+    cells[3].textContent = d!.repeat[i] > 1 ? `${sizeText(d!.size[i])} \u00d7${d!.repeat[i]}` : sizeText(d!.size[i]);
+    (cells[3] as HTMLElement).title = d!.repeat[i] > 1 ? `${d!.repeat[i]} copies of ${sizeText(d!.size[i])}, one every ${sizeText(d!.stride[i])}, all mapping 0x${d!.pa[i].toString(16)}` : '';
     cells[4].textContent = `${sizeText(d!.pageSize[i])} ${d!.levels[d!.level[i]]}`;
     cells[5].textContent = rightsString(p);
     cells[6].textContent = d!.memTypes[d!.memType[i]];

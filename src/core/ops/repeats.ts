@@ -12,6 +12,7 @@
 // FoldAlgebra over the graph of tables, so a repeated subtree folds once per table, not once per
 // copy: the PTE table's 32 copies fold when it is decoded, the PMD table appends that one folded
 // range 512 times, the PUD entries 4 times.
+import { sizeLabel } from '../addr';
 import { FoldAlgebra, FoldLimitError, FoldOptions, MAX_RANGES, countAlgebra, fold, rangeCountAlgebra } from '../graph';
 import { Root } from '../space';
 import { TableStore } from '../walker';
@@ -31,6 +32,11 @@ export function spanEnd(r: MergedRange): number {
 /** Pages over all copies. */
 export function totalPages(r: MergedRange): number {
   return r.pages * repeatCount(r);
+}
+
+/** " ×65536 every 64K" for a folded range (text outputs), "" for one copy. */
+export function repeatText(r: MergedRange): string {
+  return repeatCount(r) > 1 ? ` \u00d7${r.repeat} every ${sizeLabel(r.stride!)}` : '';
 }
 
 /** The copies of a folded range as plain ranges (tests, and callers that need one per copy). */

@@ -14,6 +14,7 @@ import { PageTableSession } from '../../../src/core/ops/session';
 import { Leaf, TableStore, walk } from '../../../src/core/walker';
 import { ArchModel, a64, rights, sv39, x86_64 } from '../../support/randomTables';
 import { SparseMemory } from '../../support/sparseMemory';
+import { ESPFIX_VA, espfixMemory } from '../../support/espfix';
 
 const AD = Flag.Accessed | Flag.Dirty;
 const plain = (r: MergedRange) => ({ ...r, root: r.root.name, flags: r.flags & ~AD });
@@ -94,24 +95,7 @@ describe('folded repeats: exactly the merged ranges, one object per repeated run
   });
 
   it('x86_64 ESPfix shape: 65,536 copies of one page, one every 64 KiB, are one range', async () => {
-    const mem = new SparseMemory();
-    const ro = { write: false, user: false, exec: false };
-    const pml4 = BASE;
-    const pud = BASE + 0x1000;
-    const pmd = BASE + 0x2000;
-    const pte = BASE + 0x3000;
-    const page = 0x5000000;
-    // PML4[492] (0xffffff0000000000, ESPFIX_PGD_ENTRY = -2 in the 5-level layout; any kernel slot
-    // will do here) → PUD entries 0..3 → one PMD whose 512 entries → one PTE table with one
-    // present entry every 16 (64 KiB).
-    mem.write64(pml4 + 8 * 492, x86_64.table(pud, { write: true, user: false, exec: true }));
-    for (let i = 0; i < 4; i++) mem.write64(pud + 8 * i, x86_64.table(pmd, { write: true, user: false, exec: true }));
-    for (let i = 0; i < 512; i++) mem.write64(pmd + 8 * i, x86_64.table(pte, { write: true, user: false, exec: true }));
-    for (let i = 0; i < 512; i += 16) mem.write64(pte + 8 * i, x86_64.leaf(page, 3, ro));
-    // And the same page once more after the area, off the stride: not a copy.
-    mem.write64(pud + 8 * 4, x86_64.table(pmd + 0x2000, { write: true, user: false, exec: true }));
-    mem.write64(pmd + 0x2000, x86_64.table(pte + 0x2000, { write: true, user: false, exec: true }));
-    mem.write64(pte + 0x2000 + 8, x86_64.leaf(page, 3, ro));
+    const { mem, pml4, page } = espfixMemory();
     const space = spaceFromRegisters('x86_64', x86_64.regs(pml4));
     const s = new PageTableSession(space, mem);
     const ranges = await s.ranges();
@@ -121,10 +105,10 @@ describe('folded repeats: exactly the merged ranges, one object per repeated run
     assert.equal(r.stride, 0x10000);
     assert.equal(r.size, 0x1000);
     assert.equal(r.pa, page);
-    assert.equal(space.roots[0].toVirt(r.start), 0xffff_f600_0000_0000n);
+    assert.equal(space.roots[0].toVirt(r.start), ESPFIX_VA);
     assert.equal(totalPages(r), 65536);
     assert.equal(after.repeat, undefined);
-    assert.equal(space.roots[0].toVirt(after.start), 0xffff_f601_0000_1000n);
+    assert.equal(space.roots[0].toVirt(after.start), ESPFIX_VA + 0x1_0000_1000n);
     // Folded per table: no subtree's summary ever holds more than two ranges.
     const bounded = await foldRepeatedRanges(space.roots, new TableStore(mem), { maxRanges: 2 });
     assert.deepEqual(bounded.map((x) => x.repeat), [65536, undefined]);
