@@ -347,6 +347,16 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
       applyFilter();
       scroller.scrollTop = state.scrollTop;
       document.body.dataset.status = 'ready';
+      delete document.body.dataset.timing;
+      // On screen at the next frame: the stop's figures, with when (e2e reads them; the host logs them).
+      if (m.timing) {
+        const timing = m.timing;
+        requestAnimationFrame(() => {
+          const at = Date.now();
+          document.body.dataset.timing = JSON.stringify({ ...timing, drawnAt: at });
+          vscode.postMessage({ type: 'drawn', at });
+        });
+      }
       return;
     }
     case 'status':
@@ -354,6 +364,7 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
       rows = new Uint32Array(0);
       summary.textContent = m.message;
       document.body.dataset.status = m.kind ?? 'empty';
+      delete document.body.dataset.timing;
       renderRows();
       drawStrip();
       return;

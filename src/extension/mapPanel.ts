@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { regionLabeler } from '../core/ops/regions';
 import type { RunOptions, TargetRun } from './commands';
-import { Ready, TargetController } from './controller';
+import { Ready, StopFigures, TargetController, stopFigures, stopFiguresText } from './controller';
 import { MAP_VIEW_TYPE } from './ids';
 import { MapData, buildMapData, exportCsv, exportJson } from './mapData';
 import { FromWebview, ToWebview } from './protocol';
@@ -16,6 +16,8 @@ export interface MapHost {
   withTarget<T>(title: string, fn: (r: Ready, signal: AbortSignal) => Promise<T>): Promise<T | undefined>;
   runTarget<T>(title: string, fn: (r: Ready, signal: AbortSignal) => Promise<T>, opts?: RunOptions): Promise<TargetRun<T>>;
   reveal(va: string): Promise<unknown>;
+  /** A line in ptview's output channel (the per-stop figures). */
+  log?(line: string): void;
 }
 
 export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializer {
@@ -23,6 +25,8 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
   private data: { generation: number; data: MapData } | undefined;
   private pendingSelect: string | undefined;
   private webviewReady = false;
+  /** Figures of the last build sent, until the webview says it drew it. */
+  private pendingFigures: StopFigures | undefined;
   /** Last message posted (tests read it through the API). */
   lastPosted: ToWebview | undefined;
 
@@ -73,12 +77,18 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
     if (s.kind === 'none') return this.post({ type: 'status', message: 'No debug session: start debugging a QEMU guest.' });
     if (s.kind === 'running') return this.post({ type: 'status', message: 'The target is running: pause it to see its address space.' });
     if (s.kind === 'waiting') return this.post({ type: 'status', message: 'The debug session has not stopped yet: pause it to see its address space.' });
+    let figures: StopFigures | undefined;
     const run = await this.host.runTarget('Building the address-space map', async (r, signal) => {
       if (this.data?.generation === r.generation) return this.data.data;
+      const t0 = performance.now();
       const ranges = await r.session.ranges({ signal });
+      const t1 = performance.now();
       const max = viewSettings().mapMaxRows;
       const report = await r.session.audit({ signal });
+      const t2 = performance.now();
       const data = buildMapData(ranges.length > max ? ranges.slice(0, max) : ranges, report, regionLabeler(r.space, ranges, r.session.memory.ram));
+      r.timing.map = { ranges: t1 - t0, audit: t2 - t1, rows: performance.now() - t2 };
+      figures = stopFigures(r);
       this.data = { generation: r.generation, data };
       return data;
     }, { signal: opts.signal, quiet: opts.ifVisible });
@@ -92,7 +102,8 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
       return this.post({ type: 'status', kind: 'error', message: why ? `The page tables could not be read: ${why}` : 'The page tables could not be read.' });
     }
     const root = this.controller.activeSession?.name ?? 'debug session';
-    this.post({ type: 'data', data: built, title: `${root}: ${built.count} ranges` });
+    this.pendingFigures = figures;
+    this.post({ type: 'data', data: built, title: `${root}: ${built.count} ranges`, ...(figures ? { timing: figures } : {}) });
     if (this.pendingSelect) {
       this.post({ type: 'select', va: this.pendingSelect });
       this.pendingSelect = undefined;
@@ -112,6 +123,10 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
       }
       case 'reveal':
         await this.host.reveal(m.va);
+        return;
+      case 'drawn':
+        if (this.pendingFigures) this.host.log?.(stopFiguresText(this.pendingFigures, m.at));
+        this.pendingFigures = undefined;
         return;
       case 'export': {
         const d = this.data?.data;

@@ -1,8 +1,10 @@
 // Messages between the map webview (media/map.ts) and its host (mapPanel.ts).
+import type { StopFigures } from './controller';
 import type { MapData, MapFilter } from './mapData';
 
 export type ToWebview =
-  | { type: 'data'; data: MapData; title: string }
+  /** timing: what the stop cost until the data was sent (a new build only); the webview adds when it drew it. */
+  | { type: 'data'; data: MapData; title: string; timing?: StopFigures }
   /** No data to show: no session, running, no physical memory, the build cancelled or failed. */
   | { type: 'status'; message: string; kind?: 'cancelled' | 'error' }
   | { type: 'trace'; index: number; va: string; text: string }
@@ -13,7 +15,9 @@ export type FromWebview =
   | { type: 'ready' }
   | { type: 'trace'; index: number; va: string }
   | { type: 'export'; format: 'csv' | 'json'; rows: number[] }
-  | { type: 'reveal'; va: string };
+  | { type: 'reveal'; va: string }
+  /** The rows of the data message with `timing` are on screen (Date.now() then). */
+  | { type: 'drawn'; at: number };
 
 /** What the webview keeps through getState/setState (and the serializer restores). */
 export interface MapViewState {
