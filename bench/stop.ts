@@ -3,10 +3,14 @@
 // ptview's gdbstub client (the memory strategies are src/debug's, as in the extension), and per
 // stop what the map panel does (src/extension/mapPanel.ts): the stop's ranges and audit, region
 // labels, the map's rows. Each round is a new stop as the extension sees it: a new session, so
-// every table is read and decoded again. Not a pass/fail test; run with --cpu-prof to profile.
+// every table is read and decoded again; then the same stops as the extension has them when no
+// table changed since the last stop (core/ops/unchanged.ts: the tables read and compared, the
+// last map reused). Not a pass/fail test; run with --cpu-prof to profile.
 import { performance } from 'node:perf_hooks';
 import { regionLabeler } from '../src/core/ops/regions';
 import { PageTableSession } from '../src/core/ops/session';
+import { UnchangedTables, registersKey } from '../src/core/ops/unchanged';
+import { RecordingMemory } from '../src/core/sources/snapshot';
 import { spaceFromRegisters } from '../src/core/formats';
 import { openStubTarget } from '../src/debug/gdbstub/session';
 import { buildMapData } from '../src/extension/mapData';
@@ -42,8 +46,22 @@ export async function stopBench(rounds = 9): Promise<void> {
         rows.map.push(t3 - t2);
         rows.stop.push(t3 - t0);
       }
+      const cache = new UnchangedTables<unknown>();
+      const key = registersKey(t.registers);
+      const compute = async (session: PageTableSession) => {
+        const ranges = await session.ranges();
+        return buildMapData(ranges, await session.audit(), regionLabeler(space, ranges, t.memory.ram));
+      };
+      rows.unchanged = [];
+      for (let i = 0; i <= rounds; i++) {
+        t.invalidate();
+        const t0 = performance.now();
+        const { reused } = await cache.get(new PageTableSession(space, new RecordingMemory(t.memory)), key, compute);
+        if (i > 0) rows.unchanged.push(performance.now() - t0);
+        if (i > 0 && !reused) throw new Error('the tables changed while the guest was paused');
+      }
       console.log(`\nThe extension's per-stop work on Debian's x86_64 kernel (map panel: ranges, audit, labels, rows; ${shape}); ms median (min-max) of ${rounds} stops`);
-      for (const [k, v] of Object.entries(rows)) console.log(`  ${k.padEnd(7)} ${fmt(stat(v))}`);
+      for (const [k, v] of Object.entries(rows)) console.log(`  ${k.padEnd(10)} ${fmt(stat(v))}`);
     } finally {
       await stub.close();
     }

@@ -3,6 +3,7 @@
 // of that stop shares the session's table store, so each table is read once per stop.
 import { spaceFromRegisters } from '../core/formats';
 import { PageTableSession } from '../core/ops/session';
+import { RecordingMemory } from '../core/sources/snapshot';
 import { AddressSpace } from '../core/space';
 import type { DapChannel, DapObserver, LiveOptions, LiveTarget, OpenLiveTarget } from '../debug/api';
 import { LiveAccessError } from '../debug/api';
@@ -29,15 +30,15 @@ export interface StopTiming {
   openMs: number;
   /** In the Page Tables view's getChildren for this stop (sections may overlap the map's). */
   treeMs: number;
-  /** Building the map: merged ranges, audit, rows. */
-  map?: { ranges: number; audit: number; rows: number };
+  /** Building the map: merged ranges, audit, rows; reused: the previous stop's map (no table changed). */
+  map?: { ranges: number; audit: number; rows: number; reused?: boolean };
 }
 
 export interface StopFigures {
   stoppedAt: number;
   openMs: number;
   treeMs: number;
-  map?: { ranges: number; audit: number; rows: number };
+  map?: { ranges: number; audit: number; rows: number; reused?: boolean };
   /** Wall-clock ms the adapter was answering ptview's requests in this stop. */
   adapterMs: number;
   /** ptview's own work: open + tree + map, less the adapter's share (an upper bound: overlapping sections count in each). */
@@ -60,7 +61,7 @@ export function stopFigures(r: Ready): StopFigures {
 /** One line for the output channel and the e2e figures. */
 export function stopFiguresText(f: StopFigures, drawnAt?: number): string {
   const r = (x: number) => x.toFixed(0);
-  const map = f.map ? `, map ${r(f.map.ranges + f.map.audit + f.map.rows)} ms (ranges ${r(f.map.ranges)}, audit ${r(f.map.audit)}, rows ${r(f.map.rows)})` : '';
+  const map = !f.map ? '' : f.map.reused ? `, map ${r(f.map.ranges)} ms (no table changed: the last stop's map)` : `, map ${r(f.map.ranges + f.map.audit + f.map.rows)} ms (ranges ${r(f.map.ranges)}, audit ${r(f.map.audit)}, rows ${r(f.map.rows)})`;
   const drawn = drawnAt !== undefined ? `; map drawn ${r(drawnAt - f.stoppedAt)} ms after the stop` : '';
   return `stop: ptview's own work ${r(f.ownMs)} ms beside the adapter's ${r(f.adapterMs)} ms (open ${r(f.openMs)} ms, tree ${r(f.treeMs)} ms${map}); extension host CPU ${r(f.hostCpuMs)} ms${drawn}`;
 }
@@ -279,7 +280,7 @@ export class TargetController {
       }
       const space = spaceFromRegisters(target.arch, target.registers);
       const timing: StopTiming = { stoppedAt: e.since.at, cpuAtStop: e.since.cpu, openMs: Date.now() - e.since.at, treeMs: 0 };
-      const ready: Ready = { target, space, session: new PageTableSession(space, target.memory), generation: ++this.gen, timing };
+      const ready: Ready = { target, space, session: stopSession(space, target), generation: ++this.gen, timing };
       e.ready = ready;
       return ready;
     } catch (err) {
@@ -304,7 +305,7 @@ export class TargetController {
       r.target.invalidate();
       r.target.resetStats();
       const timing: StopTiming = { stoppedAt: e.since.at, cpuAtStop: e.since.cpu, openMs: 0, treeMs: 0 };
-      e.ready = { ...r, session: new PageTableSession(r.space, r.target.memory), generation: ++this.gen, timing };
+      e.ready = { ...r, session: stopSession(r.space, r.target), generation: ++this.gen, timing };
     }
     this.changed(e.id);
   }
@@ -340,6 +341,12 @@ export class TargetController {
     const s = this.state();
     for (const l of this.listeners) l(s);
   }
+}
+
+// The tables a stop read are kept with it (RecordingMemory): the next stop compares its tables
+// with them to reuse what nothing changed (core/ops/unchanged.ts).
+function stopSession(space: AddressSpace, target: LiveTarget): PageTableSession {
+  return new PageTableSession(space, new RecordingMemory(target.memory));
 }
 
 function now(): { at: number; cpu: NodeJS.CpuUsage } {
