@@ -30,7 +30,7 @@ export interface StopTiming {
   openMs: number;
   /** In the Page Tables view's getChildren for this stop (sections may overlap the map's). */
   treeMs: number;
-  /** Building the map: merged ranges, audit, rows; reused: the previous stop's map (no table changed). */
+  /** Building the map: merged ranges with the audit (one fold: ranges), or each apart; rows; reused: the previous stop's map (no table changed). */
   map?: { ranges: number; audit: number; rows: number; reused?: boolean };
 }
 
@@ -61,7 +61,7 @@ export function stopFigures(r: Ready): StopFigures {
 /** One line for the output channel and the e2e figures. */
 export function stopFiguresText(f: StopFigures, drawnAt?: number): string {
   const r = (x: number) => x.toFixed(0);
-  const map = !f.map ? '' : f.map.reused ? `, map ${r(f.map.ranges)} ms (no table changed: the last stop's map)` : `, map ${r(f.map.ranges + f.map.audit + f.map.rows)} ms (ranges ${r(f.map.ranges)}, audit ${r(f.map.audit)}, rows ${r(f.map.rows)})`;
+  const map = !f.map ? '' : f.map.reused ? `, map ${r(f.map.ranges)} ms (no table changed: the last stop's map)` : `, map ${r(f.map.ranges + f.map.audit + f.map.rows)} ms (ranges${f.map.audit ? '' : ' and audit'} ${r(f.map.ranges)}${f.map.audit ? `, audit ${r(f.map.audit)}` : ''}, rows ${r(f.map.rows)})`;
   const drawn = drawnAt !== undefined ? `; map drawn ${r(drawnAt - f.stoppedAt)} ms after the stop` : '';
   return `stop: ptview's own work ${r(f.ownMs)} ms beside the adapter's ${r(f.adapterMs)} ms (open ${r(f.openMs)} ms, tree ${r(f.treeMs)} ms${map}); extension host CPU ${r(f.hostCpuMs)} ms${drawn}`;
 }
