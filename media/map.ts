@@ -348,15 +348,8 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
       scroller.scrollTop = state.scrollTop;
       document.body.dataset.status = 'ready';
       delete document.body.dataset.timing;
-      // On screen at the next frame: the stop's figures, with when (e2e reads them; the host logs them).
-      if (m.timing) {
-        const timing = m.timing;
-        requestAnimationFrame(() => {
-          const at = Date.now();
-          document.body.dataset.timing = JSON.stringify({ ...timing, drawnAt: at });
-          vscode.postMessage({ type: 'drawn', at });
-        });
-      }
+      // On screen at the next frame: the host completes the stop's figures then.
+      if (m.timed) requestAnimationFrame(() => vscode.postMessage({ type: 'drawn', at: Date.now() }));
       return;
     }
     case 'status':
@@ -367,6 +360,9 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
       delete document.body.dataset.timing;
       renderRows();
       drawStrip();
+      return;
+    case 'figures':
+      document.body.dataset.timing = JSON.stringify(m.figures);
       return;
     case 'trace': {
       const fi = data && m.index >= 0 && m.index < data.count ? data.finding[m.index] : -1;

@@ -5,10 +5,10 @@ import * as vscode from 'vscode';
 import { regionLabeler } from '../core/ops/regions';
 import { UnchangedTables, registersKey } from '../core/ops/unchanged';
 import type { RunOptions, TargetRun } from './commands';
-import { Ready, StopFigures, TargetController, stopFigures, stopFiguresText } from './controller';
+import { Ready, TargetController, stopFigures, stopFiguresText } from './controller';
 import { MAP_VIEW_TYPE } from './ids';
 import { MapData, buildMapData, exportCsv, exportJson } from './mapData';
-import { FromWebview, ToWebview } from './protocol';
+import { DrawnFigures, FromWebview, ToWebview } from './protocol';
 import { mapHtml } from './mapHtml';
 import { viewSettings } from './settings';
 import { translationText } from './text';
@@ -27,7 +27,7 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
   private pendingSelect: string | undefined;
   private webviewReady = false;
   /** Figures of the last build sent, until the webview says it drew it. */
-  private pendingFigures: StopFigures | undefined;
+  private pending: { ready: Ready; postedAt: number } | undefined;
   /** The last stop's map, reused while its registers and tables are unchanged. */
   private readonly lastStop = new UnchangedTables<MapData>();
   /** Last message posted (tests read it through the API). */
@@ -80,7 +80,7 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
     if (s.kind === 'none') return this.post({ type: 'status', message: 'No debug session: start debugging a QEMU guest.' });
     if (s.kind === 'running') return this.post({ type: 'status', message: 'The target is running: pause it to see its address space.' });
     if (s.kind === 'waiting') return this.post({ type: 'status', message: 'The debug session has not stopped yet: pause it to see its address space.' });
-    let figures: StopFigures | undefined;
+    let fresh: Ready | undefined;
     const run = await this.host.runTarget('Building the address-space map', async (r, signal) => {
       if (this.data?.generation === r.generation) return this.data.data;
       const max = viewSettings().mapMaxRows;
@@ -97,7 +97,7 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
       }, signal);
       // Reused: reading and comparing the tables is the whole cost (counted as the ranges').
       r.timing.map = reused ? { ranges: performance.now() - t0, audit: 0, rows: 0, reused: true } : times;
-      figures = stopFigures(r);
+      fresh = r;
       this.data = { generation: r.generation, data };
       return data;
     }, { signal: opts.signal, quiet: opts.ifVisible });
@@ -111,8 +111,9 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
       return this.post({ type: 'status', kind: 'error', message: why ? `The page tables could not be read: ${why}` : 'The page tables could not be read.' });
     }
     const root = this.controller.activeSession?.name ?? 'debug session';
-    this.pendingFigures = figures;
-    this.post({ type: 'data', data: built, title: `${root}: ${built.count} ranges`, ...(figures ? { timing: figures } : {}) });
+    // A new build: the webview says when it is on screen, then the stop's figures are complete.
+    this.pending = fresh && { ready: fresh, postedAt: Date.now() };
+    this.post({ type: 'data', data: built, title: `${root}: ${built.count} ranges`, ...(fresh ? { timed: true } : {}) });
     if (this.pendingSelect) {
       this.post({ type: 'select', va: this.pendingSelect });
       this.pendingSelect = undefined;
@@ -134,8 +135,12 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
         await this.host.reveal(m.va);
         return;
       case 'drawn':
-        if (this.pendingFigures) this.host.log?.(stopFiguresText(this.pendingFigures, m.at));
-        this.pendingFigures = undefined;
+        if (this.pending) {
+          const figures: DrawnFigures = { ...stopFigures(this.pending.ready), postedAt: this.pending.postedAt, drawnAt: m.at };
+          this.host.log?.(stopFiguresText(figures, m.at));
+          this.post({ type: 'figures', figures });
+        }
+        this.pending = undefined;
         return;
       case 'export': {
         const d = this.data?.data;

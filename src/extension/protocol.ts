@@ -3,8 +3,10 @@ import type { StopFigures } from './controller';
 import type { MapData, MapFilter } from './mapData';
 
 export type ToWebview =
-  /** timing: what the stop cost until the data was sent (a new build only); the webview adds when it drew it. */
-  | { type: 'data'; data: MapData; title: string; timing?: StopFigures }
+  /** timed: a new build for a stop: answer 'drawn' once it is on screen. */
+  | { type: 'data'; data: MapData; title: string; timed?: boolean }
+  /** The stop's figures once its map was drawn (body[data-timing], read by the e2e suite). */
+  | { type: 'figures'; figures: DrawnFigures }
   /** No data to show: no session, running, no physical memory, the build cancelled or failed. */
   | { type: 'status'; message: string; kind?: 'cancelled' | 'error' }
   | { type: 'trace'; index: number; va: string; text: string }
@@ -26,4 +28,10 @@ export interface MapViewState {
   selected?: string;
   /** Visible window of the strip, as fractions of the whole axis. */
   zoom: [number, number];
+}
+
+/** A stop's figures (controller.ts) with when the host sent the map and when it was on screen (Date.now()). */
+export interface DrawnFigures extends StopFigures {
+  postedAt: number;
+  drawnAt: number;
 }
