@@ -89,6 +89,9 @@ test('a real Linux kernel: the tree reads at 300 px down to a user page, the map
       await tip.waitFor({ timeout: 3000 }).catch(() => undefined);
     }
     await expect(tip).toBeVisible();
+    // The README's screenshot at a settled state: the Call Stack says the guest is paused (the
+    // header reads "Running" only while the workbench catches up with a stop).
+    await expect(callStack).toContainText(/paused/i, { timeout: 10_000 });
     await shot(page, 'linux-tree-leaf');
     await page.mouse.move(900, 700);
     await page.keyboard.press('Escape');
