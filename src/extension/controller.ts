@@ -39,8 +39,9 @@ export interface StopFigures {
   openMs: number;
   treeMs: number;
   map?: { ranges: number; audit: number; rows: number; reused?: boolean };
-  /** Wall-clock ms the adapter was answering ptview's requests in this stop. */
+  /** Wall-clock ms the adapter was answering ptview's requests in this stop, and how many. */
   adapterMs: number;
+  requests: number;
   /** ptview's own work: open + tree + map, less the adapter's share (an upper bound: overlapping sections count in each). */
   ownMs: number;
   /** Extension host CPU since the stop (every extension of the host, ptview's included). */
@@ -53,7 +54,7 @@ export function stopFigures(r: Ready): StopFigures {
   const mapMs = t.map ? t.map.ranges + t.map.audit + t.map.rows : 0;
   const cpu = process.cpuUsage(t.cpuAtStop);
   return {
-    stoppedAt: t.stoppedAt, openMs: t.openMs, treeMs: t.treeMs, map: t.map, adapterMs,
+    stoppedAt: t.stoppedAt, openMs: t.openMs, treeMs: t.treeMs, map: t.map, adapterMs, requests: r.target.stats.dapRequests,
     ownMs: Math.max(0, t.openMs + t.treeMs + mapMs - adapterMs), hostCpuMs: (cpu.user + cpu.system) / 1000,
   };
 }
@@ -63,7 +64,7 @@ export function stopFiguresText(f: StopFigures, drawnAt?: number): string {
   const r = (x: number) => x.toFixed(0);
   const map = !f.map ? '' : f.map.reused ? `, map ${r(f.map.ranges)} ms (no table changed: the last stop's map)` : `, map ${r(f.map.ranges + f.map.audit + f.map.rows)} ms (ranges${f.map.audit ? '' : ' and audit'} ${r(f.map.ranges)}${f.map.audit ? `, audit ${r(f.map.audit)}` : ''}, rows ${r(f.map.rows)})`;
   const drawn = drawnAt !== undefined ? `; map drawn ${r(drawnAt - f.stoppedAt)} ms after the stop` : '';
-  return `stop: ptview's own work ${r(f.ownMs)} ms beside the adapter's ${r(f.adapterMs)} ms (open ${r(f.openMs)} ms, tree ${r(f.treeMs)} ms${map}); extension host CPU ${r(f.hostCpuMs)} ms${drawn}`;
+  return `stop: ptview's own work ${r(f.ownMs)} ms beside the adapter's ${r(f.adapterMs)} ms for ${f.requests} requests (open ${r(f.openMs)} ms, tree ${r(f.treeMs)} ms${map}); extension host CPU ${r(f.hostCpuMs)} ms${drawn}`;
 }
 
 export type State =

@@ -129,7 +129,7 @@ describe('extension target controller', () => {
     (r.target.stats as { adapterMs: number }).adapterMs = r.timing.openMs + 4;
     const f = stopFigures(r);
     assert.equal(f.ownMs, 5 + 33 - 4, 'open + tree + map - adapter');
-    assert.match(stopFiguresText(f, f.stoppedAt + 120), /^stop: ptview's own work 34 ms beside the adapter's \d+ ms .*map 33 ms \(ranges 10, audit 20, rows 3\).*; map drawn 120 ms after the stop$/);
+    assert.match(stopFiguresText(f, f.stoppedAt + 120), /^stop: ptview's own work 34 ms beside the adapter's \d+ ms for \d+ requests .*map 33 ms \(ranges 10, audit 20, rows 3\).*; map drawn 120 ms after the stop$/);
     // A new stop starts a new clock.
     c.handle('s1', { kind: 'running' });
     c.handle('s1', { kind: 'stopped' });
