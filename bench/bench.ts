@@ -1,10 +1,12 @@
 // npm run bench: throughput of the paging core on a synthetic Linux-like address space, live walks
-// of the test guests and of real Debian Linux guests, side by side with gdb-pt-dump.
+// of the test guests and of real Debian Linux guests, side by side with gdb-pt-dump; the
+// extension's per-stop work on the real x86_64 guest (stop.ts).
 // Figures go into the README; nothing here is a pass/fail test.
 import { spaceFromRegisters } from '../src/core/formats';
 import { RangeMerger } from '../src/core/ops/merge';
 import { TableStore, walk } from '../src/core/walker';
 import { linuxBench } from './linux';
+import { stopBench } from './stop';
 import { liveBench, stubBench } from './live';
 import { realShapeBench } from './realShapeBench';
 import { buildLinuxLike } from './synthetic';
@@ -56,4 +58,5 @@ void main()
   .then(() => realShapeBench())
   .then(() => liveBench())
   .then(() => stubBench())
-  .then(() => linuxBench());
+  .then(() => linuxBench())
+  .then(() => stopBench());

@@ -105,7 +105,9 @@ function renderRows(): void {
     cells[0].textContent = keyHex(d!.va[i]);
     cells[1].textContent = keyHex(d!.end[i]);
     cells[2].textContent = '0x' + d!.pa[i].toString(16);
-    cells[3].textContent = sizeText(d!.size[i]);
+    // A folded range (the same page every `stride` bytes, e.g. Linux's ESPfix area): one row.
+    cells[3].textContent = d!.repeat[i] > 1 ? `${sizeText(d!.size[i])} \u00d7${d!.repeat[i]}` : sizeText(d!.size[i]);
+    (cells[3] as HTMLElement).title = d!.repeat[i] > 1 ? `${d!.repeat[i]} copies of ${sizeText(d!.size[i])}, one every ${sizeText(d!.stride[i])}, all mapping 0x${d!.pa[i].toString(16)}` : '';
     cells[4].textContent = `${sizeText(d!.pageSize[i])} ${d!.levels[d!.level[i]]}`;
     cells[5].textContent = rightsString(p);
     cells[6].textContent = d!.memTypes[d!.memType[i]];
@@ -347,6 +349,9 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
       applyFilter();
       scroller.scrollTop = state.scrollTop;
       document.body.dataset.status = 'ready';
+      delete document.body.dataset.timing;
+      // On screen at the next frame: the host completes the stop's figures then.
+      if (m.timed) requestAnimationFrame(() => vscode.postMessage({ type: 'drawn', at: Date.now() }));
       return;
     }
     case 'status':
@@ -354,8 +359,12 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
       rows = new Uint32Array(0);
       summary.textContent = m.message;
       document.body.dataset.status = m.kind ?? 'empty';
+      delete document.body.dataset.timing;
       renderRows();
       drawStrip();
+      return;
+    case 'figures':
+      document.body.dataset.timing = JSON.stringify(m.figures);
       return;
     case 'trace': {
       const fi = data && m.index >= 0 && m.index < data.count ? data.finding[m.index] : -1;

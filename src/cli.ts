@@ -16,6 +16,7 @@ import { regionLabeler } from './core/ops/regions';
 import { FilterError, FilterSpec, parseFilters, parseRange } from './core/ops/filter';
 import { ExpansionError, FoldLimitError } from './core/graph';
 import { RangeMerger } from './core/ops/merge';
+import { foldRepeats, repeatText } from './core/ops/repeats';
 import { leafJsonLine, rangeJsonLine, rangeRecord, translationRecord } from './core/ops/records';
 import { PageTableSession } from './core/ops/session';
 import { TranslateError, Translation } from './core/ops/translate';
@@ -439,7 +440,7 @@ async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
       else {
         const merger = new RangeMerger({ requirePaContiguous: Boolean(o.paContiguous) });
         await session.forEachLeaf((l) => merger.push(l), { filter }, (d) => warn(d.message));
-        ranges = merger.finish();
+        ranges = foldRepeats(merger.finish());
       }
       let lastRoot = '';
       let n = 0;
@@ -456,7 +457,7 @@ async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
         const rec = rangeRecord(r);
         const f = r.root.format;
         const region = labels?.(r.start, r.root);
-        out(`${rec.va.padEnd(18)}-${rec.end.padEnd(18)} ${sizeLabel(r.end - r.start).padStart(6)} ${rightsString(r.perms)} ${f.memTypes[r.memType].padEnd(4)} ${f.levels[r.level].name.padEnd(4)} -> ${rec.pa}${r.paContiguous ? '' : ' (scattered)'}${region ? `  [${region}]` : ''}`);
+        out(`${rec.va.padEnd(18)}-${rec.end.padEnd(18)} ${sizeLabel(r.end - r.start).padStart(6)} ${rightsString(r.perms)} ${f.memTypes[r.memType].padEnd(4)} ${f.levels[r.level].name.padEnd(4)} -> ${rec.pa}${r.paContiguous ? '' : ' (scattered)'}${repeatText(r)}${region ? `  [${region}]` : ''}`);
       }
     }
     return EXIT.ok;

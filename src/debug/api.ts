@@ -55,6 +55,8 @@ export interface LiveStats {
   /** Physical reads that reached the target (tables, after the per-stop cache). */
   reads: number;
   phases: Record<string, number>; // milliseconds per phase: attach, registers, ram, walk...
+  /** Wall-clock ms with at least one request waiting for the adapter (its share of a stop). */
+  adapterMs: number;
 }
 
 /**

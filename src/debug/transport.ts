@@ -4,7 +4,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { DapChannel, DapObserver, LiveAccessError, LiveStats } from './api';
 
 export function newStats(): LiveStats {
-  return { dapRequests: 0, errorResponses: 0, bytesRead: 0, cacheHits: 0, reads: 0, phases: {} };
+  return { dapRequests: 0, errorResponses: 0, bytesRead: 0, cacheHits: 0, reads: 0, phases: {}, adapterMs: 0 };
 }
 
 const RUNNING = /running|busy|not stopped|is not paused|target is executing|process is not stopped/i;
@@ -24,6 +24,9 @@ export class Transport {
   private ended = false;
   private running = false;
   private outputSink: string[] | undefined;
+  /** Requests waiting for the adapter, and since when (stats.adapterMs). */
+  private inFlight = 0;
+  private busySince = 0;
   private rawQueue: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<(e: DebugProtocol.Event) => void>();
   private readonly sub?: { dispose(): void };
@@ -68,6 +71,8 @@ export class Transport {
     signal?.throwIfAborted();
     if (this.ended) throw new LiveAccessError('session-ended', 'the debug session has ended');
     this.stats.dapRequests++;
+    if (this.inFlight++ === 0) this.busySince = performance.now();
+    const stats = this.stats;
     try {
       return await this.channel.request(command, args);
     } catch (e) {
@@ -84,6 +89,8 @@ export class Transport {
         throw new LiveAccessError('session-ended', `the debug session ended (${command}: ${msg})`);
       }
       throw new DapRequestError(command, msg);
+    } finally {
+      if (--this.inFlight === 0) stats.adapterMs += performance.now() - this.busySince;
     }
   }
 

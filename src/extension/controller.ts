@@ -3,6 +3,7 @@
 // of that stop shares the session's table store, so each table is read once per stop.
 import { spaceFromRegisters } from '../core/formats';
 import { PageTableSession } from '../core/ops/session';
+import { RecordingMemory } from '../core/sources/snapshot';
 import { AddressSpace } from '../core/space';
 import type { DapChannel, DapObserver, LiveOptions, LiveTarget, OpenLiveTarget } from '../debug/api';
 import { LiveAccessError } from '../debug/api';
@@ -15,6 +16,55 @@ export interface Ready {
   readonly session: PageTableSession;
   /** Changes at every stop, refresh and invalidation: views compare it to drop stale data. */
   readonly generation: number;
+  /** What this stop cost, filled in by the views as they build (stopFigures). */
+  readonly timing: StopTiming;
+}
+
+/** The cost of one stop (or refresh) to ptview, apart from the adapter's own work. */
+export interface StopTiming {
+  /** Date.now() when the stop (or refresh) arrived. */
+  readonly stoppedAt: number;
+  /** process.cpuUsage() then: the extension host's CPU from the stop on (cross-check). */
+  readonly cpuAtStop: NodeJS.CpuUsage;
+  /** From the stop until the target was open (registers, RAM layout, memory strategy). */
+  openMs: number;
+  /** In the Page Tables view's getChildren for this stop (sections may overlap the map's). */
+  treeMs: number;
+  /** Building the map: merged ranges with the audit (one fold: ranges), or each apart; rows; reused: the previous stop's map (no table changed). */
+  map?: { ranges: number; audit: number; rows: number; reused?: boolean };
+}
+
+export interface StopFigures {
+  stoppedAt: number;
+  openMs: number;
+  treeMs: number;
+  map?: { ranges: number; audit: number; rows: number; reused?: boolean };
+  /** Wall-clock ms the adapter was answering ptview's requests in this stop, and how many. */
+  adapterMs: number;
+  requests: number;
+  /** ptview's own work: open + tree + map, less the adapter's share (an upper bound: overlapping sections count in each). */
+  ownMs: number;
+  /** Extension host CPU since the stop (every extension of the host, ptview's included). */
+  hostCpuMs: number;
+}
+
+export function stopFigures(r: Ready): StopFigures {
+  const t = r.timing;
+  const adapterMs = r.target.stats.adapterMs ?? 0;
+  const mapMs = t.map ? t.map.ranges + t.map.audit + t.map.rows : 0;
+  const cpu = process.cpuUsage(t.cpuAtStop);
+  return {
+    stoppedAt: t.stoppedAt, openMs: t.openMs, treeMs: t.treeMs, map: t.map, adapterMs, requests: r.target.stats.dapRequests,
+    ownMs: Math.max(0, t.openMs + t.treeMs + mapMs - adapterMs), hostCpuMs: (cpu.user + cpu.system) / 1000,
+  };
+}
+
+/** One line for the output channel and the e2e figures. */
+export function stopFiguresText(f: StopFigures, drawnAt?: number): string {
+  const r = (x: number) => x.toFixed(0);
+  const map = !f.map ? '' : f.map.reused ? `, map ${r(f.map.ranges)} ms (no table changed: the last stop's map)` : `, map ${r(f.map.ranges + f.map.audit + f.map.rows)} ms (ranges${f.map.audit ? '' : ' and audit'} ${r(f.map.ranges)}${f.map.audit ? `, audit ${r(f.map.audit)}` : ''}, rows ${r(f.map.rows)})`;
+  const drawn = drawnAt !== undefined ? `; map drawn ${r(drawnAt - f.stoppedAt)} ms after the stop` : '';
+  return `stop: ptview's own work ${r(f.ownMs)} ms beside the adapter's ${r(f.adapterMs)} ms for ${f.requests} requests (open ${r(f.openMs)} ms, tree ${r(f.treeMs)} ms${map}); extension host CPU ${r(f.hostCpuMs)} ms${drawn}`;
 }
 
 export type State =
@@ -42,6 +92,8 @@ interface Entry {
   /** Running only because a run request was sent: a refusal of it means stopped again. */
   runRequested?: boolean;
   generation: number;
+  /** Date.now() and process CPU when the current stop (or refresh) arrived. */
+  since: { at: number; cpu: NodeJS.CpuUsage };
   ready?: Ready;
   opening?: Promise<Ready>;
   failure?: State;
@@ -75,7 +127,7 @@ export class TargetController {
         return { dispose: () => eventListeners.delete(l) };
       },
     };
-    this.sessions.set(id, { id, name, channel, observer, eventListeners, run: 'unknown', generation: ++this.gen });
+    this.sessions.set(id, { id, name, channel, observer, eventListeners, run: 'unknown', generation: ++this.gen, since: now() });
     this.activeId ??= id;
     this.changed(id);
     return observer;
@@ -228,7 +280,8 @@ export class TargetController {
         throw new LiveAccessError('running', 'the target ran while its page tables were being read');
       }
       const space = spaceFromRegisters(target.arch, target.registers);
-      const ready: Ready = { target, space, session: new PageTableSession(space, target.memory), generation: ++this.gen };
+      const timing: StopTiming = { stoppedAt: e.since.at, cpuAtStop: e.since.cpu, openMs: Date.now() - e.since.at, treeMs: 0 };
+      const ready: Ready = { target, space, session: stopSession(space, target), generation: ++this.gen, timing };
       e.ready = ready;
       return ready;
     } catch (err) {
@@ -248,15 +301,19 @@ export class TargetController {
   private invalidate(e: Entry): void {
     const r = e.ready;
     e.failure = undefined;
+    e.since = now();
     if (r) {
       r.target.invalidate();
-      e.ready = { ...r, session: new PageTableSession(r.space, r.target.memory), generation: ++this.gen };
+      r.target.resetStats();
+      const timing: StopTiming = { stoppedAt: e.since.at, cpuAtStop: e.since.cpu, openMs: 0, treeMs: 0 };
+      e.ready = { ...r, session: stopSession(r.space, r.target), generation: ++this.gen, timing };
     }
     this.changed(e.id);
   }
 
   private async reset(e: Entry): Promise<void> {
     e.generation = ++this.gen;
+    e.since = now();
     const old = e.ready;
     e.ready = undefined;
     e.opening = undefined;
@@ -285,6 +342,16 @@ export class TargetController {
     const s = this.state();
     for (const l of this.listeners) l(s);
   }
+}
+
+// The tables a stop read are kept with it (RecordingMemory): the next stop compares its tables
+// with them to reuse what nothing changed (core/ops/unchanged.ts).
+function stopSession(space: AddressSpace, target: LiveTarget): PageTableSession {
+  return new PageTableSession(space, new RecordingMemory(target.memory));
+}
+
+function now(): { at: number; cpu: NodeJS.CpuUsage } {
+  return { at: Date.now(), cpu: process.cpuUsage() };
 }
 
 function failureState(err: unknown): State {

@@ -32,6 +32,7 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
     withTarget: (title, fn) => commands.withTarget(deps, title, fn),
     runTarget: (title, fn, opts) => commands.runTarget(deps, title, fn, opts),
     reveal: (va) => commands.revealCommand(deps, va),
+    log: (line) => output.appendLine(line),
   });
   deps.maps = maps;
   const watches = new TranslationWatches(controller, tree, output);

@@ -6,6 +6,7 @@ import { effectiveRights } from '../core/ops/explain';
 import type { AuditReport } from '../core/ops/audit';
 import type { MergedRange } from '../core/ops/merge';
 import type { RegionLabeler } from '../core/ops/regions';
+import { repeatCount, spanEnd } from '../core/ops/repeats';
 
 export const SEVERITY = ['', 'info', 'warning', 'error'] as const;
 
@@ -18,6 +19,9 @@ export interface MapData {
   readonly size: Float64Array;
   readonly pageSize: Float64Array;
   readonly pages: Float64Array;
+  /** Folded repeats (core ops/repeats.ts): copies (1: a plain range) and bytes between them. va..end spans every copy; pa, size and pages are one copy's. */
+  readonly repeat: Float64Array;
+  readonly stride: Float64Array;
   /** core Perm bits. */
   readonly perms: Uint8Array;
   /** core Flag bits. */
@@ -63,7 +67,7 @@ export function buildMapData(ranges: readonly MergedRange[], report?: AuditRepor
   const n = ranges.length;
   const d = {
     count: n, va: new Array<string>(n), end: new Array<string>(n), pa: new Float64Array(n), size: new Float64Array(n),
-    pageSize: new Float64Array(n), pages: new Float64Array(n), perms: new Uint8Array(n), flags: new Uint8Array(n),
+    pageSize: new Float64Array(n), pages: new Float64Array(n), repeat: new Float64Array(n), stride: new Float64Array(n), perms: new Uint8Array(n), flags: new Uint8Array(n),
     memType: new Uint16Array(n), root: new Uint8Array(n), level: new Uint8Array(n), region: new Int32Array(n).fill(-1),
     severity: new Uint8Array(n), finding: new Int32Array(n).fill(-1),
     memTypes: [] as string[], roots: [] as string[], levels: [] as string[], regions: [] as string[], findings: [] as string[],
@@ -74,13 +78,17 @@ export function buildMapData(ranges: readonly MergedRange[], report?: AuditRepor
   const lv = new Map<string, number>();
   const rg = new Map<string, number>();
   const starts: bigint[] = new Array(n);
+  const spans: number[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const r = ranges[i];
     const f = r.root.format;
     const va = BigInt(r.root.toVirt(r.start));
     starts[i] = va;
+    spans[i] = spanEnd(r) - r.start;
     d.va[i] = vaKey(va);
-    d.end[i] = vaKey(va + BigInt(r.size));
+    d.end[i] = vaKey(va + BigInt(spans[i]));
+    d.repeat[i] = repeatCount(r);
+    d.stride[i] = r.stride ?? 0;
     d.pa[i] = r.pa;
     d.size[i] = r.size;
     d.pageSize[i] = r.leafSize;
@@ -107,7 +115,7 @@ export function buildMapData(ranges: readonly MergedRange[], report?: AuditRepor
     let hi = n;
     while (lo < hi) {
       const m = (lo + hi) >>> 1;
-      if (d.root[m] < ri || (d.root[m] === ri && starts[m] + BigInt(d.size[m]) <= a)) lo = m + 1;
+      if (d.root[m] < ri || (d.root[m] === ri && starts[m] + BigInt(spans[m]) <= a)) lo = m + 1;
       else hi = m;
     }
     for (let i = lo; i < n && d.root[i] === ri && starts[i] < z; i++) {
@@ -196,17 +204,17 @@ export function rowRecord(d: MapData, i: number) {
   const p = d.perms[i];
   return {
     root: d.roots[d.root[i]], va: keyHex(d.va[i]), end: keyHex(d.end[i]), pa: '0x' + d.pa[i].toString(16),
-    size: d.size[i], pageSize: d.pageSize[i], pages: d.pages[i], level: d.levels[d.level[i]],
+    size: d.size[i], pageSize: d.pageSize[i], pages: d.pages[i], ...(d.repeat[i] > 1 ? { repeat: d.repeat[i], stride: d.stride[i] } : {}), level: d.levels[d.level[i]],
     ...effectiveRights(p), global: (d.flags[i] & Flag.Global) !== 0, memType: d.memTypes[d.memType[i]],
     region: d.region[i] >= 0 ? d.regions[d.region[i]] : '', finding: d.finding[i] >= 0 ? d.findings[d.finding[i]] : '',
     severity: SEVERITY[d.severity[i]],
   };
 }
 
-const CSV_COLUMNS = ['root', 'va', 'end', 'pa', 'size', 'pageSize', 'pages', 'level', 'read', 'write', 'exec', 'userRead', 'userWrite', 'userExec', 'user', 'global', 'memType', 'region', 'severity', 'finding'] as const;
+const CSV_COLUMNS = ['root', 'va', 'end', 'pa', 'size', 'pageSize', 'pages', 'level', 'read', 'write', 'exec', 'userRead', 'userWrite', 'userExec', 'user', 'global', 'memType', 'region', 'severity', 'finding', 'repeat', 'stride'] as const;
 
-function csvCell(v: string | number | boolean): string {
-  const s = String(v);
+function csvCell(v: string | number | boolean | undefined): string {
+  const s = v === undefined ? '' : String(v);
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

@@ -3,11 +3,12 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { regionLabeler } from '../core/ops/regions';
+import { UnchangedTables, registersKey } from '../core/ops/unchanged';
 import type { RunOptions, TargetRun } from './commands';
-import { Ready, TargetController } from './controller';
+import { Ready, TargetController, stopFigures, stopFiguresText } from './controller';
 import { MAP_VIEW_TYPE } from './ids';
 import { MapData, buildMapData, exportCsv, exportJson } from './mapData';
-import { FromWebview, ToWebview } from './protocol';
+import { DrawnFigures, FromWebview, ToWebview } from './protocol';
 import { mapHtml } from './mapHtml';
 import { viewSettings } from './settings';
 import { translationText } from './text';
@@ -16,6 +17,8 @@ export interface MapHost {
   withTarget<T>(title: string, fn: (r: Ready, signal: AbortSignal) => Promise<T>): Promise<T | undefined>;
   runTarget<T>(title: string, fn: (r: Ready, signal: AbortSignal) => Promise<T>, opts?: RunOptions): Promise<TargetRun<T>>;
   reveal(va: string): Promise<unknown>;
+  /** A line in ptview's output channel (the per-stop figures). */
+  log?(line: string): void;
 }
 
 export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializer {
@@ -23,6 +26,10 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
   private data: { generation: number; data: MapData } | undefined;
   private pendingSelect: string | undefined;
   private webviewReady = false;
+  /** Figures of the last build sent, until the webview says it drew it. */
+  private pending: { ready: Ready; postedAt: number } | undefined;
+  /** The last stop's map, reused while its registers and tables are unchanged. */
+  private readonly lastStop = new UnchangedTables<MapData>();
   /** Last message posted (tests read it through the API). */
   lastPosted: ToWebview | undefined;
 
@@ -73,12 +80,24 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
     if (s.kind === 'none') return this.post({ type: 'status', message: 'No debug session: start debugging a QEMU guest.' });
     if (s.kind === 'running') return this.post({ type: 'status', message: 'The target is running: pause it to see its address space.' });
     if (s.kind === 'waiting') return this.post({ type: 'status', message: 'The debug session has not stopped yet: pause it to see its address space.' });
+    let fresh: Ready | undefined;
     const run = await this.host.runTarget('Building the address-space map', async (r, signal) => {
       if (this.data?.generation === r.generation) return this.data.data;
-      const ranges = await r.session.ranges({ signal });
       const max = viewSettings().mapMaxRows;
-      const report = await r.session.audit({ signal });
-      const data = buildMapData(ranges.length > max ? ranges.slice(0, max) : ranges, report, regionLabeler(r.space, ranges, r.session.memory.ram));
+      const t0 = performance.now();
+      const times = { ranges: 0, audit: 0, rows: 0 };
+      const { value: data, reused } = await this.lastStop.get(r.session, `${registersKey(r.target.registers)};${max}`, async (session) => {
+        // One fold over the tables for both (each shared subtree decoded once): audit 0 apart.
+        const { ranges, report } = await session.rangesAndAudit({ signal });
+        const t1 = performance.now();
+        const d = buildMapData(ranges.length > max ? ranges.slice(0, max) : ranges, report, regionLabeler(r.space, ranges, session.memory.ram));
+        times.ranges = t1 - t0;
+        times.rows = performance.now() - t1;
+        return d;
+      }, signal);
+      // Reused: reading and comparing the tables is the whole cost (counted as the ranges').
+      r.timing.map = reused ? { ranges: performance.now() - t0, audit: 0, rows: 0, reused: true } : times;
+      fresh = r;
       this.data = { generation: r.generation, data };
       return data;
     }, { signal: opts.signal, quiet: opts.ifVisible });
@@ -92,7 +111,9 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
       return this.post({ type: 'status', kind: 'error', message: why ? `The page tables could not be read: ${why}` : 'The page tables could not be read.' });
     }
     const root = this.controller.activeSession?.name ?? 'debug session';
-    this.post({ type: 'data', data: built, title: `${root}: ${built.count} ranges` });
+    // A new build: the webview says when it is on screen, then the stop's figures are complete.
+    this.pending = fresh && { ready: fresh, postedAt: Date.now() };
+    this.post({ type: 'data', data: built, title: `${root}: ${built.count} ranges`, ...(fresh ? { timed: true } : {}) });
     if (this.pendingSelect) {
       this.post({ type: 'select', va: this.pendingSelect });
       this.pendingSelect = undefined;
@@ -112,6 +133,14 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
       }
       case 'reveal':
         await this.host.reveal(m.va);
+        return;
+      case 'drawn':
+        if (this.pending) {
+          const figures: DrawnFigures = { ...stopFigures(this.pending.ready), postedAt: this.pending.postedAt, drawnAt: m.at };
+          this.host.log?.(stopFiguresText(figures, m.at));
+          this.post({ type: 'figures', figures });
+        }
+        this.pending = undefined;
         return;
       case 'export': {
         const d = this.data?.data;

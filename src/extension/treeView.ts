@@ -83,9 +83,14 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
     if (s.kind === 'none' || s.kind === 'waiting' || s.kind === 'running' || s.kind === 'no-memory' || s.kind === 'error') return extras;
     try {
       const ready = await this.controller.ready();
+      const t0 = performance.now();
       if (!n) return [...rootItems(ready.space.roots, ready.target.strategy), ...extras];
       const opts = viewSettings();
-      return await children(n, ready.session.store, { showInvalid: opts.showInvalid, chunkSize: opts.chunkSize });
+      try {
+        return await children(n, ready.session.store, { showInvalid: opts.showInvalid, chunkSize: opts.chunkSize });
+      } finally {
+        ready.timing.treeMs += performance.now() - t0;
+      }
     } catch {
       return extras; // the controller's state now says why; the welcome view shows it
     }

@@ -125,6 +125,6 @@ export function createdWx(diff: RangeDiff): RangeRecord[] {
 export function rangeLine(r: RangeRecord): string {
   const b = (v: boolean, c: string) => (v ? c : '-');
   const rights = `${b(r.read, 'r')}${b(r.write, 'w')}${b(r.exec, 'x')} ${b(r.userRead, 'r')}${b(r.userWrite, 'w')}${b(r.userExec, 'x')}`;
-  return `${r.va.padEnd(18)}-${r.end.padEnd(18)} ${sizeLabel(Number(BigInt(r.end) - BigInt(r.va))).padStart(6)} ${rights} ${r.memType.padEnd(4)} ${r.level.padEnd(4)} -> ${r.pa}`;
+  return `${r.va.padEnd(18)}-${r.end.padEnd(18)} ${sizeLabel(Number(BigInt(r.end) - BigInt(r.va))).padStart(6)} ${rights} ${r.memType.padEnd(4)} ${r.level.padEnd(4)} -> ${r.pa}${r.repeat ? ` \u00d7${r.repeat} every ${sizeLabel(r.stride!)}` : ''}`;
 }
 

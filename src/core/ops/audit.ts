@@ -13,11 +13,11 @@
 //   cacheable mappings outside RAM (ROM, firmware tables, absent memory) as info;
 // - every walker diagnostic: reserved bits, tables outside RAM, failed reads, recursive slots,
 //   misaligned roots.
-import { hex, sizeLabel } from '../addr';
+import { PhysAddr, hex, sizeLabel } from '../addr';
 import { ANY_WRITE, PagingFormat, Perm, USER_ANY, levelSize } from '../format';
 import { RamRange } from '../memory';
 import { AddressSpace, Root } from '../space';
-import { FoldLimitError, countAlgebra, expansion, fold, foldRanges } from '../graph';
+import { FoldAlgebra, FoldLimitError, countAlgebra, expansion, fold, foldRanges, mergeAlgebra } from '../graph';
 import { Diagnostic, Leaf, TableStore, walk } from '../walker';
 import { isUpperHalf } from './filter';
 import { MergedRange, RangeMerger, rangeEndVa, rangeVa } from './merge';
@@ -161,19 +161,41 @@ export async function auditReport(space: AddressSpace, store: TableStore, opts: 
     else if (cov === 'partly') partly.push(l);
   };
   await walk(roots, store, { leaf: onLeaf, diagnostic: onDiag }, { signal: opts.signal });
+  return report(roots, {
+    leaves, nonExec, wxPagesKernel, wxPagesUser, wx: wx.finish(), userKernel: userKernel.finish(), devices: devices.finish(), outside: outside.finish(),
+    partly: partly.finish(), writable, executable, userCode,
+  }, diags);
+}
 
+/** What the per-leaf checks collect: from a leaf walk (auditReport) or the graph (AuditFold). */
+interface Collected {
+  leaves: number;
+  nonExec: number;
+  wxPagesKernel: number;
+  wxPagesUser: number;
+  wx: readonly MergedRange[];
+  userKernel: readonly MergedRange[];
+  devices: readonly MergedRange[];
+  outside: readonly MergedRange[];
+  partly: readonly MergedRange[];
+  writable: ReverseIndexBuilder;
+  executable: ReverseIndexBuilder;
+  userCode: ReverseIndexBuilder;
+}
+
+function report(roots: readonly Root[], c: Collected, diags: readonly Diagnostic[]): AuditReport {
   const findings: Finding[] = [];
-  const { summary, wxPages } = wxSummary(findings, roots, wxPagesKernel, wxPagesUser);
-  if (wxPages > 0 && nonExec === 0) {
+  const { summary, wxPages } = wxSummary(findings, roots, c.wxPagesKernel, c.wxPagesUser);
+  if (wxPages > 0 && c.nonExec === 0) {
     findings.push({
       severity: 'info', kind: 'no-nx', root: roots.map((r) => r.name).join(','),
       message: 'no mapping in this space is execute-disabled (NX unsupported or disabled?): every writable page counts as W+X; Linux skips the check when NX is missing',
     });
   }
-  rangeFindings(findings, wx.finish(), userKernel.finish());
+  rangeFindings(findings, c.wx, c.userKernel);
   // A loop, not push(...spread): ~131 k aliases overflowed the stack as call arguments.
-  for (const f of writableAliases(executable, writable)) findings.push(f);
-  const userAliases = writableAliases(userCode, writable);
+  for (const f of writableAliases(c.executable, c.writable)) findings.push(f);
+  const userAliases = writableAliases(c.userCode, c.writable);
   if (userAliases.length) {
     const bytes = userAliases.reduce((n, f) => n + Number(BigInt(f.end!) - BigInt(f.va!)), 0);
     findings.push({
@@ -181,21 +203,21 @@ export async function auditReport(space: AddressSpace, store: TableStore, opts: 
       message: `${sizeLabel(bytes)} of user code (${userAliases.length} run${userAliases.length > 1 ? 's' : ''}) is also mapped writable elsewhere, e.g. by the kernel's direct map (Linux maps all RAM there by design)`,
     });
   }
-  for (const r of devices.finish()) {
+  for (const r of c.devices) {
     const type = r.root.format.memTypes[r.memType] ?? `#${r.memType}`;
     findings.push(rangeFinding(r, 'device-mapping', 'info', `device memory: maps ${hex(r.pa)}-${hex(r.pa + r.size)} outside guest RAM as ${type} (MMIO)`));
   }
-  for (const r of outside.finish()) {
+  for (const r of c.outside) {
     const type = r.root.format.memTypes[r.memType] ?? `#${r.memType}`;
     // Linux maps the legacy first MiB (BIOS ROM, VGA) and memremaps firmware tables cacheable on
     // purpose: worth knowing, not acting on.
     findings.push(rangeFinding(r, 'leaf-outside-ram', 'info', `maps ${hex(r.pa)}-${hex(r.pa + r.size)}, outside guest RAM (ROM, firmware or absent memory), as ${type}`));
   }
-  for (const r of partly.finish()) {
+  for (const r of c.partly) {
     findings.push(rangeFinding(r, 'leaf-outside-ram', 'info', `maps ${hex(r.pa)}-${hex(r.pa + r.size)}, partly outside guest RAM`));
   }
   diagFindings(findings, diags);
-  return { findings, summary, wxPages, leaves };
+  return { findings, summary, wxPages, leaves: c.leaves };
 }
 
 function wxSummary(findings: Finding[], roots: readonly Root[], kernel: number, user: number): { summary: string; wxPages: number } {
@@ -350,4 +372,118 @@ function writableAliases(execB: ReverseIndexBuilder, writB: ReverseIndexBuilder)
       message: `executable ${hex(xva)}-${hex(xva + BigInt(len))} ${sizeLabel(len)} is also writable at ${hex(wva)}${where}: both map physical ${hex(r.pa)}-${hex(r.pa + len)}`,
     };
   });
+}
+
+/**
+ * The per-leaf checks as a fold over the graph of tables (graph.ts): each subtree's leaves are
+ * classified once, however often it is referenced, into merged ranges per check (PA-contiguous
+ * where the check needs each page's PA). A check that depends on where a leaf is (kernel side,
+ * upper half) is decided on the merged ranges at the end: a merged range never crosses the
+ * halves. Linux x86_64's ESPfix area (65,536 leaves through repeated tables) thus costs its 32
+ * distinct entries, not 65,536 leaves. The report equals auditReport's (unit-tested on random
+ * table graphs); it is for spaces within the leaf bound (the alias index expands every writable
+ * and every executable read-only page).
+ */
+export interface AuditSummary {
+  leaves: number;
+  nonExec: number;
+  wx: ReturnType<ReturnType<typeof mergeAlgebra>['empty']>;
+  user: AuditSummary['wx'];
+  devices: AuditSummary['wx'];
+  outside: AuditSummary['wx'];
+  partly: AuditSummary['wx'];
+  writable: AuditSummary['wx'];
+  execRo: AuditSummary['wx'];
+}
+
+export function auditAlgebra(ram: readonly RamRange[]): FoldAlgebra<AuditSummary> {
+  const any = mergeAlgebra();
+  const byPa = mergeAlgebra({ requirePaContiguous: true });
+  const part = (l: Leaf, k: number): Leaf => (k === 0 ? l : { ...l, linear: l.linear + k * l.size, pa: (l.pa + k * l.size) as PhysAddr, index: l.index + k });
+  return {
+    contiguousRuns: true,
+    empty: () => ({
+      leaves: 0, nonExec: 0, wx: any.empty(0), user: any.empty(0), devices: byPa.empty(0), outside: byPa.empty(0), partly: byPa.empty(0),
+      writable: byPa.empty(0), execRo: byPa.empty(0),
+    }),
+    run: (s, l, count, contig, lastPa) => {
+      s.leaves += count;
+      const p = l.perms;
+      if ((p & EXEC) === 0) s.nonExec += count;
+      else if ((p & ANY_WRITE) === 0) byPa.run(s.execRo, l, count, contig, lastPa);
+      if ((p & ANY_WRITE) !== 0) {
+        byPa.run(s.writable, l, count, contig, lastPa);
+        if ((p & EXEC) !== 0) any.run(s.wx, l, count, contig, lastPa);
+      }
+      if ((p & USER_ANY) !== 0) any.run(s.user, l, count, contig, lastPa);
+      // RAM coverage per page; a run wholly inside one RAM range (nearly all) in one step.
+      if (ramCoverage(ram, l.pa, count * l.size) === 'inside') return;
+      let k0 = 0;
+      let cls = '';
+      const flush = (k: number): void => {
+        if (k === k0 || cls === 'inside') return;
+        const first = part(l, k0);
+        const list = cls === 'device' ? s.devices : cls === 'outside' ? s.outside : s.partly;
+        byPa.run(list, first, k - k0, true, first.pa + (k - k0 - 1) * l.size);
+      };
+      for (let k = 0; k < count; k++) {
+        const cov = ramCoverage(ram, l.pa + k * l.size, l.size);
+        const c = cov === 'outside' && l.root.format.deviceMemType(l.memType) ? 'device' : cov;
+        if (c !== cls) {
+          flush(k);
+          k0 = k;
+          cls = c;
+        }
+      }
+      flush(count);
+    },
+    append: (s, c, offset) => {
+      s.leaves += c.leaves;
+      s.nonExec += c.nonExec;
+      any.append(s.wx, c.wx, offset);
+      any.append(s.user, c.user, offset);
+      byPa.append(s.devices, c.devices, offset);
+      byPa.append(s.outside, c.outside, offset);
+      byPa.append(s.partly, c.partly, offset);
+      byPa.append(s.writable, c.writable, offset);
+      byPa.append(s.execRo, c.execRo, offset);
+    },
+  };
+}
+
+/** The report from each root's AuditSummary (in root order) and the fold's diagnostics. */
+export function auditFromSummaries(roots: readonly Root[], sums: readonly (AuditSummary | undefined)[], diagnostics: readonly Diagnostic[]): AuditReport {
+  const c: Collected = {
+    leaves: 0, nonExec: 0, wxPagesKernel: 0, wxPagesUser: 0, wx: [], userKernel: [], devices: [], outside: [], partly: [],
+    writable: new ReverseIndexBuilder(), executable: new ReverseIndexBuilder(), userCode: new ReverseIndexBuilder(),
+  };
+  const wx: MergedRange[] = [];
+  const userKernel: MergedRange[] = [];
+  const devices: MergedRange[] = [];
+  const outside: MergedRange[] = [];
+  const partly: MergedRange[] = [];
+  // Each page of a PA-contiguous range, as the leaf walk would have pushed it.
+  const pages = (b: ReverseIndexBuilder, r: MergedRange): void => {
+    for (let k = 0; k < r.pages; k++) {
+      b.push({ root: r.root, linear: r.start + k * r.leafSize, pa: (r.pa + k * r.leafSize) as PhysAddr, size: r.leafSize, perms: r.perms, flags: r.flags, memType: r.memType, level: r.level, tablePa: 0 as PhysAddr, index: 0, lo: 0, hi: 0, path: undefined } as Leaf);
+    }
+  };
+  sums.forEach((s) => {
+    if (!s) return;
+    c.leaves += s.leaves;
+    c.nonExec += s.nonExec;
+    for (const r of s.wx.ranges) {
+      wx.push(r);
+      const n = r.pages * Math.max(1, r.leafSize / smallestPage(r.root.format));
+      if (kernelSide(r.root, r.start)) c.wxPagesKernel += n;
+      else c.wxPagesUser += n;
+    }
+    for (const r of s.user.ranges) if (isUpperHalf(r.root, r.start)) userKernel.push(r);
+    for (const r of s.devices.ranges) devices.push(r);
+    for (const r of s.outside.ranges) outside.push(r);
+    for (const r of s.partly.ranges) partly.push(r);
+    for (const r of s.execRo.ranges) pages(kernelSide(r.root, r.start) ? c.executable : c.userCode, r);
+    for (const r of s.writable.ranges) pages(c.writable, r);
+  });
+  return report(roots, { ...c, wx, userKernel, devices, outside, partly }, diagnostics);
 }

@@ -35,6 +35,13 @@ export interface MergedRange {
   level: number;
   /** Size of each page in the range (every page has the same level). */
   leafSize: number;
+  /**
+   * Folded repeats (repeats.ts): the range stands for `repeat` copies, the first at start..end,
+   * each `stride` bytes after the previous, all mapping the same PAs with the same attributes.
+   * start, end, size, pages and pa describe one copy. Absent: one copy.
+   */
+  repeat?: number;
+  stride?: number;
 }
 
 /** Flags that split ranges (protection-like); the others are ORed. */

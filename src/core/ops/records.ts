@@ -50,6 +50,9 @@ export interface RangeRecord extends AttrRecord {
   size: number;
   pages: number;
   pageSize: number;
+  /** Folded repeats (repeats.ts): copies, each `stride` bytes after the previous; absent for one. */
+  repeat?: number;
+  stride?: number;
 }
 
 function attrs(root: string, level: string, perms: number, flags: number, memType: string): AttrRecord {
@@ -75,6 +78,7 @@ export function rangeRecord(r: MergedRange): RangeRecord {
   return {
     va: hex(rangeVa(r)), end: hex(rangeEndVa(r)), pa: hex(r.pa),
     paContiguous: r.paContiguous, size: r.size, pages: r.pages, pageSize: r.leafSize,
+    ...(r.repeat !== undefined && r.repeat > 1 ? { repeat: r.repeat, stride: r.stride! } : {}),
     ...attrs(r.root.name, f.levels[r.level].name, r.perms, r.flags, f.memTypes[r.memType] ?? `#${r.memType}`),
   };
 }

@@ -1,12 +1,13 @@
 // One stop of a target: an address space, its memory, and one table store shared by every
 // operation (walk, ranges, translate, aliases, audit), so each table is read once per stop.
-import { Expansion, ExpansionError, expansion, foldRanges, leafChunks } from '../graph';
+import { Expansion, ExpansionError, FoldAlgebra, FoldLimitError, MAX_RANGES, expansion, fold, leafChunks } from '../graph';
 import { PhysicalMemory } from '../memory';
 import { AddressSpace } from '../space';
 import { Diagnostic, Leaf, TableStore, loadTables, walk } from '../walker';
-import { AuditReport, auditReport } from './audit';
+import { AUDIT_LEAF_LIMIT, AuditReport, auditAlgebra, auditFromSummaries, auditReport } from './audit';
 import { LeafFilter } from './filter';
 import { MergedRange, RangeMerger } from './merge';
+import { foldRepeatedRanges, foldRepeats, repeatMergeAlgebra } from './repeats';
 import { Alias, countAliases, findAliases } from './reverse';
 import { Translation, translate } from './translate';
 
@@ -86,16 +87,18 @@ export class PageTableSession {
   }
 
   /**
-   * Merged ranges. Unfiltered, from the graph of tables (each shared subtree merged once, however
-   * often it is referenced); filtered, from a leaf walk (bounded like forEachLeaf).
+   * Merged ranges, repeats folded (repeats.ts: a range mapped again and again at a fixed stride
+   * is one range with `repeat` and `stride`). Unfiltered, from the graph of tables (each shared
+   * subtree merged once, however often it is referenced); filtered, from a leaf walk (bounded
+   * like forEachLeaf).
    */
   async ranges(opts: ListOptions = {}, onDiag?: (d: Diagnostic) => void): Promise<MergedRange[]> {
     if (opts.filter && !opts.filter.empty) {
       const m = new RangeMerger({ requirePaContiguous: opts.requirePaContiguous });
       await this.forEachLeaf((l) => m.push(l), opts, onDiag);
-      return m.finish();
+      return foldRepeats(m.finish());
     }
-    return foldRanges(this.space.roots, this.store, { requirePaContiguous: opts.requirePaContiguous, signal: opts.signal, diagnostic: onDiag, maxRanges: opts.maxRanges });
+    return foldRepeatedRanges(this.space.roots, this.store, { requirePaContiguous: opts.requirePaContiguous, signal: opts.signal, diagnostic: onDiag, maxRanges: opts.maxRanges });
   }
 
   translate(va: bigint, opts: { root?: string; signal?: AbortSignal } = {}): Promise<Translation> {
@@ -115,4 +118,49 @@ export class PageTableSession {
   audit(opts: { signal?: AbortSignal } = {}): Promise<AuditReport> {
     return auditReport(this.space, this.store, opts);
   }
+
+  /**
+   * ranges() and audit() of the whole space from one fold over the graph of tables (what the
+   * map shows at every stop): each subtree decoded once for both, however often it is
+   * referenced. Beyond the audit's leaf bound or the range bound, the two separately (which then
+   * refuse or summarise as they do).
+   */
+  async rangesAndAudit(opts: { signal?: AbortSignal } = {}): Promise<{ ranges: MergedRange[]; report: AuditReport }> {
+    const size = await this.expansion(opts);
+    if (size.leaves <= AUDIT_LEAF_LIMIT && size.tables <= AUDIT_LEAF_LIMIT) {
+      const diags: Diagnostic[] = [];
+      const seen = new Set<string>();
+      const onDiag = (d: Diagnostic): void => {
+        const k = `${d.root.name}\n${d.message}`;
+        if (!seen.has(k)) diags.push(d);
+        seen.add(k);
+      };
+      try {
+        const both = pair(repeatMergeAlgebra({ maxRanges: MAX_RANGES }), auditAlgebra(this.memory.ram));
+        const sums = await fold(this.space.roots, this.store, both, { signal: opts.signal, diagnostic: onDiag });
+        const ranges: MergedRange[] = [];
+        for (const s of sums) if (s) for (const r of s[0].ranges) ranges.push(r);
+        return { ranges, report: auditFromSummaries(this.space.roots, sums.map((s) => s?.[1]), diags) };
+      } catch (e) {
+        if (!(e instanceof FoldLimitError)) throw e;
+      }
+    }
+    return { ranges: await this.ranges(opts), report: await this.audit(opts) };
+  }
+}
+
+/** Two folds in one pass (runs split wherever either needs). */
+function pair<A, B>(a: FoldAlgebra<A>, b: FoldAlgebra<B>): FoldAlgebra<[A, B]> {
+  return {
+    contiguousRuns: a.contiguousRuns === true || b.contiguousRuns === true,
+    empty: (level) => [a.empty(level), b.empty(level)],
+    run: (s, l, count, contig, lastPa) => {
+      a.run(s[0], l, count, contig, lastPa);
+      b.run(s[1], l, count, contig, lastPa);
+    },
+    append: (s, c, offset) => {
+      a.append(s[0], c[0], offset);
+      b.append(s[1], c[1], offset);
+    },
+  };
 }

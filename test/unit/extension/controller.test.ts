@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { LiveAccessError } from '../../../src/debug/api';
-import { State, TargetController } from '../../../src/extension/controller';
+import { State, TargetController, stopFigures, stopFiguresText } from '../../../src/extension/controller';
 import { fromAdapter, fromClient } from '../../../src/extension/tracking';
 import { channel, fakeOpener } from './fakeTarget';
 
@@ -114,6 +114,28 @@ describe('extension target controller', () => {
     c.selectThread('s1', 2);
     await c.ready();
     assert.equal(opener.calls.length, 4);
+  });
+
+  it('times each stop from its stopped event: open, tree and map, less the adapter\'s share', async () => {
+    const { c } = setup();
+    c.add('s1', 'guest', channel);
+    const before = Date.now();
+    c.handle('s1', { kind: 'stopped' });
+    const r = await c.ready();
+    assert.ok(r.timing.stoppedAt >= before && r.timing.stoppedAt <= Date.now());
+    assert.ok(r.timing.openMs >= 0 && r.timing.openMs <= Date.now() - before);
+    r.timing.treeMs = 5;
+    r.timing.map = { ranges: 10, audit: 20, rows: 3 };
+    (r.target.stats as { adapterMs: number }).adapterMs = r.timing.openMs + 4;
+    const f = stopFigures(r);
+    assert.equal(f.ownMs, 5 + 33 - 4, 'open + tree + map - adapter');
+    assert.match(stopFiguresText(f, f.stoppedAt + 120), /^stop: ptview's own work 34 ms beside the adapter's \d+ ms for \d+ requests .*map 33 ms \(ranges 10, audit 20, rows 3\).*; map drawn 120 ms after the stop$/);
+    // A new stop starts a new clock.
+    c.handle('s1', { kind: 'running' });
+    c.handle('s1', { kind: 'stopped' });
+    const r2 = await c.ready();
+    assert.notEqual(r2.timing, r.timing);
+    assert.equal(r2.timing.map, undefined);
   });
 
   it('on memory writes and invalidated events keeps the target but drops every table read', async () => {

@@ -38,7 +38,7 @@ export class FakeTarget implements LiveTarget {
   readonly dialect = 'cdt-gdb' as const;
   readonly strategy = 'phymem-mode' as const;
   readonly strategyNotes = [];
-  readonly stats = { dapRequests: 0, errorResponses: 0, bytesRead: 0, cacheHits: 0, reads: 0, phases: {} };
+  readonly stats = { dapRequests: 0, errorResponses: 0, bytesRead: 0, cacheHits: 0, reads: 0, phases: {}, adapterMs: 0 };
   invalidations = 0;
   disposed = 0;
   constructor(readonly memory: SparseMemory = x86Memory(), readonly registers = X86_REGS) {}

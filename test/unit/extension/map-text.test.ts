@@ -5,6 +5,8 @@ import { buildMapData, exportCsv, exportJson, filterRows, keyHex, parseSpan, row
 import { addressFromValue } from '../../../src/debug/expression';
 import { addressTokenAt, literalAddress, md, translationMarkdown, translationText } from '../../../src/extension/text';
 import { X86_REGS, x86Memory } from './fakeTarget';
+import { ESPFIX_VA, espfixMemory } from '../../support/espfix';
+import { x86_64 } from '../../support/randomTables';
 
 async function session() {
   return new PageTableSession(spaceFromRegisters('x86_64', X86_REGS), x86Memory());
@@ -93,5 +95,27 @@ describe('extension text helpers', () => {
     const miss = await s.translate(0x40000000000n);
     assert.equal(miss.kind, 'not-mapped');
     assert.match(translationMarkdown(miss), /not mapped/);
+  });
+});
+
+describe('extension map data: folded repeats', () => {
+  it('one row for the ESPfix area: its span, one copy\'s size and PA, the copies and stride', async () => {
+    const { mem, pml4, page } = espfixMemory();
+    const s = new PageTableSession(spaceFromRegisters('x86_64', x86_64.regs(pml4)), mem);
+    const d = buildMapData(await s.ranges(), await s.audit());
+    assert.equal(d.count, 2);
+    const r = rowRecord(d, 0);
+    assert.equal(r.va, '0x' + ESPFIX_VA.toString(16));
+    assert.equal(r.end, '0x' + (ESPFIX_VA + 0x1_0000_0000n - 0xf000n).toString(16), 'to the last copy\'s end');
+    assert.equal(r.pa, '0x' + page.toString(16));
+    assert.equal(r.size, 4096);
+    assert.equal(r.repeat, 65536);
+    assert.equal(r.stride, 0x10000);
+    assert.equal(rowRecord(d, 1).repeat, undefined);
+    assert.deepEqual(Array.from(filterRows(d, { va: '0x' + (ESPFIX_VA + 0x8000_0000n).toString(16) })), [0], 'a VA inside the span finds the row');
+    const csv = exportCsv(d, [0, 1]).trim().split('\n');
+    assert.match(csv[0], /,repeat,stride$/);
+    assert.match(csv[1], /,65536,65536$/);
+    assert.match(csv[2], /,,$/);
   });
 });

@@ -11,7 +11,7 @@ import { FakeTarget, X86_REGS } from './fakeTarget';
 function ready(arch: Parameters<typeof spaceFromRegisters>[0], regs: Registers): State {
   const target = new FakeTarget(undefined, regs as Map<string, bigint>);
   const space = spaceFromRegisters(arch, regs);
-  return { kind: 'ready', ready: { target, space, session: new PageTableSession(space, target.memory), generation: 1 } };
+  return { kind: 'ready', ready: { target, space, session: new PageTableSession(space, target.memory), generation: 1, timing: { stoppedAt: 0, cpuAtStop: process.cpuUsage(), openMs: 0, treeMs: 0 } } };
 }
 
 // AArch64 EL1: T0SZ=T1SZ=25 (39-bit halves), 4K granules (TG1=2), IPS 48-bit; TTBR0 ASID 5.
