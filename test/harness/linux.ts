@@ -678,18 +678,22 @@ export async function bootLinux(variant: LinuxVariant, opts: LinuxBootOptions = 
   }
   log(`${variant}: ${rel?.[1] ?? '?'} ready in ${(bootMs / 1000).toFixed(1)} s`);
   const stopIn = async (want: 'user' | 'kernel'): Promise<string> => {
+    const pcs = new Map<string, number>();
     for (let i = 0; i < 500; i++) {
       await run.stop();
       const regs = await run.hmp('info registers');
       const p = privilege(v.arch, regs);
       if (p === undefined) throw new Error(`cannot tell the privilege level from info registers:\n${regs}`);
       if (want === 'user' ? p.user : !p.user && p.kernelRoot) return regs;
+      const pc = /^\s*(?:pc|RIP|PC)\s*[=:]?\s*([0-9a-f]+)/im.exec(regs)?.[1] ?? '?';
+      pcs.set(pc, (pcs.get(pc) ?? 0) + 1);
       await run.cont();
       // Short runs first; then longer ones: a TCG guest starved by a loaded host spends a short
       // run catching up on timer interrupts in the kernel, so it never reaches user mode.
       await new Promise((r) => setTimeout(r, 1 + (i % 7) + 10 * Math.floor(i / 40)));
     }
-    throw new Error(`${variant}: never stopped in ${want} mode in 500 tries`);
+    const seen = [...pcs].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([pc, n]) => `${pc} ×${n}`).join(', ');
+    throw new Error(`${variant}: never stopped in ${want} mode in 500 tries (PCs seen: ${seen}); serial since PTVIEW-READY:\n${run.serial().split('PTVIEW-READY').pop()!.slice(-3000)}`);
   };
   const kernelInfo = parseKernelInfo(serial);
   return Object.assign(run, {
