@@ -5,7 +5,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Page, test as base, expect } from '@playwright/test';
+import { Locator, Page, test as base, expect } from '@playwright/test';
 import type { Oracle } from './host/oracle';
 
 export const REPO = path.resolve(__dirname, '../..');
@@ -194,14 +194,86 @@ export async function shot(page: Page, name: string): Promise<string> {
   return file;
 }
 
+/** The debug toolbar: visible while a debug session exists. */
+export function toolbar(page: Page): Locator {
+  return page.locator('.debug-toolbar');
+}
+
 /** Ends every debug session (Shift+F5 is Stop or, for attach sessions, Disconnect). */
 export async function stopAllSessions(page: Page): Promise<void> {
-  const toolbar = page.locator('.debug-toolbar');
-  for (let i = 0; i < 4 && (await toolbar.isVisible()); i++) {
+  for (let i = 0; i < 4 && (await toolbar(page).isVisible()); i++) {
     await page.locator('.monaco-workbench').click({ position: { x: 5, y: 5 } }).catch(() => undefined);
     await page.keyboard.press('Shift+F5');
-    await toolbar.waitFor({ state: 'hidden', timeout: 15_000 }).catch(() => undefined);
+    await toolbar(page).waitFor({ state: 'hidden', timeout: 15_000 }).catch(() => undefined);
   }
+}
+
+/** Shows Run and Debug with the Page Tables view expanded and returns its pane; `foldOthers`
+ * folds Variables, Watch, Call Stack and Breakpoints to give the tree room. */
+export async function showView(page: Page, opts: { foldOthers?: boolean } = {}): Promise<Locator> {
+  await runCommand(page, 'View: Show Run and Debug');
+  const header = page.locator('.pane-header', { hasText: /page tables/i });
+  await header.waitFor();
+  for (const name of opts.foldOthers ? [/^variables/i, /^watch/i, /^call stack/i, /^breakpoints/i] : []) {
+    const h = page.locator('.pane-header', { hasText: name }).first();
+    if ((await h.count()) && (await h.getAttribute('aria-expanded')) === 'true') await h.click({ force: true, timeout: 5000 }).catch(() => undefined);
+  }
+  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
+  return page.locator('.pane', { has: header });
+}
+
+/** The first tree row of a pane whose label matches. */
+export function treeRow(pane: Locator, label: RegExp): Locator {
+  return pane.locator('.monaco-list-row').filter({ has: pane.page().locator('.label-name', { hasText: label }) }).first();
+}
+
+/** Moves the tree's keyboard focus down until the focused row's label matches (the list scrolls itself). */
+export async function focusDown(pane: Locator, label: RegExp, max = 400): Promise<Locator> {
+  const page = pane.page();
+  for (let i = 0; i < max; i++) {
+    const f = pane.locator('.monaco-list-row.focused').first();
+    const text = (await f.count()) ? await f.locator('.label-name').textContent() : null;
+    if (text && label.test(text)) return f;
+    await page.keyboard.press('ArrowDown');
+  }
+  throw new Error(`no row ${label} below the focus`);
+}
+
+/** Focuses the row below the focus whose label matches, expands it and waits for its children. */
+export async function expandFocused(pane: Locator, label: RegExp): Promise<void> {
+  const row = await focusDown(pane, label);
+  if ((await row.getAttribute('aria-expanded')) !== 'true') await pane.page().keyboard.press('ArrowRight');
+  const focused = pane.locator('.monaco-list-row.focused').first();
+  await expect(focused).toHaveAttribute('aria-expanded', 'true');
+  // Children load asynchronously: an ArrowDown before they are rendered would pass them by.
+  const level = Number(await focused.getAttribute('aria-level'));
+  await pane.locator(`.monaco-list-row[aria-level="${level + 1}"]`).first().waitFor({ timeout: 20_000 });
+}
+
+/**
+ * Runs a compiled mocha entry of test/e2e/host (e.g. `index.js`) inside the remote extension host
+ * of a page of its own (extensionTestsPath payload, with the helper extension as the development
+ * extension) and expects its run to pass; its log is printed either way.
+ */
+export async function runHostTests(world: World, entry: string, timeoutMs = 170_000): Promise<void> {
+  const logs: string[] = [];
+  let exit!: (code: number) => void;
+  const exited = new Promise<number>((r) => (exit = r));
+  const remote = (p: string) => `vscode-remote://127.0.0.1:${new URL(world.url).port}${p}`;
+  const page = await world.openPayloadPage(
+    [
+      ['extensionDevelopmentPath', remote(path.join(__dirname, 'helper-ext'))],
+      ['extensionTestsPath', remote(path.join(__dirname, 'host', 'out', entry))],
+    ],
+    {
+      codeAutomationLog: (_type: string, args: unknown[]) => logs.push(args.map(String).join(' ')),
+      codeAutomationExit: (code: number) => exit(code),
+    },
+  );
+  const code = await Promise.race([exited, new Promise<number>((r) => setTimeout(() => r(-1), timeoutMs))]);
+  console.log(logs.join('\n'));
+  await page.close();
+  expect(code, logs.join('\n')).toBe(0);
 }
 
 /** Texts of every error notification shown so far (toasts and the notification center). */
@@ -230,5 +302,5 @@ export async function startConfiguration(page: Page, name: string): Promise<void
       if (i >= 5) throw e;
     }
   }
-  await page.locator('.debug-toolbar').waitFor({ timeout: 60_000 });
+  await toolbar(page).waitFor({ timeout: 60_000 });
 }

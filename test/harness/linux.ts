@@ -735,6 +735,30 @@ export function privilege(arch: LinuxArch, regs: string): { user: boolean; kerne
   return { user: v < 0x80000000n, kernelRoot: v >> 63n === 1n };
 }
 
+/**
+ * The one retry loop of stops at a wanted state: takes a sample of the guest (stopping it: QMP
+ * `stop`, or a debugger's attach), returns it when `accept` takes it, else lets the guest run
+ * (`between`, e.g. `cont` and a pause; nothing where taking the sample lets it run, as a gdb
+ * detach does) and tries again. QEMU honours a stop only between translation blocks, so which
+ * state a stop finds is chance: the caller says how many tries. `seen` describes the refused ones
+ * for the error.
+ */
+export async function sampleUntil<T>(o: {
+  what: string;
+  tries: number;
+  take: () => Promise<T>;
+  accept: (sample: T) => boolean;
+  between?: (i: number) => Promise<void>;
+  seen?: () => string;
+}): Promise<T> {
+  for (let i = 0; i < o.tries; i++) {
+    const sample = await o.take();
+    if (o.accept(sample)) return sample;
+    await o.between?.(i);
+  }
+  throw new Error(`never got ${o.what} in ${o.tries} tries${o.seen ? ` (${o.seen()})` : ''}`);
+}
+
 /** Builds (cached) and boots a Linux guest; resolves once its user program printed PTVIEW-READY. */
 export async function bootLinux(variant: LinuxVariant, opts: LinuxBootOptions = {}): Promise<LinuxRun> {
   const v = VARIANTS[variant];
@@ -762,18 +786,33 @@ export async function bootLinux(variant: LinuxVariant, opts: LinuxBootOptions = 
   }
   log(`${variant}: ${rel?.[1] ?? '?'} ready in ${(bootMs / 1000).toFixed(1)} s`);
   const stopIn = async (want: 'user' | 'kernel'): Promise<string> => {
-    for (let i = 0; i < 500; i++) {
-      await run.stop();
-      const regs = await run.hmp('info registers');
-      const p = privilege(v.arch, regs);
-      if (p === undefined) throw new Error(`cannot tell the privilege level from info registers:\n${regs}`);
-      if (want === 'user' ? p.user : !p.user && p.kernelRoot) return regs;
-      await run.cont();
+    const pcs = new Map<string, number>();
+    return sampleUntil({
+      what: `${variant}: a stop in ${want} mode`,
+      tries: 500,
+      take: async () => {
+        await run.stop();
+        return run.hmp('info registers');
+      },
+      accept: (regs) => {
+        const p = privilege(v.arch, regs);
+        if (p === undefined) throw new Error(`cannot tell the privilege level from info registers:\n${regs}`);
+        if (want === 'user' ? p.user : !p.user && p.kernelRoot) return true;
+        const pc = /^\s*(?:pc|RIP|PC)\s*[=:]?\s*([0-9a-f]+)/im.exec(regs)?.[1] ?? '?';
+        pcs.set(pc, (pcs.get(pc) ?? 0) + 1);
+        return false;
+      },
       // Short runs first; then longer ones: a TCG guest starved by a loaded host spends a short
-      // run catching up on timer interrupts in the kernel, so it never reaches user mode.
-      await new Promise((r) => setTimeout(r, 1 + (i % 7) + 10 * Math.floor(i / 40)));
-    }
-    throw new Error(`${variant}: never stopped in ${want} mode in 500 tries`);
+      // run catching up on timer interrupts in the kernel.
+      between: async (i) => {
+        await run.cont();
+        await new Promise((r) => setTimeout(r, 1 + (i % 7) + 10 * Math.floor(i / 40)));
+      },
+      seen: () => {
+        const top = [...pcs].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([pc, n]) => `${pc} ×${n}`).join(', ');
+        return `PCs seen: ${top}; serial since PTVIEW-READY:\n${run.serial().split('PTVIEW-READY').pop()!.slice(-3000)}`;
+      },
+    });
   };
   const kernelInfo = parseKernelInfo(serial);
   return Object.assign(run, {

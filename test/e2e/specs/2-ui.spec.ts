@@ -4,22 +4,9 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Page } from '@playwright/test';
-import { REPO, expect, runCommand, shot, test } from '../fixture';
+import { REPO, expandFocused, expect, focusDown, runCommand, shot, showView, test, toolbar, treeRow } from '../fixture';
 
 test.describe.configure({ mode: 'serial' });
-
-async function showView(page: Page) {
-  await runCommand(page, 'View: Show Run and Debug');
-  const header = page.locator('.pane-header', { hasText: /page tables/i });
-  await header.waitFor();
-  // Room for the tree: fold the other Run and Debug views.
-  for (const name of [/^variables/i, /^watch/i, /^call stack/i, /^breakpoints/i]) {
-    const h = page.locator('.pane-header', { hasText: name }).first();
-    if ((await h.count()) && (await h.getAttribute('aria-expanded')) === 'true') await h.click({ force: true, timeout: 5000 }).catch(() => undefined);
-  }
-  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
-  return page.locator('.pane', { has: header });
-}
 
 /** Scrolls the (virtualized) tree until a row with this label is rendered. */
 async function scrollTo(pane: ReturnType<Page['locator']>, label: RegExp) {
@@ -34,10 +21,6 @@ async function scrollTo(pane: ReturnType<Page['locator']>, label: RegExp) {
   return row;
 }
 
-function treeRow(pane: ReturnType<Page['locator']>, label: RegExp) {
-  return pane.locator('.monaco-list-row').filter({ has: pane.page().locator('.label-name', { hasText: label }) }).first();
-}
-
 async function expand(pane: ReturnType<Page['locator']>, label: RegExp) {
   const row = await scrollTo(pane, label);
   await row.waitFor();
@@ -48,8 +31,8 @@ async function expand(pane: ReturnType<Page['locator']>, label: RegExp) {
 test('the view appears with a debug session and says to pause while the guest runs', async ({ world }) => {
   const { page } = world;
   await runCommand(page, 'Debug: Start Debugging');
-  await page.locator('.debug-toolbar').waitFor({ timeout: 60_000 });
-  const pane = await showView(page);
+  await toolbar(page).waitFor({ timeout: 60_000 });
+  const pane = await showView(page, { foldOthers: true });
   await expect(pane.locator('.welcome-view-content')).toContainText('Pause it to inspect', { timeout: 30_000 });
   await shot(page, 'running-welcome');
   await runCommand(page, 'Debug: Pause');
@@ -64,27 +47,9 @@ test('the view appears with a debug session and says to pause while the guest ru
   await expect(status).toHaveText(new RegExp(`^\\s*CR3 ${cr3} · 4-level · ${strategy}\\s*$`));
 });
 
-/** Moves the tree's keyboard focus down until the focused row's label matches (the list scrolls itself). */
-async function focusDown(pane: ReturnType<Page['locator']>, label: RegExp, max = 400) {
-  const page = pane.page();
-  for (let i = 0; i < max; i++) {
-    const f = pane.locator('.monaco-list-row.focused').first();
-    const text = (await f.count()) ? await f.locator('.label-name').textContent() : null;
-    if (text && label.test(text)) return f;
-    await page.keyboard.press('ArrowDown');
-  }
-  throw new Error(`no row ${label} below the focus`);
-}
-
-async function expandFocused(pane: ReturnType<Page['locator']>, label: RegExp) {
-  const row = await focusDown(pane, label);
-  if ((await row.getAttribute('aria-expanded')) !== 'true') await pane.page().keyboard.press('ArrowRight');
-  await expect(pane.locator('.monaco-list-row.focused').first()).toHaveAttribute('aria-expanded', 'true');
-}
-
 test('expand CR3 down to a 4 KiB leaf and check its VA → PA and flags against QEMU', async ({ world }) => {
   const { page, oracle } = world;
-  const pane = await showView(page);
+  const pane = await showView(page, { foldOthers: true });
   const va = 0x12c000n;
   const pa = oracle.gpa['0x12c000']!;
   const mem = oracle.mem.find((m) => BigInt(m.start) <= va && va < BigInt(m.end))!;
@@ -129,7 +94,7 @@ async function expandedLabels(pane: ReturnType<Page['locator']>): Promise<string
 
 test('the Page Tables view keeps the nodes the user expanded across Refresh and across continue + pause', async ({ world }) => {
   const { page } = world;
-  const pane = await showView(page);
+  const pane = await showView(page, { foldOthers: true });
   // The previous test opened CR3 → PML4[0] → PDPT[0] → PD[0] → the chunk holding PT[300].
   const before = await expandedLabels(pane);
   expect(before.length, before.join(' | ')).toBeGreaterThanOrEqual(5);

@@ -3,7 +3,7 @@
 // with an error toast per failed read). Expected values come from QEMU's `info registers`.
 import path from 'node:path';
 import { Page } from '@playwright/test';
-import { REPO, errorNotifications, expect, runCommand, shot, startConfiguration, stopAllSessions, test } from '../fixture';
+import { REPO, errorNotifications, expect, runCommand, shot, showView, startConfiguration, stopAllSessions, test, treeRow } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
@@ -12,18 +12,7 @@ const oracles = require(path.join(REPO, 'build/test/harness/oracles.js'));
 
 test.describe.configure({ mode: 'serial' });
 
-const toolbar = (page: Page) => page.locator('.debug-toolbar');
-
 const stopAll = (page: Page) => stopAllSessions(page);
-
-async function showView(page: Page) {
-  await runCommand(page, 'View: Show Run and Debug');
-  const header = page.locator('.pane-header', { hasText: /page tables/i });
-  await header.waitFor();
-  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
-  return page.locator('.pane', { has: header });
-}
-
 
 /** CR3 as the tree shows it: the table address, without PCID/flag bits. */
 async function oracleCr3(hmp: (c: string) => Promise<string>): Promise<string> {
@@ -39,7 +28,7 @@ async function start(page: Page, pane: ReturnType<Page['locator']> | undefined, 
 
 async function pauseAndCheckTree(page: Page, pane: ReturnType<Page['locator']>, cr3: string, mode: string) {
   await runCommand(page, 'Debug: Pause');
-  const root = pane.locator('.monaco-list-row').filter({ has: page.locator('.label-name', { hasText: /^CR3 / }) }).first();
+  const root = treeRow(pane, /^CR3 /);
   await expect(root.locator('.label-name')).toHaveText(`CR3 ${cr3}`, { timeout: 30_000 });
   await expect(root.locator('.label-description')).toContainText(mode);
   if ((await root.getAttribute('aria-expanded')) !== 'true') await root.click();
@@ -129,7 +118,7 @@ test('two debug sessions at once (two guests): the view shows the active one, ea
     await shot(page, 'two-sessions');
     // Back to the first session: the view shows its tables again.
     await sessionRow('QEMU x86-64 guest').click();
-    const root = pane.locator('.monaco-list-row').filter({ has: page.locator('.label-name', { hasText: /^CR3 / }) }).first();
+    const root = treeRow(pane, /^CR3 /);
     await expect(root.locator('.label-name')).toHaveText(`CR3 ${cr3a}`, { timeout: 30_000 });
     expect(await errorNotifications(page)).toEqual([]);
     await stopAll(page);

@@ -8,7 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Page } from '@playwright/test';
 import type { CoreOracle } from '../host/oracle';
-import { REPO, expect, runCommand, shot, test } from '../fixture';
+import {
+  REPO, errorNotifications, expandFocused, expect, focusDown, runCommand, runHostTests, shot, startConfiguration, stopAllSessions, test, toolbar, treeRow,
+} from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const oracles = require(path.join(REPO, 'build/test/harness/oracles.js'));
@@ -26,33 +28,12 @@ function perCpu(text: string): { pc: string; cr3: string }[] {
 test.describe.configure({ mode: 'serial' });
 
 const hexs = (v: bigint) => '0x' + v.toString(16);
-const toolbar = (page: Page) => page.locator('.debug-toolbar');
 let core: CoreOracle;
 
+/** Ends every session and checks that none is left. */
 async function stopAll(page: Page) {
-  for (let i = 0; i < 4 && (await toolbar(page).isVisible()); i++) {
-    await page.locator('.monaco-workbench').click({ position: { x: 5, y: 5 } }).catch(() => undefined);
-    await page.keyboard.press('Shift+F5');
-    await toolbar(page).waitFor({ state: 'hidden', timeout: 15_000 }).catch(() => undefined);
-  }
+  await stopAllSessions(page);
   await expect(toolbar(page)).toBeHidden();
-}
-
-/** Starts a launch configuration by name (VS Code reads a rewritten launch.json a moment later). */
-async function startConfig(page: Page, name: string) {
-  for (let i = 0; ; i++) {
-    await runCommand(page, 'Debug: Select and Start Debugging');
-    const pick = page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first();
-    try {
-      await pick.waitFor({ timeout: 5000 });
-      await pick.click();
-      return;
-    } catch (e) {
-      await page.keyboard.press('Escape');
-      if (i >= 5) throw e;
-      await page.waitForTimeout(1000);
-    }
-  }
 }
 
 /** Runs `body` with a ptview-core configuration added to the workspace's launch.json and started;
@@ -64,22 +45,11 @@ async function withCoreConfig(world: { workspace: string; page: Page }, config: 
     const cfg = JSON.parse(saved);
     cfg.configurations.push({ type: 'ptview-core', request: 'launch', ...config });
     fs.writeFileSync(launch, JSON.stringify(cfg, null, 2));
-    await startConfig(world.page, config.name);
+    await startConfiguration(world.page, config.name);
     await body();
   } finally {
     fs.writeFileSync(launch, saved);
   }
-}
-
-/** Texts of every error notification shown so far (toasts and the notification center). */
-async function errorNotifications(page: Page): Promise<string[]> {
-  const items = page.locator('.notifications-toasts .notification-list-item, .notifications-center .notification-list-item');
-  const out: string[] = [];
-  for (let i = 0; i < (await items.count()); i++) {
-    const it = items.nth(i);
-    if (await it.locator('.codicon-error').count()) out.push(((await it.locator('.notification-list-item-message').textContent()) ?? '').trim());
-  }
-  return out;
 }
 
 async function showPane(page: Page, name: RegExp) {
@@ -88,32 +58,6 @@ async function showPane(page: Page, name: RegExp) {
   if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
   await expect(header).toHaveAttribute('aria-expanded', 'true');
   return page.locator('.pane', { has: header });
-}
-
-function treeRow(pane: ReturnType<Page['locator']>, label: RegExp) {
-  return pane.locator('.monaco-list-row').filter({ has: pane.page().locator('.label-name', { hasText: label }) }).first();
-}
-
-/** Moves the tree's keyboard focus down until the focused row's label matches (the list scrolls itself). */
-async function focusDown(pane: ReturnType<Page['locator']>, label: RegExp, max = 400) {
-  const page = pane.page();
-  for (let i = 0; i < max; i++) {
-    const f = pane.locator('.monaco-list-row.focused').first();
-    const text = (await f.count()) ? await f.locator('.label-name').textContent() : null;
-    if (text && label.test(text)) return f;
-    await page.keyboard.press('ArrowDown');
-  }
-  throw new Error(`no row ${label} below the focus`);
-}
-
-async function expandFocused(pane: ReturnType<Page['locator']>, label: RegExp) {
-  const row = await focusDown(pane, label);
-  if ((await row.getAttribute('aria-expanded')) !== 'true') await pane.page().keyboard.press('ArrowRight');
-  const focused = pane.locator('.monaco-list-row.focused').first();
-  await expect(focused).toHaveAttribute('aria-expanded', 'true');
-  // Children load asynchronously: an ArrowDown before they are rendered would pass them by.
-  const level = Number(await focused.getAttribute('aria-level'));
-  await pane.locator(`.monaco-list-row[aria-level="${level + 1}"]`).first().waitFor({ timeout: 20_000 });
 }
 
 /** What a user sees of a stopped core session: Call Stack, Registers, Page Tables, map, Translate. */
@@ -264,24 +208,7 @@ test('QEMU dumps the stopped guest (ELF, kdump-zlib); its oracles are taken at t
 
 test('in-extension-host: launch-configured ptview-core sessions on both dumps (threads, registers, Translate, map, readMemory, continue refused)', async ({ world }) => {
   test.setTimeout(180_000);
-  const logs: string[] = [];
-  let exit!: (code: number) => void;
-  const exited = new Promise<number>((r) => (exit = r));
-  const remote = (p: string) => `vscode-remote://127.0.0.1:${new URL(world.url).port}${p}`;
-  const page = await world.openPayloadPage(
-    [
-      ['extensionDevelopmentPath', remote(path.resolve(__dirname, '../helper-ext'))],
-      ['extensionTestsPath', remote(path.resolve(__dirname, '../host/out/core-index.js'))],
-    ],
-    {
-      codeAutomationLog: (_type: string, args: unknown[]) => logs.push(args.map(String).join(' ')),
-      codeAutomationExit: (code: number) => exit(code),
-    },
-  );
-  const code = await Promise.race([exited, new Promise<number>((r) => setTimeout(() => r(-1), 170_000))]);
-  console.log(logs.join('\n'));
-  await page.close();
-  expect(code, logs.join('\n')).toBe(0);
+  await runHostTests(world, 'core-index.js');
 });
 
 test('ptview: Open Core File… on the ELF dump: picker, EFER prompt, then every view agrees with QEMU', async ({ world }) => {

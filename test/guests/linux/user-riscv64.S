@@ -1,6 +1,7 @@
-# ptview-user for riscv64 Linux: the same program as user-x86_64.S (see README.md for the lines it
-# prints). Syscall numbers: include/uapi/asm-generic/unistd.h; ABI: number in a7, arguments in
-# a0-a5, `ecall` (arch/riscv/kernel/traps.c, do_trap_ecall_u).
+# ptview-user for riscv64 Linux: the same program as user-x86_64.S, except that it spins in user
+# mode (README.md: the lines it prints, and why it spins so). Syscall numbers:
+# include/uapi/asm-generic/unistd.h; ABI: number in a7, arguments in a0-a5, `ecall`
+# (arch/riscv/kernel/traps.c, do_trap_ecall_u).
         .set SYS_ftruncate, 46
         .set SYS_openat, 56
         .set SYS_write, 64
@@ -13,6 +14,7 @@
         .set PAGE, 4096
         .set ANON_PAGES, 64
         .set RO_PAGES, 4
+        .set SPIN_ROUNDS, 0x100000
 
         .macro sys nr
         li      a7, \nr
@@ -159,11 +161,20 @@ _start:
         call    out_str
         call    out_nl
 
-        # spin through getpid; a nonzero word at shm_a+8 asks for mprotect(anon, PROT_READ)
+        # Spin in user mode, polling the word at shm_a+8 (nonzero: mprotect(anon, PROT_READ)),
+        # with one getpid every SPIN_ROUNDS polls. A getpid-only loop spends nearly all its time in
+        # the kernel, and QEMU TCG honours a stop only between translation blocks, where a pending
+        # interrupt is taken first: on a loaded host every stop then lands in the trap vector and
+        # none in user mode (500 in a row were seen). Here a stop finds U mode unless an interrupt
+        # is pending, and S mode with this process's satp when one is (or in the getpid).
 spin:   sys     SYS_getpid
+        li      t3, SPIN_ROUNDS
         get     t1, shm_a
-        ld      t2, 8(t1)
-        beqz    t2, spin
+1:      ld      t2, 8(t1)
+        bnez    t2, do_mprotect
+        addi    t3, t3, -1
+        bnez    t3, 1b
+        j       spin
 do_mprotect:
         get     a0, anon
         li      a1, ANON_PAGES * PAGE

@@ -12,20 +12,10 @@ import { Dialect, LiveAccessError, LiveTarget, StrategyName, openLiveTarget } fr
 import { parseGva2gpa, parseInfoRegisters } from '../../harness/oracles';
 import { GuestRun, bootGuest } from '../../harness/qemu';
 import { AdapterSession } from './adapters';
-import { xpBytes } from './support';
+import { LiveGuestCase, xpBytes } from './support';
 
-export interface AdapterCase {
-  guest: string;
-  arch: string;
-  /** Registers compared with `info registers` (lower-case names). */
-  registers: string[];
-  /** Registers the core path takes from `info registers` (the core does not carry them). */
-  coreRegisters: string[];
-  directMap: bigint;
-  /** A mapped kernel VA whose PA differs from it (the user's virtual read after ptview). */
-  probeVa: bigint;
-  /** Register oracle (default: the monitor's `info registers`). */
-  oracleRegisters?: (run: GuestRun) => Promise<Map<string, bigint>>;
+/** A guest (support.ts LIVE_GUESTS) and what an adapter attached to it must do. */
+export interface AdapterCase extends LiveGuestCase {
   attach(port: number): Promise<AdapterSession>;
   dialect: Dialect;
   /** The strategy the automatic choice must take. */

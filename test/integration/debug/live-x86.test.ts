@@ -10,19 +10,11 @@ import { PageTableSession } from '../../../src/core/ops/session';
 import { LiveAccessError, LiveTarget, StrategyName, forgetSession, openLiveTarget } from '../../../src/debug';
 import { GdbSession, attachGdb } from '../../../src/debug/gdbAttach';
 import { bootGuest } from '../../harness/qemu';
-import { consoleCommand, hookRequests, liveGuestCases, phyMemMode } from './support';
+import { LIVE_GUESTS, consoleCommand, hookRequests, liveGuestCases, phyMemMode } from './support';
 
 describe('live x86-64-4level through cdt-gdb-adapter + GDB', function () {
   this.timeout(120000);
-  // The guest's direct map (expect.json: 1 GiB at 0xffff800000000000 -> PA 0) and kernel text.
-  const st = liveGuestCases({
-    guest: 'x86-64-4level',
-    arch: 'x86_64',
-    registers: ['cr0', 'cr3', 'cr4', 'efer'],
-    coreRegisters: ['efer'],
-    directMap: 0xffff800000000000n,
-    probeVa: 0xffffffff80000000n,
-  });
+  const st = liveGuestCases(LIVE_GUESTS['x86-64-4level']);
   const clean = (s: GdbSession) => st.clean(s);
   const opts = (s: StrategyName) => st.opts(s);
   const liveLeaves = (t: LiveTarget) => st.liveLeaves(t);

@@ -12,6 +12,7 @@ import { LiveTarget, StrategyName, openLiveTarget } from '../../../src/debug';
 import { GdbSession, attachGdb } from '../../../src/debug/gdbAttach';
 import { parseGva2gpa, parseInfoRegisters } from '../../harness/oracles';
 import { GuestRun, REPO, bootGuest } from '../../harness/qemu';
+import { gdbRegisters } from '../aarch64/gdbRegisters';
 
 /** Runs `>CMD` in the Debug Console of a cdt-gdb-adapter session and returns its output text. */
 export async function consoleCommand(s: GdbSession, cmd: string): Promise<string> {
@@ -86,6 +87,46 @@ export interface LiveGuestCase {
   /** Register oracle (default: the monitor's `info registers`). */
   oracleRegisters?: (run: GuestRun) => Promise<Map<string, bigint>>;
 }
+
+/** AArch64 registers of the 4K guest: `info registers` has no system registers, so their oracle
+ * is a separate gdb-multiarch session (whose detach lets the guest run again). */
+const AARCH64_REGS = ['TTBR0_EL1', 'TTBR1_EL1', 'TCR_EL1', 'MAIR_EL1', 'SCTLR', 'ID_AA64MMFR0_EL1', 'cpsr'];
+
+/** The test guests every live path (cdt-gdb-adapter, GDB's DAP, lldb-dap) is checked on. */
+export const LIVE_GUESTS = {
+  // Direct map (expect.json: 1 GiB at 0xffff800000000000 -> PA 0) and kernel text.
+  'x86-64-4level': {
+    guest: 'x86-64-4level',
+    arch: 'x86_64',
+    registers: ['cr0', 'cr3', 'cr4', 'efer'],
+    coreRegisters: ['efer'],
+    directMap: 0xffff800000000000n,
+    probeVa: 0xffffffff80000000n,
+  },
+  // RAM (PA 0x40000000) mapped at 0xffff800000000000, text at 0xffffffff80000000; both TTBRs.
+  'aarch64-4k': {
+    guest: 'aarch64-4k',
+    arch: 'aarch64',
+    registers: AARCH64_REGS.map((r) => r.toLowerCase()),
+    coreRegisters: ['ttbr0_el1', 'ttbr1_el1', 'tcr_el1', 'mair_el1', 'sctlr', 'id_aa64mmfr0_el1'],
+    directMap: 0xffff800000000000n - 0x40000000n,
+    probeVa: 0xffffffff80000000n,
+    oracleRegisters: async (run: GuestRun) => {
+      const out = new Map<string, bigint>();
+      for (const [k, v] of await gdbRegisters(run.gdbPort!, AARCH64_REGS)) if (v !== undefined) out.set(k, v);
+      return out;
+    },
+  },
+  // RAM (PA 0x80000000) mapped at 0xffffffc000000000, text at 0xffffffff80000000.
+  'riscv-sv39': {
+    guest: 'riscv-sv39',
+    arch: 'riscv64',
+    registers: ['satp'],
+    coreRegisters: ['satp'],
+    directMap: 0xffffffc000000000n - 0x80000000n,
+    probeVa: 0xffffffff80000000n,
+  },
+} satisfies Record<string, LiveGuestCase>;
 
 export interface LiveGuestState {
   run: GuestRun;

@@ -14,33 +14,9 @@ import { AddressSpace, Root } from '../../../src/core/space';
 import { Leaf, translateLinear } from '../../../src/core/walker';
 import { LinuxRun, LinuxVariant, sharedLinux } from '../../harness/linux';
 import { gva2gpaMany, lcg, leafProbeOffsets, probesAround } from '../../harness/oracles';
-import { gdbRegisters } from '../aarch64/gdbRegisters';
-import { Stop, capture, leavesOf, lastingVmalloc } from './support';
+import { Stop, aarch64RegistersAt, capture, leavesOf, lastingVmalloc } from './support';
 
-const REGS: [string, string][] = [
-  ['TTBR0_EL1', 'ttbr0_el1'], ['TTBR1_EL1', 'ttbr1_el1'], ['TCR_EL1', 'tcr_el1'], ['MAIR_EL1', 'mair_el1'],
-  ['SCTLR', 'sctlr_el1'], ['ID_AA64MMFR0_EL1', 'id_aa64mmfr0_el1'],
-];
 const M64 = (1n << 64n) - 1n;
-const BADDR = 0xfffffffffffen;
-
-/** The registers at an EL (0 or 1), read by gdb-multiarch: attaching stops the guest, detaching
- * lets it run, so this retries until a snapshot at that EL comes. */
-async function registersAt(run: LinuxRun, el: 0 | 1, notTtbr1?: bigint): Promise<Map<string, bigint>> {
-  for (let i = 0; i < 100; i++) {
-    const g = await gdbRegisters(run.gdbPort!, [...REGS.map(([n]) => n), 'cpsr']);
-    if (Number((g.get('cpsr')! >> 2n) & 3n) !== el) continue;
-    // EL1 still in KPTI's trampoline vectors (TTBR1 = the trampoline's tables): not yet the kernel's.
-    if (notTtbr1 !== undefined && (g.get('ttbr1_el1')! & BADDR) === (notTtbr1 & BADDR)) continue;
-    const regs = new Map<string, bigint>();
-    for (const [gdbName, ours] of REGS) {
-      const v = g.get(gdbName.toLowerCase());
-      if (v !== undefined) regs.set(ours, v);
-    }
-    return regs;
-  }
-  throw new Error(`gdb never caught the guest at EL${el}`);
-}
 
 for (const variant of ['arm64-kpti', 'arm64-max'] as LinuxVariant[]) {
   describe(`Linux ${variant} (Debian kernel, KASLR) vs gva2gpa and /proc/self/pagemap`, function () {
@@ -82,8 +58,8 @@ for (const variant of ['arm64-kpti', 'arm64-max'] as LinuxVariant[]) {
 
     before(async () => {
       run = await sharedLinux(variant);
-      el0 = await registersAt(run, 0);
-      el1 = await registersAt(run, 1, variant === 'arm64-kpti' ? el0.get('ttbr1_el1') : undefined);
+      el0 = await aarch64RegistersAt(run, 0);
+      el1 = await aarch64RegistersAt(run, 1, variant === 'arm64-kpti' ? el0.get('ttbr1_el1') : undefined);
       kSpace = spaceFromRegisters('aarch64', el1);
       kernelRoot = kSpace.roots.find((r) => r.name.startsWith('ttbr1'))!;
       uSpace = spaceFromRegisters('aarch64', el0);

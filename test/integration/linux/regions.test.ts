@@ -11,8 +11,7 @@ import { regionLabeler } from '../../../src/core/ops/regions';
 import { PageTableSession } from '../../../src/core/ops/session';
 import { AddressSpace } from '../../../src/core/space';
 import { LinuxRun, bootLinux, sharedLinux } from '../../harness/linux';
-import { gdbRegisters } from '../aarch64/gdbRegisters';
-import { capture } from './support';
+import { aarch64RegistersAt, capture } from './support';
 
 const NO_PA = (1n << 64n) - 1n;
 const PT_LOAD = 1;
@@ -134,16 +133,8 @@ describe('Linux region labels vs the kernel\'s own /proc/kcore and /proc/vmalloc
   it('arm64: the linear map where kcore puts it (TTBR1 at EL1)', async () => {
     const run = await sharedLinux('arm64-max');
     try {
-      // gdb-multiarch reads the system registers (QEMU's monitor does not); its detach lets the
-      // guest run, so retry until a snapshot at EL1 comes, then stop and dump.
-      let regs: Map<string, bigint> | undefined;
-      const names: [string, string][] = [['TTBR0_EL1', 'ttbr0_el1'], ['TTBR1_EL1', 'ttbr1_el1'], ['TCR_EL1', 'tcr_el1'], ['MAIR_EL1', 'mair_el1'], ['SCTLR', 'sctlr_el1'], ['ID_AA64MMFR0_EL1', 'id_aa64mmfr0_el1']];
-      for (let i = 0; i < 100 && !regs; i++) {
-        const g = await gdbRegisters(run.gdbPort!, [...names.map(([n]) => n), 'cpsr']);
-        if (Number((g.get('cpsr')! >> 2n) & 3n) !== 1) continue;
-        regs = new Map(names.filter(([n]) => g.has(n.toLowerCase())).map(([n, ours]) => [ours, g.get(n.toLowerCase())!]));
-      }
-      assert.ok(regs, 'an EL1 snapshot');
+      // The registers at EL1 first (gdb's detach lets the guest run), then a stop to dump.
+      const regs = await aarch64RegistersAt(run, 1);
       const stop = await capture(run, 'regions', await run.stopInKernel(), []);
       const space = spaceFromRegisters('aarch64', regs);
       const got = await labelled(space, new PageTableSession(space, stop.core.memory), stop.core.memory.ram);

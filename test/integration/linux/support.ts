@@ -7,7 +7,8 @@ import { QemuCore, openQemuCore } from '../../../src/core/sources/elfCore';
 import { AddressSpace, Root } from '../../../src/core/space';
 import { Leaf, TableStore, walk } from '../../../src/core/walker';
 import { parseInfoRegisters } from '../../harness/oracles';
-import { LinuxRun, VmallocArea } from '../../harness/linux';
+import { LinuxRun, VmallocArea, sampleUntil } from '../../harness/linux';
+import { gdbRegisters } from '../aarch64/gdbRegisters';
 
 export interface Stop {
   label: string;
@@ -52,4 +53,30 @@ export async function leavesOf(roots: readonly Root[], store: TableStore): Promi
  * which go away with the short-lived commands init ran to print them. */
 export function lastingVmalloc(areas: readonly VmallocArea[]): VmallocArea[] {
   return areas.filter((a) => !/\b(kernel_clone|copy_process|alloc_thread_stack_node)\+/.test(a.line));
+}
+
+/** AArch64 translation registers as gdb-multiarch names them, and as ptview's space takes them. */
+const A64_REGS: [string, string][] = [
+  ['TTBR0_EL1', 'ttbr0_el1'], ['TTBR1_EL1', 'ttbr1_el1'], ['TCR_EL1', 'tcr_el1'], ['MAIR_EL1', 'mair_el1'],
+  ['SCTLR', 'sctlr_el1'], ['ID_AA64MMFR0_EL1', 'id_aa64mmfr0_el1'],
+];
+const BADDR = 0xfffffffffffen;
+
+/** The translation registers at an EL (0 or 1), read by gdb-multiarch (an AArch64 core and QEMU's
+ * monitor lack them): its attach stops the guest, its detach lets it run, so this samples until a
+ * snapshot at that EL comes. `notTtbr1`: an EL1 snapshot whose TTBR1 holds these tables (KPTI's
+ * trampoline, arch/arm64/kernel/entry.S tramp_*) is not yet the kernel's. */
+export async function aarch64RegistersAt(run: LinuxRun, el: 0 | 1, notTtbr1?: bigint): Promise<Map<string, bigint>> {
+  const g = await sampleUntil({
+    what: `${run.variant}: a gdb snapshot at EL${el}${notTtbr1 === undefined ? '' : ' past the KPTI trampoline'}`,
+    tries: 100,
+    take: () => gdbRegisters(run.gdbPort!, [...A64_REGS.map(([n]) => n), 'cpsr']),
+    accept: (r) => Number((r.get('cpsr')! >> 2n) & 3n) === el && (notTtbr1 === undefined || (r.get('ttbr1_el1')! & BADDR) !== (notTtbr1 & BADDR)),
+  });
+  const regs = new Map<string, bigint>();
+  for (const [gdbName, ours] of A64_REGS) {
+    const v = g.get(gdbName.toLowerCase());
+    if (v !== undefined) regs.set(ours, v);
+  }
+  return regs;
 }
