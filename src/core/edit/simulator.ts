@@ -13,7 +13,7 @@ import { MemoryReadError } from '../memory';
 import { TableStore, entryAt, entryKind, loadTables } from '../walker';
 import { archEdit } from '../arch';
 import { EditError, EditRights, EntryCodec, LeafSpec, codecFor } from './codecs';
-import { EntryChange, EntryState, FlushReport, Hazard, OldLeaf, UnconsumedFlushError, defaultFlushCeiling, planTlb } from './tlb';
+import { EntryChange, EntryState, FlushReport, Hazard, OldLeaf, UnconsumedFlushError, defaultFlushCeiling, planTlb, transition } from './tlb';
 import { ShadowMemory } from './shadow';
 
 export interface MapOptions {
@@ -563,20 +563,24 @@ class EditContext {
     const [al, ah] = split(after);
     const bk = STATE[f.classify(bl, bh, at.level)];
     const ak = STATE[f.classify(al, ah, at.level)];
-    let upgradeOnly = false;
-    let needsBbm: string | undefined;
-    if (bk === 'leaf' && ak === 'leaf') {
-      const bp = f.leafPerms(bl, bh, at.level);
-      const ap = f.leafPerms(al, ah, at.level);
-      const samePa = f.leafPa(bl, bh, at.level) === f.leafPa(al, ah, at.level);
-      const sameType = f.leafMemType(bl, bh, at.level) === f.leafMemType(al, ah, at.level);
-      upgradeOnly = samePa && sameType && (ap & bp) === bp;
-      if (!samePa) needsBbm = 'the output address changes';
-      else if (!sameType) needsBbm = 'the memory type changes';
-    } else if (bk !== 'invalid' && ak !== 'invalid' && bk !== ak) {
-      needsBbm = `a ${bk === 'leaf' ? 'block' : bk} descriptor becomes a ${ak === 'leaf' ? 'block' : ak} descriptor`;
+    const t = transition(this.root, f, at.level, bk, ak, bl, bh, al, ah);
+    const upgradeOnly = t.upgradeOnly;
+    const needsBbm = fresh ? undefined : t.needsBbm;
+    if (needsBbm !== undefined) {
+      // Arm ARM (DDI 0487) D8.16.1, "Using break-before-make when updating translation table
+      // entries": a valid descriptor whose output address, memory type or block/table size
+      // changes must first be made invalid, the invalidation completed (DSB, TLBI, DSB), and only
+      // then written anew; writing it in place may leave the TLB with conflicting or amalgamated
+      // entries. aarch64-paging refuses such an update on a live table (BreakBeforeMakeViolation)
+      // rather than warn: so does the simulator. An unmap whose maintenance has been performed is
+      // the break; a later map writes the now-invalid entry.
+      const va = this.root.toVirt(at.base);
+      throw new EditError(
+        `${this.where(at)} (${hex(va)}-${hex(va + BigInt(at.size))}): ${needsBbm} while the descriptor is valid, which needs break-before-make ` +
+        `(Arm ARM D8.16.1): unmap ${hex(va)} ${sizeLabel(at.size)} first and perform its TLB maintenance, then map the new translation` +
+        (why === 'split' ? ' (FEAT_BBM level 2 may allow the block split in place; ptview does not assume it)' : ''),
+      );
     }
-    if (!archEdit(this.root)?.breakBeforeMake || fresh) needsBbm = undefined;
     this.changes.push({
       level: at.level, levelName: f.levels[at.level].name, index: at.index, entryPa: at.entryPa,
       va: this.root.toVirt(at.base), end: this.root.toVirt(at.base) + BigInt(at.size),

@@ -17,8 +17,7 @@ import { PhysAddr, hex } from '../addr';
 import { EntryKind, Flag, PERM_NAMES, PagingFormat, entryCount, levelSize } from '../format';
 import { MemoryReadError } from '../memory';
 import { codecFor, EntryCodec } from '../edit/codecs';
-import { archEdit } from '../arch';
-import { EntryChange, EntryState, OldLeaf, TlbPlan, defaultFlushCeiling, planTlb } from '../edit/tlb';
+import { EntryChange, EntryState, OldLeaf, TlbPlan, defaultFlushCeiling, planTlb, transition } from '../edit/tlb';
 import { Root } from '../space';
 import { Leaf, TableStore, entryAt, loadTables, walkLoaded } from '../walker';
 import { PageTableSession } from './session';
@@ -407,23 +406,8 @@ class RootDiffer {
     if (!covered) {
       const bk = STATE[kindOf(f, bl, bh, level)];
       const ak = STATE[kindOf(f, al, ah, level)];
-      let upgradeOnly = false;
-      let needsBbm: string | undefined;
-      if (bk === 'leaf' && ak === 'leaf') {
-        const bp = f.leafPerms(bl, bh, level);
-        const ap = f.leafPerms(al, ah, level);
-        const samePa = f.leafPa(bl, bh, level) === f.leafPa(al, ah, level);
-        const sameType = f.leafMemType(bl, bh, level) === f.leafMemType(al, ah, level);
-        upgradeOnly = samePa && sameType && (ap & bp) === bp;
-        if (!samePa) needsBbm = 'the output address changes';
-        else if (!sameType) needsBbm = 'the memory type changes';
-      } else if (bk !== 'invalid' && ak !== 'invalid' && bk !== ak) {
-        needsBbm = `a ${bk === 'leaf' ? 'block' : bk} descriptor becomes a ${ak === 'leaf' ? 'block' : ak} descriptor`;
-      } else if (bk === 'table' && ak === 'table' && what === 'retarget') {
-        needsBbm = 'the next-level table address changes';
-      }
-      // Break-before-make is the architecture's rule (Arm ARM D8.14), as the simulator asks it.
-      if (!archEdit(this.after)?.breakBeforeMake) needsBbm = undefined;
+      // Break-before-make is the architecture's rule (Arm ARM D8.16.1), as the simulator asks it.
+      const { upgradeOnly, needsBbm } = transition(this.after, f, level, bk, ak, bl, bh, al, ah, what === 'retarget');
       const oldLeaves = bk === 'leaf' ? [{ va: this.before.toVirt(start), size: end - start, global: this.isGlobal(before, level) }]
         : bk === 'table' ? this.oldLeaves(start, end) : [];
       const why: EntryChange['why'] = ak === 'invalid' ? 'unmap' : bk === 'invalid' ? (ak === 'leaf' ? 'map' : 'new-table') : bk === 'leaf' && ak === 'table' ? 'split' : ak === 'table' ? 'new-table' : 'protect';
