@@ -16,13 +16,14 @@ import { regionLabeler } from './core/ops/regions';
 import { FilterError, FilterSpec, parseFilters, parseRange } from './core/ops/filter';
 import { ExpansionError, FoldLimitError } from './core/graph';
 import { RangeMerger } from './core/ops/merge';
-import { leafJsonLine, rangeJsonLine, rangeRecord, translationRecord } from './core/ops/records';
+import { rangeJsonLine, rangeRecord, translationRecord } from './core/ops/records';
 import { PageTableSession } from './core/ops/session';
 import { TranslateError, Translation } from './core/ops/translate';
 import { CoreFileError, QemuCore, coreRegisters, openCore } from './core/sources';
 import { rootsFromVmcoreinfo } from './core/sources/vmcoreinfo';
 import { RecordingMemory, openSnapshot, saveSnapshot } from './core/sources/snapshot';
-import { loadTables } from './core/walker';
+import { Leaf, loadTables } from './core/walker';
+import { leafLineMax, putLeafLine } from './cli/jsonLines';
 import { DiffError } from './core/ops/diff';
 import { openRawImage } from './core/sources/raw';
 import { AddressSpace, RegisterError } from './core/space';
@@ -274,12 +275,14 @@ function filterSpec(o: Record<string, unknown>): FilterSpec {
 class OutputClosed extends Error {}
 
 /**
- * stdout in large chunks (one write per ~256 KiB, not per line), waiting for 'drain' where the
- * command can wait (between parts of a walk), and quiet when the reader closes the pipe.
+ * stdout in large chunks (one write per ~1 MiB buffer, not per line; leaf lines are written into
+ * the buffer as bytes), waiting for 'drain' where the command can wait (between parts of a
+ * walk), and quiet when the reader closes the pipe.
  */
 class Output {
-  private parts: string[] = [];
-  private bytes = 0;
+  private static readonly SIZE = 1 << 20;
+  private buf = Buffer.allocUnsafe(Output.SIZE);
+  private pos = 0;
   private full = false;
   closed = false;
 
@@ -290,18 +293,32 @@ class Output {
     });
   }
 
-  line(text: string): void {
+  /** Room for `bytes` more (a line longer than the buffer gets a buffer of its own). */
+  private room(bytes: number): void {
     if (this.closed) throw new OutputClosed();
-    this.parts.push(text);
-    this.bytes += text.length + 1;
-    if (this.bytes >= 1 << 18) this.flush();
+    if (this.pos + bytes <= this.buf.length) return;
+    this.flush();
+    if (bytes > this.buf.length) this.buf = Buffer.allocUnsafe(bytes);
+  }
+
+  line(text: string): void {
+    this.room(text.length * 3 + 1);
+    this.pos += this.buf.write(text, this.pos, 'utf8');
+    this.buf[this.pos++] = 10;
+  }
+
+  /** One `dump --leaves --json` line. */
+  leaf(l: Leaf): void {
+    this.room(leafLineMax(l));
+    this.pos = putLeafLine(this.buf, this.pos, l);
   }
 
   private flush(): void {
-    if (this.parts.length === 0 || this.closed) return;
-    const chunk = this.parts.join('\n') + '\n';
-    this.parts = [];
-    this.bytes = 0;
+    if (this.pos === 0 || this.closed) return;
+    // The stream may keep the chunk until it is written: the next lines go to a new buffer.
+    const chunk = this.buf.subarray(0, this.pos);
+    this.buf = Buffer.allocUnsafe(Output.SIZE);
+    this.pos = 0;
     if (!this.stream.write(chunk)) this.full = true;
   }
 
@@ -329,6 +346,10 @@ class Output {
 let stdout: Output | undefined;
 function out(line: string): void {
   (stdout ??= new Output(process.stdout)).line(line);
+}
+
+function outLeaf(l: Leaf): void {
+  (stdout ??= new Output(process.stdout)).leaf(l);
 }
 
 /** stderr warnings, each distinct one once, as they arrive (not collected, then deduplicated). */
@@ -428,7 +449,7 @@ async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
     if (o.leaves) {
       let lastRoot = '';
       await session.forEachLeaf((l) => {
-        if (o.json) return out(leafJsonLine(l));
+        if (o.json) return outLeaf(l);
         if (l.root.name !== lastRoot) out(rootHeader(space, (lastRoot = l.root.name)));
         const va = BigInt(l.root.toVirt(l.linear));
         out(`${hex(va, 16)}-${hex(va + BigInt(l.size), 16)} ${sizeLabel(l.size).padStart(5)} ${l.root.format.flagString(l.lo, l.hi, l.level, l.perms)} ${l.root.format.levels[l.level].name.padEnd(4)} -> ${hex(l.pa)}`);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { spaceFromRegisters } from '../../../src/core/formats';
-import { ExpansionError, expansion, foldRanges } from '../../../src/core/graph';
+import { ExpansionError, expansion, foldRanges, leafChunks } from '../../../src/core/graph';
 import { audit } from '../../../src/core/ops/audit';
 import { MergedRange, mergeLeaves } from '../../../src/core/ops/merge';
 import { PageTableSession } from '../../../src/core/ops/session';
@@ -66,6 +66,22 @@ describe('graph fold: the same answers as the leaf walk, from each subtree once'
           // Each distinct problem once from the fold (shared subtrees are not re-reported).
           assert.deepEqual(new Set(foldDiags.map((d) => d.message)), walkDiags);
           assert.equal(new Set(foldDiags.map((d) => `${d.root.name}:${d.message}`)).size, foldDiags.length);
+          // Chunks for streaming: consecutive, each at most `max` leaves (a last-level entry is one),
+          // and walked one by one they give the whole walk's leaves.
+          const max = 1 + (entries.length % 7);
+          const chunked: Leaf[] = [];
+          for (const root of space.roots) {
+            let prev = 0;
+            for (const c of await leafChunks(root, store, undefined, max)) {
+              assert.ok(c[0] >= prev && c[1] > c[0], JSON.stringify(c));
+              prev = c[1];
+              const part: Leaf[] = [];
+              await walk([root], store, { leaf: (l) => part.push(l) }, { range: c });
+              assert.ok(part.length <= max, `${part.length} leaves in ${JSON.stringify(c)}`);
+              chunked.push(...part);
+            }
+          }
+          assert.deepEqual(chunked.map((l) => [l.root.name, l.linear, l.pa]), leaves.map((l) => [l.root.name, l.linear, l.pa]));
           const s = new PageTableSession(space, mem);
           for (const l of leaves.slice(0, 5)) {
             const want = leaves.filter((x) => x.pa <= l.pa && l.pa < x.pa + x.size).length;

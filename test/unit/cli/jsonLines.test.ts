@@ -1,0 +1,63 @@
+// The CLI's byte writer of `dump --leaves --json` lines must give exactly leafJsonLine's text (itself
+// JSON.stringify(leafRecord), test/unit/core/records.test.ts), on every architecture, in both
+// halves, and across buffer boundaries.
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { buildRealShape } from '../../../bench/realShape';
+import { leafLineMax, putLeafLine } from '../../../src/cli/jsonLines';
+import { spaceFromRegisters } from '../../../src/core/formats';
+import { leafJsonLine } from '../../../src/core/ops/records';
+import { PageTableSession } from '../../../src/core/ops/session';
+import { Leaf } from '../../../src/core/walker';
+import { a64, build, reqArb, sv39, x86_64 } from '../../support/randomTables';
+
+function bytesOf(leaves: Leaf[]): string {
+  let buf = Buffer.alloc(512);
+  let pos = 0;
+  const parts: Buffer[] = [];
+  for (const l of leaves) {
+    const need = leafLineMax(l);
+    assert.ok(need >= Buffer.byteLength(leafJsonLine(l)) + 1, 'leafLineMax is an upper bound');
+    if (pos + need > buf.length) {
+      parts.push(buf.subarray(0, pos));
+      buf = Buffer.alloc(Math.max(512, need));
+      pos = 0;
+    }
+    pos = putLeafLine(buf, pos, l);
+  }
+  parts.push(buf.subarray(0, pos));
+  return Buffer.concat(parts).toString('utf8');
+}
+
+const expected = (leaves: Leaf[]) => leaves.map((l) => leafJsonLine(l) + '\n').join('');
+
+describe('cli jsonLines: leaf lines as bytes equal leafJsonLine', function () {
+  this.timeout(60_000);
+  it('on a Linux-shaped x86_64 space (both halves, KPTI user root)', async () => {
+    const shape = buildRealShape({ kasan: false });
+    for (const cr3 of [shape.kernelRoot, shape.userRoot]) {
+      const space = spaceFromRegisters('x86_64', new Map([['cr0', 0x80010011n], ['cr3', cr3], ['cr4', 0x20n], ['efer', 0xd01n]]));
+      const leaves = await new PageTableSession(space, shape.memory).leaves();
+      assert.ok(leaves.some((l) => l.linear >= 2 ** 47) && leaves.some((l) => l.linear < 2 ** 47));
+      assert.equal(bytesOf(leaves), expected(leaves));
+    }
+  });
+
+  for (const m of [x86_64, sv39, a64]) {
+    it(`on random ${m.arch} tables${m === a64 ? ' (TTBR0 and TTBR1 roots)' : ''}`, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(reqArb(m), { minLength: 1, maxLength: 30 }), async (reqs) => {
+          const b = build(m, reqs);
+          const regs = m.regs(b.root);
+          if (m === a64) {
+            regs.set('ttbr1_el1', BigInt(b.root));
+            regs.set('tcr_el1', regs.get('tcr_el1')! & ~(1n << 23n));
+          }
+          const leaves = await new PageTableSession(spaceFromRegisters(m.arch, regs), b.mem).leaves();
+          assert.equal(bytesOf(leaves), expected(leaves));
+        }),
+        { numRuns: 40 },
+      );
+    });
+  }
+});
