@@ -10,29 +10,31 @@ import { Leaf } from '../core/walker';
 /** The longest line part this module writes besides the attribute bytes (five fields of ≤ 16 hex digits). */
 const FIXED_MAX = 160;
 
-const attrBytes = new WeakMap<Root, Map<number, Buffer>>();
+const attrBytes = new WeakMap<Root, Map<number, Parts>>();
 /** Per root, per 4 GiB block of linear addresses: the VA's upper 32 bits in hex ('' when 0), or null (use leafJsonLine). */
 const upperHex = new WeakMap<Root, Map<number, string | null>>();
 
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
-/** Writes n (0 ≤ n < 2^53) in hex, at least `pad` digits; returns the new position. */
-function putHex(buf: Buffer, pos: number, n: number, pad: number): number {
-  let digits = 1;
-  for (let v = n; v >= 16; v = Math.floor(v / 16)) digits++;
+/** Writes x (0 ≤ x < 2^32) in hex, `pad` digits at least (pad ≤ 8); returns the new position. */
+function putHex32(buf: Buffer, pos: number, x: number, pad: number): number {
+  let digits = (35 - Math.clz32(x)) >> 2;
   if (digits < pad) digits = pad;
-  let v = n;
-  for (let i = pos + digits - 1; i >= pos; i--) {
-    buf[i] = HEX[v % 16];
-    v = Math.floor(v / 16);
-  }
-  return pos + digits;
+  if (digits === 0) digits = 1;
+  for (let shift = (digits - 1) * 4; shift >= 0; shift -= 4) buf[pos++] = HEX[(x >>> shift) & 15];
+  return pos;
 }
 
-function putAscii(buf: Buffer, pos: number, s: string): number {
-  for (let i = 0; i < s.length; i++) buf[pos + i] = s.charCodeAt(i);
-  return pos + s.length;
+/** Writes n (0 ≤ n < 2^53) in hex without leading zeros; returns the new position. */
+function putHex(buf: Buffer, pos: number, n: number): number {
+  if (n < 4294967296) return putHex32(buf, pos, n, 1);
+  pos = putHex32(buf, pos, Math.floor(n / 4294967296), 1);
+  return putHex32(buf, pos, n >>> 0, 8);
 }
+
+const VA = Buffer.from('{"va":"0x', 'latin1');
+const PA = Buffer.from('","pa":"0x', 'latin1');
+const ENTRY_PA = Buffer.from('","entryPa":"0x', 'latin1');
 
 /**
  * The VA's upper half as text when the root maps this 4 GiB block of linear addresses by adding a
@@ -55,24 +57,31 @@ function upperOf(root: Root, block: number): string | null {
   return u;
 }
 
-/** The attribute part of the line (from `"root":` to the closing brace) as bytes, once per key. */
-function attrOf(l: Leaf): Buffer {
+/** The line's constant parts for the leaf's key: after the PA (size, entry's key), and after the entry's PA (attributes, newline). */
+interface Parts {
+  mid: Buffer;
+  tail: Buffer;
+}
+
+function partsOf(l: Leaf): Parts {
   let m = attrBytes.get(l.root);
   if (!m) attrBytes.set(l.root, (m = new Map()));
-  // level < 8, perms < 2^12, flags < 2^8, memType < 2^12 (as records.ts keys its cache).
+  // level < 8, perms < 2^12, flags < 2^8, memType < 2^12 (as records.ts keys its cache); the
+  // level decides the size.
   const key = ((l.level * 4096 + l.perms) * 256 + l.flags) * 4096 + l.memType;
-  let b = m.get(key);
-  if (b === undefined) {
+  let p = m.get(key);
+  if (p === undefined) {
     const line = leafJsonLine(l);
-    b = Buffer.from(line.slice(line.indexOf(',"root":') + 1), 'utf8');
-    m.set(key, b);
+    p = { mid: Buffer.from(`","size":${l.size},"entry":"0x`, 'latin1'), tail: Buffer.from(`",${line.slice(line.indexOf(',"root":') + 1)}\n`, 'utf8') };
+    m.set(key, p);
   }
-  return b;
+  return p;
 }
 
 /** Bytes needed at most for the leaf's line (newline included). */
 export function leafLineMax(l: Leaf): number {
-  return FIXED_MAX + attrOf(l).length + 1;
+  const p = partsOf(l);
+  return FIXED_MAX + p.mid.length + p.tail.length;
 }
 
 /**
@@ -82,32 +91,32 @@ export function leafLineMax(l: Leaf): number {
 export function putLeafLine(buf: Buffer, pos: number, l: Leaf): number {
   const root = l.root;
   const eb = root.format.entryBytes;
-  const block = Math.floor(l.linear / 2 ** 32);
+  const block = Math.floor(l.linear / 4294967296);
   const upper = upperOf(root, block);
   if (upper === null) {
     pos += buf.write(leafJsonLine(l), pos, 'utf8');
     buf[pos] = 10;
     return pos + 1;
   }
-  pos = putAscii(buf, pos, '{"va":"0x');
-  if (upper === '') pos = putHex(buf, pos, l.linear, 1);
+  const p = partsOf(l);
+  buf.set(VA, pos);
+  pos += VA.length;
+  if (upper === '') pos = putHex(buf, pos, l.linear);
   else {
-    pos = putAscii(buf, pos, upper);
-    pos = putHex(buf, pos, l.linear - block * 2 ** 32, 8);
+    pos += buf.write(upper, pos, 'latin1');
+    pos = putHex32(buf, pos, l.linear >>> 0, 8);
   }
-  pos = putAscii(buf, pos, '","pa":"0x');
-  pos = putHex(buf, pos, l.pa, 1);
-  pos = putAscii(buf, pos, '","size":');
-  pos = putAscii(buf, pos, String(l.size));
-  pos = putAscii(buf, pos, ',"entry":"0x');
-  if (eb === 8) pos = putHex(buf, pos, l.hi >>> 0, 8);
-  pos = putHex(buf, pos, l.lo >>> 0, 8);
-  pos = putAscii(buf, pos, '","entryPa":"0x');
-  pos = putHex(buf, pos, l.tablePa + l.index * eb, 1);
-  pos = putAscii(buf, pos, '",');
-  const a = attrOf(l);
-  a.copy(buf, pos);
-  pos += a.length;
-  buf[pos] = 10;
-  return pos + 1;
+  buf.set(PA, pos);
+  pos += PA.length;
+  pos = putHex(buf, pos, l.pa);
+  buf.set(p.mid, pos);
+  pos += p.mid.length;
+  if (eb === 8) pos = putHex32(buf, pos, l.hi >>> 0, 8);
+  pos = putHex32(buf, pos, l.lo >>> 0, 8);
+  buf.set(ENTRY_PA, pos);
+  pos += ENTRY_PA.length;
+  pos = putHex(buf, pos, l.tablePa + l.index * eb);
+  buf.set(p.tail, pos);
+  pos += p.tail.length;
+  return pos;
 }
