@@ -129,6 +129,15 @@ function settleLeafShape(): void {
 }
 settleLeafShape();
 
+/**
+ * The entries of a table at `level` whose spans meet the linear range [lo, hi): [first, end) as
+ * indices. The visit (Descent.table) and the simulator's modify-range walk both clip this way.
+ */
+export function entrySpan(f: PagingFormat, level: number, base: number, lo: number, hi: number): [number, number] {
+  const size = levelSize(f, level);
+  return [Math.max(0, Math.floor((lo - base) / size)), Math.min(entryCount(f, level), Math.ceil((hi - base) / size))];
+}
+
 /** A followable child table, as the descent hands it to the client. */
 export interface ChildTable {
   readonly pa: number;
@@ -160,8 +169,8 @@ export interface DescentVisitor {
   count?(n: number): void;
   /** A child table the hardware would follow (in RAM, read, not on the descent path). */
   child?(c: ChildTable): void;
-  /** Every table pointer, also one not followed because it is on the descent path. */
-  ref?(pa: number): void;
+  /** Every table pointer (its target and the entry's index), also one not followed because it is on the descent path. */
+  ref?(pa: number, index: number): void;
   /** What the hardware would fault on, or what cannot be followed. */
   diagnostic?(d: Diagnostic): void;
 }
@@ -227,12 +236,7 @@ export class Descent {
     const loading = this.opts.loading === true;
     const leafBase = this.opts.relative ? 0 : base;
     this.ancestors.push(pa);
-    let first = 0;
-    let end = n;
-    if (range) {
-      first = Math.max(0, Math.floor((range[0] - base) / size));
-      end = Math.min(n, Math.ceil((range[1] - base) / size));
-    }
+    const [first, end] = range ? entrySpan(f, level, base, range[0], range[1]) : [0, n];
     // Entries of one table usually differ only in their address bits: when the format says
     // which low bits are pure address, decode the rest once per run of equal attribute bits.
     const addrLo = f.addressBitsLo ? f.addressBitsLo(level) : 0;
@@ -291,7 +295,7 @@ export class Descent {
             if (!loading) onDiag?.({ ...problem, root, level, index: i, tablePa: pa as PhysAddr, linear, message: `${f.levels[level].name}[${i}] at ${hex(pa + i * eb)}: ${problem.message}` });
             continue;
           }
-          onRef?.(next);
+          onRef?.(next, i);
           if (this.ancestors.includes(next)) {
             // Reported, not descended: a table on its own descent path would unfold into every
             // path through the loop (512 self-references make 512^4 leaves of one 4 KiB page).

@@ -19,6 +19,7 @@ import { MemoryReadError } from '../memory';
 import { codecFor, EntryCodec } from '../edit/codecs';
 import { EntryChange, EntryState, OldLeaf, TlbPlan, defaultFlushCeiling, planTlb, transition } from '../edit/tlb';
 import { Root } from '../space';
+import { entryKind } from '../descent';
 import { Leaf, TableStore, entryAt, loadTables, walkLoaded } from '../walker';
 import { PageTableSession } from './session';
 
@@ -137,14 +138,8 @@ function sameWords(a: Uint32Array, b: Uint32Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
-/** Entry kind as the walker decides it (reserved bits and table-at-the-last-level are Reserved). */
-function kindOf(f: PagingFormat, lo: number, hi: number, level: number): EntryKind {
-  let k = f.classify(lo, hi, level);
-  if (k === EntryKind.Invalid) return k;
-  if (k === EntryKind.Table && level + 1 >= f.levels.length) return EntryKind.Reserved;
-  if (k !== EntryKind.Reserved && f.reservedBits(lo, hi, level, k)) return EntryKind.Reserved;
-  return k;
-}
+/** Entry kind as the one descent decides it (descent.ts: reserved bits and a table at the last level are Reserved). */
+const kindOf = entryKind;
 
 interface Run {
   readonly first: Leaf;
