@@ -12,7 +12,15 @@ module.exports = {
   mode: 'production',
   entry: './out/cli/main.js',
   output: { path: path.resolve(__dirname, 'out'), filename: 'cli.bundle.js', library: { type: 'commonjs2' } },
-  externals: [({ request }, callback) => (/^(cdt-gdb-adapter|snappyjs|@vscode\/)/.test(request ?? '') ? callback(undefined, `commonjs ${request}`) : callback())],
+  externals: [
+    ({ request }, callback) => {
+      if (/^(cdt-gdb-adapter|snappyjs|@vscode\/)/.test(request ?? '')) return callback(undefined, `commonjs ${request}`);
+      return callback();
+    },
+  ],
+  // gdbAttach takes node's own require inside the bundle (__non_webpack_require__) and the plain
+  // one outside it; webpack flags the latter, which it never runs.
+  ignoreWarnings: [{ module: /gdbAttach\.js$/, message: /Critical dependency: require function/ }],
   // Readable stack traces and no minifier time: size does not matter for a local file.
   optimization: { minimize: false },
   devtool: false,
