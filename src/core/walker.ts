@@ -9,7 +9,7 @@
 // synchronously over the loaded tables and streams leaves in ascending VA order.
 
 import { PhysAddr, hex } from './addr';
-import { Descent, decodeEntry } from './descent';
+import { Descent, DescentVisitor, decodeEntry } from './descent';
 import { EntryKind, PagingFormat, Perm, entryCount, levelSize, tableBytes } from './format';
 import { MemoryReadError, PhysicalMemory, ReadRequest, inRam } from './memory';
 import { Root } from './space';
@@ -69,16 +69,10 @@ export interface Diagnostic {
   readonly message: string;
 }
 
-export interface WalkVisitor {
-  leaf?(leaf: Leaf): void;
-  /**
-   * Instead of `leaf`: runs of `count` consecutive entries of one table with identical
-   * non-address bits; `first` describes the first of them, `lastPa` is the last one's PA and
-   * `paContiguous` says whether each PA follows the previous one. One call per run keeps a merge
-   * of millions of 4 KiB pages from allocating per page.
-   */
-  leafRun?(first: Leaf, count: number, paContiguous: boolean, lastPa: number): void;
-  diagnostic?(d: Diagnostic): void;
+/** What a leaf walk hands out: the descent's leaves, or its runs of like leaves (as `leafRun`). */
+export interface WalkVisitor extends Pick<DescentVisitor, 'leaf' | 'diagnostic'> {
+  /** DescentVisitor.run: one call per run keeps a merge of millions of 4 KiB pages from allocating per page. */
+  leafRun?: DescentVisitor['run'];
 }
 
 export interface WalkOptions {
