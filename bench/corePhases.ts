@@ -66,13 +66,13 @@ async function main(file: string, mode: string, regs: string[]): Promise<CorePha
     let pos = 0;
     await session.forEachLeaf(mode === 'walk' ? () => void items++ : (l) => {
       items++;
-      const need = leafLineMax(l);
-      if (pos + need > buf.length) {
+      let at = putLeafLine(buf, pos, l);
+      if (at < 0) {
         fs.writeSync(fd, buf, 0, pos);
-        buf = Buffer.allocUnsafe(1 << 20);
-        pos = 0;
+        buf = Buffer.allocUnsafe(Math.max(1 << 20, leafLineMax(l)));
+        at = putLeafLine(buf, 0, l);
       }
-      pos = putLeafLine(buf, pos, l);
+      pos = at;
     }, { between: () => Promise.resolve() });
     fs.writeSync(fd, buf, 0, pos);
   }

@@ -87,12 +87,13 @@ export async function realShapeBench(): Promise<void> {
         let buf = Buffer.allocUnsafe(1 << 20);
         let pos = 0;
         for (const l of all) {
-          if (pos + leafLineMax(l) > buf.length) {
+          let at = putLeafLine(buf, pos, l);
+          if (at < 0) {
             fs.writeSync(fd, buf, 0, pos);
-            buf = Buffer.allocUnsafe(1 << 20);
-            pos = 0;
+            buf = Buffer.allocUnsafe(Math.max(1 << 20, leafLineMax(l)));
+            at = putLeafLine(buf, 0, l);
           }
-          pos = putLeafLine(buf, pos, l);
+          pos = at;
         }
         fs.writeSync(fd, buf, 0, pos);
         fs.closeSync(fd);

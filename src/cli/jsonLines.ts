@@ -85,8 +85,8 @@ export function leafLineMax(l: Leaf): number {
 }
 
 /**
- * Writes the leaf's `dump --leaves --json` line and a newline at `pos` (leafLineMax(l) bytes must
- * be free); returns the new position.
+ * Writes the leaf's `dump --leaves --json` line and a newline at `pos`; returns the new position,
+ * or -1 (nothing written) when the line might not fit before the buffer's end.
  */
 export function putLeafLine(buf: Buffer, pos: number, l: Leaf): number {
   const root = l.root;
@@ -94,11 +94,14 @@ export function putLeafLine(buf: Buffer, pos: number, l: Leaf): number {
   const block = Math.floor(l.linear / 4294967296);
   const upper = upperOf(root, block);
   if (upper === null) {
-    pos += buf.write(leafJsonLine(l), pos, 'utf8');
+    const line = leafJsonLine(l);
+    if (pos + Buffer.byteLength(line) + 1 > buf.length) return -1;
+    pos += buf.write(line, pos, 'utf8');
     buf[pos] = 10;
     return pos + 1;
   }
   const p = partsOf(l);
+  if (pos + FIXED_MAX + p.mid.length + p.tail.length > buf.length) return -1;
   buf.set(VA, pos);
   pos += VA.length;
   if (upper === '') pos = putHex(buf, pos, l.linear);

@@ -308,8 +308,13 @@ class Output {
 
   /** One `dump --leaves --json` line. */
   leaf(l: Leaf): void {
-    this.room(leafLineMax(l));
-    this.pos = putLeafLine(this.buf, this.pos, l);
+    if (this.closed) throw new OutputClosed();
+    let at = putLeafLine(this.buf, this.pos, l);
+    if (at < 0) {
+      this.room(leafLineMax(l));
+      at = putLeafLine(this.buf, this.pos, l);
+    }
+    this.pos = at;
   }
 
   private flush(): void {

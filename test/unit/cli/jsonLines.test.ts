@@ -41,6 +41,12 @@ describe('cli jsonLines: leaf lines as bytes equal leafJsonLine', function () {
       assert.ok(leaves.some((l) => l.linear >= 2 ** 47) && leaves.some((l) => l.linear < 2 ** 47));
       assert.equal(bytesOf(leaves), expected(leaves));
     }
+    // A line that might not fit is not written at all: the caller flushes and writes it again.
+    const small = Buffer.alloc(64, 0x20);
+    const space = spaceFromRegisters('x86_64', new Map([['cr0', 0x80010011n], ['cr3', shape.kernelRoot], ['cr4', 0x20n], ['efer', 0xd01n]]));
+    const [first] = await new PageTableSession(space, shape.memory).leaves();
+    assert.equal(putLeafLine(small, 0, first), -1);
+    assert.ok(small.every((b) => b === 0x20));
   });
 
   for (const m of [x86_64, sv39, a64]) {
