@@ -452,7 +452,7 @@ class EditContext {
     if (fit !== undefined) raw = fit;
     else if (memType !== undefined) throw new EditError(`memory type ${f.memTypes[memType]} cannot be encoded here (no PAT/MAIR/PBMT slot holds it)`);
     const [l, h] = split(raw);
-    if (entryKind(f, l, h, level) !== EntryKind.Leaf || f.leafPa(l, h, level) !== pa || f.reservedBits(l, h, level, EntryKind.Leaf)) {
+    if (entryKind(f, l, h, level) !== EntryKind.Leaf || f.leafPa(l, h, level) !== pa) {
       throw new EditError(`${hex(pa)} cannot be mapped with a ${f.levels[level].name} entry (address beyond the output size?)`);
     }
     return this.checkedRights(raw, level, spec.rights);

@@ -14,12 +14,12 @@
 // Intel SDM vol. 3 §4.10.4 (when invalidation is required), Arm ARM D8.13-D8.16 (TLB maintenance,
 // break-before-make), RISC-V privileged spec §4.2.1 (SFENCE.VMA): see edit/tlb.ts.
 import { PhysAddr, hex } from '../addr';
-import { EntryKind, Flag, PERM_NAMES, PagingFormat, entryCount, levelSize } from '../format';
+import { EntryKind, Flag, PERM_NAMES, PagingFormat, Perm, entryCount, levelSize } from '../format';
 import { MemoryReadError } from '../memory';
 import { codecFor, EntryCodec } from '../edit/codecs';
 import { EntryChange, EntryState, OldLeaf, TlbPlan, defaultFlushCeiling, planTlb, transition } from '../edit/tlb';
 import { Root } from '../space';
-import { entryKind } from '../descent';
+import { decodeEntry, entryKind } from '../descent';
 import { Leaf, TableStore, entryAt, loadTables, walkLoaded } from '../walker';
 import { PageTableSession } from './session';
 
@@ -239,12 +239,12 @@ function fieldsOf(b: Run, a: Run, x: number): LeafField[] {
   return out;
 }
 
-// What a table entry passes to everything below it besides its pointer (walker.ts): its
-// restrictions and, on formats that define them, inherited leaf flags (a RISC-V G bit in a
-// non-leaf PTE makes every leaf below global).
+// What a table entry passes to everything below it besides its pointer, as the descent reads it
+// (descent.ts): the rights it leaves and, on formats that define them, inherited leaf flags (a
+// RISC-V G bit in a non-leaf PTE makes every leaf below global).
 function passedDown(f: PagingFormat, lo: number, hi: number, level: number): string {
-  const flags = (f as { tableFlags?: (lo: number, hi: number, level: number) => number }).tableFlags;
-  return `${f.tableRestricts(lo, hi, level)}:${flags ? flags.call(f, lo, hi, level) : 0}`;
+  const e = decodeEntry(f, lo, hi, level, 0, Perm.All, 0);
+  return `${e.perms}:${e.flags}`;
 }
 
 const sameAttrs = (p: Run, q: Run) =>
