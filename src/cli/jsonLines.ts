@@ -11,8 +11,8 @@ import { Leaf } from '../core/walker';
 const FIXED_MAX = 160;
 
 const attrBytes = new WeakMap<Root, Map<number, Parts>>();
-/** Per root, per 4 GiB block of linear addresses: the VA's upper 32 bits in hex ('' when 0), or null (use leafJsonLine). */
-const upperHex = new WeakMap<Root, Map<number, string | null>>();
+/** Per root, per 4 GiB block of linear addresses: the VA's upper 32 bits in hex (empty when 0), or null (use leafJsonLine). */
+const upperHex = new WeakMap<Root, Map<number, Buffer | null>>();
 
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
@@ -40,7 +40,7 @@ const ENTRY_PA = Buffer.from('","entryPa":"0x', 'latin1');
  * The VA's upper half as text when the root maps this 4 GiB block of linear addresses by adding a
  * constant to the upper 32 bits (identity, sign extension, a TTBR1 prefix); null otherwise.
  */
-function upperOf(root: Root, block: number): string | null {
+function upperOf(root: Root, block: number): Buffer | null {
   let m = upperHex.get(root);
   if (!m) upperHex.set(root, (m = new Map()));
   let u = m.get(block);
@@ -51,7 +51,7 @@ function upperOf(root: Root, block: number): string | null {
     const last = Math.min(first + 2 ** 32, 2 ** root.inputBits) - 4096;
     const v0 = BigInt(root.toVirt(first));
     const v1 = BigInt(root.toVirt(last));
-    if ((v0 & 0xffffffffn) === 0n && v1 - v0 === BigInt(last - first)) u = v0 === 0n ? '' : (v0 >> 32n).toString(16);
+    if ((v0 & 0xffffffffn) === 0n && v1 - v0 === BigInt(last - first)) u = Buffer.from(v0 === 0n ? '' : (v0 >> 32n).toString(16), 'latin1');
   }
   m.set(block, u);
   return u;
@@ -104,10 +104,10 @@ export function putLeafLine(buf: Buffer, pos: number, l: Leaf): number {
   if (pos + FIXED_MAX + p.mid.length + p.tail.length > buf.length) return -1;
   buf.set(VA, pos);
   pos += VA.length;
-  if (upper === '') pos = putHex(buf, pos, l.linear);
+  if (upper.length === 0) pos = putHex(buf, pos, l.linear);
   else {
-    pos += buf.write(upper, pos, 'latin1');
-    pos = putHex32(buf, pos, l.linear >>> 0, 8);
+    buf.set(upper, pos);
+    pos = putHex32(buf, pos + upper.length, l.linear >>> 0, 8);
   }
   buf.set(PA, pos);
   pos += PA.length;
