@@ -7,7 +7,7 @@
 //   output: the same, each leaf's JSON line written into 1 MiB buffers sent to /dev/null
 //   merge:  merged ranges from the graph of tables, their JSON lines to /dev/null
 import fs from 'node:fs';
-import { leafLineMax, putLeafLine } from '../src/cli/jsonLines';
+import { LeafLineWriter } from '../src/cli/jsonLines';
 import { spaceFromRegisters } from '../src/core/formats';
 import { rangeJsonLine } from '../src/core/ops/records';
 import { PageTableSession } from '../src/core/ops/session';
@@ -62,19 +62,12 @@ async function main(file: string, mode: string, regs: string[]): Promise<CorePha
     }
     fs.writeSync(fd, parts.join('\n') + '\n');
   } else {
-    let buf = Buffer.allocUnsafe(1 << 20);
-    let pos = 0;
+    const w = new LeafLineWriter(fd, fs.writeSync);
     await session.forEachLeaf(mode === 'walk' ? () => void items++ : (l) => {
       items++;
-      let at = putLeafLine(buf, pos, l);
-      if (at < 0) {
-        fs.writeSync(fd, buf, 0, pos);
-        buf = Buffer.allocUnsafe(Math.max(1 << 20, leafLineMax(l)));
-        at = putLeafLine(buf, 0, l);
-      }
-      pos = at;
+      w.leaf(l);
     }, { between: () => Promise.resolve() });
-    fs.writeSync(fd, buf, 0, pos);
+    w.end();
   }
   fs.closeSync(fd);
   const t4 = cpu();

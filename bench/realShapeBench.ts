@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { spaceFromRegisters } from '../src/core/formats';
 import { PageTableSession } from '../src/core/ops/session';
-import { leafLineMax, putLeafLine } from '../src/cli/jsonLines';
+import { LeafLineWriter } from '../src/cli/jsonLines';
 import { rangeJsonLine } from '../src/core/ops/records';
 import { Leaf, TableStore, loadTables, walkLoaded } from '../src/core/walker';
 import { buildRealShape } from './realShape';
@@ -84,18 +84,9 @@ export async function realShapeBench(): Promise<void> {
         // As the CLI writes them: bytes into 1 MiB buffers (src/cli/jsonLines.ts).
         t0 = cpu();
         const fd = fs.openSync('/dev/null', 'w');
-        let buf = Buffer.allocUnsafe(1 << 20);
-        let pos = 0;
-        for (const l of all) {
-          let at = putLeafLine(buf, pos, l);
-          if (at < 0) {
-            fs.writeSync(fd, buf, 0, pos);
-            buf = Buffer.allocUnsafe(Math.max(1 << 20, leafLineMax(l)));
-            at = putLeafLine(buf, 0, l);
-          }
-          pos = at;
-        }
-        fs.writeSync(fd, buf, 0, pos);
+        const w = new LeafLineWriter(fd, fs.writeSync);
+        for (const l of all) w.leaf(l);
+        w.end();
         fs.closeSync(fd);
         outLeavesMs.push(cpu() - t0);
       }

@@ -123,3 +123,26 @@ export function putLeafLine(buf: Buffer, pos: number, l: Leaf): number {
   pos += p.tail.length;
   return pos;
 }
+
+/** Leaf lines into a file descriptor in 1 MiB writes (the benches' sink; the CLI's Output adds backpressure). */
+export class LeafLineWriter {
+  private buf = Buffer.allocUnsafe(1 << 20);
+  private pos = 0;
+
+  constructor(private readonly fd: number, private readonly write: (fd: number, b: Buffer, off: number, len: number) => unknown) {}
+
+  leaf(l: Leaf): void {
+    let at = putLeafLine(this.buf, this.pos, l);
+    if (at < 0) {
+      this.write(this.fd, this.buf, 0, this.pos);
+      this.buf = Buffer.allocUnsafe(Math.max(1 << 20, leafLineMax(l)));
+      at = putLeafLine(this.buf, 0, l);
+    }
+    this.pos = at;
+  }
+
+  end(): void {
+    this.write(this.fd, this.buf, 0, this.pos);
+    this.pos = 0;
+  }
+}

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { buildRealShape } from '../../../bench/realShape';
-import { leafLineMax, putLeafLine } from '../../../src/cli/jsonLines';
+import { LeafLineWriter, leafLineMax, putLeafLine } from '../../../src/cli/jsonLines';
 import { spaceFromRegisters } from '../../../src/core/formats';
 import { leafJsonLine } from '../../../src/core/ops/records';
 import { PageTableSession } from '../../../src/core/ops/session';
@@ -44,9 +44,18 @@ describe('cli jsonLines: leaf lines as bytes equal leafJsonLine', function () {
     // A line that might not fit is not written at all: the caller flushes and writes it again.
     const small = Buffer.alloc(64, 0x20);
     const space = spaceFromRegisters('x86_64', new Map([['cr0', 0x80010011n], ['cr3', shape.kernelRoot], ['cr4', 0x20n], ['efer', 0xd01n]]));
-    const [first] = await new PageTableSession(space, shape.memory).leaves();
+    const kernelLeaves = await new PageTableSession(space, shape.memory).leaves();
+    const first = kernelLeaves[0];
     assert.equal(putLeafLine(small, 0, first), -1);
     assert.ok(small.every((b) => b === 0x20));
+    // The benches' writer: the same bytes, in writes of at most 1 MiB.
+    const chunks: Buffer[] = [];
+    const w = new LeafLineWriter(7, (fd, b, off, len) => chunks.push(Buffer.from(b.subarray(off, off + len))) && assert.equal(fd, 7));
+    const many = Array.from({ length: 4 }, () => kernelLeaves).flat();
+    for (const l of many) w.leaf(l);
+    w.end();
+    assert.ok(chunks.length > 1 && chunks.every((c) => c.length <= 1 << 20));
+    assert.equal(Buffer.concat(chunks).toString('utf8'), expected(many));
   });
 
   for (const m of [x86_64, sv39, a64]) {
