@@ -3,7 +3,9 @@
 // whole `ptview dump --gdb … --leaves --json` processes (auto strategy, i.e. proc-mem on this
 // machine, and phymem-mode) side by side with gdb-pt-dump's `gdb -batch … pt` on the same stop,
 // interleaved rounds; then the walk alone (ptview's `--stats` walk phase, gdb-pt-dump's `pt` timed
-// inside one GDB session). Not a pass/fail test.
+// inside one GDB session), and the command's phases on each stop's saved tables in cold
+// processes (bench/corePhases.ts: load, count, walk, output, merge). Not a pass/fail test.
+// PTVIEW_BENCH_LINUX=x86_64-4level,… runs only those guests.
 // gdb-pt-dump's columns need exactly one qemu-system process on the machine (see peer.ts): the
 // bench waits a while for other QEMUs to go and otherwise skips them, saying so.
 import fs from 'node:fs';
@@ -12,6 +14,7 @@ import path from 'node:path';
 import { LinuxRun, LinuxVariant, bootLinux } from '../test/harness/linux';
 import { parseGva2gpa } from '../test/harness/oracles';
 import { REPO } from '../test/harness/qemu';
+import type { CorePhases } from './corePhases';
 import { fmt, median, peerDir, stat, timeProcess } from './live';
 import { qemuCount, tooMany, waitForQemus } from './peer';
 
@@ -52,7 +55,7 @@ async function ptview(cli: string, addr: string, strategy: string | undefined, s
   return { ms: r.ms, strategy: chosen, leaves: r.stdout.split('\n').length - 1, tables: tables ? Number(tables[1]) : NaN, walkMs: walk ? Number(walk[1]) : NaN };
 }
 
-export async function linuxBench(runs = 9, walkRuns = 9): Promise<void> {
+export async function linuxBench(runs = 9, walkRuns = 9, phaseRuns = 7): Promise<void> {
   const cli = path.join(REPO, 'out', 'cli.js');
   const peer = peerDir();
   let peerOff: string | undefined;
@@ -63,8 +66,10 @@ export async function linuxBench(runs = 9, walkRuns = 9): Promise<void> {
   if (peerOff) console.log(`gdb-pt-dump columns skipped: ${peerOff}`);
   const rows: string[] = [];
   const walkRows: string[] = [];
+  const phaseRows: string[] = [];
   const notes: string[] = [];
-  for (const g of GUESTS) {
+  const only = process.env.PTVIEW_BENCH_LINUX?.split(',');
+  for (const g of GUESTS.filter((x) => !only || only.includes(x.variant))) {
     const t0 = Date.now();
     const run = await bootLinux(g.variant, { gdb: true });
     try {
@@ -167,6 +172,33 @@ export async function linuxBench(runs = 9, walkRuns = 9): Promise<void> {
       walkRows.push(`${g.variant.padEnd(14)} ${fmt(WA).padEnd(16)} ${fmt(WF).padEnd(16)} ${fmt(WR).padEnd(16)} ${(WP ? `${fmt(WP)} n=${wPeer.length}` : '-').padEnd(20)} ${wr(WA.median).padEnd(11)} ${wr(WF.median).padEnd(11)} ${wr(WR.median)}`);
       if (!WP) notes.push(`${g.variant}: gdb-pt-dump walk column skipped: ${wPeerSkip}`);
 
+      // Inside the command, per phase, on this stop's tables (saved with --save), each mode in
+      // fresh processes (cold, as at a shell): CPU ms, median of `phaseRuns`.
+      const snap = path.join(os.tmpdir(), `ptview-bench-${process.pid}-${g.variant}.json`);
+      try {
+        const saved = await timeProcess(process.execPath, [cli, 'dump', '--gdb', addr, '--save', snap]);
+        if (saved.status !== 0) throw new Error(`ptview --save exited ${saved.status}: ${saved.stderr.slice(-300)}`);
+        const phase = async (mode: string): Promise<CorePhases[]> => {
+          const out: CorePhases[] = [];
+          for (let i = 0; i < phaseRuns; i++) {
+            const r = await timeProcess(process.execPath, [path.join(REPO, 'build', 'bench', 'corePhases.js'), snap, mode]);
+            if (r.status !== 0) throw new Error(`corePhases ${mode} exited ${r.status}: ${r.stderr.slice(-300)}`);
+            out.push(JSON.parse(r.stdout) as CorePhases);
+          }
+          return out;
+        };
+        const [w, o, m] = [await phase('walk'), await phase('output'), await phase('merge')];
+        const med = (xs: CorePhases[], k: keyof CorePhases) => median(xs.map((x) => Number(x[k])));
+        const walkMs = med(w, 'load') + med(w, 'count') + med(w, 'work');
+        const outMs = Math.max(0, med(o, 'work') - med(w, 'work'));
+        const mergeMs = med(m, 'work');
+        phaseRows.push(
+          `${g.variant.padEnd(14)} ${String(w[0].items).padStart(7)} ${String(m[0].items).padStart(7)}  ${med(w, 'start').toFixed(1).padStart(6)} ${med(w, 'load').toFixed(1).padStart(6)} ${med(w, 'count').toFixed(1).padStart(6)} ${med(w, 'work').toFixed(1).padStart(7)} ${outMs.toFixed(1).padStart(7)} ${mergeMs.toFixed(1).padStart(7)}   ${(walkMs + outMs).toFixed(1).padStart(7)}`,
+        );
+      } finally {
+        fs.rmSync(snap, { force: true });
+      }
+
       // Same stop at the end: nothing above resumed the guest.
       const after = await run.hmp('info registers');
       const pc = (s: string) => /\b(?:RIP|PC)[=\s]+([0-9a-f]+)/i.exec(s)?.[1];
@@ -181,6 +213,9 @@ export async function linuxBench(runs = 9, walkRuns = 9): Promise<void> {
   console.log('\nwalk alone: ptview --stats `walk` phase (walk + JSON output: --leaves, and merged ranges without it) vs gdb-pt-dump `pt` timed inside one GDB session (after a warm-up pt); ms median (min-max)');
   console.log('guest          auto --leaves    phymem --leaves  auto ranges      gdb-pt-dump          auto/peer   phymem/peer ranges/peer (ratios of medians)');
   for (const r of walkRows) console.log(r);
+  console.log(`\ninside the command, per phase, on each stop's saved tables (bench/corePhases.ts): CPU ms, median of ${phaseRuns} cold processes per mode; output = (walk + JSON lines written) - walk; merge = merged ranges built and written`);
+  console.log('guest           leaves  ranges   start   load  count    walk  output   merge   walk+count+load+output (--leaves --json)');
+  for (const r of phaseRows) console.log(r);
   for (const n of notes) console.log(`  ${n}`);
   console.log(`load average after: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 }

@@ -1,12 +1,14 @@
 // npm run bench, part 2: the Linux-shaped spaces of realShape.ts through the same core calls and
 // output formatting as `ptview dump --leaves --json` and `ptview dump --json`, timed per phase:
 // walk (tables loaded, every leaf visited), merge (merged ranges from the graph of tables) and
-// output (JSON Lines built and written in 256 KiB chunks to /dev/null). CPU time, best and
+// output (leaf lines as the CLI writes them, bytes into 1 MiB buffers; range lines in 256 KiB
+// chunks; all to /dev/null). CPU time, best and
 // median of 15 runs.
 import fs from 'node:fs';
 import { spaceFromRegisters } from '../src/core/formats';
 import { PageTableSession } from '../src/core/ops/session';
-import { leafJsonLine, rangeJsonLine } from '../src/core/ops/records';
+import { LeafLineWriter } from '../src/cli/jsonLines';
+import { rangeJsonLine } from '../src/core/ops/records';
 import { Leaf, TableStore, loadTables, walkLoaded } from '../src/core/walker';
 import { buildRealShape } from './realShape';
 
@@ -79,10 +81,13 @@ export async function realShapeBench(): Promise<void> {
       mergeMs.push(cpu() - t0);
       ranges = rs.length;
       if (walkable) {
+        // As the CLI writes them: bytes into 1 MiB buffers (src/cli/jsonLines.ts).
         t0 = cpu();
-        const o = sink();
-        for (const l of all) o.line(leafJsonLine(l));
-        o.end();
+        const fd = fs.openSync('/dev/null', 'w');
+        const w = new LeafLineWriter(fd, fs.writeSync);
+        for (const l of all) w.leaf(l);
+        w.end();
+        fs.closeSync(fd);
         outLeavesMs.push(cpu() - t0);
       }
       t0 = cpu();

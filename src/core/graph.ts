@@ -9,14 +9,14 @@
 // path; a memo entry therefore records which tables the subtree references and which of those
 // were on the path when it was computed, and is reused only where the same ones are.
 //
-// Entry classification follows walkLoaded exactly (the same format calls in the same order), so a
-// fold and a leaf walk agree: test/unit/core/graph.test.ts checks merged ranges both ways.
-import { PhysAddr, hex } from './addr';
-import { EntryKind, Perm, entryCount, levelSize } from './format';
+// Entries are scanned by the one descent (descent.ts) the leaf walk uses too, so a fold and a
+// leaf walk agree: test/unit/core/graph.test.ts checks merged ranges both ways.
+import { Perm, levelSize } from './format';
 import { upperHalfStart } from './ops/filter';
 import { MergedRange, MERGE_KEY_FLAGS } from './ops/merge';
 import { Root } from './space';
-import { Diagnostic, Leaf, TableStore, WalkOptions, childProblem, effectivePerms, entryKind, identity, laxMessage, loadTables, recursiveMessage, reservedMessage } from './walker';
+import { Descent } from './descent';
+import { Diagnostic, Leaf, TableStore, WalkOptions, loadTables } from './walker';
 
 /** How one operation summarises a table's span (counts, merged ranges, …). */
 export interface FoldAlgebra<S> {
@@ -44,9 +44,15 @@ interface Memo<S> {
   onPath: number[];
 }
 
-/** The summary of one root's tables (loaded into the store) under the algebra. */
-export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>, opts: FoldOptions = {}): S | undefined {
-  const f = root.format;
+/**
+ * The summary of one root's tables (loaded into the store) under the algebra; from `start` (a
+ * table, its level, linear base and what the levels above allow and pass down) instead of the
+ * root table when given.
+ */
+export function foldLoaded<S>(
+  root: Root, store: TableStore, alg: FoldAlgebra<S>, opts: FoldOptions = {},
+  start?: { pa: number; level: number; base: number; allowed: number; inherited: number; above?: readonly number[] },
+): S | undefined {
   const range = opts.range;
   // One report per problem entry (table, level, index), however many paths or rights reach it.
   const reported = new Set<string>();
@@ -56,22 +62,42 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
     reported.add(k);
     opts.diagnostic!(d);
   });
-  const eb = f.entryBytes;
-  const splitRuns = alg.contiguousRuns === true;
-  const lax = f.laxBits;
-  const countOnly = alg.countOnly === true;
-  const ancestors: number[] = [];
   const memo = new Map<string, Memo<S>[]>();
-  const rootProblem = childProblem(store, root.tablePa, entryCount(f, 0) * eb);
-  if (rootProblem) {
-    onDiag?.({ ...rootProblem, root, level: 0, index: -1, tablePa: root.tablePa, linear: 0, message: `root ${root.name}: ${rootProblem.message}` });
-    return undefined;
-  }
-  let steps = 0;
+  // The summary and references of the table being scanned (restored after each child).
+  let cur: S;
+  let curRefs: Set<number>;
+  const d: Descent = new Descent(root, store, {
+    run: alg.countOnly ? undefined : (first, count, contig, lastPa) => alg.run(cur, first, count, contig, lastPa),
+    count: alg.countOnly ? (n) => alg.run(cur, undefined as unknown as Leaf, n, false, 0) : undefined,
+    diagnostic: onDiag,
+    ref: (pa) => curRefs.add(pa),
+    child: (c) => {
+      // Only a child wholly inside the range has a summary independent of where it sits.
+      const whole = !range || (c.linear >= range[0] && c.linear + levelSize(root.format, c.level - 1) <= range[1]);
+      const key = `${c.pa}:${c.level}:${c.allowed}:${c.inherited}`;
+      const hit = whole ? lookup(key) : undefined;
+      if (hit) {
+        alg.append(cur, hit.summary, c.offset);
+        for (const r of hit.refs) curRefs.add(r);
+        return;
+      }
+      const childRefs = new Set<number>();
+      const child = visit(c.pa, c.level, c.linear, c.allowed, c.inherited, childRefs);
+      if (whole) {
+        const entry: Memo<S> = { summary: child, refs: childRefs, onPath: d.ancestors.filter((a) => childRefs.has(a)) };
+        const list = memo.get(key);
+        if (list) list.push(entry);
+        else memo.set(key, [entry]);
+      }
+      alg.append(cur, child, c.offset);
+      for (const r of childRefs) curRefs.add(r);
+    },
+  }, { range, signal: opts.signal, contiguousRuns: alg.contiguousRuns === true, relative: true });
 
   const lookup = (key: string): Memo<S> | undefined => {
     const list = memo.get(key);
     if (!list) return undefined;
+    const ancestors = d.ancestors;
     for (const m of list) {
       let hits = 0;
       for (const a of ancestors) if (m.refs.has(a)) hits++;
@@ -80,143 +106,23 @@ export function foldLoaded<S>(root: Root, store: TableStore, alg: FoldAlgebra<S>
     return undefined;
   };
 
-  const tFlags = f.tableFlags;
   const visit = (pa: number, level: number, base: number, allowed: number, inh: number, refs: Set<number>): S => {
-    if ((++steps & 0xfff) === 0) opts.signal?.throwIfAborted();
-    const words = store.get(pa) as Uint32Array;
-    const n = entryCount(f, level);
-    const size = levelSize(f, level);
-    const addrLo = f.addressBitsLo ? f.addressBitsLo(level) : 0;
     const s = alg.empty(level);
-    ancestors.push(pa);
-    let first = 0;
-    let end = n;
-    if (range) {
-      first = Math.max(0, Math.floor((range[0] - base) / size));
-      end = Math.min(n, Math.ceil((range[1] - base) / size));
-    }
-    let run: Leaf | undefined;
-    let runCount = 0;
-    let runNextI = 0;
-    let runLastPa = 0;
-    let runContig = true;
-    let cKey = -1;
-    let cHi = -1;
-    let cPerms = 0;
-    let cFlags = 0;
-    let cMem = 0;
-    let counted = 0;
-    const flush = (): void => {
-      if (run !== undefined) alg.run(s, run, runCount, runContig, runLastPa);
-      run = undefined;
-    };
-    const idx = store.presentIfRevisited(pa, words, eb, 'walk') ?? identity(n);
-    for (let k = 0; k < idx.length; k++) {
-      const i = idx[k];
-      if (i < first) continue;
-      if (i >= end) break;
-      const lo = eb === 8 ? words[2 * i] : words[i];
-      const hi = eb === 8 ? words[2 * i + 1] : 0;
-      if (lo === 0 && hi === 0) continue;
-      let perms: number;
-      let flags: number;
-      let mem: number;
-      if (addrLo !== 0 && (lo & ~addrLo) === cKey && hi === cHi) {
-        if (countOnly) {
-          counted++;
-          continue;
-        }
-        perms = cPerms;
-        flags = cFlags;
-        mem = cMem;
-      } else {
-        const kind = entryKind(f, lo, hi, level);
-        if (kind === EntryKind.Invalid) continue;
-        if (kind === EntryKind.Reserved) {
-          flush();
-          onDiag?.({ kind: 'reserved-bits', root, level, index: i, tablePa: pa as PhysAddr, linear: base + i * size, message: reservedMessage(f, level, i, pa, lo, hi) });
-          continue;
-        }
-        if (lax !== undefined && onDiag !== undefined) {
-          const lb = lax.call(f, lo, hi, level, kind);
-          if (lb) onDiag({ kind: 'qemu-lenient', root, level, index: i, tablePa: pa as PhysAddr, linear: base + i * size, message: laxMessage(f, level, i, pa, BigInt(lb)) });
-        }
-        if (kind === EntryKind.Table) {
-          flush();
-          const next = f.tablePa(lo, hi, level);
-          const linear = base + i * size;
-          const problem = childProblem(store, next, entryCount(f, level + 1) * eb);
-          if (problem) {
-            onDiag?.({ ...problem, root, level, index: i, tablePa: pa as PhysAddr, linear, message: `${f.levels[level].name}[${i}] at ${hex(pa + i * eb)}: ${problem.message}` });
-            continue;
-          }
-          refs.add(next);
-          if (ancestors.includes(next)) {
-            onDiag?.({ kind: 'recursive', root, level, index: i, tablePa: pa as PhysAddr, linear, message: recursiveMessage(f, level, i, pa, next) });
-            continue;
-          }
-          const nowAllowed = allowed & ~f.tableRestricts(lo, hi, level);
-          const nowInh = tFlags === undefined ? inh : inh | tFlags.call(f, lo, hi, level);
-          // Only a child wholly inside the range has a summary independent of where it sits.
-          const whole = !range || (linear >= range[0] && linear + size <= range[1]);
-          const key = `${next}:${level + 1}:${nowAllowed}:${nowInh}`;
-          const hit = whole ? lookup(key) : undefined;
-          if (hit) {
-            alg.append(s, hit.summary, i * size);
-            for (const r of hit.refs) refs.add(r);
-            continue;
-          }
-          const childRefs = new Set<number>();
-          const child = visit(next, level + 1, linear, nowAllowed, nowInh, childRefs);
-          if (whole) {
-            const entry: Memo<S> = { summary: child, refs: childRefs, onPath: ancestors.filter((a) => childRefs.has(a)) };
-            const list = memo.get(key);
-            if (list) list.push(entry);
-            else memo.set(key, [entry]);
-          }
-          alg.append(s, child, i * size);
-          for (const r of childRefs) refs.add(r);
-          continue;
-        }
-        if (countOnly) {
-          counted++;
-          if (addrLo !== 0) {
-            cKey = lo & ~addrLo;
-            cHi = hi;
-          }
-          continue;
-        }
-        perms = effectivePerms(f, lo, hi, level, allowed);
-        flags = f.leafFlags(lo, hi, level) | inh;
-        mem = f.leafMemType(lo, hi, level);
-        if (addrLo !== 0) {
-          cKey = lo & ~addrLo;
-          cHi = hi;
-          cPerms = perms;
-          cFlags = flags;
-          cMem = mem;
-        }
-      }
-      const leafPa = f.leafPa(lo, hi, level, i);
-      if (run !== undefined && i === runNextI && run.perms === perms && run.flags === flags && run.memType === mem && (!splitRuns || leafPa === runLastPa + size)) {
-        if (leafPa !== runLastPa + size) runContig = false;
-        runLastPa = leafPa;
-        runCount++;
-        runNextI++;
-        continue;
-      }
-      flush();
-      run = { root, linear: i * size, size, pa: leafPa as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms, flags, memType: mem, path: undefined };
-      runCount = 1;
-      runNextI = i + 1;
-      runLastPa = leafPa;
-      runContig = true;
-    }
-    flush();
-    if (counted !== 0) alg.run(s, undefined as unknown as Leaf, counted, false, 0);
-    ancestors.pop();
+    const savedS = cur;
+    const savedRefs = curRefs;
+    cur = s;
+    curRefs = refs;
+    d.table(pa, level, base, allowed, inh, undefined);
+    cur = savedS;
+    curRefs = savedRefs;
     return s;
   };
+  if (start) {
+    // A subtree: the tables above it are on the descent path (a reference back to one is recursive).
+    for (const a of start.above ?? []) d.ancestors.push(a);
+    return visit(start.pa, start.level, start.base, start.allowed, start.inherited, new Set());
+  }
+  if (!d.rootOk()) return undefined;
   return visit(root.tablePa, 0, 0, Perm.All, 0, new Set());
 }
 
@@ -410,36 +316,73 @@ export class ExpansionError extends Error {
   }
 }
 
+/** Leaves below each entry of the tables at `level`: [linear start, leaves] pairs in VA order. */
+interface EntryCounts {
+  n: number;
+  at?: [number, number][];
+}
+
+function entryCountAlgebra(level: number): FoldAlgebra<EntryCounts> {
+  return {
+    empty: (l) => (l <= level ? { n: 0, at: [] } : { n: 0 }),
+    run: (s, first, count) => {
+      s.n += count;
+      if (s.at && first.level <= level) for (let k = 0; k < count; k++) s.at.push([first.linear + k * first.size, 1]);
+    },
+    append: (s, child, offset) => {
+      s.n += child.n;
+      if (!s.at) return;
+      if (child.at) for (const [a, n] of child.at) s.at.push([a + offset, n]);
+      else if (child.n > 0) s.at.push([offset, child.n]); // the child is the table below an entry at `level`
+    },
+  };
+}
+
 /**
  * Splits a root's linear range into consecutive sub-ranges of at most `max` leaves each (or one
  * smallest page), following the table levels, so a caller can walk them one at a time and wait
- * between them (output backpressure) without holding the whole walk's output. The chunks cover
- * the whole range: a part without leaves joins its neighbour rather than being dropped, so a walk
- * of the chunks still reports what is wrong there (e.g. a table that cannot be read).
+ * between them (output backpressure) without holding the whole walk's output. One fold per
+ * level that needs splitting (it counts the leaves below every entry of that level at once). The
+ * chunks cover the whole range: a part without leaves joins its neighbour rather than being
+ * dropped, so a walk of the chunks still reports what is wrong there (e.g. a table that cannot be read).
  */
 export async function leafChunks(root: Root, store: TableStore, range: readonly [number, number] | undefined, max: number, signal?: AbortSignal): Promise<[number, number][]> {
   const f = root.format;
   const out: [number, number][] = [];
-  const full: [number, number] = [0, 2 ** root.inputBits];
-  const whole: [number, number] = range ? [range[0], range[1]] : full;
-  let emptyFrom: number | undefined; // start of leafless parts not yet joined to a chunk
-  const split = async (r: [number, number], level: number): Promise<void> => {
-    const [e] = await fold([root], store, countAlgebra, { range: r, signal });
-    if (!e || e.leaves <= max || level >= f.levels.length) {
-      if (e && e.leaves > 0) {
-        out.push([emptyFrom ?? r[0], r[1]]);
-        emptyFrom = undefined;
-      } else if (out.length > 0) out[out.length - 1][1] = r[1];
-      else emptyFrom ??= r[0];
-      return;
-    }
+  const whole: [number, number] = range ? [range[0], range[1]] : [0, 2 ** root.inputBits];
+  await loadTables([root], store, { range, signal });
+  const split = (r: [number, number], level: number): void => {
+    const counts = foldLoaded(root, store, entryCountAlgebra(level), { range: r, signal })?.at ?? [];
     const size = levelSize(f, level);
-    for (let a = Math.floor(r[0] / size) * size; a < r[1]; a += size) {
-      await split([Math.max(a, r[0]), Math.min(a + size, r[1])], level + 1);
+    let from = -1;
+    let to = 0;
+    let acc = 0;
+    const flush = (): void => {
+      if (from >= 0) out.push([from, to]);
+      from = -1;
+      acc = 0;
+    };
+    for (const [start, n] of counts) {
+      const a = Math.max(start, r[0]);
+      const b = Math.min(start + size, r[1]);
+      if (n > max && level + 1 < f.levels.length) {
+        flush();
+        split([a, b], level + 1);
+        continue;
+      }
+      if (acc + n > max) flush();
+      if (from < 0) from = a;
+      to = b;
+      acc += n;
     }
+    flush();
   };
-  await split(whole, 0);
-  if (emptyFrom !== undefined) out.push([emptyFrom, whole[1]]);
+  split(whole, 0);
+  // Stretch the chunks over the leafless gaps between them (they hold no leaves, only diagnostics).
+  if (out.length === 0) return [whole];
+  out[0][0] = whole[0];
+  for (let i = 1; i < out.length; i++) out[i - 1][1] = out[i][0];
+  out[out.length - 1][1] = whole[1];
   return out;
 }
 

@@ -1,12 +1,13 @@
 // The lazy tree view of a walk: root → tables → entries, each table read (once, through the
-// store) only when someone expands it. Shares descent rules with the walker: the entry kinds,
-// reserved-bit checks and rights come from the same format functions.
+// store) only when someone expands it. Every entry is read by the one descent's decodeEntry
+// (descent.ts): the same kinds, reserved-bit checks, rights and flags as the walk.
 
 import { PhysAddr, VirtAddr } from './addr';
 import { EntryKind, Field, Perm, entryCount, levelSize, tableBytes } from './format';
 import { MemoryReadError, inRam } from './memory';
 import { Root } from './space';
-import { PathStep, TableStore, effectivePerms, entryAt, entryKind } from './walker';
+import { decodeEntry } from './descent';
+import { PathStep, TableStore, entryAt } from './walker';
 
 export interface TableNode {
   readonly root: Root;
@@ -61,30 +62,19 @@ export async function tableEntries(
   const out: EntryNode[] = [];
   const n = entryCount(f, node.level);
   const size = levelSize(f, node.level);
-  const last = node.level + 1 >= f.levels.length;
   for (let i = 0; i < n; i++) {
     const [lo, hi] = entryAt(words, f.entryBytes, i);
     if (!opts.all && (lo | hi) === 0) continue;
-    // The walker's reading of the entry (reserved bits, a table pointer at the last level).
-    const kind = entryKind(f, lo, hi, node.level);
+    // The descent's reading of the entry (descent.ts: kind, reserved bits, rights and flags).
+    const e = decodeEntry(f, lo, hi, node.level, i, node.allowed, node.inherited ?? 0);
+    const kind = e.kind;
     if (kind === EntryKind.Invalid && !opts.all) continue;
-    void last;
     const linear = node.base + i * size;
-    const inh = node.inherited ?? 0;
-    let flags = 0;
-    let perms = 0;
-    let target: number | undefined;
+    const { perms, flags, target } = e;
     let problem: string | undefined;
-    if (kind === EntryKind.Leaf) {
-      perms = effectivePerms(f, lo, hi, node.level, node.allowed);
-      flags = f.leafFlags(lo, hi, node.level) | inh;
-      target = f.leafPa(lo, hi, node.level, i);
-    } else if (kind === EntryKind.Table) {
-      perms = node.allowed & ~f.tableRestricts(lo, hi, node.level);
-      flags = inh | (f.tableFlags ? f.tableFlags(lo, hi, node.level) : 0);
-      target = f.tablePa(lo, hi, node.level);
-      if (!inRam(store.memory.ram, target, tableBytes(f, node.level + 1))) problem = 'next table is outside guest RAM';
-      else if (onPath(node, target)) problem = 'points back to a table on its own path (recursive mapping; not descended)';
+    if (kind === EntryKind.Table) {
+      if (!inRam(store.memory.ram, target!, tableBytes(f, node.level + 1))) problem = 'next table is outside guest RAM';
+      else if (onPath(node, target!)) problem = 'points back to a table on its own path (recursive mapping; not descended)';
     }
     const level = node.level;
     out.push({

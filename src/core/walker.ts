@@ -1,16 +1,20 @@
-// The one generic page-table walker. Architectures contribute a PagingFormat (data + small pure
-// functions over a raw entry); this module does everything else: reading tables (each physical
-// table once per walk, a whole level per batch), descending, combining permissions across levels,
-// and reporting malformed tables as diagnostics without losing the rest of the walk.
+// The generic page-table walker. Architectures contribute a PagingFormat (data + small pure
+// functions over a raw entry); this module reads tables (each physical table once per walk, a
+// whole level per batch) and walks them through the one descent (descent.ts), which classifies
+// entries, combines permissions across levels and reports malformed tables as diagnostics
+// without losing the rest of the walk.
 //
 // A walk has two phases: `load` fetches every table the walk needs, level by level, through
 // PhysicalMemory.readMany (so live sources can pipeline one level's reads); `walk` then runs
 // synchronously over the loaded tables and streams leaves in ascending VA order.
 
 import { PhysAddr, hex } from './addr';
+import { Descent, DescentVisitor, decodeEntry } from './descent';
 import { EntryKind, PagingFormat, Perm, entryCount, levelSize, tableBytes } from './format';
 import { MemoryReadError, PhysicalMemory, ReadRequest, inRam } from './memory';
 import { Root } from './space';
+
+export { childProblem, effectivePerms, entryKind, identity, laxMessage, recursiveMessage, reservedMessage } from './descent';
 
 /** One table entry on the path from a root down to a leaf; shared by all leaves below it. */
 export interface PathStep {
@@ -65,16 +69,10 @@ export interface Diagnostic {
   readonly message: string;
 }
 
-export interface WalkVisitor {
-  leaf?(leaf: Leaf): void;
-  /**
-   * Instead of `leaf`: runs of `count` consecutive entries of one table with identical
-   * non-address bits; `first` describes the first of them, `lastPa` is the last one's PA and
-   * `paContiguous` says whether each PA follows the previous one. One call per run keeps a merge
-   * of millions of 4 KiB pages from allocating per page.
-   */
-  leafRun?(first: Leaf, count: number, paContiguous: boolean, lastPa: number): void;
-  diagnostic?(d: Diagnostic): void;
+/** What a leaf walk hands out: the descent's leaves, or its runs of like leaves (as `leafRun`). */
+export interface WalkVisitor extends Pick<DescentVisitor, 'leaf' | 'diagnostic'> {
+  /** DescentVisitor.run: one call per run keeps a merge of millions of 4 KiB pages from allocating per page. */
+  leafRun?: DescentVisitor['run'];
 }
 
 export interface WalkOptions {
@@ -151,6 +149,19 @@ export class TableStore {
     return this.tables.get(pa)!;
   }
 
+  private readonly complete = new WeakMap<PagingFormat, Set<number>>();
+
+  /** Every table reachable from the root is loaded (or failed): loadTables has nothing to do. */
+  isComplete(root: Root): boolean {
+    return this.complete.get(root.format)?.has(root.tablePa) === true;
+  }
+
+  markComplete(root: Root): void {
+    let s = this.complete.get(root.format);
+    if (!s) this.complete.set(root.format, (s = new Set()));
+    s.add(root.tablePa);
+  }
+
   private readonly presentLists = [new Map<number, Uint16Array>(), new Map<number, Uint16Array>()];
   private readonly visited = { load: new Set<number>(), walk: new Set<number>() };
 
@@ -188,58 +199,31 @@ export function entryAt(words: Uint32Array, entryBytes: 4 | 8, i: number): [numb
   return entryBytes === 8 ? [words[2 * i], words[2 * i + 1]] : [words[i], 0];
 }
 
-const identities = new Map<number, Uint16Array>();
-/** [0, 1, …, n-1], shared: the index list of a table scanned whole. */
-export function identity(n: number): Uint16Array {
-  let a = identities.get(n);
-  if (!a) identities.set(n, (a = Uint16Array.from({ length: n }, (_, i) => i)));
-  return a;
-}
-
-/** First position in the ascending list whose value is >= v. */
-function lowerBound(list: Uint16Array, v: number): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (list[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function overlaps(base: number, size: number, range: readonly [number, number] | undefined): boolean {
-  return !range || (base < range[1] && base + size > range[0]);
-}
-
-/** Next-table pointer check shared by load and walk: RAM, then read result. */
-export function childProblem(
-  store: TableStore,
-  pa: number,
-  bytes: number,
-): { kind: DiagnosticKind; message: string } | undefined {
-  if (!inRam(store.memory.ram, pa, bytes)) {
-    return { kind: 'outside-ram', message: `next table at ${hex(pa)} is outside guest RAM` };
-  }
-  const t = store.get(pa);
-  if (t instanceof MemoryReadError) {
-    return { kind: 'read-failed', message: `table at ${hex(pa)} could not be read: ${t.message}` };
-  }
-  return undefined;
-}
-
 /**
  * Phase 1: reads every table reachable from the roots (within the range), a whole level per
- * batch. Each physical table is read once, however many entries point at it.
+ * batch. Each physical table is read once, however many entries point at it; a root loaded
+ * whole once is not traversed again (every later walk of the store finds its tables there).
  */
 export async function loadTables(roots: readonly Root[], store: TableStore, opts: WalkOptions = {}): Promise<void> {
   type Item = { root: Root; pa: number; level: number; base: number };
-  let frontier: Item[] = roots.map((root) => ({ root, pa: root.tablePa, level: 0, base: 0 }));
+  const todo = roots.filter((r) => !store.isComplete(r));
+  let frontier: Item[] = todo.map((root) => ({ root, pa: root.tablePa, level: 0, base: 0 }));
   // A (format, table, level) is expanded once: what it points to does not depend on where it is
   // referenced from, so shared subtrees and recursive slots cost one expansion, not one per path
   // (512-way fan-out at every level would otherwise enqueue 512^3 items). Only a table that the
   // VA range cuts depends on its base.
   const expanded = new Map<PagingFormat, Set<string>>();
+  const descents = new Map<Root, Descent>();
+  let next: Item[] = [];
+  let from: Item;
+  const descentOf = (root: Root): Descent => {
+    let d = descents.get(root);
+    if (!d) {
+      d = new Descent(root, store, { child: (c) => next.push({ root: from.root, pa: c.pa, level: c.level, base: c.linear }) }, { range: opts.range, loading: true });
+      descents.set(root, d);
+    }
+    return d;
+  };
   while (frontier.length > 0) {
     opts.signal?.throwIfAborted();
     const reqs: ReadRequest[] = [];
@@ -248,7 +232,7 @@ export async function loadTables(roots: readonly Root[], store: TableStore, opts
       if (inRam(store.memory.ram, it.pa, bytes)) reqs.push({ addr: it.pa as PhysAddr, length: bytes });
     }
     await store.load(reqs, opts.signal);
-    const next: Item[] = [];
+    next = [];
     for (const it of frontier) {
       const f = it.root.format;
       if (it.level + 1 >= f.levels.length) continue;
@@ -260,21 +244,12 @@ export async function loadTables(roots: readonly Root[], store: TableStore, opts
       if (!done) expanded.set(f, (done = new Set()));
       if (done.has(key)) continue;
       done.add(key);
-      const words = store.get(it.pa);
-      if (!words || words instanceof MemoryReadError) continue;
-      const idx = store.presentIfRevisited(it.pa, words, f.entryBytes, 'load') ?? identity(n);
-      for (let k = 0; k < idx.length; k++) {
-        const i = idx[k];
-        const base = it.base + i * size;
-        if (!overlaps(base, size, opts.range)) continue;
-        const lo = f.entryBytes === 8 ? words[2 * i] : words[i];
-        const hi = f.entryBytes === 8 ? words[2 * i + 1] : 0;
-        if (f.classify(lo, hi, it.level) !== EntryKind.Table) continue;
-        next.push({ root: it.root, pa: f.tablePa(lo, hi, it.level), level: it.level + 1, base });
-      }
+      from = it;
+      descentOf(it.root).table(it.pa, it.level, it.base, Perm.All, 0, undefined);
     }
     frontier = next;
   }
+  if (!opts.range) for (const r of todo) store.markComplete(r);
 }
 
 /**
@@ -282,184 +257,22 @@ export async function loadTables(roots: readonly Root[], store: TableStore, opts
  * entry the hardware would fault on or that cannot be followed. Tables must be loaded.
  */
 export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, opts: WalkOptions = {}): void {
-  const f = root.format;
-  const range = opts.range;
-  const onLeaf = visitor.leaf;
-  const onDiag = visitor.diagnostic;
-  const eb = f.entryBytes;
-  const lax = f.laxBits;
   const descend = opts.descend;
-  const ancestors: number[] = [];
-
-  const rootBytes = tableBytes(f, 0);
-  const rootProblem = childProblem(store, root.tablePa, rootBytes);
-  if (rootProblem) {
-    onDiag?.({ ...rootProblem, root, level: 0, index: -1, tablePa: root.tablePa, linear: 0, message: `root ${root.name}: ${rootProblem.message}` });
-    return;
-  }
-
-  const onRun = visitor.leafRun;
-
-  const tFlags = f.tableFlags;
-  const visit = (pa: number, level: number, base: number, path: PathStep | undefined, allowed: number, inh: number): void => {
-    const words = store.get(pa) as Uint32Array;
-    const n = entryCount(f, level);
-    const size = levelSize(f, level);
-    ancestors.push(pa);
-    // Clip the index range once per table instead of testing the VA range per entry.
-    let first = 0;
-    let end = n;
-    if (range) {
-      first = Math.max(0, Math.floor((range[0] - base) / size));
-      end = Math.min(n, Math.ceil((range[1] - base) / size));
-    }
-    // Entries of one table usually differ only in their address bits: when the format says
-    // which low bits are pure address, decode the rest once per run of equal attribute bits.
-    const addrLo = f.addressBitsLo ? f.addressBitsLo(level) : 0;
-    // The pending run (leafRun mode): first leaf, length, next index, last PA. Locals, not
-    // closure variables: a PA above 2^31 stored in a closure slot is boxed on every page.
-    let run: Leaf | undefined;
-    let runCount = 0;
-    let runNextI = 0;
-    let runLastPa = 0;
-    let runPaContig = true;
-    let cKey = -1;
-    let cHi = -1;
-    let cPerms = 0;
-    let cFlags = 0;
-    let cMem = 0;
-    // Entry indices to scan: all of [first, end) on a first visit, else only the present ones.
-    const idx = store.presentIfRevisited(pa, words, eb, 'walk') ?? identity(n);
-    const kEnd = lowerBound(idx, end);
-    for (let k = lowerBound(idx, first); k < kEnd; k++) {
-      const i = idx[k];
-      const lo = eb === 8 ? words[2 * i] : words[i];
-      const hi = eb === 8 ? words[2 * i + 1] : 0;
-      if (lo === 0 && hi === 0) continue; // fast path: empty entry
-      const linear = base + i * size;
-      if (addrLo !== 0 && (lo & ~addrLo) === cKey && hi === cHi) {
-        const leafPa = f.leafPa(lo, hi, level, i);
-        if (onRun === undefined) {
-          // Called directly (not through emit) so V8 can inline it and elide the object.
-          if (onLeaf) onLeaf({ root, linear, size, pa: leafPa as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path });
-        } else if (run !== undefined && i === runNextI) {
-          if (leafPa !== runLastPa + size) runPaContig = false;
-          runLastPa = leafPa;
-          runCount++;
-          runNextI++;
-        } else {
-          if (run !== undefined) onRun(run, runCount, runPaContig, runLastPa);
-          run = { root, linear, size, pa: leafPa as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path };
-          runCount = 1;
-          runNextI = i + 1;
-          runLastPa = leafPa;
-          runPaContig = true;
-        }
-        continue;
-      }
-      // The rules live in entryKind and effectivePerms (shared with the graph fold, translate,
-      // the tree and the simulator); this loop only caches their answer per run of like entries.
-      const kind = entryKind(f, lo, hi, level);
-      if (kind === EntryKind.Invalid) continue;
-      if (kind === EntryKind.Leaf && addrLo !== 0) {
-        cKey = lo & ~addrLo;
-        cHi = hi;
-        cPerms = effectivePerms(f, lo, hi, level, allowed);
-        cFlags = f.leafFlags(lo, hi, level) | inh;
-        cMem = f.leafMemType(lo, hi, level);
-      }
-      if (kind !== EntryKind.Leaf && run !== undefined) {
-        onRun!(run, runCount, runPaContig, runLastPa); // keep leaves and diagnostics in VA order
-        run = undefined;
-      }
-      if (kind === EntryKind.Reserved) {
-        onDiag?.({ kind: 'reserved-bits', root, level, index: i, tablePa: pa as PhysAddr, linear, message: reservedMessage(f, level, i, pa, lo, hi) });
-        continue;
-      }
-      if (lax !== undefined && onDiag !== undefined) {
-        const lb = lax.call(f, lo, hi, level, kind);
-        if (lb) onDiag({ kind: 'qemu-lenient', root, level, index: i, tablePa: pa as PhysAddr, linear, message: laxMessage(f, level, i, pa, BigInt(lb)) });
-      }
-      if (kind === EntryKind.Table) {
-        const next = f.tablePa(lo, hi, level);
-        const problem = childProblem(store, next, tableBytes(f, level + 1));
-        if (problem) {
-          onDiag?.({ ...problem, root, level, index: i, tablePa: pa as PhysAddr, linear, message: `${f.levels[level].name}[${i}] at ${hex(pa + i * eb)}: ${problem.message}` });
-          continue;
-        }
-        if (ancestors.includes(next)) {
-          // Reported, not descended: a table on its own descent path would unfold into every
-          // path through the loop (512 self-references make 512^4 leaves of one 4 KiB page).
-          onDiag?.({
-            kind: 'recursive', root, level, index: i, tablePa: pa as PhysAddr, linear,
-            message: recursiveMessage(f, level, i, pa, next),
-          });
-          continue;
-        }
-        if (descend !== undefined && !descend(next, level + 1)) continue;
-        const nowAllowed = allowed & ~f.tableRestricts(lo, hi, level);
-        const nowInh = tFlags === undefined ? inh : inh | tFlags.call(f, lo, hi, level);
-        const step: PathStep = { parent: path, level, index: i, tablePa: pa as PhysAddr, lo, hi, allowed: nowAllowed, inherited: nowInh };
-        visit(next, level + 1, linear, step, nowAllowed, nowInh);
-        continue;
-      }
-      // Leaf
-      if (!onLeaf && !onRun) continue;
-      const leaf: Leaf = addrLo !== 0
-        ? { root, linear, size, pa: f.leafPa(lo, hi, level, i) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms: cPerms, flags: cFlags, memType: cMem, path }
-        : {
-          root, linear, size, pa: f.leafPa(lo, hi, level, i) as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi,
-          perms: effectivePerms(f, lo, hi, level, allowed), flags: f.leafFlags(lo, hi, level) | inh, memType: f.leafMemType(lo, hi, level), path,
-        };
-      if (onRun === undefined) {
-        onLeaf!(leaf);
-        continue;
-      }
-      if (run !== undefined) onRun(run, runCount, runPaContig, runLastPa);
-      run = leaf;
-      runCount = 1;
-      runNextI = i + 1;
-      runLastPa = leaf.pa;
-      runPaContig = true;
-    }
-    if (run !== undefined) onRun!(run, runCount, runPaContig, runLastPa);
-    ancestors.pop();
-  };
-  visit(root.tablePa, 0, 0, undefined, Perm.All, 0);
-}
-
-/**
- * An entry's kind as the walker reads it: a table pointer at the last level, or any entry with
- * reserved bits set, is Reserved (the hardware faults there). Every client that decides what an
- * entry is (the simulator too) asks this, so they cannot read an entry differently.
- */
-export function entryKind(f: PagingFormat, lo: number, hi: number, level: number): EntryKind {
-  const kind = f.classify(lo, hi, level);
-  if (kind === EntryKind.Invalid || kind === EntryKind.Reserved) return kind;
-  if (kind === EntryKind.Table && level + 1 >= f.levels.length) return EntryKind.Reserved;
-  return f.reservedBits(lo, hi, level, kind) ? EntryKind.Reserved : kind;
-}
-
-/** The diagnostic text of an entry with reserved bits or a reserved encoding. */
-export function reservedMessage(f: PagingFormat, level: number, i: number, tablePa: number, lo: number, hi: number): string {
-  const eb = f.entryBytes;
-  // The bits of the entry's own kind (a leaf's A bit is not a non-leaf's reserved A bit).
-  const k = f.classify(lo, hi, level);
-  const bits = k === EntryKind.Leaf || k === EntryKind.Table
-    ? BigInt(f.reservedBits(lo, hi, level, k))
-    : BigInt(f.reservedBits(lo, hi, level, EntryKind.Leaf)) | BigInt(f.reservedBits(lo, hi, level, EntryKind.Table));
-  return `${f.levels[level].name}[${i}] at ${hex(tablePa + i * eb)} = ${hex(BigInt(hi >>> 0) * 2n ** 32n + BigInt(lo >>> 0), eb * 2)}: ` +
-    (bits ? `reserved bits ${hex(bits)} set` : 'reserved encoding') + ' (the hardware faults here)';
-}
-
-/** The diagnostic of bits a real CPU rejects and QEMU TCG accepts (format.laxBits). */
-export function laxMessage(f: PagingFormat, level: number, i: number, tablePa: number, bits: bigint): string {
-  return `${f.levels[level].name}[${i}] at ${hex(tablePa + i * f.entryBytes)}: bits ${hex(bits)} are reserved by the manual (a real CPU faults on them) but QEMU TCG accepts them; ptview follows QEMU`;
-}
-
-/** The diagnostic text of a recursive reference (walker and graph fold say it alike). */
-export function recursiveMessage(f: PagingFormat, level: number, index: number, tablePa: number, next: number): string {
-  return `${f.levels[level].name}[${index}] at ${hex(tablePa + index * f.entryBytes)} points back to an ancestor table at ${hex(next)} (recursive mapping; not descended)`;
+  const d: Descent = new Descent(root, store, {
+    leaf: visitor.leafRun ? undefined : visitor.leaf,
+    run: visitor.leafRun,
+    diagnostic: visitor.diagnostic,
+    child: (c) => {
+      if (descend !== undefined && !descend(c.pa, c.level)) return;
+      const step: PathStep = { parent: path, level: c.level - 1, index: c.index, tablePa: c.tablePa as PhysAddr, lo: c.lo, hi: c.hi, allowed: c.allowed, inherited: c.inherited };
+      const saved = path;
+      path = step;
+      d.table(c.pa, c.level, c.linear, c.allowed, c.inherited, step);
+      path = saved;
+    },
+  }, { range: opts.range, signal: opts.signal });
+  let path: PathStep | undefined;
+  if (d.rootOk()) d.table(root.tablePa, 0, 0, Perm.All, 0, undefined);
 }
 
 /** Loads and walks every root, in root order then VA order. */
@@ -498,7 +311,6 @@ export async function translateLinear(root: Root, linear: number, store: TableSt
   let allowed: number = Perm.All;
   let inh = 0;
   let path: PathStep | undefined;
-  const ancestors: number[] = [];
   for (let level = 0; level < f.levels.length; level++) {
     const bytes = tableBytes(f, level);
     const words = await store.table(pa as PhysAddr, bytes, signal);
@@ -509,8 +321,10 @@ export async function translateLinear(root: Root, linear: number, store: TableSt
     const shift = f.levels[level].shift;
     const index = Math.floor(linear / 2 ** shift) % entryCount(f, level);
     const [lo, hi] = entryAt(words, f.entryBytes, index);
-    const kind = entryKind(f, lo, hi, level);
-    const stepAllowed = kind === EntryKind.Table ? allowed & ~f.tableRestricts(lo, hi, level) : allowed;
+    // The descent's reading of the entry (descent.ts), one entry per level.
+    const e = decodeEntry(f, lo, hi, level, index, allowed, inh);
+    const kind = e.kind;
+    const stepAllowed = kind === EntryKind.Table ? e.perms : allowed;
     trace.push({
       level, levelName: f.levels[level].name, index, tablePa: pa as PhysAddr, entryPa: (pa + index * f.entryBytes) as PhysAddr,
       lo, hi, kind, allowed: stepAllowed,
@@ -522,26 +336,18 @@ export async function translateLinear(root: Root, linear: number, store: TableSt
     if (kind === EntryKind.Leaf) {
       const size = levelSize(f, level);
       const leaf: Leaf = {
-        root, linear: Math.floor(linear / size) * size, size, pa: f.leafPa(lo, hi, level, index) as PhysAddr, level, index,
-        tablePa: pa as PhysAddr, lo, hi, perms: effectivePerms(f, lo, hi, level, allowed), flags: f.leafFlags(lo, hi, level) | inh,
-        memType: f.leafMemType(lo, hi, level), path,
+        root, linear: Math.floor(linear / size) * size, size, pa: e.target as PhysAddr, level, index,
+        tablePa: pa as PhysAddr, lo, hi, perms: e.perms, flags: e.flags, memType: e.memType, path,
       };
       return { kind: 'mapped', leaf, trace };
     }
-    ancestors.push(pa);
-    if (f.tableFlags) inh |= f.tableFlags(lo, hi, level);
+    inh = e.flags;
     path = { parent: path, level, index, tablePa: pa as PhysAddr, lo, hi, allowed: stepAllowed, inherited: inh };
     allowed = stepAllowed;
-    pa = f.tablePa(lo, hi, level);
+    pa = e.target!;
     if (!inRam(store.memory.ram, pa, tableBytes(f, level + 1))) {
       return { kind: 'invalid', level, reason: 'outside-ram', message: `${f.levels[level].name}[${index}] points to ${hex(pa)}, outside guest RAM`, trace };
     }
   }
   throw new Error('unreachable: walk ran past the last level');
-}
-
-/** A leaf's effective rights given what the tables above allow (slow path helper). */
-export function effectivePerms(f: PagingFormat, lo: number, hi: number, level: number, allowed: number): number {
-  const p = f.leafPerms(lo, hi, level) & allowed;
-  return f.finalPerms ? f.finalPerms(p, lo, hi, level) : p;
 }

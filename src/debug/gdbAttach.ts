@@ -23,8 +23,13 @@ export interface GdbSession {
   close(): Promise<void>;
 }
 
+/** webpack's name for node's own require inside a bundle (undefined outside one). */
+declare const __non_webpack_require__: NodeJS.Require | undefined;
+
 function adapterPath(): string {
-  return require.resolve('cdt-gdb-adapter/dist/debugTargetAdapter.js');
+  // Node's resolution: in the CLI's webpack bundle a plain require.resolve gives a module number.
+  const req = typeof __non_webpack_require__ === 'function' ? __non_webpack_require__ : require;
+  return req.resolve('cdt-gdb-adapter/dist/debugTargetAdapter.js');
 }
 
 // DebugClient.stop() would send a second disconnect; this only ends the adapter process.

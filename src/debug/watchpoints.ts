@@ -18,7 +18,8 @@
 // registers (x86: DR0-DR3, so at most 4 aligned 8-byte watchpoints; Intel SDM vol. 3B §18.2).
 // A page-table walker's own A/D updates are physical stores inside QEMU, not virtual accesses.
 import { PhysAddr, hex } from '../core/addr';
-import { EntryKind, PagingFormat } from '../core/format';
+import { EntryKind, PagingFormat, Perm } from '../core/format';
+import { decodeEntry } from '../core/descent';
 import { DebuggerConsole } from './console';
 import { PhysicalMemory } from '../core/memory';
 import { PageTableSession } from '../core/ops/session';
@@ -150,18 +151,18 @@ function bytesToBigint(b: Uint8Array): bigint {
 export function describeEntry(f: PagingFormat, level: number, raw: bigint): string {
   const lo = Number(raw & 0xffffffffn);
   const hi = Number((raw >> 32n) & 0xffffffffn);
-  const kind = f.classify(lo, hi, level);
-  switch (kind) {
+  // Read as the walk reads it (one descent): the entry alone, nothing restricted from above.
+  const e = decodeEntry(f, lo, hi, level, 0, Perm.All, 0);
+  switch (e.kind) {
     case EntryKind.Invalid:
       return 'not present';
     case EntryKind.Reserved:
       return 'reserved bits set: the CPU faults here';
     case EntryKind.Table:
-      return `table → ${f.levels[level + 1]?.name ?? 'next'} @ ${hex(f.tablePa(lo, hi, level))}`;
+      return `table → ${f.levels[level + 1]?.name ?? 'next'} @ ${hex(e.target ?? 0)}`;
     case EntryKind.Leaf: {
-      const perms = f.finalPerms ? f.finalPerms(f.leafPerms(lo, hi, level), lo, hi, level) : f.leafPerms(lo, hi, level);
       // flagString pads columns for tables of leaves: one space between words here.
-      return `leaf → ${hex(f.leafPa(lo, hi, level))} ${f.flagString(lo, hi, level, perms)} ${f.memTypes[f.leafMemType(lo, hi, level)] ?? ''}`.replace(/\s+/g, ' ').trim();
+      return `leaf → ${hex(e.target ?? 0)} ${f.flagString(lo, hi, level, e.perms)} ${f.memTypes[e.memType] ?? ''}`.replace(/\s+/g, ' ').trim();
     }
   }
 }

@@ -2,6 +2,9 @@
 // by the core's formats), with the model they were built from.
 import fc from 'fast-check';
 import { Arch } from '../../src/core/format';
+import { spaceFromRegisters } from '../../src/core/formats';
+import { PageTableSession } from '../../src/core/ops/session';
+import { Leaf } from '../../src/core/walker';
 import { SparseMemory } from './sparseMemory';
 
 export interface Rights { write: boolean; user: boolean; exec: boolean }
@@ -118,3 +121,14 @@ export function build(m: ArchModel, reqs: Req[]): Built {
   return { mem, root, leaves };
 }
 
+
+/** Leaves of random tables in both halves: on AArch64 the same tables as TTBR1 too (EPD1 cleared: VAs 0xffff…). */
+export async function randomLeavesBothHalves(m: ArchModel, reqs: Req[]): Promise<Leaf[]> {
+  const b = build(m, reqs);
+  const regs = m.regs(b.root);
+  if (m === a64) {
+    regs.set('ttbr1_el1', BigInt(b.root));
+    regs.set('tcr_el1', regs.get('tcr_el1')! & ~(1n << 23n));
+  }
+  return new PageTableSession(spaceFromRegisters(m.arch, regs), b.mem).leaves();
+}

@@ -1,7 +1,7 @@
 // Simulated map / unmap / protect on a copy-on-write shadow of guest memory: which descriptors
 // change, which tables are created or split, and the exact TLB maintenance each edit needs.
 // The guest is never written. One generic table-range edit drives all three operations.
-import { hex, physAddr, sizeLabel } from '../addr';
+import { hex, sizeLabel } from '../addr';
 import { EntryKind, Flag, PagingFormat, Perm, USER_DATA, entryCount, levelSize, tableBytes } from '../format';
 import { isUpperHalf } from '../ops/filter';
 import { PhysicalMemory } from '../memory';
@@ -9,11 +9,12 @@ import { PageTableSession } from '../ops/session';
 import { RangeRecord, rangeRecord } from '../ops/records';
 import { rootFor } from '../ops/translate';
 import { AddressSpace, Root } from '../space';
-import { MemoryReadError } from '../memory';
-import { TableStore, entryAt, entryKind, loadTables } from '../walker';
+import { Descent, entrySpan } from '../descent';
+import { FoldAlgebra, foldLoaded } from '../graph';
+import { TableStore, entryKind, loadTables } from '../walker';
 import { archEdit } from '../arch';
 import { EditError, EditRights, EntryCodec, LeafSpec, codecFor } from './codecs';
-import { EntryChange, EntryState, FlushReport, Hazard, OldLeaf, UnconsumedFlushError, defaultFlushCeiling, planTlb } from './tlb';
+import { EntryChange, EntryState, FlushReport, Hazard, OldLeaf, UnconsumedFlushError, defaultFlushCeiling, planTlb, transition } from './tlb';
 import { ShadowMemory } from './shadow';
 
 export interface MapOptions {
@@ -56,26 +57,26 @@ interface BelowSummary {
   /** At most OLD_LEAF_CAP + 1, offsets relative to the table's span. */
   leaves: { off: number; size: number; global: boolean }[];
   global: { off: number; size: number; global: boolean } | undefined;
-  /** Tables the subtree points to, and those of them that were above it when it was read. */
-  refs: Set<number>;
-  onPath: string;
 }
 
-/** The summary with every translation global (below a RISC-V non-leaf G). */
-function globalised(b: BelowSummary): BelowSummary {
-  const leaves = b.leaves.map((l) => ({ ...l, global: true }));
-  return { ...b, leaves, global: leaves[0] };
-}
-
-function addBelow(to: BelowSummary, from: BelowSummary, offset: number): void {
-  to.count += from.count;
-  for (const l of from.leaves) {
-    if (to.leaves.length > OLD_LEAF_CAP) break;
-    to.leaves.push({ off: l.off + offset, size: l.size, global: l.global });
-  }
-  if (!to.global && from.global) to.global = { ...from.global, off: from.global.off + offset };
-  for (const r of from.refs) to.refs.add(r);
-}
+/** The translations below a table, from the graph of tables (each shared subtree once). */
+const belowAlgebra: FoldAlgebra<BelowSummary> = {
+  empty: () => ({ count: 0, leaves: [], global: undefined }),
+  run: (s, first, count) => {
+    const global = (first.flags & Flag.Global) !== 0;
+    for (let k = 0; k < count && s.leaves.length <= OLD_LEAF_CAP; k++) s.leaves.push({ off: first.linear + k * first.size, size: first.size, global });
+    if (!s.global && global) s.global = { off: first.linear, size: first.size, global };
+    s.count += count;
+  },
+  append: (to, from, offset) => {
+    to.count += from.count;
+    for (const l of from.leaves) {
+      if (to.leaves.length > OLD_LEAF_CAP) break;
+      to.leaves.push({ off: l.off + offset, size: l.size, global: l.global });
+    }
+    if (!to.global && from.global) to.global = { ...from.global, off: from.global.off + offset };
+  },
+};
 
 const STATE: Record<EntryKind, EntryState> = { [EntryKind.Invalid]: 'invalid', [EntryKind.Table]: 'table', [EntryKind.Leaf]: 'leaf', [EntryKind.Reserved]: 'invalid' };
 const split = (raw: bigint): [number, number] => [Number(raw & 0xffffffffn), Number(raw >> 32n)];
@@ -290,23 +291,23 @@ async function tableReferences(space: AddressSpace, memory: PhysicalMemory): Pro
   for (const root of space.roots) {
     const f = root.format;
     add(root.tablePa, { what: root.name });
+    // Each (table, level) once, every table pointer in it counted (the one descent reads them).
     const done = new Set<string>();
     let frontier = [{ pa: root.tablePa as number, level: 0 }];
+    let next: { pa: number; level: number }[] = [];
+    let at = frontier[0];
+    const d = new Descent(root, store, {
+      ref: (child, i) => add(child, { what: `${root.name} ${f.levels[at.level].name}[${i}] @ ${hex(at.pa + i * f.entryBytes)}` }),
+      child: (c) => next.push({ pa: c.pa, level: c.level }),
+    }, { loading: true });
     while (frontier.length) {
-      const next: { pa: number; level: number }[] = [];
+      next = [];
       for (const t of frontier) {
         const key = `${t.pa}:${t.level}`;
         if (done.has(key) || t.level + 1 >= f.levels.length) continue;
         done.add(key);
-        const words = store.get(t.pa);
-        if (!words || words instanceof MemoryReadError) continue;
-        for (let i = 0; i < entryCount(f, t.level); i++) {
-          const [lo, hi] = entryAt(words, f.entryBytes, i);
-          if ((lo | hi) === 0 || entryKind(f, lo, hi, t.level) !== EntryKind.Table) continue;
-          const child = f.tablePa(lo, hi, t.level);
-          add(child, { what: `${root.name} ${f.levels[t.level].name}[${i}] @ ${hex(t.pa + i * f.entryBytes)}` });
-          next.push({ pa: child, level: t.level + 1 });
-        }
+        at = t;
+        d.table(t.pa, t.level, 0, Perm.All, 0, undefined);
       }
       frontier = next;
     }
@@ -377,9 +378,9 @@ class EditContext {
   private async editTable(tablePa: number, level: number, base: number, lo: number, hi: number): Promise<void> {
     const f = this.f;
     const size = levelSize(f, level);
-    const first = Math.max(0, Math.floor((lo - base) / size));
-    const last = Math.min(entryCount(f, level) - 1, Math.floor((hi - 1 - base) / size));
-    for (let i = first; i <= last; i++) {
+    // The modify-range side of the one descent: its clipping and its reading of each entry.
+    const [first, end] = entrySpan(f, level, base, lo, hi);
+    for (let i = first; i < end; i++) {
       const eBase = base + i * size;
       const eLo = Math.max(lo, eBase);
       const eHi = Math.min(hi, eBase + size);
@@ -438,7 +439,7 @@ class EditContext {
 
   private leafAllowed(level: number): boolean {
     const [l, h] = split(this.codec.leaf(0, level, { rights: { write: false, exec: false, user: false }, global: false }));
-    return this.f.classify(l, h, level) === EntryKind.Leaf;
+    return entryKind(this.f, l, h, level) === EntryKind.Leaf;
   }
 
   /** Encodes a leaf and proves it by decoding: kind, PA, no reserved bits, rights, memory type. */
@@ -451,7 +452,7 @@ class EditContext {
     if (fit !== undefined) raw = fit;
     else if (memType !== undefined) throw new EditError(`memory type ${f.memTypes[memType]} cannot be encoded here (no PAT/MAIR/PBMT slot holds it)`);
     const [l, h] = split(raw);
-    if (f.classify(l, h, level) !== EntryKind.Leaf || f.leafPa(l, h, level) !== pa || f.reservedBits(l, h, level, EntryKind.Leaf)) {
+    if (entryKind(f, l, h, level) !== EntryKind.Leaf || f.leafPa(l, h, level) !== pa) {
       throw new EditError(`${hex(pa)} cannot be mapped with a ${f.levels[level].name} entry (address beyond the output size?)`);
     }
     return this.checkedRights(raw, level, spec.rights);
@@ -483,54 +484,25 @@ class EditContext {
    * already past any flush ceiling, so the planner flushes everything.
    */
   private async leavesBelow(tablePa: number, level: number, base: number, entryFlags: number): Promise<OldLeaf[]> {
-    const memo = new Map<string, BelowSummary>();
-    const f = this.f;
-    const sum = async (pa: number, lvl: number, path: number[]): Promise<BelowSummary> => {
-      const key = `${pa}:${lvl}`;
-      const known = memo.get(key);
-      const onPath = (b: BelowSummary) => path.filter((a) => b.refs.has(a)).sort().join();
-      if (known && onPath(known) === known.onPath) return known;
-      const out: BelowSummary = { count: 0, leaves: [], global: undefined, refs: new Set(), onPath: '' };
-      const bytes = tableBytes(f, lvl);
-      const buf = await this.mem.read(physAddr(pa), bytes);
-      const dv = new DataView(buf.buffer, buf.byteOffset, bytes);
-      const size = levelSize(f, lvl);
-      for (let i = 0; i < entryCount(f, lvl); i++) {
-        const raw = this.eb === 8 ? dv.getBigUint64(i * 8, true) : BigInt(dv.getUint32(i * 4, true));
-        const [l, h] = split(raw);
-        const k = entryKind(f, l, h, lvl);
-        if (k === EntryKind.Leaf) {
-          const leaf = { off: i * size, size, global: this.codec.isGlobal(raw, lvl) };
-          addBelow(out, { count: 1, leaves: [leaf], global: leaf.global ? leaf : undefined, refs: new Set(), onPath: '' }, 0);
-        } else if (k === EntryKind.Table) {
-          const next = f.tablePa(l, h, lvl);
-          out.refs.add(next);
-          if (path.includes(next) || next === pa) continue; // recursive: the walker does not descend it
-          const below = await sum(next, lvl + 1, [...path, pa]);
-          // A non-leaf G (RISC-V) makes every translation below it global.
-          const g = f.tableFlags !== undefined && (f.tableFlags(l, h, lvl) & Flag.Global) !== 0;
-          addBelow(out, g ? globalised(below) : below, i * size);
-        }
-      }
-      out.onPath = onPath(out);
-      memo.set(key, out);
-      return out;
-    };
-    const s = await sum(tablePa, level, [...this.path]);
+    // The subtree as it is now (earlier edits included), read through the one descent's fold,
+    // the tables above it on the path (a reference back to one is recursive, not descended).
+    const store = new TableStore(this.mem);
+    await loadTables([this.root], store, { range: [base, base + levelSize(this.f, level - 1)] });
+    const inherited = this.inherited | entryFlags;
+    const s = foldLoaded(this.root, store, belowAlgebra, {}, { pa: tablePa, level, base, allowed: Perm.All, inherited, above: this.path })!;
     // Everything below inherits G from the entries above (and the unmapped entry itself).
-    const g = ((this.inherited | entryFlags) & Flag.Global) !== 0;
+    const g = (inherited & Flag.Global) !== 0;
     const leaves = s.leaves.map((l) => ({ va: this.root.toVirt(base + l.off), size: l.size, global: l.global || g }));
     if (s.count > s.leaves.length && s.global && !s.leaves.some((l) => l.global)) leaves.push({ va: this.root.toVirt(base + s.global.off), size: s.global.size, global: true });
     return leaves;
   }
-
 
   private async newTable(at: { level: number; index: number; entryPa: number; base: number; size: number }, before: bigint): Promise<number> {
     const pa = this.mem.allocTable(tableBytes(this.f, at.level + 1));
     this.newTables.push(pa);
     const raw = this.codec.table(pa, at.level);
     const [l, h] = split(raw);
-    if (this.f.classify(l, h, at.level) !== EntryKind.Table || this.f.tablePa(l, h, at.level) !== pa) throw new EditError(`cannot encode a table pointer at ${this.where(at)}`);
+    if (entryKind(this.f, l, h, at.level) !== EntryKind.Table || this.f.tablePa(l, h, at.level) !== pa) throw new EditError(`cannot encode a table pointer at ${this.where(at)}`);
     await this.record(at, before, raw, 'new-table', []);
     return pa;
   }
@@ -546,7 +518,7 @@ class EditContext {
     for (let j = 0; j < entryCount(f, child); j++) {
       const e = this.codec.relevel(raw, at.level, child, pa0 + j * csize);
       const [el, eh] = split(e);
-      if (f.classify(el, eh, child) !== EntryKind.Leaf) throw new EditError(`cannot split the ${sizeLabel(at.size)} block at ${this.where(at)}: ${f.levels[child].name} cannot hold its pages`);
+      if (entryKind(f, el, eh, child) !== EntryKind.Leaf) throw new EditError(`cannot split the ${sizeLabel(at.size)} block at ${this.where(at)}: ${f.levels[child].name} cannot hold its pages`);
       await this.mem.writeEntry(table + j * this.eb, this.eb, e);
     }
     const t = this.codec.table(table, at.level);
@@ -561,22 +533,26 @@ class EditContext {
     if (fresh) oldLeaves = [];
     const [bl, bh] = split(before);
     const [al, ah] = split(after);
-    const bk = STATE[f.classify(bl, bh, at.level)];
-    const ak = STATE[f.classify(al, ah, at.level)];
-    let upgradeOnly = false;
-    let needsBbm: string | undefined;
-    if (bk === 'leaf' && ak === 'leaf') {
-      const bp = f.leafPerms(bl, bh, at.level);
-      const ap = f.leafPerms(al, ah, at.level);
-      const samePa = f.leafPa(bl, bh, at.level) === f.leafPa(al, ah, at.level);
-      const sameType = f.leafMemType(bl, bh, at.level) === f.leafMemType(al, ah, at.level);
-      upgradeOnly = samePa && sameType && (ap & bp) === bp;
-      if (!samePa) needsBbm = 'the output address changes';
-      else if (!sameType) needsBbm = 'the memory type changes';
-    } else if (bk !== 'invalid' && ak !== 'invalid' && bk !== ak) {
-      needsBbm = `a ${bk === 'leaf' ? 'block' : bk} descriptor becomes a ${ak === 'leaf' ? 'block' : ak} descriptor`;
+    const bk = STATE[entryKind(f, bl, bh, at.level)];
+    const ak = STATE[entryKind(f, al, ah, at.level)];
+    const t = transition(this.root, f, at.level, bk, ak, bl, bh, al, ah);
+    const upgradeOnly = t.upgradeOnly;
+    const needsBbm = fresh ? undefined : t.needsBbm;
+    if (needsBbm !== undefined) {
+      // Arm ARM (DDI 0487) D8.16.1, "Using break-before-make when updating translation table
+      // entries": a valid descriptor whose output address, memory type or block/table size
+      // changes must first be made invalid, the invalidation completed (DSB, TLBI, DSB), and only
+      // then written anew; writing it in place may leave the TLB with conflicting or amalgamated
+      // entries. aarch64-paging refuses such an update on a live table (BreakBeforeMakeViolation)
+      // rather than warn: so does the simulator. An unmap whose maintenance has been performed is
+      // the break; a later map writes the now-invalid entry.
+      const va = this.root.toVirt(at.base);
+      throw new EditError(
+        `${this.where(at)} (${hex(va)}-${hex(va + BigInt(at.size))}): ${needsBbm} while the descriptor is valid, which needs break-before-make ` +
+        `(Arm ARM D8.16.1): unmap ${hex(va)} ${sizeLabel(at.size)} first and perform its TLB maintenance, then map the new translation` +
+        (why === 'split' ? ' (FEAT_BBM level 2 may allow the block split in place; ptview does not assume it)' : ''),
+      );
     }
-    if (!archEdit(this.root)?.breakBeforeMake || fresh) needsBbm = undefined;
     this.changes.push({
       level: at.level, levelName: f.levels[at.level].name, index: at.index, entryPa: at.entryPa,
       va: this.root.toVirt(at.base), end: this.root.toVirt(at.base) + BigInt(at.size),

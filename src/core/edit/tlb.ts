@@ -2,6 +2,7 @@
 // consume (like the x86_64 crate's #[must_use] MapperFlush): an edit whose report is neither
 // consumed nor ignored makes the simulator refuse to go on.
 import { archEdit } from '../arch';
+import { PagingFormat } from '../format';
 import { Root } from '../space';
 
 export type EntryState = 'invalid' | 'table' | 'leaf';
@@ -101,6 +102,34 @@ export interface TlbPlan {
   fullFlush: boolean;
   notes: string[];
   hazards: Hazard[];
+}
+
+/**
+ * What a descriptor change is, by the rule the simulator and the snapshot diff share: a rights-only
+ * upgrade (optional maintenance), or a change that the architecture's break-before-make rule
+ * covers (Arm ARM D8.16.1: output address, memory type, block/table/size of a valid descriptor),
+ * as a reason; `needsBbm` is set only where the root's architecture has that rule.
+ */
+export function transition(
+  root: Root, f: PagingFormat, level: number, bk: EntryState, ak: EntryState,
+  bl: number, bh: number, al: number, ah: number, tableRetargeted = false,
+): { upgradeOnly: boolean; needsBbm: string | undefined } {
+  let upgradeOnly = false;
+  let needsBbm: string | undefined;
+  if (bk === 'leaf' && ak === 'leaf') {
+    const bp = f.leafPerms(bl, bh, level);
+    const ap = f.leafPerms(al, ah, level);
+    const samePa = f.leafPa(bl, bh, level) === f.leafPa(al, ah, level);
+    const sameType = f.leafMemType(bl, bh, level) === f.leafMemType(al, ah, level);
+    upgradeOnly = samePa && sameType && (ap & bp) === bp;
+    if (!samePa) needsBbm = 'the output address changes';
+    else if (!sameType) needsBbm = 'the memory type changes';
+  } else if (bk !== 'invalid' && ak !== 'invalid' && bk !== ak) {
+    needsBbm = `a ${bk === 'leaf' ? 'block' : bk} descriptor becomes a ${ak === 'leaf' ? 'block' : ak} descriptor`;
+  } else if (bk === 'table' && ak === 'table' && tableRetargeted) {
+    needsBbm = 'the next-level table address changes';
+  }
+  return { upgradeOnly, needsBbm: archEdit(root)?.breakBeforeMake ? needsBbm : undefined };
 }
 
 export const info = (root: Root, key: string): number | undefined => {

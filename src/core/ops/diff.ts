@@ -14,12 +14,12 @@
 // Intel SDM vol. 3 §4.10.4 (when invalidation is required), Arm ARM D8.13-D8.16 (TLB maintenance,
 // break-before-make), RISC-V privileged spec §4.2.1 (SFENCE.VMA): see edit/tlb.ts.
 import { PhysAddr, hex } from '../addr';
-import { EntryKind, Flag, PERM_NAMES, PagingFormat, entryCount, levelSize } from '../format';
+import { EntryKind, Flag, PERM_NAMES, PagingFormat, Perm, entryCount, levelSize } from '../format';
 import { MemoryReadError } from '../memory';
 import { codecFor, EntryCodec } from '../edit/codecs';
-import { archEdit } from '../arch';
-import { EntryChange, EntryState, OldLeaf, TlbPlan, defaultFlushCeiling, planTlb } from '../edit/tlb';
+import { EntryChange, EntryState, OldLeaf, TlbPlan, defaultFlushCeiling, planTlb, transition } from '../edit/tlb';
 import { Root } from '../space';
+import { decodeEntry, entryKind } from '../descent';
 import { Leaf, TableStore, entryAt, loadTables, walkLoaded } from '../walker';
 import { PageTableSession } from './session';
 
@@ -138,14 +138,8 @@ function sameWords(a: Uint32Array, b: Uint32Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
-/** Entry kind as the walker decides it (reserved bits and table-at-the-last-level are Reserved). */
-function kindOf(f: PagingFormat, lo: number, hi: number, level: number): EntryKind {
-  let k = f.classify(lo, hi, level);
-  if (k === EntryKind.Invalid) return k;
-  if (k === EntryKind.Table && level + 1 >= f.levels.length) return EntryKind.Reserved;
-  if (k !== EntryKind.Reserved && f.reservedBits(lo, hi, level, k)) return EntryKind.Reserved;
-  return k;
-}
+/** Entry kind as the one descent decides it (descent.ts: reserved bits and a table at the last level are Reserved). */
+const kindOf = entryKind;
 
 interface Run {
   readonly first: Leaf;
@@ -245,12 +239,12 @@ function fieldsOf(b: Run, a: Run, x: number): LeafField[] {
   return out;
 }
 
-// What a table entry passes to everything below it besides its pointer (walker.ts): its
-// restrictions and, on formats that define them, inherited leaf flags (a RISC-V G bit in a
-// non-leaf PTE makes every leaf below global).
+// What a table entry passes to everything below it besides its pointer, as the descent reads it
+// (descent.ts): the rights it leaves and, on formats that define them, inherited leaf flags (a
+// RISC-V G bit in a non-leaf PTE makes every leaf below global).
 function passedDown(f: PagingFormat, lo: number, hi: number, level: number): string {
-  const flags = (f as { tableFlags?: (lo: number, hi: number, level: number) => number }).tableFlags;
-  return `${f.tableRestricts(lo, hi, level)}:${flags ? flags.call(f, lo, hi, level) : 0}`;
+  const e = decodeEntry(f, lo, hi, level, 0, Perm.All, 0);
+  return `${e.perms}:${e.flags}`;
 }
 
 const sameAttrs = (p: Run, q: Run) =>
@@ -407,23 +401,8 @@ class RootDiffer {
     if (!covered) {
       const bk = STATE[kindOf(f, bl, bh, level)];
       const ak = STATE[kindOf(f, al, ah, level)];
-      let upgradeOnly = false;
-      let needsBbm: string | undefined;
-      if (bk === 'leaf' && ak === 'leaf') {
-        const bp = f.leafPerms(bl, bh, level);
-        const ap = f.leafPerms(al, ah, level);
-        const samePa = f.leafPa(bl, bh, level) === f.leafPa(al, ah, level);
-        const sameType = f.leafMemType(bl, bh, level) === f.leafMemType(al, ah, level);
-        upgradeOnly = samePa && sameType && (ap & bp) === bp;
-        if (!samePa) needsBbm = 'the output address changes';
-        else if (!sameType) needsBbm = 'the memory type changes';
-      } else if (bk !== 'invalid' && ak !== 'invalid' && bk !== ak) {
-        needsBbm = `a ${bk === 'leaf' ? 'block' : bk} descriptor becomes a ${ak === 'leaf' ? 'block' : ak} descriptor`;
-      } else if (bk === 'table' && ak === 'table' && what === 'retarget') {
-        needsBbm = 'the next-level table address changes';
-      }
-      // Break-before-make is the architecture's rule (Arm ARM D8.14), as the simulator asks it.
-      if (!archEdit(this.after)?.breakBeforeMake) needsBbm = undefined;
+      // Break-before-make is the architecture's rule (Arm ARM D8.16.1), as the simulator asks it.
+      const { upgradeOnly, needsBbm } = transition(this.after, f, level, bk, ak, bl, bh, al, ah, what === 'retarget');
       const oldLeaves = bk === 'leaf' ? [{ va: this.before.toVirt(start), size: end - start, global: this.isGlobal(before, level) }]
         : bk === 'table' ? this.oldLeaves(start, end) : [];
       const why: EntryChange['why'] = ak === 'invalid' ? 'unmap' : bk === 'invalid' ? (ak === 'leaf' ? 'map' : 'new-table') : bk === 'leaf' && ak === 'table' ? 'split' : ak === 'table' ? 'new-table' : 'protect';

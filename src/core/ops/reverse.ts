@@ -3,10 +3,10 @@
 // (~50 bytes a leaf, no Leaf objects kept), sorted by PA per page size, binary-searched.
 import { PhysAddr, hex } from '../addr';
 import { AddressSpace, Root } from '../space';
-import { EntryKind, PagingFormat, entryCount, levelSize, tableBytes } from '../format';
+import { Perm } from '../format';
+import { Descent } from '../descent';
 import { fold, hitAlgebra } from '../graph';
-import { MemoryReadError } from '../memory';
-import { Leaf, PathStep, TableStore, WalkOptions, entryAt, loadTables, walk, walkLoaded } from '../walker';
+import { Leaf, PathStep, TableStore, WalkOptions, loadTables, walk, walkLoaded } from '../walker';
 import { LeafRecord, leafRecord } from './records';
 
 export interface Alias extends LeafRecord {
@@ -50,7 +50,7 @@ export async function findAliases(
   await loadTables(roots, store, { signal: opts.signal });
   try {
     for (const root of roots) {
-      const reach = reachability(root.format, store, lo, hi);
+      const reach = reachability(root, store, lo, hi);
       walkLoaded(root, store, {
         leaf: (l) => {
           if (l.pa < hi && l.pa + l.size > lo) {
@@ -75,33 +75,33 @@ export async function countAliases(space: AddressSpace, store: TableStore, pa: n
 }
 
 /**
- * (table, level) → can any leaf below it, by any path, overlap [lo, hi)? Levels only go down,
- * so the tables form a DAG here and each (table, level) is decided once.
+ * (table, level) → can any leaf below it, by any path, overlap [lo, hi)? Decided once per
+ * (table, level) through the one descent (a table on the path is not followed, as in the walk).
  */
-function reachability(f: PagingFormat, store: TableStore, lo: number, hi: number): (pa: number, level: number) => boolean {
+function reachability(root: Root, store: TableStore, lo: number, hi: number): (pa: number, level: number) => boolean {
   const memo = new Map<string, boolean>();
+  let yes = false;
+  const d: Descent = new Descent(root, store, {
+    run: (first, _count, _contig, lastPa) => {
+      // Runs of PA-contiguous pages: [first.pa, lastPa + size) is all they map.
+      if (first.pa < hi && lastPa + first.size > lo) yes = true;
+    },
+    child: (c) => {
+      if (!yes && can(c.pa, c.level)) yes = true;
+    },
+  }, { contiguousRuns: true });
   const can = (pa: number, level: number): boolean => {
     const key = `${pa}:${level}`;
     const known = memo.get(key);
     if (known !== undefined) return known;
     memo.set(key, false);
-    const words = store.get(pa);
-    let yes = false;
-    if (words && !(words instanceof MemoryReadError) && words.length * 4 >= tableBytes(f, level)) {
-      const last = level + 1 >= f.levels.length;
-      const size = levelSize(f, level);
-      for (let i = 0, n = entryCount(f, level); i < n && !yes; i++) {
-        const [elo, ehi] = entryAt(words, f.entryBytes, i);
-        if (elo === 0 && ehi === 0) continue;
-        const kind = f.classify(elo, ehi, level);
-        if (kind === EntryKind.Leaf) {
-          const p = f.leafPa(elo, ehi, level, i);
-          yes = p < hi && p + size > lo;
-        } else if (kind === EntryKind.Table && !last) yes = can(f.tablePa(elo, ehi, level), level + 1);
-      }
-    }
-    memo.set(key, yes);
-    return yes;
+    const saved = yes;
+    yes = false;
+    d.table(pa, level, 0, Perm.All, 0, undefined);
+    const found = yes;
+    yes = saved;
+    memo.set(key, found);
+    return found;
   };
   return can;
 }

@@ -33,7 +33,7 @@ export interface ListOptions {
 export const LEAF_LIMIT = 2 ** 24;
 /** Bound on walks that index every leaf (audit's alias check, ~50 bytes a leaf). */
 export const INDEX_LIMIT = 2 ** 22;
-const CHUNK_LEAVES = 2 ** 16;
+const CHUNK_LEAVES = 2 ** 17;
 
 export class PageTableSession {
   readonly store: TableStore;

@@ -37,6 +37,9 @@ export interface StubOptions {
   timeoutMs?: number;
 }
 
+/** qXfer chunks asked for at once after the first (a 50 KiB AArch64 system-register description is ~25). */
+const XFER_AHEAD = 8;
+
 export class GdbStubClient {
   /** Packets sent (the transport cost, like DAP requests on the other path). */
   packets = 0;
@@ -254,16 +257,44 @@ export class GdbStubClient {
     return out;
   }
 
-  /** A qXfer object read whole (`m` chunks until `l`). */
+  /**
+   * A qXfer object read whole (`m` chunks until `l`). After the first chunk (whose length is the
+   * stub's chunk size: QEMU caps it near half its packet size), the next chunks are asked for
+   * XFER_AHEAD at a time, back to back; replies past the end are ignored. A stub whose chunks
+   * vary in length is read one chunk at a time.
+   */
   async readXfer(object: string, annex: string): Promise<string> {
-    let text = '';
-    for (;;) {
-      const r = await this.request(`qXfer:${object}:read:${annex}:${text.length.toString(16)},ffb`);
+    const ask = (offset: number) => this.request(`qXfer:${object}:read:${annex}:${offset.toString(16)},ffb`);
+    const check = (r: string): string => {
       if (r === '' || errorReply(r)) throw new GdbStubError(r === '' ? 'unsupported' : 'error-reply', `the gdbstub at ${this.where} cannot send ${object} '${annex}' (${r || 'empty reply'})`);
       if (r[0] !== 'm' && r[0] !== 'l') throw new GdbStubError('protocol', `unexpected qXfer reply '${r.slice(0, 20)}'`);
-      text += r.slice(1);
-      if (r[0] === 'l') return text;
-      if (r.length === 1) throw new GdbStubError('protocol', `qXfer ${annex}: empty chunk`);
+      if (r[0] === 'm' && r.length === 1) throw new GdbStubError('protocol', `qXfer ${annex}: empty chunk`);
+      return r;
+    };
+    let r = check(await ask(0));
+    let text = r.slice(1);
+    if (r[0] === 'l') return text;
+    const chunk = text.length;
+    let ahead = true;
+    for (;;) {
+      if (!ahead) {
+        r = check(await ask(text.length));
+        text += r.slice(1);
+        if (r[0] === 'l') return text;
+        continue;
+      }
+      const start = text.length;
+      const batch = Array.from({ length: XFER_AHEAD }, (_, j) => ask(start + j * chunk));
+      for (const p of batch) p.catch(() => undefined); // those past the end are not awaited
+      for (let j = 0; j < batch.length; j++) {
+        r = check(await batch[j]);
+        text += r.slice(1);
+        if (r[0] === 'l') return text;
+        if (r.length - 1 !== chunk) {
+          ahead = false; // chunks of varying length: the offsets asked for ahead are wrong
+          break;
+        }
+      }
     }
   }
 

@@ -160,11 +160,22 @@ export async function openStubTarget(hostPort: string, options: LiveOptions = {}
     }
   };
   try {
-    // QEMU answers its own query packets; other stubs answer an empty "unsupported".
-    const sstep = await client.request('qqemu.sstepbits');
-    if (!sstep || errorReply(sstep)) throw new GdbStubError('unsupported', `the gdbstub at ${client.where} is not QEMU's (no answer to qqemu.sstepbits): ptview --gdb reads QEMU guests; for other stubs try --via gdb`);
-    if (client.features.get('qXfer:features:read') !== '+') throw new GdbStubError('unsupported', `the gdbstub at ${client.where} sends no target description (qXfer:features:read), so the paging registers cannot be found by name`);
-    const description = await loadTargetDescription((annex) => client.readXfer('features', annex));
+    // Asked back to back (the stub answers in order): the QEMU check, the target description,
+    // then RAM discovery and the registers; each answer is still examined in that order, so a
+    // stub that is not QEMU's is named as such before anything else fails.
+    const sstep = client.request('qqemu.sstepbits');
+    const xml = client.features.get('qXfer:features:read') === '+' ? loadTargetDescription((annex) => client.readXfer('features', annex)) : undefined;
+    xml?.catch(() => undefined);
+    const sstepReply = await sstep;
+    if (!sstepReply || errorReply(sstepReply)) throw new GdbStubError('unsupported', `the gdbstub at ${client.where} is not QEMU's (no answer to qqemu.sstepbits): ptview --gdb reads QEMU guests; for other stubs try --via gdb`);
+    if (!xml) throw new GdbStubError('unsupported', `the gdbstub at ${client.where} sends no target description (qXfer:features:read), so the paging registers cannot be found by name`);
+    const cmds = new StubCommands(client, (n) => (stats.bytesRead += n));
+    if (!options.strategy || options.strategy === 'proc-mem') void cmds.startPidLookup();
+    const s: SessionKnowledge = { commands: cmds, notes: [] };
+    // RAM discovery (qRcmd 'info mtree -f') goes out now, behind the description's reads.
+    const discovered = elapsed(getStats, 'discover', () => discoverQemu(s));
+    discovered.catch(() => undefined);
+    const description = await xml;
     if (!PAGING.some((r) => description.registers.has(r))) {
       throw new LiveAccessError(
         'no-registers',
@@ -172,11 +183,11 @@ export async function openStubTarget(hostPort: string, options: LiveOptions = {}
       );
     }
     const attachMs = performance.now() - t0;
-    const cmds = new StubCommands(client, (n) => (stats.bytesRead += n));
-    if (!options.strategy || options.strategy === 'proc-mem') void cmds.startPidLookup();
-    const s: SessionKnowledge = { commands: cmds, notes: [`ptview's gdbstub client on ${client.where} (${description.architecture ?? '?'}, PacketSize 0x${client.features.get('PacketSize') ?? '?'}, ${client.noAckMode ? 'no-ack mode' : 'acks on: the stub offers no QStartNoAckMode'})`] };
-    const d = await elapsed(getStats, 'discover', () => discoverQemu(s));
-    const regs = await elapsed(getStats, 'registers', () => readTargetRegisters(new StubRegisters(client, description)));
+    s.notes.unshift(`ptview's gdbstub client on ${client.where} (${description.architecture ?? '?'}, PacketSize 0x${client.features.get('PacketSize') ?? '?'}, ${client.noAckMode ? 'no-ack mode' : 'acks on: the stub offers no QStartNoAckMode'})`);
+    const registers = elapsed(getStats, 'registers', () => readTargetRegisters(new StubRegisters(client, description)));
+    registers.catch(() => undefined);
+    const d = await discovered;
+    const regs = await registers;
     const built = await assembleTarget(
       s,
       d,

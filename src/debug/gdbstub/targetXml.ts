@@ -25,19 +25,35 @@ function attr(attrs: string, name: string): string | undefined {
   return new RegExp(`\\b${name}="([^"]*)"`).exec(attrs)?.[1];
 }
 
-/** Reads `annex` (target.xml) and every file it includes, in document order. */
+/**
+ * Reads `annex` (target.xml) and every file it includes. A document's includes are all asked for
+ * as soon as the document is read (the stub answers them back to back), then taken in document
+ * order (register numbers run on across them).
+ */
 export async function loadTargetDescription(read: (annex: string) => Promise<string>, annex = 'target.xml'): Promise<TargetDescription> {
   const registers = new Map<string, RegisterDesc>();
   const features: string[] = [];
   let architecture: string | undefined;
   let next = 0;
   let feature = '';
+  const asked = new Map<string, Promise<string>>();
+  const ask = (file: string): Promise<string> => {
+    let p = asked.get(file);
+    if (!p) {
+      p = read(file);
+      p.catch(() => undefined); // awaited (and thrown) in document order, or never needed
+      asked.set(file, p);
+    }
+    return p;
+  };
   const seen = new Set<string>();
   const visit = async (file: string, depth: number): Promise<void> => {
     if (depth > 8 || seen.has(file)) return; // a loop or a runaway description
     seen.add(file);
-    const text = (await read(file)).replace(/<!--[\s\S]*?-->/g, '');
-    for (const m of text.matchAll(TAG)) {
+    const text = (await ask(file)).replace(/<!--[\s\S]*?-->/g, '');
+    const tags = [...text.matchAll(TAG)];
+    if (depth < 8) for (const m of tags) if (m[3] !== undefined && !seen.has(m[3])) void ask(m[3]);
+    for (const m of tags) {
       if (m[1] !== undefined) architecture ??= m[1].trim();
       else if (m[2] !== undefined) features.push((feature = m[2]));
       else if (m[3] !== undefined) await visit(m[3], depth + 1);

@@ -134,17 +134,28 @@ describe('simulated edits: AArch64 and RISC-V', () => {
     return new EditSimulator(space, mem);
   }
 
-  it('AArch64: protect a page → TLBI VALE1IS by ASID between DSBs; a block split needs break-before-make', async () => {
+  it('AArch64: protect a page → TLBI VALE1IS by ASID between DSBs; a block split in place is refused (break-before-make, Arm ARM D8.16.1) until the block is unmapped first', async () => {
     const sim = a64();
     const r = await sim.protect(0x1000n, 4096, { write: false });
     assert.deepEqual(r.flush.ops.map((o) => o.insn), ['dsb ishst', `tlbi vale1is, ${'0x' + ((7n << 48n) | 1n).toString(16)}`, 'dsb ish', 'isb']);
     assert.deepEqual(r.hazards, []);
     r.flush.consume();
-    const s = await sim.unmap(0x200000n, 4096);
-    assert.ok(s.hazards.some((h) => h.kind === 'break-before-make' && /block descriptor becomes a table/.test(h.message)));
-    assert.equal(s.flush.ops.filter((o) => o.insn.startsWith('tlbi')).length, 1, 'one TLBI for the block, not one per page');
-    s.flush.consume();
-    // The split kept the block's attributes: Normal-NC (AttrIndx 1), EL0 RW, PXN.
+    // Splitting the valid 2 MiB block into a table in place changes its size: refused, nothing written.
+    for (const edit of [() => sim.unmap(0x200000n, 4096), () => sim.protect(0x201000n, 4096, { write: false })]) {
+      await assert.rejects(edit(), (e: unknown) =>
+        e instanceof EditError && /L2\[1\] @ 0x2008 \(0x200000-0x400000\): a block descriptor becomes a table descriptor while the descriptor is valid, which needs break-before-make \(Arm ARM D8\.16\.1\): unmap 0x200000 2M first/.test((e as Error).message));
+    }
+    assert.equal((await sim.session().translate(0x201000n)).memType, 'Normal-NC', 'the refused edit left the block as it was');
+    // The break: unmap the block (its TLBI performed), then map the pages that stay (a new table: no BBM).
+    const u = await sim.unmap(0x200000n, 0x200000);
+    assert.deepEqual(u.changes.map((c) => [c.beforeKind, c.afterKind]), [['leaf', 'invalid']]);
+    assert.equal(u.flush.ops.filter((o) => o.insn.startsWith('tlbi')).length, 1, 'one TLBI for the block, not one per page');
+    u.flush.consume();
+    const m = await sim.map(0x201000n, 0x40201000, 0x1ff000, { rights: { write: true, exec: false, user: true }, memType: 'Normal-NC' });
+    assert.deepEqual(m.hazards.filter((h) => h.kind === 'break-before-make'), []);
+    m.flush.consume();
+    assert.equal((await sim.session().translate(0x200000n)).kind, 'not-mapped');
+    // The new pages keep the block's attributes: Normal-NC (AttrIndx 1), EL0 RW.
     const t = await sim.session().translate(0x201000n);
     assert.equal(t.memType, 'Normal-NC');
     assert.equal(t.rights!.user, true);

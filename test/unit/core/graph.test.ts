@@ -66,14 +66,26 @@ describe('graph fold: the same answers as the leaf walk, from each subtree once'
           // Each distinct problem once from the fold (shared subtrees are not re-reported).
           assert.deepEqual(new Set(foldDiags.map((d) => d.message)), walkDiags);
           assert.equal(new Set(foldDiags.map((d) => `${d.root.name}:${d.message}`)).size, foldDiags.length);
-          // Walked in chunks of at most 3 leaves (how `dump --leaves` streams big spaces): the
-          // same leaves and every problem, also those under entries that map nothing readable.
+          // Chunks for streaming (how `dump --leaves` walks big spaces): consecutive, each at most
+          // `max` leaves (a last-level entry is one), covering the whole range, and walked one by
+          // one they give the whole walk's leaves and every problem, also those under entries that
+          // map nothing readable.
+          const max = 1 + (entries.length % 7);
           const chunked: Leaf[] = [];
           const chunkDiags = new Set<string>();
           for (const root of space.roots) {
-            for (const c of await leafChunks(root, store, undefined, 3)) await walk([root], store, { leaf: (l) => chunked.push(l), diagnostic: (d) => chunkDiags.add(d.message) }, { range: c });
+            let prev = 0;
+            for (const c of await leafChunks(root, store, undefined, max)) {
+              assert.ok(c[0] === prev && c[1] > c[0], JSON.stringify(c));
+              prev = c[1];
+              const part: Leaf[] = [];
+              await walk([root], store, { leaf: (l) => part.push(l), diagnostic: (d) => chunkDiags.add(d.message) }, { range: c });
+              assert.ok(part.length <= max, `${part.length} leaves in ${JSON.stringify(c)}`);
+              chunked.push(...part);
+            }
+            assert.equal(prev, 2 ** root.inputBits);
           }
-          assert.equal(chunked.length, leaves.length);
+          assert.deepEqual(chunked.map((l) => [l.root.name, l.linear, l.pa]), leaves.map((l) => [l.root.name, l.linear, l.pa]));
           assert.deepEqual(chunkDiags, walkDiags);
           const s = new PageTableSession(space, mem);
           for (const l of leaves.slice(0, 5)) {

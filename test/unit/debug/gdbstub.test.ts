@@ -85,6 +85,33 @@ describe('gdbstub client against fake stubs', function () {
     }
   });
 
+  it('reads a long qXfer object with chunks asked for ahead (past the end ignored), and one at a time when chunk lengths vary', async () => {
+    const doc = Array.from({ length: 700 }, (_, i) => `<reg name="r${i}" bitsize="64"/>`).join('');
+    // QEMU: at most `cap` bytes per reply ('m' + data, 'l' on the last), E00 past the end.
+    const xferStub = (cap: (offset: number) => number) => fakeStub((q) => {
+      if (q.startsWith('qSupported')) return 'PacketSize=1000;qXfer:features:read+';
+      const m = /^qXfer:features:read:big\.xml:([0-9a-f]+),([0-9a-f]+)$/.exec(q);
+      if (!m) return '';
+      const off = parseInt(m[1], 16);
+      if (off > doc.length) return 'E00';
+      const part = doc.slice(off, off + Math.min(parseInt(m[2], 16), cap(off)));
+      return (off + part.length >= doc.length ? 'l' : 'm') + part;
+    });
+    for (const [name, cap] of [['fixed', () => 2045], ['varying', (off: number) => 1000 + (off % 7)]] as const) {
+      const stub = await xferStub(cap);
+      try {
+        const client = await GdbStubClient.connect('127.0.0.1', stub.port);
+        assert.equal(await client.readXfer('features', 'big.xml'), doc, name);
+        const asked = stub.requests.filter((r) => r.startsWith('qXfer')).length;
+        const chunks = Math.ceil(doc.length / (name === 'fixed' ? 2045 : 1000));
+        if (name === 'fixed') assert.ok(asked >= chunks && asked < chunks + 8, `${asked} requests for ${chunks} chunks`);
+        client.destroy();
+      } finally {
+        stub.close();
+      }
+    }
+  });
+
   it('a stub that accepts and closes at once (QEMU busy with another debugger) is reported as busy', async () => {
     const stub = await fakeStub(() => undefined, (s) => (s.end(), false));
     try {

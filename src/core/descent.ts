@@ -1,0 +1,357 @@
+// The one descent through page tables. Every operation that goes down the tables (the leaf walk,
+// the graph folds, table loading, translation, the lazy tree, reverse lookups, the audit and the
+// simulator's reference count) scans a table through `Descent.table` and decides what an entry
+// is through `decodeEntry`; nothing else classifies entries or combines rights down the levels.
+// The shape is Linux's mm/pagewalk.c with ptdump's callbacks (and aarch64-paging's visit_range):
+// the descent classifies each entry (table / leaf / invalid / reserved, with the bit and the
+// manual's rule through the format), accumulates rights, flags and attributes, reports what the
+// hardware would fault on, and hands the client leaves (one by one, in runs, or as a count) and
+// followable child tables; the client decides whether and how to go down (recurse, memoise a
+// shared subtree, queue it for the next read batch, prune it).
+import { PhysAddr, hex } from './addr';
+import { EntryKind, PagingFormat, entryCount, levelSize, tableBytes } from './format';
+import { MemoryReadError, inRam } from './memory';
+import { Root } from './space';
+import type { Diagnostic, DiagnosticKind, Leaf, PathStep, TableStore } from './walker';
+
+/**
+ * An entry's kind as the hardware reads it: a table pointer at the last level, or any entry with
+ * reserved bits set, is Reserved (the hardware faults there).
+ */
+export function entryKind(f: PagingFormat, lo: number, hi: number, level: number): EntryKind {
+  const kind = f.classify(lo, hi, level);
+  if (kind === EntryKind.Invalid || kind === EntryKind.Reserved) return kind;
+  if (kind === EntryKind.Table && level + 1 >= f.levels.length) return EntryKind.Reserved;
+  return f.reservedBits(lo, hi, level, kind) ? EntryKind.Reserved : kind;
+}
+
+/** A leaf's effective rights given what the tables above allow. */
+export function effectivePerms(f: PagingFormat, lo: number, hi: number, level: number, allowed: number): number {
+  const p = f.leafPerms(lo, hi, level) & allowed;
+  return f.finalPerms ? f.finalPerms(p, lo, hi, level) : p;
+}
+
+/** One entry decoded under what the levels above allow and pass down. */
+export interface DecodedEntry {
+  kind: EntryKind;
+  /** Leaf: effective rights; table: rights still allowed below it; else 0. */
+  perms: number;
+  /** Leaf: its flags with those inherited; table: the flags passed below; else 0. */
+  flags: number;
+  /** Leaf: memory type index; else 0. */
+  memType: number;
+  /** Leaf: mapped PA; table: next table PA; else undefined. */
+  target: number | undefined;
+}
+
+/** What an entry is and what it grants, under `allowed` and `inherited` from above. */
+export function decodeEntry(f: PagingFormat, lo: number, hi: number, level: number, index: number, allowed: number, inherited: number): DecodedEntry {
+  const kind = entryKind(f, lo, hi, level);
+  if (kind === EntryKind.Leaf) {
+    return { kind, perms: effectivePerms(f, lo, hi, level, allowed), flags: f.leafFlags(lo, hi, level) | inherited, memType: f.leafMemType(lo, hi, level), target: f.leafPa(lo, hi, level, index) };
+  }
+  if (kind === EntryKind.Table) {
+    return { kind, perms: allowed & ~f.tableRestricts(lo, hi, level), flags: f.tableFlags ? inherited | f.tableFlags(lo, hi, level) : inherited, memType: 0, target: f.tablePa(lo, hi, level) };
+  }
+  return { kind, perms: 0, flags: 0, memType: 0, target: undefined };
+}
+
+/** Next-table pointer check: in RAM, then (once loaded) read. */
+export function childProblem(store: TableStore, pa: number, bytes: number): { kind: DiagnosticKind; message: string } | undefined {
+  if (!inRam(store.memory.ram, pa, bytes)) {
+    return { kind: 'outside-ram', message: `next table at ${hex(pa)} is outside guest RAM` };
+  }
+  const t = store.get(pa);
+  if (t instanceof MemoryReadError) {
+    return { kind: 'read-failed', message: `table at ${hex(pa)} could not be read: ${t.message}` };
+  }
+  return undefined;
+}
+
+/** The diagnostic text of an entry with reserved bits or a reserved encoding. */
+export function reservedMessage(f: PagingFormat, level: number, i: number, tablePa: number, lo: number, hi: number): string {
+  const eb = f.entryBytes;
+  // The bits of the entry's own kind (a leaf's A bit is not a non-leaf's reserved A bit).
+  const k = f.classify(lo, hi, level);
+  const bits = k === EntryKind.Leaf || k === EntryKind.Table
+    ? BigInt(f.reservedBits(lo, hi, level, k))
+    : BigInt(f.reservedBits(lo, hi, level, EntryKind.Leaf)) | BigInt(f.reservedBits(lo, hi, level, EntryKind.Table));
+  return `${f.levels[level].name}[${i}] at ${hex(tablePa + i * eb)} = ${hex(BigInt(hi >>> 0) * 2n ** 32n + BigInt(lo >>> 0), eb * 2)}: ` +
+    (bits ? `reserved bits ${hex(bits)} set` : 'reserved encoding') + ' (the hardware faults here)';
+}
+
+/** The diagnostic of bits a real CPU rejects and QEMU TCG accepts (format.laxBits). */
+export function laxMessage(f: PagingFormat, level: number, i: number, tablePa: number, bits: bigint): string {
+  return `${f.levels[level].name}[${i}] at ${hex(tablePa + i * f.entryBytes)}: bits ${hex(bits)} are reserved by the manual (a real CPU faults on them) but QEMU TCG accepts them; ptview follows QEMU`;
+}
+
+/** The diagnostic text of a recursive reference. */
+export function recursiveMessage(f: PagingFormat, level: number, index: number, tablePa: number, next: number): string {
+  return `${f.levels[level].name}[${index}] at ${hex(tablePa + index * f.entryBytes)} points back to an ancestor table at ${hex(next)} (recursive mapping; not descended)`;
+}
+
+const identities = new Map<number, Uint16Array>();
+/** [0, 1, …, n-1], shared: the index list of a table scanned whole. */
+export function identity(n: number): Uint16Array {
+  let a = identities.get(n);
+  if (!a) identities.set(n, (a = Uint16Array.from({ length: n }, (_, i) => i)));
+  return a;
+}
+
+/** First position in the ascending list whose value is >= v. */
+function lowerBound(list: Uint16Array, v: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Leaf objects get their hidden class (field representations) from the first ones made: a first
+ * leaf with small numbers makes V8 specialise every field to small integers, and the first
+ * kernel address, high PA or entry with bit 31 set then changes the class and throws away the
+ * optimised code of every function that handles leaves (measured: a cold `dump --leaves` paid
+ * for it with a large share of its time). Leaves with the general representations, made once
+ * here before any real one, avoid that.
+ */
+function settleLeafShape(): void {
+  const big = 2 ** 52 + 0.5;
+  const step = { parent: undefined, level: 0, index: 0, tablePa: big as PhysAddr, lo: big, hi: big, allowed: 0, inherited: 0 };
+  const shapes: Leaf[] = [
+    { root: undefined as unknown as Root, linear: big, size: big, pa: big as PhysAddr, level: 0, index: 0, tablePa: big as PhysAddr, lo: big, hi: big, perms: 0, flags: 0, memType: 0, path: undefined },
+    { root: {} as Root, linear: 0, size: 0, pa: 0 as PhysAddr, level: 0, index: 0, tablePa: 0 as PhysAddr, lo: 0, hi: 0, perms: 0, flags: 0, memType: 0, path: step },
+  ];
+  void shapes;
+}
+settleLeafShape();
+
+/**
+ * The entries of a table at `level` whose spans meet the linear range [lo, hi): [first, end) as
+ * indices. The visit (Descent.table) and the simulator's modify-range walk both clip this way.
+ */
+export function entrySpan(f: PagingFormat, level: number, base: number, lo: number, hi: number): [number, number] {
+  const size = levelSize(f, level);
+  return [Math.max(0, Math.floor((lo - base) / size)), Math.min(entryCount(f, level), Math.ceil((hi - base) / size))];
+}
+
+/** A followable child table, as the descent hands it to the client. */
+export interface ChildTable {
+  readonly pa: number;
+  /** The child's level. */
+  readonly level: number;
+  /** Linear base of the child's span. */
+  readonly linear: number;
+  /** Offset of the child's span inside the scanned table's span (index × entry span). */
+  readonly offset: number;
+  readonly allowed: number;
+  readonly inherited: number;
+  /** The entry pointing at it. */
+  readonly tablePa: number;
+  readonly index: number;
+  readonly lo: number;
+  readonly hi: number;
+}
+
+export interface DescentVisitor {
+  /** Every leaf, one object each (in VA order). */
+  leaf?(l: Leaf): void;
+  /**
+   * Instead of `leaf`: runs of `count` leaves at consecutive entries of one table with equal
+   * rights, flags and memory type; `first` describes the first, `lastPa` is the last one's PA,
+   * `paContiguous` whether each PA follows the previous one.
+   */
+  run?(first: Leaf, count: number, paContiguous: boolean, lastPa: number): void;
+  /** Instead of both: the number of leaves of the table, once at its end (when not 0). */
+  count?(n: number): void;
+  /** A child table the hardware would follow (in RAM, read, not on the descent path). */
+  child?(c: ChildTable): void;
+  /** Every table pointer (its target and the entry's index), also one not followed because it is on the descent path. */
+  ref?(pa: number, index: number): void;
+  /** What the hardware would fault on, or what cannot be followed. */
+  diagnostic?(d: Diagnostic): void;
+}
+
+export interface DescentOptions {
+  /** Linear range [start, end): entries outside it are not visited. */
+  readonly range?: readonly [number, number];
+  readonly signal?: AbortSignal;
+  /** Runs break where a page's PA does not follow the previous one. */
+  readonly contiguousRuns?: boolean;
+  /** Leaves' linear addresses relative to the scanned table's span (a fold's shiftable summary). */
+  readonly relative?: boolean;
+  /**
+   * Loading: a child is offered when it is in RAM, whether or not it was read yet (the next read
+   * batch fetches it); read failures are not reported.
+   */
+  readonly loading?: boolean;
+}
+
+/**
+ * Scans the loaded tables of one root. `table()` visits one table's entries in the range and
+ * calls the visitor; a client goes down by calling `table()` again from its `child` callback
+ * (the descent keeps the path of tables, so a table on its own path is reported, not offered).
+ */
+export class Descent {
+  /** Tables on the current descent path, root first. */
+  readonly ancestors: number[] = [];
+  private readonly f: PagingFormat;
+  private steps = 0;
+
+  constructor(readonly root: Root, readonly store: TableStore, private readonly v: DescentVisitor, private readonly opts: DescentOptions = {}) {
+    this.f = root.format;
+  }
+
+  /** The root table's problem, reported as a diagnostic; true when the root can be scanned. */
+  rootOk(): boolean {
+    const root = this.root;
+    const problem = childProblem(this.store, root.tablePa, tableBytes(this.f, 0));
+    if (!problem) return true;
+    this.v.diagnostic?.({ ...problem, root, level: 0, index: -1, tablePa: root.tablePa, linear: 0, message: `root ${root.name}: ${problem.message}` });
+    return false;
+  }
+
+  /** Scans the table at `pa` (level, linear base, rights allowed and flags passed from above). */
+  table(pa: number, level: number, base: number, allowed: number, inh: number, path: PathStep | undefined): void {
+    const { f, root, store, v } = this;
+    const range = this.opts.range;
+    if ((++this.steps & 0xfff) === 0) this.opts.signal?.throwIfAborted();
+    const words = store.get(pa);
+    if (words === undefined || words instanceof MemoryReadError) return; // only when loading
+    const eb = f.entryBytes;
+    const n = entryCount(f, level);
+    const size = levelSize(f, level);
+    const onLeaf = v.leaf;
+    const onRun = v.run;
+    const onCount = v.count;
+    const onChild = v.child;
+    const onRef = v.ref;
+    const onDiag = v.diagnostic;
+    const lax = f.laxBits;
+    const tFlags = f.tableFlags;
+    const splitRuns = this.opts.contiguousRuns === true;
+    const loading = this.opts.loading === true;
+    const leafBase = this.opts.relative ? 0 : base;
+    this.ancestors.push(pa);
+    const [first, end] = range ? entrySpan(f, level, base, range[0], range[1]) : [0, n];
+    // Entries of one table usually differ only in their address bits: when the format says
+    // which low bits are pure address, decode the rest once per run of equal attribute bits.
+    const addrLo = f.addressBitsLo ? f.addressBitsLo(level) : 0;
+    let cKey = -1;
+    let cHi = -1;
+    let cPerms = 0;
+    let cFlags = 0;
+    let cMem = 0;
+    // The pending run. Locals, not fields: a PA above 2^31 in an object slot is boxed per page.
+    let run: Leaf | undefined;
+    let runCount = 0;
+    let runNextI = 0;
+    let runLastPa = 0;
+    let runContig = true;
+    let counted = 0;
+    // Entry indices to scan: all of [first, end) on a first visit, else only the present ones.
+    const idx = store.presentIfRevisited(pa, words, eb, loading ? 'load' : 'walk') ?? identity(n);
+    const kEnd = lowerBound(idx, end);
+    for (let k = lowerBound(idx, first); k < kEnd; k++) {
+      const i = idx[k];
+      const lo = eb === 8 ? words[2 * i] : words[i];
+      const hi = eb === 8 ? words[2 * i + 1] : 0;
+      if (lo === 0 && hi === 0) continue;
+      let perms: number;
+      let flags: number;
+      let mem: number;
+      if (addrLo !== 0 && (lo & ~addrLo) === cKey && hi === cHi) {
+        if (onCount !== undefined) {
+          counted++;
+          continue;
+        }
+        perms = cPerms;
+        flags = cFlags;
+        mem = cMem;
+      } else {
+        const kind = entryKind(f, lo, hi, level);
+        if (kind === EntryKind.Invalid) continue;
+        if (kind !== EntryKind.Leaf && run !== undefined) {
+          onRun!(run, runCount, runContig, runLastPa); // leaves and diagnostics in VA order
+          run = undefined;
+        }
+        if (kind === EntryKind.Reserved) {
+          onDiag?.({ kind: 'reserved-bits', root, level, index: i, tablePa: pa as PhysAddr, linear: base + i * size, message: reservedMessage(f, level, i, pa, lo, hi) });
+          continue;
+        }
+        if (lax !== undefined && onDiag !== undefined) {
+          const lb = lax.call(f, lo, hi, level, kind);
+          if (lb) onDiag({ kind: 'qemu-lenient', root, level, index: i, tablePa: pa as PhysAddr, linear: base + i * size, message: laxMessage(f, level, i, pa, BigInt(lb)) });
+        }
+        if (kind === EntryKind.Table) {
+          const next = f.tablePa(lo, hi, level);
+          const linear = base + i * size;
+          const bytes = tableBytes(f, level + 1);
+          const problem = loading ? (inRam(store.memory.ram, next, bytes) ? undefined : { kind: 'outside-ram' as const, message: '' }) : childProblem(store, next, bytes);
+          if (problem) {
+            if (!loading) onDiag?.({ ...problem, root, level, index: i, tablePa: pa as PhysAddr, linear, message: `${f.levels[level].name}[${i}] at ${hex(pa + i * eb)}: ${problem.message}` });
+            continue;
+          }
+          onRef?.(next, i);
+          if (this.ancestors.includes(next)) {
+            // Reported, not descended: a table on its own descent path would unfold into every
+            // path through the loop (512 self-references make 512^4 leaves of one 4 KiB page).
+            onDiag?.({ kind: 'recursive', root, level, index: i, tablePa: pa as PhysAddr, linear, message: recursiveMessage(f, level, i, pa, next) });
+            continue;
+          }
+          if (onChild !== undefined) {
+            onChild({
+              pa: next, level: level + 1, linear, offset: i * size, allowed: allowed & ~f.tableRestricts(lo, hi, level),
+              inherited: tFlags === undefined ? inh : inh | tFlags.call(f, lo, hi, level), tablePa: pa, index: i, lo, hi,
+            });
+          }
+          continue;
+        }
+        // Leaf
+        if (onCount !== undefined) {
+          counted++;
+          if (addrLo !== 0) {
+            cKey = lo & ~addrLo;
+            cHi = hi;
+          }
+          continue;
+        }
+        perms = effectivePerms(f, lo, hi, level, allowed);
+        flags = f.leafFlags(lo, hi, level) | inh;
+        mem = f.leafMemType(lo, hi, level);
+        if (addrLo !== 0) {
+          cKey = lo & ~addrLo;
+          cHi = hi;
+          cPerms = perms;
+          cFlags = flags;
+          cMem = mem;
+        }
+      }
+      const leafPa = f.leafPa(lo, hi, level, i);
+      if (onRun === undefined) {
+        // Called directly so V8 can inline it and elide the object.
+        if (onLeaf !== undefined) onLeaf({ root, linear: leafBase + i * size, size, pa: leafPa as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms, flags, memType: mem, path });
+        continue;
+      }
+      if (run !== undefined && i === runNextI && run.perms === perms && run.flags === flags && run.memType === mem && (!splitRuns || leafPa === runLastPa + size)) {
+        if (leafPa !== runLastPa + size) runContig = false;
+        runLastPa = leafPa;
+        runCount++;
+        runNextI++;
+        continue;
+      }
+      if (run !== undefined) onRun(run, runCount, runContig, runLastPa);
+      run = { root, linear: leafBase + i * size, size, pa: leafPa as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms, flags, memType: mem, path };
+      runCount = 1;
+      runNextI = i + 1;
+      runLastPa = leafPa;
+      runContig = true;
+    }
+    if (run !== undefined) onRun!(run, runCount, runContig, runLastPa);
+    if (counted !== 0) onCount!(counted);
+    this.ancestors.pop();
+  }
+}
