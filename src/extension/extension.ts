@@ -12,12 +12,15 @@ import { StatusBar } from './statusBar';
 import { fromAdapter, fromClient } from './tracking';
 import { PageTablesView } from './treeView';
 import { TranslateHover } from './hover';
+import { StopChanges } from './stopDiff';
+import { CMD } from './ids';
 
 /** What tests reach through `vscode.extensions.getExtension(...).exports`. */
 export interface PtviewApi {
   controller: TargetController;
   tree: PageTablesView;
   maps: MapPanels;
+  changes: StopChanges;
 }
 
 export function activate(ctx: vscode.ExtensionContext): PtviewApi {
@@ -33,10 +36,13 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
   });
   deps.maps = maps;
   const status = new StatusBar();
+  const changes = new StopChanges(controller, tree, maps, output);
   let lastKind = 'none';
 
   ctx.subscriptions.push(
-    output, tree, maps, status,
+    output, tree, maps, status, changes,
+    vscode.commands.registerCommand(CMD.pinBaseline, () => changes.pin()),
+    vscode.commands.registerCommand(CMD.unpinBaseline, () => changes.unpin()),
     vscode.workspace.registerTextDocumentContentProvider(TRACE_SCHEME, docs),
     vscode.window.registerWebviewPanelSerializer(MAP_VIEW_TYPE, maps),
     vscode.languages.registerHoverProvider({ scheme: '*' }, new TranslateHover(controller)),
@@ -88,7 +94,7 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
   registerCoreFile(ctx);
   void vscode.commands.executeCommand('setContext', CTX.active, true);
   void vscode.commands.executeCommand('setContext', CTX.state, 'none');
-  return { controller, tree, maps };
+  return { controller, tree, maps, changes };
 }
 
 export function deactivate(): void {}

@@ -1,15 +1,45 @@
 // The Page Tables TreeDataProvider: converts treeModel rows to TreeItems, refreshes on every
-// stop, keeps expansion through stable ids, and reveals the entry that maps a VA.
+// stop, keeps expansion through stable ids, and reveals the entry that maps a VA. Other modules
+// add top-level groups beside the roots (sections: "Changes since last stop", …) and decorate
+// the page-table rows (decorators), without this file knowing them.
 import * as vscode from 'vscode';
 import { TargetController } from './controller';
 import { VIEW_ID } from './ids';
 import { viewSettings } from './settings';
 import { PtNode, children, row, rootItems, stepToward } from './treeModel';
 
-export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<PtNode | undefined>();
+/** A node a section owns; the section alone interprets it. */
+export interface SectionNode {
+  readonly kind: 'section';
+  readonly id: string;
+  readonly section: TreeSection;
+  readonly parent?: SectionNode;
+}
+
+/** A top-level group of the view beside the page-table roots, shown after them. */
+export interface TreeSection {
+  /** Its top-level nodes now (none: the group is hidden). */
+  roots(): SectionNode[];
+  children(n: SectionNode): SectionNode[] | Promise<SectionNode[]>;
+  item(n: SectionNode): vscode.TreeItem;
+  resolve?(item: vscode.TreeItem, n: SectionNode): vscode.TreeItem;
+}
+
+/** Adds to a page-table row's item (resourceUri for decorations, …) and, on hover, to its tooltip. */
+export interface TreeDecorator {
+  item?(n: PtNode, item: vscode.TreeItem): void;
+  /** Markdown appended to the row's tooltip. */
+  tooltip?(n: PtNode): string | undefined;
+}
+
+export type ViewNode = PtNode | SectionNode;
+
+export class PageTablesView implements vscode.TreeDataProvider<ViewNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<ViewNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
-  readonly view: vscode.TreeView<PtNode>;
+  readonly view: vscode.TreeView<ViewNode>;
+  readonly sections: TreeSection[] = [];
+  readonly decorators: TreeDecorator[] = [];
   private generation = -1;
   private lastKind = '';
   private readonly subs: vscode.Disposable[] = [];
@@ -46,7 +76,8 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
     this.changed.fire(undefined);
   }
 
-  getTreeItem(n: PtNode): vscode.TreeItem {
+  getTreeItem(n: ViewNode): vscode.TreeItem {
+    if (n.kind === 'section') return n.section.item(n);
     const r = row(n);
     const state = !r.expandable ? vscode.TreeItemCollapsibleState.None
       : this.expanded.has(n.id) ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed;
@@ -55,26 +86,30 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
     item.description = r.description;
     item.contextValue = r.contextValue;
     if (r.icon) item.iconPath = new vscode.ThemeIcon(r.icon);
+    for (const d of this.decorators) d.item?.(n, item);
     return item;
   }
 
   // Tooltips (the full bit explanation) only when hovered.
-  resolveTreeItem(item: vscode.TreeItem, n: PtNode): vscode.TreeItem {
-    const t = row(n).tooltip;
+  resolveTreeItem(item: vscode.TreeItem, n: ViewNode): vscode.TreeItem {
+    if (n.kind === 'section') return n.section.resolve?.(item, n) ?? item;
+    const extra = this.decorators.map((d) => d.tooltip?.(n)).filter((x): x is string => !!x);
+    const t = [row(n).tooltip, ...extra].filter(Boolean).join('\n\n---\n\n');
     if (t) item.tooltip = new vscode.MarkdownString(t);
     return item;
   }
 
-  getParent(n: PtNode): PtNode | undefined {
+  getParent(n: ViewNode): ViewNode | undefined {
     return n.kind === 'root' ? undefined : n.parent;
   }
 
-  async getChildren(n?: PtNode): Promise<PtNode[]> {
+  async getChildren(n?: ViewNode): Promise<ViewNode[]> {
+    if (n?.kind === 'section') return n.section.children(n);
     const s = this.controller.state();
     if (s.kind === 'none' || s.kind === 'waiting' || s.kind === 'running' || s.kind === 'no-memory' || s.kind === 'error') return [];
     try {
       const ready = await this.controller.ready();
-      if (!n) return rootItems(ready.space.roots, ready.target.strategy);
+      if (!n) return [...rootItems(ready.space.roots, ready.target.strategy), ...this.sections.flatMap((s) => s.roots())];
       const opts = viewSettings();
       return await children(n, ready.session.store, { showInvalid: opts.showInvalid, chunkSize: opts.chunkSize });
     } catch {
@@ -88,11 +123,12 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
     const t = await ready.session.translate(va);
     let kids: PtNode[] = rootItems(ready.space.roots, ready.target.strategy);
     let node: PtNode | undefined = kids.find((k) => k.kind === "root" && k.root.name === t.root);
+    const pt = async (n: PtNode) => (await this.getChildren(n)).filter((k): k is PtNode => k.kind !== 'section');
     for (const step of t.trace) {
       if (!node) break;
-      kids = await this.getChildren(node);
+      kids = await pt(node);
       let next = stepToward(kids, step.index);
-      if (next?.kind === 'chunk') next = stepToward(await this.getChildren(next), step.index);
+      if (next?.kind === 'chunk') next = stepToward(await pt(next), step.index);
       if (!next) break;
       node = next;
     }
