@@ -321,6 +321,11 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
     const c = this.active();
     const stop = c.kind === 'ready' ? c.current.stop : 0;
     item.resourceUri = vscode.Uri.from({ scheme: DECORATION_SCHEME, path: `/${stop}/${m.mark}/${encodeURIComponent(n.id)}` });
+    // With a resourceUri, VS Code draws the `file` and `folder` ThemeIcons from the file icon theme
+    // (a blank for our URIs): the same glyphs under their other codicon names keep the rows alike.
+    const icon = item.iconPath instanceof vscode.ThemeIcon ? item.iconPath.id : undefined;
+    if (icon === 'file') item.iconPath = new vscode.ThemeIcon('file-text');
+    else if (icon === 'folder') item.iconPath = new vscode.ThemeIcon('symbol-folder');
   }
 
   private tooltipOf(n: PtNode): string | undefined {

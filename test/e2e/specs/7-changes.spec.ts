@@ -185,6 +185,9 @@ test('continuing over the guest\'s page-table edits: the view lists exactly ptvi
     const added = pane.locator('.monaco-list-row.selected').first();
     await expect(added.locator('.label-name')).toHaveText(/^0xffffffff80008000 4K /, { timeout: 30_000 });
     await expect.poll(() => badge(added)).toBe('A');
+    // Decorated rows keep the tree's own glyphs (not the file icon theme's blank for our URIs).
+    await expect(added.locator('.codicon-file-text')).toHaveCount(1);
+    await expect(rowByLabel(pane, /^PML4\[511\] /).locator('.codicon-symbol-folder')).toHaveCount(1);
     await expect.poll(() => badge(rowByLabel(pane, /^PML4\[511\] /))).toBe('•');
     await expect.poll(() => badge(rowByLabel(pane, /^0xffffffff80006000 4K /))).toBe('M');
     await expect.poll(() => badge(rowByLabel(pane, /^0xffffffff80007000 4K /))).toBe('M');
