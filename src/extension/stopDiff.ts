@@ -19,6 +19,7 @@ import { TargetController } from './controller';
 import { CMD } from './ids';
 import type { MapPanels } from './mapPanel';
 import { MapChanges } from './protocol';
+import { CpuHistory, Stamped, StopHistory } from './stopHistory';
 import { config, liveOptions } from './settings';
 import type { PtNode } from './treeModel';
 import type { PageTablesView, SectionNode, TreeSection } from './treeView';
@@ -27,31 +28,20 @@ export const DECORATION_SCHEME = 'ptview-pt';
 export const CHANGES_CTX = 'ptview.baselinePinned';
 
 export interface Snap {
-  readonly stop: number;
   readonly generation: number;
   readonly session: PageTableSession;
-  readonly thread?: number;
 }
 
-interface PerCpu {
-  previous?: Snap;
-  current?: Snap;
-  pinned?: Snap;
-}
-
-interface PerSession {
-  stop: number;
-  ran: boolean;
-  cpus: Map<string, PerCpu>;
-}
+type Stop = Stamped<Snap>;
+type PerCpu = CpuHistory<Snap, Comparison>;
 
 /** What the active session's group shows. */
 export type Comparison =
   | { readonly kind: 'none' }
-  | { readonly kind: 'computing'; readonly baseline: Snap; readonly pinned: boolean }
-  | { readonly kind: 'same'; readonly baseline: Snap }
-  | { readonly kind: 'ready'; readonly baseline: Snap; readonly current: Snap; readonly pinned: boolean; readonly index: ChangeIndex }
-  | { readonly kind: 'error'; readonly baseline: Snap; readonly pinned: boolean; readonly message: string };
+  | { readonly kind: 'computing'; readonly baseline: Stop; readonly pinned: boolean }
+  | { readonly kind: 'same'; readonly baseline: Stop }
+  | { readonly kind: 'ready'; readonly baseline: Stop; readonly current: Stop; readonly pinned: boolean; readonly index: ChangeIndex }
+  | { readonly kind: 'error'; readonly baseline: Stop; readonly pinned: boolean; readonly message: string };
 
 interface ChangeNode extends SectionNode {
   readonly role: 'group' | 'ad' | 'change';
@@ -68,8 +58,7 @@ const BADGE: Record<Mark, string> = { added: 'A', changed: 'M', removed: 'D', co
 const ICON: Record<Exclude<Mark, 'contains'>, string> = { added: 'diff-added', changed: 'diff-modified', removed: 'diff-removed' };
 
 export class StopChanges implements vscode.Disposable, vscode.FileDecorationProvider, TreeSection {
-  private readonly sessions = new Map<string, PerSession>();
-  private readonly results = new Map<string, Comparison>();
+  private readonly history = new StopHistory<Snap, Comparison>(() => ({ kind: 'none' }));
   private readonly decorationsChanged = new vscode.EventEmitter<undefined>();
   readonly onDidChangeFileDecorations = this.decorationsChanged.event;
   private readonly changedEmitter = new vscode.EventEmitter<Comparison>();
@@ -93,6 +82,10 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
       this.changedEmitter,
       vscode.window.registerFileDecorationProvider(this),
       controller.onDidChange((s) => this.onState(s.kind, s.kind === 'ready' ? s.ready.generation : -1)),
+      vscode.debug.onDidTerminateDebugSession((s) => {
+        this.history.forget(s.id);
+        this.fire(false);
+      }),
     );
   }
 
@@ -105,8 +98,7 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
   private onState(kind: string, generation: number): void {
     const id = this.controller.activeSession?.id;
     if (!id) return;
-    const ps = this.perSession(id);
-    if (kind === 'running') ps.ran = true;
+    if (kind === 'running') this.history.ran(id);
     if (kind === 'ready' && generation !== this.lastGen) {
       this.lastGen = generation;
       if (this.enabled()) void this.capture(id, generation);
@@ -115,19 +107,8 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
     this.fire(false);
   }
 
-  private perSession(id: string): PerSession {
-    let ps = this.sessions.get(id);
-    if (!ps) this.sessions.set(id, (ps = { stop: 0, ran: true, cpus: new Map() }));
-    return ps;
-  }
-
-  private cpuKey(id: string): string {
-    return `${id}#${liveOptions().threadId ?? '-'}`;
-  }
-
   /** Reads every table of this stop (once: the views share the store), keeps it, and diffs. */
   private async capture(id: string, generation: number): Promise<void> {
-    const ps = this.perSession(id);
     let ready;
     try {
       ready = await this.controller.ready();
@@ -140,43 +121,33 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
     // Ran (or was refreshed) while being read: that read is not a stop to keep.
     const now = this.controller.state();
     if (this.controller.activeSession?.id !== id || now.kind !== 'ready' || now.ready.generation !== generation) return;
-    if (ps.ran) {
-      ps.stop++;
-      ps.ran = false;
-    }
-    const key = this.cpuKey(id);
-    let cpu = ps.cpus.get(key);
-    if (!cpu) ps.cpus.set(key, (cpu = {}));
-    const snap: Snap = { stop: ps.stop, generation, session: ready.session, thread: liveOptions().threadId };
-    // A new stop moves the current snapshot to previous; a refresh of the same stop replaces it.
-    if (cpu.current && cpu.current.stop !== snap.stop) cpu.previous = cpu.current;
-    cpu.current = snap;
-    await this.compare(key, cpu);
+    await this.compare(this.history.record(id, liveOptions().threadId, { generation, session: ready.session }));
   }
 
-  private async compare(key: string, cpu: PerCpu): Promise<void> {
+  private async compare(cpu: PerCpu): Promise<void> {
     const current = cpu.current;
-    const baseline = cpu.pinned ?? cpu.previous;
-    const pinned = cpu.pinned !== undefined;
+    const b = StopHistory.baseline(cpu);
+    const baseline = b?.base;
+    const pinned = b?.pinned === true;
     if (!current || !baseline) {
-      this.results.set(key, { kind: 'none' });
+      cpu.result = { kind: 'none' };
       return this.fire();
     }
     if (baseline.stop === current.stop) {
-      this.results.set(key, { kind: 'same', baseline });
+      cpu.result = { kind: 'same', baseline };
       return this.fire();
     }
-    this.results.set(key, { kind: 'computing', baseline, pinned });
+    cpu.result = { kind: 'computing', baseline, pinned };
     this.fire();
     let result: Comparison;
     try {
-      const diff = await diffSessions(baseline.session, current.session);
+      const diff = await diffSessions(baseline.snap.session, current.snap.session);
       result = { kind: 'ready', baseline, current, pinned, index: new ChangeIndex(diff, sinceText(baseline, pinned)) };
     } catch (e) {
       result = { kind: 'error', baseline, pinned, message: e instanceof Error ? e.message : String(e) };
     }
     if (cpu.current !== current || (cpu.pinned ?? cpu.previous) !== baseline) return; // superseded
-    this.results.set(key, result);
+    cpu.result = result;
     this.fire();
   }
 
@@ -194,14 +165,14 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
 
   private activeCpu(): PerCpu | undefined {
     const id = this.controller.activeSession?.id;
-    return id ? this.sessions.get(id)?.cpus.get(this.cpuKey(id)) : undefined;
+    return id === undefined ? undefined : this.history.cpu(id, liveOptions().threadId);
   }
 
   /** The active session's comparison (the view, the map and tests read it). */
   active(): Comparison {
     const id = this.controller.activeSession?.id;
     if (!id || this.controller.state().kind !== 'ready') return { kind: 'none' };
-    return this.results.get(this.cpuKey(id)) ?? { kind: 'none' };
+    return this.activeCpu()?.result ?? { kind: 'none' };
   }
 
   private index(): ChangeIndex | undefined {
@@ -220,8 +191,8 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
       return undefined;
     }
     cpu.pinned = cpu.current;
-    await this.compare(this.cpuKey(id), cpu);
-    return cpu.pinned.stop;
+    await this.compare(cpu);
+    return cpu.pinned!.stop;
   }
 
   async unpin(): Promise<boolean> {
@@ -229,7 +200,7 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
     const cpu = this.activeCpu();
     if (!id || !cpu?.pinned) return false;
     cpu.pinned = undefined;
-    await this.compare(this.cpuKey(id), cpu);
+    await this.compare(cpu);
     return true;
   }
 
@@ -361,6 +332,6 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
   }
 }
 
-function sinceText(s: Snap, pinned: boolean): string {
+function sinceText(s: Stop, pinned: boolean): string {
   return pinned ? `the pinned stop #${s.stop}` : `the last stop (#${s.stop})`;
 }
