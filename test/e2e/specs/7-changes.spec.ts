@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Locator, Page } from '@playwright/test';
+import { badge, changeRows, rowByLabel, showPageTables } from '../changesView';
 import { REPO, errorNotifications, expect, runCommand, shot, startConfiguration, stopAllSessions, test } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -57,49 +58,6 @@ function expectedRow(r: Rec): { label: string; tlb?: string } {
   }
 }
 
-async function showView(page: Page) {
-  await runCommand(page, 'View: Show Run and Debug');
-  const header = page.locator('.pane-header', { hasText: /page tables/i });
-  await header.waitFor();
-  for (const name of [/^variables/i, /^watch/i, /^call stack/i, /^breakpoints/i]) {
-    const h = page.locator('.pane-header', { hasText: name }).first();
-    if ((await h.count()) && (await h.getAttribute('aria-expanded')) === 'true') await h.click({ force: true, timeout: 5000 }).catch(() => undefined);
-  }
-  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
-  return page.locator('.pane', { has: header });
-}
-
-const rowByLabel = (pane: Locator, label: string | RegExp) =>
-  pane.locator('.monaco-list-row').filter({ has: pane.page().locator('.label-name', { hasText: typeof label === 'string' ? new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) : label }) }).first();
-
-/** The decoration badge VS Code draws after a row's label (a FileDecoration), or ''. */
-async function badge(row: Locator): Promise<string> {
-  const el = row.locator('[class*="monaco-decoration-itemBadge-"]');
-  if ((await el.count()) === 0) return '';
-  return el.first().evaluate((e) => {
-    const c = getComputedStyle(e, '::after').content;
-    return c && c !== 'none' && c !== 'normal' ? c.replace(/^"|"$/g, '') : '';
-  });
-}
-
-/** Label and description of every row under the Changes group (it opens expanded). */
-async function groupRows(pane: Locator): Promise<Array<{ label: string; description: string }>> {
-  const rows = pane.locator('.monaco-list-row');
-  const out: Array<{ label: string; description: string }> = [];
-  let inGroup = false;
-  for (let i = 0; i < (await rows.count()); i++) {
-    const r = rows.nth(i);
-    const label = ((await r.locator('.label-name').textContent()) ?? '').trim();
-    const level = Number(await r.getAttribute('aria-level'));
-    if (level === 1) {
-      inGroup = label.startsWith('Changes since');
-      continue;
-    }
-    if (inGroup && level === 2) out.push({ label, description: ((await r.locator('.label-description').textContent()) ?? '').trim() });
-  }
-  return out;
-}
-
 async function pauseAndWait(page: Page, pane: Locator, cr3: string) {
   await page.locator('.monaco-workbench').click({ position: { x: 5, y: 5 } });
   await runCommand(page, 'Debug: Pause');
@@ -119,7 +77,7 @@ test('continuing over the guest\'s page-table edits: the view lists exactly ptvi
     cfg.configurations.push({ ...cfg.configurations[0], name: 'changes guest', target: { type: 'remote', parameters: [`127.0.0.1:${run.gdbPort}`] } });
     fs.writeFileSync(launch, JSON.stringify(cfg, null, 2));
     await startConfiguration(page, 'changes guest');
-    const pane = await showView(page);
+    const pane = await showPageTables(page);
 
     // Stop 1: the first tables. Nothing to compare with yet: no Changes group.
     await pauseAndWait(page, pane, '0x200000');
@@ -145,7 +103,7 @@ test('continuing over the guest\'s page-table edits: the view lists exactly ptvi
     const group = rowByLabel(pane, 'Changes since last stop');
     await expect(group).toBeVisible({ timeout: 60_000 });
     await expect(group.locator('.label-description')).not.toContainText('comparing', { timeout: 60_000 });
-    const shown = await groupRows(pane);
+    const shown = await changeRows(pane);
     const main = shown.filter((r) => !r.label.startsWith('accessed/dirty only'));
     expect(main.map((r) => r.label).sort()).toEqual(want.map((w) => w.label).sort());
     for (const w of want) {

@@ -6,7 +6,8 @@
 // changes a translation.
 import path from 'node:path';
 import fs from 'node:fs';
-import { Locator, Page } from '@playwright/test';
+import { Page } from '@playwright/test';
+import { changeRows, showPageTables } from '../changesView';
 import { REPO, errorNotifications, expect, runCommand, shot, startConfiguration, stopAllSessions, test } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -19,44 +20,16 @@ test.describe.configure({ mode: 'serial' });
 const hexs = (v: bigint) => '0x' + v.toString(16);
 const UNITS: Record<string, bigint> = { K: 1024n, M: 1024n ** 2n, G: 1024n ** 3n };
 
-async function showView(page: Page) {
-  await runCommand(page, 'View: Show Run and Debug');
-  const header = page.locator('.pane-header', { hasText: /page tables/i });
-  await header.waitFor();
-  for (const name of [/^variables/i, /^watch/i, /^call stack/i, /^breakpoints/i]) {
-    const h = page.locator('.pane-header', { hasText: name }).first();
-    if ((await h.count()) && (await h.getAttribute('aria-expanded')) === 'true') await h.click({ force: true, timeout: 5000 }).catch(() => undefined);
-  }
-  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
-  return page.locator('.pane', { has: header });
-}
-
 /** A GDB command typed into the Debug Console (cdt-gdb-adapter runs `>`-prefixed input as CLI). */
 async function gdbCommand(page: Page, cmd: string, expectOutput?: RegExp) {
-  await runCommand(page, 'Debug: Focus on Debug Console View');
+  // The view-focus command's category is the view's container.
+  await runCommand(page, 'Debug Console: Focus on Debug Console View', 3).catch(() => runCommand(page, 'View: Focus on Debug Console View', 3));
   const input = page.locator('.repl-input-wrapper textarea').first();
   await input.waitFor({ timeout: 15_000 });
   await input.focus();
   await page.keyboard.type(`>${cmd}`);
   await page.keyboard.press('Enter');
   if (expectOutput) await expect(page.locator('.repl .monaco-list-rows')).toContainText(expectOutput, { timeout: 30_000 });
-}
-
-async function groupRows(pane: Locator): Promise<Array<{ label: string; description: string }>> {
-  const rows = pane.locator('.monaco-list-row');
-  const out: Array<{ label: string; description: string }> = [];
-  let inGroup = false;
-  for (let i = 0; i < (await rows.count()); i++) {
-    const r = rows.nth(i);
-    const label = ((await r.locator('.label-name').textContent()) ?? '').trim();
-    const level = Number(await r.getAttribute('aria-level'));
-    if (level === 1) {
-      inGroup = label.startsWith('Changes since');
-      continue;
-    }
-    if (inGroup && level === 2) out.push({ label, description: ((await r.locator('.label-description').textContent()) ?? '').trim() });
-  }
-  return out;
 }
 
 test('a real Linux kernel: stepping over the user program\'s mprotect shows exactly its 64 PTEs losing write, with the INVLPG each required', async ({ world }) => {
@@ -75,7 +48,7 @@ test('a real Linux kernel: stepping over the user program\'s mprotect shows exac
     cfg.configurations.push({ ...cfg.configurations[0], name: 'Debian kernel mprotect', target: { type: 'remote', parameters: [`127.0.0.1:${run.gdbPort}`] } });
     fs.writeFileSync(launch, JSON.stringify(cfg, null, 2));
     await startConfiguration(page, 'Debian kernel mprotect');
-    const pane = await showView(page);
+    const pane = await showPageTables(page);
     await runCommand(page, 'Debug: Pause');
     await expect(page.locator('.debug-toolbar .codicon-debug-continue')).toBeVisible({ timeout: 30_000 });
 
@@ -109,7 +82,7 @@ test('a real Linux kernel: stepping over the user program\'s mprotect shows exac
     const group = pane.locator('.monaco-list-row').filter({ has: page.locator('.label-name', { hasText: /^Changes since last stop$/ }) }).first();
     await expect(group).toBeVisible({ timeout: 120_000 });
     await expect(group.locator('.label-description')).not.toContainText('comparing', { timeout: 120_000 });
-    const rows = (await groupRows(pane)).filter((r) => !r.label.startsWith('accessed/dirty only'));
+    const rows = (await changeRows(pane)).filter((r) => !r.label.startsWith('accessed/dirty only'));
     // Exactly the anon pages, each losing write, nothing else.
     const covered = new Set<string>();
     for (const r of rows) {
