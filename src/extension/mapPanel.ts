@@ -83,6 +83,9 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
   postChanges(): void {
     const d = this.data?.data;
     if (!this.panel || !d || !this.webviewReady) return;
+    // Marks only over the rows of this very stop (a rebuild of the map posts them again).
+    const s = this.controller.state();
+    if (s.kind !== 'ready' || s.ready.generation !== this.data?.generation) return;
     this.post({ type: 'changes', changes: this.changeSource?.(d) ?? null });
   }
 

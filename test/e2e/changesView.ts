@@ -31,20 +31,33 @@ export async function badge(row: Locator): Promise<string> {
   });
 }
 
-/** Label and description of every row directly under the Changes group (it opens expanded). */
+/**
+ * Label and description of every row directly under the Changes group, read by moving the
+ * keyboard focus down from the group (the list renders only the rows in view).
+ */
 export async function changeRows(pane: Locator): Promise<Array<{ label: string; description: string }>> {
-  const rows = pane.locator('.monaco-list-row');
+  const page = pane.page();
+  // A stop may have unfolded Call Stack and Watch: room for the tree again.
+  await showPageTables(page);
+  const group = rowByLabel(pane, /^Changes since/);
+  await group.click();
+  if ((await group.getAttribute('aria-expanded')) !== 'true') await page.keyboard.press('ArrowRight');
   const out: Array<{ label: string; description: string }> = [];
-  let inGroup = false;
-  for (let i = 0; i < (await rows.count()); i++) {
-    const r = rows.nth(i);
-    const label = ((await r.locator('.label-name').textContent()) ?? '').trim();
-    const level = Number(await r.getAttribute('aria-level'));
-    if (level === 1) {
-      inGroup = label.startsWith('Changes since');
-      continue;
-    }
-    if (inGroup && level === 2) out.push({ label, description: ((await r.locator('.label-description').textContent()) ?? '').trim() });
+  let last = '';
+  for (let i = 0; i < 2000; i++) {
+    await page.keyboard.press('ArrowDown');
+    const f = pane.locator('.monaco-list-row.focused').first();
+    await f.waitFor({ timeout: 10_000 });
+    const id = `${await f.getAttribute('data-index')}`;
+    if (id === last) break; // the last row of the tree
+    last = id;
+    const level = Number(await f.getAttribute('aria-level'));
+    if (level === 1) break;
+    if (level !== 2) continue;
+    out.push({
+      label: ((await f.locator('.label-name').textContent()) ?? '').trim(),
+      description: ((await f.locator('.label-description').textContent()) ?? '').trim(),
+    });
   }
   return out;
 }
