@@ -171,7 +171,7 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
   /** The active session's comparison (the view, the map and tests read it). */
   active(): Comparison {
     const id = this.controller.activeSession?.id;
-    if (!id || this.controller.state().kind !== 'ready') return { kind: 'none' };
+    if (!id || this.controller.state().kind !== 'ready' || !this.enabled()) return { kind: 'none' };
     return this.activeCpu()?.result ?? { kind: 'none' };
   }
 
