@@ -338,3 +338,34 @@ export function groupDescription(index: ChangeIndex | undefined): string {
   ].filter(Boolean);
   return parts.join(' · ');
 }
+
+/** Where a Page Tables row is, as its decoration URI carries it: a root, or an entry of a root. */
+export interface NodeRef {
+  readonly root: string;
+  readonly entry?: { readonly level: number; readonly linear: number; readonly size: number; readonly kind: NodeKind };
+}
+
+/**
+ * The path of a row's decoration URI. It names the row's place, not its mark, so it stays the same
+ * from stop to stop: a new diff only re-asks the decorations, the tree is not rebuilt.
+ */
+export function nodePath(r: NodeRef): string {
+  const root = `/${encodeURIComponent(r.root)}`;
+  const e = r.entry;
+  return e ? `${root}/${e.level}/${e.linear.toString(16)}/${e.size.toString(16)}/${e.kind}` : root;
+}
+
+export function parseNodePath(p: string): NodeRef | undefined {
+  const parts = p.split('/').slice(1);
+  if (parts.length === 1 && parts[0]) return { root: decodeURIComponent(parts[0]) };
+  if (parts.length !== 5) return undefined;
+  const [root, level, linear, size, kind] = parts;
+  if (!/^\d+$/.test(level) || !/^[0-9a-f]+$/.test(linear) || !/^[0-9a-f]+$/.test(size) || !['leaf', 'table', 'invalid'].includes(kind)) return undefined;
+  return { root: decodeURIComponent(root), entry: { level: Number(level), linear: parseInt(linear, 16), size: parseInt(size, 16), kind: kind as NodeKind } };
+}
+
+/** The mark of the row a NodeRef names. */
+export function markOf(index: ChangeIndex, r: NodeRef): { mark: Mark; rows: ChangeRow[] } | undefined {
+  const e = r.entry;
+  return e ? index.entryMark(r.root, e.level, e.linear, e.size, e.kind) : index.rootMark(r.root);
+}

@@ -14,7 +14,7 @@ import { EntryKind } from '../core/format';
 import { diffSessions } from '../core/ops/diff';
 import { PageTableSession } from '../core/ops/session';
 import { loadTables } from '../core/walker';
-import { ChangeIndex, ChangeRow, Mark, NodeKind, groupDescription } from './changeModel';
+import { ChangeIndex, ChangeRow, Mark, NodeKind, NodeRef, groupDescription, markOf, nodePath, parseNodePath } from './changeModel';
 import { TargetController } from './controller';
 import { CMD } from './ids';
 import type { MapPanels } from './mapPanel';
@@ -67,6 +67,9 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
   private readonly subs: vscode.Disposable[] = [];
   private lastGen = -1;
   private lastFired: Comparison | undefined;
+  private groupShown = false;
+  /** The group's node: one object, so the view can redraw just it. */
+  private readonly group: ChangeNode = { kind: 'section', section: this, id: 'changes/changes', role: 'group' };
 
   constructor(
     private readonly controller: TargetController,
@@ -101,7 +104,15 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
     if (kind === 'running') this.history.ran(id);
     if (kind === 'ready' && generation !== this.lastGen) {
       this.lastGen = generation;
-      if (this.enabled()) void this.capture(id, generation);
+      if (this.enabled()) {
+        // Known before any table is read: the group is among the roots the view is about to ask
+        // for, so reading and comparing only redraw the group.
+        const thread = liveOptions().threadId;
+        const next = this.history.upcoming(id, thread);
+        const cpu = next && this.history.cpu(id, thread);
+        if (next && cpu) cpu.result = { kind: 'computing', baseline: next.base, pinned: next.pinned };
+        void this.capture(id, generation);
+      }
     }
     // Another session became active, or this one ran: the group and marks follow.
     this.fire(false);
@@ -115,7 +126,15 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
       if (ready.generation !== generation) return;
       await loadTables(ready.space.roots, ready.session.store);
     } catch (e) {
-      this.output.appendLine(`changes: the tables of this stop were not read: ${e instanceof Error ? e.message : String(e)}`);
+      const message = e instanceof Error ? e.message : String(e);
+      this.output.appendLine(`changes: the tables of this stop were not read: ${message}`);
+      // The group said "comparing…": say why it will not, unless the stop is already gone.
+      const cpu = this.history.cpu(id, liveOptions().threadId);
+      const st = this.controller.state();
+      if (cpu?.result.kind === 'computing' && st.kind === 'ready' && st.ready.generation === generation) {
+        cpu.result = { kind: 'error', baseline: cpu.result.baseline, pinned: cpu.result.pinned, message: `the tables of this stop could not be read: ${message}` };
+        this.fire();
+      }
       return;
     }
     // Ran (or was refreshed) while being read: that read is not a stop to keep.
@@ -158,7 +177,12 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
     this.lastFired = c;
     void vscode.commands.executeCommand('setContext', CHANGES_CTX, this.activeCpu()?.pinned !== undefined);
     this.decorationsChanged.fire(undefined);
-    this.tree.refresh();
+    // The group appearing or going is a change of the roots; otherwise only the group is redrawn
+    // (the page-table rows keep their items: their marks come through the decorations above).
+    const shown = c.kind !== 'none';
+    if (shown !== this.groupShown) this.tree.refresh();
+    else if (shown) this.tree.refresh(this.group);
+    this.groupShown = shown;
     this.maps.postChanges();
     this.changedEmitter.fire(c);
   }
@@ -209,7 +233,7 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
   roots(): SectionNode[] {
     const c = this.active();
     if (c.kind === 'none') return [];
-    return [this.node('group', 'changes')];
+    return [this.group];
   }
 
   private node(role: ChangeNode['role'], id: string, row?: ChangeRow, parent?: ChangeNode): ChangeNode {
@@ -275,23 +299,27 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
 
   // ---- tree: marks on the page-table rows --------------------------------------------------------
 
-  private markOf(n: PtNode): { mark: Mark; rows: ChangeRow[] } | undefined {
-    const index = this.index();
-    if (!index) return undefined;
-    if (n.kind === 'root') return index.rootMark(n.root.name);
+  private refOf(n: PtNode): NodeRef | undefined {
+    if (n.kind === 'root') return { root: n.root.name };
     if (n.kind !== 'entry') return undefined;
     const e = n.entry;
     const kind: NodeKind = e.kind === EntryKind.Leaf ? 'leaf' : e.kind === EntryKind.Table ? 'table' : 'invalid';
-    return index.entryMark(e.table.root.name, e.table.level, e.linear, e.size, kind);
+    return { root: e.table.root.name, entry: { level: e.table.level, linear: e.linear, size: e.size, kind } };
+  }
+
+  private markOfNode(n: PtNode): { mark: Mark; rows: ChangeRow[] } | undefined {
+    const index = this.index();
+    const ref = this.refOf(n);
+    return index && ref && markOf(index, ref);
   }
 
   private decorateItem(n: PtNode, item: vscode.TreeItem): void {
-    const m = this.markOf(n);
-    if (!m) return;
-    // The URI only carries the mark: the provider below turns it into colour + badge.
-    const c = this.active();
-    const stop = c.kind === 'ready' ? c.current.stop : 0;
-    item.resourceUri = vscode.Uri.from({ scheme: DECORATION_SCHEME, path: `/${stop}/${m.mark}/${encodeURIComponent(n.id)}` });
+    if (!this.enabled()) return;
+    const ref = this.refOf(n);
+    if (!ref) return;
+    // Every root and entry row carries a URI naming its place; the provider below gives the mark
+    // of the stop shown (colour + badge), so a new diff re-asks decorations without a tree refresh.
+    item.resourceUri = vscode.Uri.from({ scheme: DECORATION_SCHEME, path: nodePath(ref) });
     // With a resourceUri, VS Code draws the `file` and `folder` ThemeIcons from the file icon theme
     // (a blank for our URIs): the same glyphs under their other codicon names keep the rows alike.
     const icon = item.iconPath instanceof vscode.ThemeIcon ? item.iconPath.id : undefined;
@@ -300,7 +328,7 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
   }
 
   private tooltipOf(n: PtNode): string | undefined {
-    const m = this.markOf(n);
+    const m = this.markOfNode(n);
     if (!m) return undefined;
     const c = this.active();
     const since = c.kind === 'ready' ? sinceText(c.baseline, c.pinned) : 'the last stop';
@@ -312,8 +340,10 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
 
   provideFileDecoration(uri: vscode.Uri): vscode.FileDecoration | undefined {
     if (uri.scheme !== DECORATION_SCHEME) return undefined;
-    const mark = uri.path.split('/')[2] as Mark;
-    if (!(mark in BADGE)) return undefined;
+    const index = this.index();
+    const ref = parseNodePath(uri.path);
+    const mark = index && ref && markOf(index, ref)?.mark;
+    if (!mark) return undefined;
     const words = mark === 'contains' ? 'changes below since the last stop' : `${mark} since the last stop`;
     return new vscode.FileDecoration(BADGE[mark], words, new vscode.ThemeColor(COLOR[mark]));
   }

@@ -76,6 +76,16 @@ export class StopHistory<S, R> {
     return h;
   }
 
+  /** The baseline of the snapshot `record` would take now (before its tables are read). */
+  upcoming(id: string, thread: number | undefined): { base: Stamped<S>; pinned: boolean } | undefined {
+    const s = this.sessions.get(id);
+    const h = this.cpu(id, thread);
+    if (!s || !h) return undefined;
+    if (h.pinned) return { base: h.pinned, pinned: true };
+    const base = s.ran ? h.current : h.previous;
+    return base && { base, pinned: false };
+  }
+
   /** What to compare the current stop with: the pinned stop, else the previous one. */
   static baseline<S, R>(h: CpuHistory<S, R>): { base: Stamped<S>; pinned: boolean } | undefined {
     const base = h.pinned ?? h.previous;

@@ -72,8 +72,9 @@ export class PageTablesView implements vscode.TreeDataProvider<ViewNode>, vscode
     );
   }
 
-  refresh(): void {
-    this.changed.fire(undefined);
+  /** Redraws `n` and what is below it (all when undefined); `n` must be a node the view was given. */
+  refresh(n?: ViewNode): void {
+    this.changed.fire(n);
   }
 
   getTreeItem(n: ViewNode): vscode.TreeItem {

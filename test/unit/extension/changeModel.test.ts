@@ -137,3 +137,19 @@ describe('stop-to-stop changes as the views show them', () => {
     assert.equal(index.rootMark('cr3'), undefined);
   });
 });
+
+describe('decoration URIs of Page Tables rows', () => {
+  it('name a row\'s place (stable across stops) and give the mark of the diff shown', async () => {
+    const { index } = await fixture();
+    const { nodePath, parseNodePath, markOf } = await import('../../../src/extension/changeModel');
+    const leaf = { root: 'cr3', entry: { level: 3, linear: 0x3000, size: 0x1000, kind: 'leaf' as const } };
+    assert.equal(nodePath(leaf), '/cr3/3/3000/1000/leaf');
+    assert.deepEqual(parseNodePath(nodePath(leaf)), leaf);
+    assert.deepEqual(parseNodePath('/table%400x1000'), { root: 'table@0x1000' });
+    assert.equal(nodePath({ root: 'table@0x1000' }), '/table%400x1000');
+    for (const bad of ['', '/', '/cr3/3/zz/1000/leaf', '/cr3/3/3000/1000/chunk', '/cr3/3/3000']) assert.equal(parseNodePath(bad), undefined, bad);
+    assert.equal(markOf(index, leaf)?.mark, 'changed');
+    assert.equal(markOf(index, { root: 'cr3' })?.mark, 'contains');
+    assert.equal(markOf(index, { root: 'cr3', entry: { level: 3, linear: 0x4000, size: 0x1000, kind: 'leaf' } }), undefined);
+  });
+});

@@ -61,6 +61,21 @@ describe('stop history of the Changes views', () => {
     assert.equal(base(h.record('s', 2, 'cpu1@3')), '#2 cpu1@2');
   });
 
+  it('knows the baseline of the next snapshot before it is taken', () => {
+    const h = new StopHistory<string, string>(() => 'none');
+    assert.equal(h.upcoming('s', 1), undefined, 'no session yet');
+    h.record('s', 1, 'a');
+    assert.equal(h.upcoming('s', 1), undefined, 'a refresh of stop 1: still nothing to compare with');
+    h.ran('s');
+    assert.equal(h.upcoming('s', 1)?.base.snap, 'a', 'the next stop compares with stop 1');
+    h.record('s', 1, 'b');
+    assert.equal(h.upcoming('s', 1)?.base.snap, 'a', 'a refresh of stop 2 keeps stop 1 as the baseline');
+    const c = h.cpu('s', 1)!;
+    c.pinned = c.current;
+    h.ran('s');
+    assert.deepEqual([h.upcoming('s', 1)?.base.snap, h.upcoming('s', 1)?.pinned], ['b', true]);
+  });
+
   it('forgets an ended session', () => {
     const h = new StopHistory<string, number>(() => 0);
     h.record('s', 1, 'a');
