@@ -68,6 +68,11 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
   private lastGen = -1;
   private lastFired: Comparison | undefined;
   private groupShown = false;
+  /**
+   * The user opened the group: it then opens at every stop, until the user folds it (like the
+   * page-table rows, the view opens only what the user opened; its own row says what changed).
+   */
+  private groupExpanded = false;
   /** The group's node: one object, so the view can redraw just it. */
   private readonly group: ChangeNode = { kind: 'section', section: this, id: 'changes/changes', role: 'group' };
 
@@ -85,6 +90,12 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
       this.changedEmitter,
       vscode.window.registerFileDecorationProvider(this),
       controller.onDidChange((s) => this.onState(s.kind, s.kind === 'ready' ? s.ready.generation : -1)),
+      tree.view.onDidCollapseElement((e) => {
+        if (e.element === this.group) this.groupExpanded = false;
+      }),
+      tree.view.onDidExpandElement((e) => {
+        if (e.element === this.group) this.groupExpanded = true;
+      }),
       vscode.debug.onDidTerminateDebugSession((s) => {
         this.history.forget(s.id);
         this.fire(false);
@@ -260,7 +271,7 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
       const pinned = c.kind === 'same' || ('pinned' in c && c.pinned);
       const base = c.kind === 'none' ? undefined : c.baseline;
       const since = base ? sinceText(base, pinned) : '';
-      const item = new vscode.TreeItem(pinned && base ? `Changes since pinned stop #${base.stop}` : 'Changes since last stop', vscode.TreeItemCollapsibleState.Expanded);
+      const item = new vscode.TreeItem(pinned && base ? `Changes since pinned stop #${base.stop}` : 'Changes since last stop', this.groupExpanded ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
       item.id = node.id;
       item.contextValue = pinned ? 'changes-pinned' : 'changes';
       item.iconPath = new vscode.ThemeIcon('diff');

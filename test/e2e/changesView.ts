@@ -40,8 +40,18 @@ export async function changeRows(pane: Locator): Promise<Array<{ label: string; 
   // A stop may have unfolded Call Stack and Watch: room for the tree again.
   await showPageTables(page);
   const group = rowByLabel(pane, /^Changes since/);
+  // The group opens when the user opens it (a click on a folded row opens it).
   await group.click();
-  if ((await group.getAttribute('aria-expanded')) !== 'true') await page.keyboard.press('ArrowRight');
+  const open = async () => (await group.getAttribute('aria-expanded')) === 'true';
+  for (let i = 0; i < 30 && !(await open()); i++) await page.waitForTimeout(100);
+  if (!(await open())) await page.keyboard.press('ArrowRight');
+  for (let i = 0; i < 30 && !(await open()); i++) await page.waitForTimeout(100);
+  // Read from the group's row down.
+  for (let i = 0; i < 10; i++) {
+    const label = (await pane.locator('.monaco-list-row.focused .label-name').first().textContent()) ?? '';
+    if (label.startsWith('Changes since')) break;
+    await page.keyboard.press('ArrowUp');
+  }
   const out: Array<{ label: string; description: string }> = [];
   let last = '';
   for (let i = 0; i < 2000; i++) {
