@@ -115,10 +115,14 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
     if (kind === 'running') this.history.ran(id);
     if (kind === 'ready' && generation !== this.lastGen) {
       this.lastGen = generation;
-      if (this.enabled()) {
+      const thread = liveOptions().threadId;
+      // A refresh or a strategy change at the same stop re-reads nothing here: the stop's tables
+      // were read whole when it began (and reads in the background would open PhyMemMode windows
+      // beside the ones the user's own requests open).
+      const again = !this.history.isNewStop(id) && this.history.cpu(id, thread)?.current !== undefined;
+      if (this.enabled() && !again) {
         // Known before any table is read: the group is among the roots the view is about to ask
         // for, so reading and comparing only redraw the group.
-        const thread = liveOptions().threadId;
         const next = this.history.upcoming(id, thread);
         const cpu = next && this.history.cpu(id, thread);
         if (next && cpu) cpu.result = { kind: 'computing', baseline: next.base, pinned: next.pinned };

@@ -76,6 +76,11 @@ export class StopHistory<S, R> {
     return h;
   }
 
+  /** Whether the next snapshot of session `id` begins a new stop (the target ran since the last one). */
+  isNewStop(id: string): boolean {
+    return this.sessions.get(id)?.ran ?? true;
+  }
+
   /** The baseline of the snapshot `record` would take now (before its tables are read). */
   upcoming(id: string, thread: number | undefined): { base: Stamped<S>; pinned: boolean } | undefined {
     const s = this.sessions.get(id);

@@ -64,7 +64,9 @@ describe('stop history of the Changes views', () => {
   it('knows the baseline of the next snapshot before it is taken', () => {
     const h = new StopHistory<string, string>(() => 'none');
     assert.equal(h.upcoming('s', 1), undefined, 'no session yet');
+    assert.equal(h.isNewStop('s'), true);
     h.record('s', 1, 'a');
+    assert.equal(h.isNewStop('s'), false);
     assert.equal(h.upcoming('s', 1), undefined, 'a refresh of stop 1: still nothing to compare with');
     h.ran('s');
     assert.equal(h.upcoming('s', 1)?.base.snap, 'a', 'the next stop compares with stop 1');
