@@ -1,6 +1,8 @@
 // The address-space map webview: a virtualized table of every merged range (smooth at a million
 // rows: only the visible rows exist in the DOM), a strip of the whole space colored by rights
-// with zoom, filters, audit highlights, click-to-trace and export. All data is inserted as text.
+// with zoom, filters, audit highlights, what changed since the last stop (filter and strip
+// marks), click-to-trace and export. All data is inserted as text. Requests to the host are
+// correlated by id (src/extension/rpc.ts); a failed one shows its error in the trace pane.
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
@@ -9,10 +11,12 @@ import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import { Virtualizer, elementScroll, observeElementOffset, observeElementRect } from '@tanstack/virtual-core';
 import { rightsString } from '../src/core/ops/explain';
 import { MapData, MapFilter, SEVERITY, filterRows, keyHex } from '../src/extension/mapData';
-import type { FromWebview, MapViewState, ToWebview } from '../src/extension/protocol';
+import type { FromWebview, MapChanges, MapRequest, MapViewState, ToWebview, TraceResult } from '../src/extension/protocol';
+import { Requester, isResponse } from '../src/extension/rpc';
 
 declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void; getState(): MapViewState | undefined; setState(s: MapViewState): void };
 const vscode = acquireVsCodeApi();
+const host = new Requester<MapRequest>((m) => vscode.postMessage(m));
 
 const ROW_H = 22;
 const PERM_W = 2, PERM_X = 4 | 16, PERM_U = 8 | 16;
@@ -26,6 +30,8 @@ const trace = $('trace');
 const summary = $('summary');
 
 let data: MapData | undefined;
+/** Marks of the changes since the last (or pinned) stop over data's rows; null: nothing to compare with. */
+let changes: MapChanges | null = null;
 let rows: Uint32Array = new Uint32Array(0);
 let state: MapViewState = vscode.getState() ?? { filter: defaultFilter(), scrollTop: 0, zoom: [0, 1] };
 let selected = -1;
@@ -41,6 +47,7 @@ function defaultFilter(): MapFilter {
     else if (w === 'u') f.u = true;
     else if (w === 'w+x' || w === 'wx') f.wx = true;
     else if (w === 'findings') f.findings = true;
+    else if (w === 'changed') f.changed = true;
   }
   return f;
 }
@@ -117,7 +124,10 @@ function renderRows(): void {
     cells[8].textContent = finding ? `${region ? region + ' · ' : ''}${finding}` : region;
     // The column is narrow: the whole text on hover (and in the trace pane when selected).
     (cells[8] as HTMLElement).title = cells[8].textContent ?? '';
-    el.className = `row ${classOf(p)}${d!.severity[i] ? ` finding-${SEVERITY[d!.severity[i]]}` : ''}${i === selected ? ' selected' : ''}`;
+    const ch = changes ? changes.kind[i] : 0;
+    if (ch) (cells[0] as HTMLElement).title = changes!.texts[changes!.text[i]] ?? '';
+    else (cells[0] as HTMLElement).removeAttribute('title');
+    el.className = `row ${classOf(p)}${d!.severity[i] ? ` finding-${SEVERITY[d!.severity[i]]}` : ''}${ch ? ` change-${ch === 1 ? 'added' : 'changed'}` : ''}${i === selected ? ' selected' : ''}`;
   });
   for (let k = items.length; k < pool.length; k++) pool[k].hidden = true;
 }
@@ -131,26 +141,65 @@ function classOf(p: number): string {
 
 function applyFilter(): void {
   if (!data) return;
-  rows = filterRows(data, state.filter);
+  rows = filterRows(data, state.filter, changes?.kind);
   virt.setOptions({ ...virt.options, count: rows.length });
   virt._willUpdate();
   virt.measure();
-  summary.textContent = `${rows.length} of ${data.count} ranges${data.layout ? ` · layout: ${data.layout}` : ''}${data.summary ? ` · ${data.summary}` : ''}`;
+  summary.textContent = `${rows.length} of ${data.count} ranges${data.layout ? ` · layout: ${data.layout}` : ''}${data.summary ? ` · ${data.summary}` : ''} · ${changesSummary()}`;
   summary.dataset.shown = String(rows.length);
   renderRows();
   drawStrip();
   save();
 }
 
+function changesSummary(): string {
+  if (!changes) return 'no earlier stop to compare with';
+  if (changes.total === 0) return `no changes since ${changes.since}`;
+  let marked = 0;
+  for (const k of changes.kind) if (k) marked++;
+  return `${changes.total} change${changes.total === 1 ? '' : 's'} since ${changes.since}: ${marked} range${marked === 1 ? '' : 's'} marked${changes.removed ? `, ${changes.removed} removed (no longer mapped, not rows)` : ''}`;
+}
+
+let traceSeq = 0;
+
+/** Asks the host for the trace of a VA; only the latest answer is shown, a failure as its error. */
+function askTrace(i: number, va: string): void {
+  const seq = ++traceSeq;
+  host.request<TraceResult>({ type: 'trace', index: i, va }).then(
+    (t) => {
+      if (seq === traceSeq) showTrace(t);
+    },
+    (e: Error) => {
+      if (seq === traceSeq) showError(`translating ${va}`, e);
+    },
+  );
+}
+
+function showTrace(t: TraceResult): void {
+  const d = data;
+  const fi = d && t.index >= 0 && t.index < d.count ? d.finding[t.index] : -1;
+  const sev = fi >= 0 ? SEVERITY[d!.severity[t.index]] : '';
+  const ci = changes && d && t.index >= 0 && t.index < d.count ? changes.text[t.index] : -1;
+  let text = fi >= 0 ? `${t.text}\n\naudit (${sev}): ${d!.findings[fi]}` : t.text;
+  if (ci >= 0) text += `\n\nchanged since ${changes!.since}: ${changes!.texts[ci]}`;
+  trace.textContent = text;
+  delete trace.dataset.error;
+}
+
+function showError(what: string, e: Error): void {
+  trace.textContent = `error: ${what}: ${e.message}`;
+  trace.dataset.error = 'true';
+}
+
 /** Selects row i; the trace is of `traceVa` (an address asked for elsewhere) or the row's start. */
-function select(i: number, askTrace: boolean, traceVa?: string): void {
+function select(i: number, withTrace: boolean, traceVa?: string): void {
   if (!data || i < 0) return;
   selected = i;
   state.selected = data.va[i];
   renderRows();
   drawStrip();
   save();
-  if (askTrace) vscode.postMessage({ type: 'trace', index: i, va: traceVa ?? keyHex(data.va[i]) });
+  if (withTrace) askTrace(i, traceVa ?? keyHex(data.va[i]));
 }
 
 function scrollToRow(i: number): void {
@@ -200,6 +249,12 @@ function drawStrip(): void {
     if (p & PERM_U) {
       g.fillStyle = '#9c6ade';
       g.fillRect(x0, 29, Math.max(1, x1 - x0), 4);
+    }
+    const ch = changes ? changes.kind[i] : 0;
+    if (ch) {
+      // Changed since the last stop: a mark along the strip's bottom edge (green added, yellow changed).
+      g.fillStyle = ch === 1 ? '#3fb950' : '#e2c541';
+      g.fillRect(x0, 33, Math.max(3, x1 - x0), 3);
     }
     if (d.severity[i] >= 2) {
       g.fillStyle = d.severity[i] === 3 ? '#ff3030' : '#ffb000';
@@ -278,7 +333,7 @@ strip.addEventListener('dblclick', () => {
 
 type Checkbox = HTMLElement & { checked: boolean };
 type Field = HTMLElement & { value: string };
-const checks: [string, keyof MapFilter][] = [['f-w', 'w'], ['f-x', 'x'], ['f-u', 'u'], ['f-wx', 'wx'], ['f-findings', 'findings']];
+const checks: [string, keyof MapFilter][] = [['f-w', 'w'], ['f-x', 'x'], ['f-u', 'u'], ['f-wx', 'wx'], ['f-findings', 'findings'], ['f-changed', 'changed']];
 const texts: [string, 'va' | 'pa' | 'text'][] = [['f-va', 'va'], ['f-pa', 'pa'], ['f-text', 'text']];
 
 function syncControls(): void {
@@ -311,8 +366,11 @@ $<Field>('f-pagesize').addEventListener('change', (e) => {
   state.filter.pageSize = v || undefined;
   applyFilter();
 });
-$('export-csv').addEventListener('click', () => vscode.postMessage({ type: 'export', format: 'csv', rows: Array.from(rows) }));
-$('export-json').addEventListener('click', () => vscode.postMessage({ type: 'export', format: 'json', rows: Array.from(rows) }));
+function exportRows(format: 'csv' | 'json'): void {
+  host.request<string | null>({ type: 'export', format, rows: Array.from(rows) }).catch((e: Error) => showError(`exporting ${format.toUpperCase()}`, e));
+}
+$('export-csv').addEventListener('click', () => exportRows('csv'));
+$('export-json').addEventListener('click', () => exportRows('json'));
 
 function fillOptions(id: string, values: [string, string][]): void {
   const sel = $<Field>(id);
@@ -336,9 +394,14 @@ window.addEventListener('resize', () => drawStrip());
 
 window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
   const m = ev.data;
+  if (isResponse(m)) {
+    host.settle(m);
+    return;
+  }
   switch (m.type) {
     case 'data': {
       data = m.data;
+      changes = null; // the marks of this data follow in a 'changes' message
       document.title = m.title;
       buildAxis(m.data);
       fillOptions('f-memtype', m.data.memTypes.map((t) => [t, t]));
@@ -354,8 +417,14 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
       if (m.timed) requestAnimationFrame(() => vscode.postMessage({ type: 'drawn', at: Date.now() }));
       return;
     }
+    case 'changes':
+      changes = m.changes && data && m.changes.kind.length === data.count ? m.changes : null;
+      document.body.dataset.changes = changes ? String(changes.total) : 'none';
+      applyFilter();
+      return;
     case 'status':
       data = undefined;
+      changes = null;
       rows = new Uint32Array(0);
       summary.textContent = m.message;
       document.body.dataset.status = m.kind ?? 'empty';
@@ -366,12 +435,6 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
     case 'figures':
       document.body.dataset.timing = JSON.stringify(m.figures);
       return;
-    case 'trace': {
-      const fi = data && m.index >= 0 && m.index < data.count ? data.finding[m.index] : -1;
-      const sev = fi >= 0 ? SEVERITY[data!.severity[m.index]] : '';
-      trace.textContent = fi >= 0 ? `${m.text}\n\naudit (${sev}): ${data!.findings[fi]}` : m.text;
-      return;
-    }
     case 'select': {
       if (!data) return;
       const va = BigInt(m.va);

@@ -13,6 +13,8 @@ import { fromAdapter, fromClient } from './tracking';
 import { PageTablesView } from './treeView';
 import { TranslateHover } from './hover';
 import { TranslationWatches, registerWatches } from './watch';
+import { StopChanges } from './stopDiff';
+import { CMD } from './ids';
 
 /** What tests reach through `vscode.extensions.getExtension(...).exports`. */
 export interface PtviewApi {
@@ -20,6 +22,7 @@ export interface PtviewApi {
   tree: PageTablesView;
   maps: MapPanels;
   watches: TranslationWatches;
+  changes: StopChanges;
 }
 
 export function activate(ctx: vscode.ExtensionContext): PtviewApi {
@@ -35,12 +38,15 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
     log: (line) => output.appendLine(line),
   });
   deps.maps = maps;
-  const watches = new TranslationWatches(controller, tree, output);
   const status = new StatusBar();
+  const changes = new StopChanges(controller, tree, maps, output);
+  const watches = new TranslationWatches(controller, tree, output);
   let lastKind = 'none';
 
   ctx.subscriptions.push(
-    output, tree, maps, status,
+    output, tree, maps, status, changes,
+    vscode.commands.registerCommand(CMD.pinBaseline, () => changes.pin()),
+    vscode.commands.registerCommand(CMD.unpinBaseline, () => changes.unpin()),
     vscode.workspace.registerTextDocumentContentProvider(TRACE_SCHEME, docs),
     vscode.window.registerWebviewPanelSerializer(MAP_VIEW_TYPE, maps),
     vscode.languages.registerHoverProvider({ scheme: '*' }, new TranslateHover(controller)),
@@ -99,7 +105,7 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
   registerCoreFile(ctx);
   void vscode.commands.executeCommand('setContext', CTX.active, true);
   void vscode.commands.executeCommand('setContext', CTX.state, 'none');
-  return { controller, tree, maps, watches };
+  return { controller, tree, maps, watches, changes };
 }
 
 export function deactivate(): void {}

@@ -21,6 +21,8 @@ export const CMD = {
   findAliases: 'ptview.findAliases',
   simulate: 'ptview.simulate',
   focusView: 'ptview.pageTables.focus',
+  pinBaseline: 'ptview.pinBaseline',
+  unpinBaseline: 'ptview.unpinBaseline',
 } as const;
 
 /** Context keys the manifest's `when` clauses read. */

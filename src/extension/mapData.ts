@@ -133,6 +133,8 @@ export interface MapFilter {
   wx?: boolean;
   /** Audit findings only. */
   findings?: boolean;
+  /** Ranges changed since the last (or pinned) stop only (the marks come with the changes). */
+  changed?: boolean;
   /** Memory-type name, exact (case-insensitive). */
   memType?: string;
   /** Page size in bytes. */
@@ -170,8 +172,8 @@ export function rowText(d: MapData, i: number): string {
   return `${keyHex(d.va[i])} ${keyHex(d.end[i])} 0x${d.pa[i].toString(16)} ${d.memTypes[d.memType[i]]} ${d.roots[d.root[i]]} ${d.levels[d.level[i]]} ${region} ${finding}`.toLowerCase();
 }
 
-/** Indices of the rows that pass every filter given, in order. */
-export function filterRows(d: MapData, f: MapFilter): Uint32Array {
+/** Indices of the rows that pass every filter given, in order. `changed`: per-row change marks (0 none). */
+export function filterRows(d: MapData, f: MapFilter, changed?: Uint8Array): Uint32Array {
   const out = new Uint32Array(d.count);
   let k = 0;
   const va = parseSpan(f.va);
@@ -189,6 +191,7 @@ export function filterRows(d: MapData, f: MapFilter): Uint32Array {
     if (f.u && !(p & USER)) continue;
     if (f.wx && !(p & ANY_WRITE && p & EXEC)) continue;
     if (f.findings && d.severity[i] === 0) continue;
+    if (f.changed && !(changed && changed[i])) continue;
     if (mt !== -2 && d.memType[i] !== mt) continue;
     if (f.pageSize && d.pageSize[i] !== f.pageSize) continue;
     if (vaA !== undefined && !(d.va[i] < vaZ! && d.end[i] > vaA)) continue;

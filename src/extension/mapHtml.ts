@@ -29,6 +29,7 @@ export function mapHtml(o: MapHtmlOptions): string {
   <vscode-checkbox id="f-u" label="u"></vscode-checkbox>
   <vscode-checkbox id="f-wx" label="W+X"></vscode-checkbox>
   <vscode-checkbox id="f-findings" label="findings"></vscode-checkbox>
+  <vscode-checkbox id="f-changed" label="changed since last stop"></vscode-checkbox>
   <vscode-single-select id="f-memtype" aria-label="memory type"><vscode-option value="">any type</vscode-option></vscode-single-select>
   <vscode-single-select id="f-pagesize" aria-label="page size"><vscode-option value="">any size</vscode-option></vscode-single-select>
   <vscode-textfield id="f-va" placeholder="VA range (a-b, a+len)"></vscode-textfield>

@@ -1,14 +1,17 @@
 // The address-space map webview host: builds MapData for the current stop (ranges, audit,
-// region labels), answers trace and export requests, and restores the panel after a reload.
+// region labels), sends the marks of what changed since the last stop, answers the webview's
+// requests (trace, export, reveal; each exactly once, by id, with an error when it failed), and
+// restores the panel after a reload.
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { regionLabeler } from '../core/ops/regions';
 import { UnchangedTables, registersKey } from '../core/ops/unchanged';
-import type { RunOptions, TargetRun } from './commands';
+import type { RunOptions, TargetRun } from './run';
 import { Ready, TargetController, stopFigures, stopFiguresText } from './controller';
 import { MAP_VIEW_TYPE } from './ids';
 import { MapData, buildMapData, exportCsv, exportJson } from './mapData';
-import { DrawnFigures, FromWebview, ToWebview } from './protocol';
+import { DrawnFigures, FromWebview, MapChanges, MapRequest, ToWebview, TraceResult } from './protocol';
+import { answer, isRequest } from './rpc';
 import { mapHtml } from './mapHtml';
 import { viewSettings } from './settings';
 import { translationText } from './text';
@@ -21,6 +24,9 @@ export interface MapHost {
   log?(line: string): void;
 }
 
+/** The marks of the changes since the last stop over a map's rows (stopDiff.ts provides it). */
+export type MapChangeSource = (data: MapData) => MapChanges | undefined;
+
 export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializer {
   private panel: vscode.WebviewPanel | undefined;
   private data: { generation: number; data: MapData } | undefined;
@@ -30,8 +36,13 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
   private pending: { ready: Ready; postedAt: number } | undefined;
   /** The last stop's map, reused while its registers and tables are unchanged. */
   private readonly lastStop = new UnchangedTables<MapData>();
-  /** Last message posted (tests read it through the API). */
+  /** Last data / status / select / figures message posted (tests read it through the API). */
   lastPosted: ToWebview | undefined;
+  /** Last changes message posted, and the last response (tests). */
+  lastChanges: MapChanges | null | undefined;
+  lastResponse: ToWebview | undefined;
+  /** Where the marks of the changes since the last stop come from (none: no marks). */
+  changeSource: MapChangeSource | undefined;
 
   constructor(private readonly ctx: vscode.ExtensionContext, private readonly controller: TargetController, private readonly host: MapHost) {}
 
@@ -69,8 +80,20 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
   }
 
   private post(m: ToWebview): void {
-    this.lastPosted = m;
+    if (m.type === 'changes') this.lastChanges = m.changes;
+    else if (m.type === 'response') this.lastResponse = m;
+    else this.lastPosted = m;
     void this.panel?.webview.postMessage(m);
+  }
+
+  /** Sends the marks of the changes over the data shown (after a stop's diff is ready). */
+  postChanges(): void {
+    const d = this.data?.data;
+    if (!this.panel || !d || !this.webviewReady) return;
+    // Marks only over the rows of this very stop (a rebuild of the map posts them again).
+    const s = this.controller.state();
+    if (s.kind !== 'ready' || s.ready.generation !== this.data?.generation) return;
+    this.post({ type: 'changes', changes: this.changeSource?.(d) ?? null });
   }
 
   /** Rebuilds (when the stop changed) and sends the data; or says why there is none. */
@@ -114,6 +137,7 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
     // A new build: the webview says when it is on screen, then the stop's figures are complete.
     this.pending = fresh && { ready: fresh, postedAt: Date.now() };
     this.post({ type: 'data', data: built, title: `${root}: ${built.count} ranges`, ...(fresh ? { timed: true } : {}) });
+    this.postChanges();
     if (this.pendingSelect) {
       this.post({ type: 'select', va: this.pendingSelect });
       this.pendingSelect = undefined;
@@ -121,38 +145,47 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
   }
 
   private async receive(m: FromWebview): Promise<void> {
-    switch (m.type) {
-      case 'ready':
-        this.webviewReady = true;
-        await this.refresh();
-        return;
+    if (m.type === 'ready') {
+      this.webviewReady = true;
+      await this.refresh();
+      return;
+    }
+    if (m.type === 'drawn') {
+      if (this.pending) {
+        const figures: DrawnFigures = { ...stopFigures(this.pending.ready), postedAt: this.pending.postedAt, drawnAt: m.at };
+        this.host.log?.(stopFiguresText(figures, m.at));
+        this.post({ type: 'figures', figures });
+      }
+      this.pending = undefined;
+      return;
+    }
+    if (isRequest<MapRequest>(m)) this.post(await answer(m, (r) => this.handle(r)));
+  }
+
+  /** One request's result; a throw becomes the error response the map shows. Public for tests. */
+  async handle(r: MapRequest): Promise<TraceResult | string | boolean | null> {
+    switch (r.type) {
       case 'trace': {
-        const t = await this.host.withTarget(`Translating ${m.va}`, (r, signal) => r.session.translate(BigInt(m.va), { signal }));
-        if (t) this.post({ type: 'trace', index: m.index, va: m.va, text: translationText(t) });
-        return;
+        // Failures answer the map (quiet: no toast beside the map's own message).
+        const run = await this.host.runTarget(`Translating ${r.va}`, (t, signal) => t.session.translate(BigInt(r.va), { signal }), { quiet: true });
+        if (run.cancelled) throw new Error('cancelled');
+        if (!run.value) throw run.error instanceof Error ? run.error : new Error(String(run.error ?? 'the translation failed'));
+        return { index: r.index, va: r.va, text: translationText(run.value) };
       }
       case 'reveal':
-        await this.host.reveal(m.va);
-        return;
-      case 'drawn':
-        if (this.pending) {
-          const figures: DrawnFigures = { ...stopFigures(this.pending.ready), postedAt: this.pending.postedAt, drawnAt: m.at };
-          this.host.log?.(stopFiguresText(figures, m.at));
-          this.post({ type: 'figures', figures });
-        }
-        this.pending = undefined;
-        return;
+        return (await this.host.reveal(r.va)) === true;
       case 'export': {
         const d = this.data?.data;
-        if (!d) return;
-        const text = m.format === 'csv' ? exportCsv(d, m.rows) : exportJson(d, m.rows);
+        if (!d) throw new Error('no map data to export: the map was not built for this stop');
+        const text = r.format === 'csv' ? exportCsv(d, r.rows) : exportJson(d, r.rows);
         const uri = await vscode.window.showSaveDialog({
-          title: `Export ${m.rows.length} ranges`,
-          filters: m.format === 'csv' ? { CSV: ['csv'] } : { JSON: ['json'] },
-          defaultUri: vscode.workspace.workspaceFolders?.[0] && vscode.Uri.joinPath(vscode.workspace.workspaceFolders[0].uri, `address-space.${m.format}`),
+          title: `Export ${r.rows.length} ranges`,
+          filters: r.format === 'csv' ? { CSV: ['csv'] } : { JSON: ['json'] },
+          defaultUri: vscode.workspace.workspaceFolders?.[0] && vscode.Uri.joinPath(vscode.workspace.workspaceFolders[0].uri, `address-space.${r.format}`),
         });
-        if (uri) await vscode.workspace.fs.writeFile(uri, Buffer.from(text, 'utf8'));
-        return;
+        if (!uri) return null;
+        await vscode.workspace.fs.writeFile(uri, Buffer.from(text, 'utf8'));
+        return uri.toString();
       }
     }
   }

@@ -5,8 +5,8 @@ import * as vscode from 'vscode';
 import { EditResult, EditSimulator, RangeDiff } from '../core/edit/simulator';
 import { EDIT_HELP, applyEdit, createdWx, editReportLines, plural, rangeLine } from '../core/edit/script';
 import { rangeRecord } from '../core/ops/records';
-import type { Deps } from './commands';
-import { withTarget } from './commands';
+import type { Deps } from './run';
+import { withTarget } from './run';
 
 export interface SimulationShown {
   results: EditResult[];

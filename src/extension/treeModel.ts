@@ -36,17 +36,7 @@ export interface MessageItem {
   readonly text: string;
   readonly detail?: string;
 }
-/** A row another module owns (Watched Translations, watch.ts): its own row, children and data. */
-export interface ExtraItem {
-  readonly kind: 'extra';
-  readonly id: string;
-  readonly parent?: PtNode;
-  readonly row: Row;
-  readonly children?: () => PtNode[];
-  /** What that module's commands act on. */
-  readonly data?: unknown;
-}
-export type PtNode = RootItem | EntryItem | ChunkItem | MessageItem | ExtraItem;
+export type PtNode = RootItem | EntryItem | ChunkItem | MessageItem;
 
 export interface Row {
   readonly label: string;
@@ -83,7 +73,6 @@ function tableOf(n: PtNode): TableNode | undefined {
 /** Children of a node; reads at most one table (through the store, so once per stop). */
 export async function children(node: PtNode, store: TableStore, opts: TreeOptions = {}): Promise<PtNode[]> {
   if (node.kind === 'chunk') return node.entries.map((e) => entryItem(node, e));
-  if (node.kind === 'extra') return node.children?.() ?? [];
   const table = tableOf(node);
   if (!table) return [];
   const entries = await tableEntries(table, store, { all: opts.showInvalid, signal: opts.signal });
@@ -159,8 +148,6 @@ export function row(n: PtNode): Row {
       return { label: n.text, tooltip: n.detail && md(n.detail), expandable: false, contextValue: 'message', icon: 'info' };
     case 'entry':
       return entryRow(n.entry);
-    case 'extra':
-      return n.row;
   }
 }
 

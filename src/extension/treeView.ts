@@ -1,15 +1,47 @@
 // The Page Tables TreeDataProvider: converts treeModel rows to TreeItems, refreshes on every
-// stop, keeps expansion through stable ids, and reveals the entry that maps a VA.
+// stop, keeps expansion through stable ids, and reveals the entry that maps a VA. Other modules
+// add top-level groups beside the roots (sections: "Changes since last stop", …) and decorate
+// the page-table rows (decorators), without this file knowing them.
 import * as vscode from 'vscode';
 import { TargetController } from './controller';
 import { VIEW_ID } from './ids';
 import { viewSettings } from './settings';
 import { PtNode, children, row, rootItems, stepToward } from './treeModel';
 
-export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<PtNode | undefined>();
+/** A node a section owns; the section alone interprets it. */
+export interface SectionNode {
+  readonly kind: 'section';
+  readonly id: string;
+  readonly section: TreeSection;
+  readonly parent?: SectionNode;
+}
+
+/** A top-level group of the view beside the page-table roots, shown after them. */
+export interface TreeSection {
+  /** Its top-level nodes now (none: the group is hidden). */
+  roots(): SectionNode[];
+  /** Shown also while there are no page tables to show (target running, no session yet…). */
+  readonly whileRunning?: boolean;
+  children(n: SectionNode): SectionNode[] | Promise<SectionNode[]>;
+  item(n: SectionNode): vscode.TreeItem;
+  resolve?(item: vscode.TreeItem, n: SectionNode): vscode.TreeItem;
+}
+
+/** Adds to a page-table row's item (resourceUri for decorations, …) and, on hover, to its tooltip. */
+export interface TreeDecorator {
+  item?(n: PtNode, item: vscode.TreeItem): void;
+  /** Markdown appended to the row's tooltip. */
+  tooltip?(n: PtNode): string | undefined;
+}
+
+export type ViewNode = PtNode | SectionNode;
+
+export class PageTablesView implements vscode.TreeDataProvider<ViewNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<ViewNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
-  readonly view: vscode.TreeView<PtNode>;
+  readonly view: vscode.TreeView<ViewNode>;
+  readonly sections: TreeSection[] = [];
+  readonly decorators: TreeDecorator[] = [];
   private generation = -1;
   private lastKind = '';
   private readonly subs: vscode.Disposable[] = [];
@@ -19,8 +51,6 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
    * these nodes come back expanded.
    */
   readonly expanded = new Set<string>();
-  /** Top-level rows of other modules (Watched Translations), after the roots; shown while running too. */
-  private readonly extraRoots = new Set<() => PtNode[]>();
 
   constructor(private readonly controller: TargetController) {
     this.view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: this, showCollapseAll: true });
@@ -44,16 +74,13 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
     );
   }
 
-  refresh(): void {
-    this.changed.fire(undefined);
+  /** Redraws `n` and what is below it (all when undefined); `n` must be a node the view was given. */
+  refresh(n?: ViewNode): void {
+    this.changed.fire(n);
   }
 
-  addRoots(rows: () => PtNode[]): vscode.Disposable {
-    this.extraRoots.add(rows);
-    return new vscode.Disposable(() => this.extraRoots.delete(rows));
-  }
-
-  getTreeItem(n: PtNode): vscode.TreeItem {
+  getTreeItem(n: ViewNode): vscode.TreeItem {
+    if (n.kind === 'section') return n.section.item(n);
     const r = row(n);
     const state = !r.expandable ? vscode.TreeItemCollapsibleState.None
       : this.expanded.has(n.id) ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed;
@@ -62,29 +89,33 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
     item.description = r.description;
     item.contextValue = r.contextValue;
     if (r.icon) item.iconPath = new vscode.ThemeIcon(r.icon);
+    for (const d of this.decorators) d.item?.(n, item);
     return item;
   }
 
   // Tooltips (the full bit explanation) only when hovered.
-  resolveTreeItem(item: vscode.TreeItem, n: PtNode): vscode.TreeItem {
-    const t = row(n).tooltip;
+  resolveTreeItem(item: vscode.TreeItem, n: ViewNode): vscode.TreeItem {
+    if (n.kind === 'section') return n.section.resolve?.(item, n) ?? item;
+    const extra = this.decorators.map((d) => d.tooltip?.(n)).filter((x): x is string => !!x);
+    const t = [row(n).tooltip, ...extra].filter(Boolean).join('\n\n---\n\n');
     if (t) item.tooltip = new vscode.MarkdownString(t);
     return item;
   }
 
-  getParent(n: PtNode): PtNode | undefined {
+  getParent(n: ViewNode): ViewNode | undefined {
     return n.kind === 'root' ? undefined : n.parent;
   }
 
-  async getChildren(n?: PtNode): Promise<PtNode[]> {
+  async getChildren(n?: ViewNode): Promise<ViewNode[]> {
+    if (n?.kind === 'section') return n.section.children(n);
     const s = this.controller.state();
-    const extras = n ? [] : [...this.extraRoots].flatMap((f) => f());
-    if (n?.kind === 'extra') return n.children?.() ?? [];
+    // Groups that stay while there are no tables to show (Watched Translations).
+    const extras = n ? [] : this.sections.filter((x) => x.whileRunning).flatMap((x) => x.roots());
     if (s.kind === 'none' || s.kind === 'waiting' || s.kind === 'running' || s.kind === 'no-memory' || s.kind === 'error') return extras;
     try {
       const ready = await this.controller.ready();
       const t0 = performance.now();
-      if (!n) return [...rootItems(ready.space.roots, ready.target.strategy), ...extras];
+      if (!n) return [...rootItems(ready.space.roots, ready.target.strategy), ...this.sections.flatMap((x) => x.roots())];
       const opts = viewSettings();
       try {
         return await children(n, ready.session.store, { showInvalid: opts.showInvalid, chunkSize: opts.chunkSize });
@@ -102,11 +133,12 @@ export class PageTablesView implements vscode.TreeDataProvider<PtNode>, vscode.D
     const t = await ready.session.translate(va);
     let kids: PtNode[] = rootItems(ready.space.roots, ready.target.strategy);
     let node: PtNode | undefined = kids.find((k) => k.kind === "root" && k.root.name === t.root);
+    const pt = async (n: PtNode) => (await this.getChildren(n)).filter((k): k is PtNode => k.kind !== 'section');
     for (const step of t.trace) {
       if (!node) break;
-      kids = await this.getChildren(node);
+      kids = await pt(node);
       let next = stepToward(kids, step.index);
-      if (next?.kind === 'chunk') next = stepToward(await this.getChildren(next), step.index);
+      if (next?.kind === 'chunk') next = stepToward(await pt(next), step.index);
       if (!next) break;
       node = next;
     }

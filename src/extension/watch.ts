@@ -16,8 +16,16 @@ import {
 import { Ready, TargetController } from './controller';
 import { liveOptions } from './settings';
 import { literalAddress, md } from './text';
-import type { PtNode, ExtraItem } from './treeModel';
-import type { PageTablesView } from './treeView';
+import type { PtNode, Row } from './treeModel';
+import type { PageTablesView, SectionNode, TreeSection } from './treeView';
+
+/** A row of the Watched Translations group. */
+interface WatchNode extends SectionNode {
+  readonly row: Row;
+  readonly kids?: () => WatchNode[];
+  /** The watch a row stands for (what the remove command acts on). */
+  readonly data?: Watch;
+}
 
 export const WATCH_CMD = {
   add: 'ptview.watchTranslation',
@@ -63,8 +71,8 @@ export class TranslationWatches implements vscode.Disposable {
     private readonly tree: PageTablesView,
     private readonly output: vscode.OutputChannel,
   ) {
+    tree.sections.push(this);
     this.subs.push(
-      tree.addRoots(() => this.rootRows()),
       controller.onDidChange((s) => {
         if (s.kind !== 'ready' || s.ready.generation === this.lastGeneration) return;
         this.lastGeneration = s.ready.generation;
@@ -124,7 +132,7 @@ export class TranslationWatches implements vscode.Disposable {
 
   /** Removes a watch (a tree row of it, or its id). */
   async remove(arg?: unknown): Promise<boolean> {
-    const id = typeof arg === 'string' ? arg : ((arg as ExtraItem | undefined)?.data as Watch | undefined)?.id;
+    const id = typeof arg === 'string' ? arg : (arg as WatchNode | undefined)?.data?.id;
     // GDB changes a remote target's watchpoints only while it is stopped (cdt-gdb-adapter pauses
     // and resumes the guest for its own); ptview never pauses it.
     const running = this.controller.state().kind;
@@ -254,12 +262,38 @@ export class TranslationWatches implements vscode.Disposable {
 
   // ---- rows -------------------------------------------------------------------------------
 
-  private rootRows(): PtNode[] {
+  // ---- TreeSection: the group stays while the target runs (the watchpoints are armed then) ----
+
+  readonly whileRunning = true;
+
+  roots(): SectionNode[] {
+    return this.rootRows();
+  }
+
+  children(n: SectionNode): SectionNode[] {
+    return (n as WatchNode).kids?.() ?? [];
+  }
+
+  item(n: SectionNode): vscode.TreeItem {
+    const r = (n as WatchNode).row;
+    const state = !r.expandable ? vscode.TreeItemCollapsibleState.None
+      : this.tree.expanded.has(n.id) ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed;
+    const item = new vscode.TreeItem(r.label, state);
+    item.id = n.id;
+    item.description = r.description;
+    item.contextValue = r.contextValue;
+    if (r.icon) item.iconPath = new vscode.ThemeIcon(r.icon);
+    if (r.tooltip) item.tooltip = new vscode.MarkdownString(r.tooltip);
+    return item;
+  }
+
+  private rootRows(): WatchNode[] {
     const id = this.controller.activeSession?.id;
     const s = id === undefined ? undefined : this.sessions.get(id);
     if (!s?.watches.length) return [];
-    const group: ExtraItem = {
-      kind: 'extra',
+    const group: WatchNode = {
+      kind: 'section',
+      section: this,
       id: 'watched-translations',
       row: {
         label: 'Watched Translations',
@@ -269,7 +303,7 @@ export class TranslationWatches implements vscode.Disposable {
         contextValue: 'watchGroup',
         icon: 'eye',
       },
-      children: () => s.watches.map((w) => watchRow(w, group)),
+      kids: () => s.watches.map((w) => watchRow(this, w, group)),
     };
     return [group];
   }
@@ -285,12 +319,13 @@ function textOf(arg: unknown): string | undefined {
   return typeof va === 'string' ? va : undefined;
 }
 
-function watchRow(w: Watch, parent: PtNode): ExtraItem {
+function watchRow(section: TreeSection, w: Watch, parent: WatchNode): WatchNode {
   const e = w.plan.entries;
   const hit = w.last;
   const pc = hit?.pc === undefined ? '' : ` at ${hex(hit.pc)}`;
-  const self: ExtraItem = {
-    kind: 'extra',
+  const self: WatchNode = {
+    kind: 'section',
+    section,
     id: `watched-translations/${w.id}`,
     parent,
     data: w,
@@ -308,9 +343,10 @@ function watchRow(w: Watch, parent: PtNode): ExtraItem {
       contextValue: 'watch',
       icon: hit ? 'bell-dot' : 'eye',
     },
-    children: () => [
-      ...(hit?.changes ?? []).map((c, i): ExtraItem => ({
-        kind: 'extra',
+    kids: () => [
+      ...(hit?.changes ?? []).map((c, i): WatchNode => ({
+        kind: 'section',
+        section,
         id: `${self.id}/change${i}`,
         parent: self,
         row: {
@@ -322,8 +358,9 @@ function watchRow(w: Watch, parent: PtNode): ExtraItem {
           icon: 'diff-modified',
         },
       })),
-      ...e.map((x, i): ExtraItem => ({
-        kind: 'extra',
+      ...e.map((x, i): WatchNode => ({
+        kind: 'section',
+        section,
         id: `${self.id}/entry${i}`,
         parent: self,
         row: {
