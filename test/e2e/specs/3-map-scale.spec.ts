@@ -52,7 +52,7 @@ test('the map table stays virtualized and correct with 1 M ranges', async ({ pag
       }
       const data = {
         count: n, va, end, pa: Float64Array.from({ length: n }, (_, i) => i * 4096), size: new Float64Array(n).fill(4096),
-        pageSize: new Float64Array(n).fill(4096), pages: new Float64Array(n).fill(1), perms, flags: new Uint8Array(n),
+        pageSize: new Float64Array(n).fill(4096), pages: new Float64Array(n).fill(1), repeat: new Float64Array(n).fill(1), stride: new Float64Array(n), perms, flags: new Uint8Array(n),
         memType: new Uint16Array(n), root: new Uint8Array(n), level: new Uint8Array(n), region: new Int32Array(n).fill(-1),
         severity: new Uint8Array(n), finding: new Int32Array(n).fill(-1), memTypes: ['WB'], roots: ['cr3'], levels: ['PT'], regions: [], findings: [],
       };
