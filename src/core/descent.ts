@@ -1,8 +1,10 @@
 // The one descent through page tables. Every operation that goes down the tables (the leaf walk,
 // the graph folds, table loading, translation, the lazy tree, reverse lookups, the audit and the
-// simulator's reference count) scans a table through `Descent.table` and decides what an entry
-// is through `decodeEntry`; nothing else classifies entries or combines rights down the levels.
-// The shape is Linux's mm/pagewalk.c with ptdump's callbacks (and aarch64-paging's visit_range):
+// simulator's reference count) scans a table through `Descent.table`, the simulator's edits go
+// down through `modifyRange`, and both decide what an entry is through `decodeEntry`; nothing
+// else classifies entries or combines rights down the levels.
+// The shape is Linux's mm/pagewalk.c with ptdump's callbacks (and aarch64-paging's visit_range
+// and modify_range):
 // the descent classifies each entry (table / leaf / invalid / reserved, with the bit and the
 // manual's rule through the format), accumulates rights, flags and attributes, reports what the
 // hardware would fault on, and hands the client leaves (one by one, in runs, or as a count) and
