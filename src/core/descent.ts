@@ -446,3 +446,46 @@ export async function modifyRange(root: Root, mem: EntryMemory, lo: number, hi: 
   };
   await table(root.tablePa, 0, 0, Perm.All, 0);
 }
+
+/** The (index, child table PA) of every table entry of one table, as the descent reads them. */
+export function tablePointers(f: PagingFormat, level: number, words: Uint32Array): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  if (level + 1 >= f.levels.length) return out;
+  const eb = f.entryBytes;
+  const n = entryCount(f, level);
+  for (let i = 0; i < n; i++) {
+    const lo = eb === 8 ? words[2 * i] : words[i];
+    const hi = eb === 8 ? words[2 * i + 1] : 0;
+    if ((lo | hi) === 0) continue;
+    if (entryKind(f, lo, hi, level) === EntryKind.Table) out.push([i, f.tablePa(lo, hi, level)]);
+  }
+  return out;
+}
+
+/**
+ * One entry of two versions of a table side by side: index, then each side's words, kind and
+ * (table entries) next-table PA.
+ */
+export type PairedEntry = (
+  i: number, bl: number, bh: number, bk: EntryKind, bt: number | undefined, al: number, ah: number, ak: EntryKind, at: number | undefined,
+) => void;
+
+/**
+ * The lockstep side of the descent (a diff of two versions of the tables): visits every index of
+ * two versions of one table where either entry is non-zero, both read as the walk reads them; the
+ * client goes down a pair by calling this again from the callback.
+ */
+export function pairedEntries(f: PagingFormat, level: number, before: Uint32Array, after: Uint32Array, visit: PairedEntry): void {
+  const eb = f.entryBytes;
+  const n = entryCount(f, level);
+  for (let i = 0; i < n; i++) {
+    const bl = eb === 8 ? before[2 * i] : before[i];
+    const bh = eb === 8 ? before[2 * i + 1] : 0;
+    const al = eb === 8 ? after[2 * i] : after[i];
+    const ah = eb === 8 ? after[2 * i + 1] : 0;
+    if ((bl | bh | al | ah) === 0) continue;
+    const bk = entryKind(f, bl, bh, level);
+    const ak = entryKind(f, al, ah, level);
+    visit(i, bl, bh, bk, bk === EntryKind.Table ? f.tablePa(bl, bh, level) : undefined, al, ah, ak, ak === EntryKind.Table ? f.tablePa(al, ah, level) : undefined);
+  }
+}
