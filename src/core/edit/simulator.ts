@@ -375,43 +375,42 @@ class EditContext {
     const { level, size, raw, full, lo: eLo } = e;
     const eBase = e.base;
     const kind = e.decoded.kind;
-    const at = e;
-    if (kind === EntryKind.Reserved) throw new EditError(`${this.where(at)} sets reserved bits (the hardware faults there): fix or unmap it first`);
-    if (kind === EntryKind.Leaf) this.checkNapot(at, raw, lo, hi, size, eBase - e.index * size);
+    if (kind === EntryKind.Reserved) throw new EditError(`${this.where(e)} sets reserved bits (the hardware faults there): fix or unmap it first`);
+    if (kind === EntryKind.Leaf) this.checkNapot(e, raw, lo, hi, size, eBase - e.index * size);
     if (this.op.kind === 'map') {
       const op = this.op;
       const pa = op.pa + (eBase - op.lo);
       const leafOk = full && size <= op.maxPage && pa % size === 0 && this.leafAllowed(level);
       if (leafOk) {
-        if (kind !== EntryKind.Invalid) throw new EditError(`${hex(this.root.toVirt(eBase))} is already mapped by ${this.where(at)} (${STATE[kind]}): unmap it first`);
-        await this.record(at, raw, this.encodeLeaf(pa, level, op.spec, op.memType), 'map', []);
+        if (kind !== EntryKind.Invalid) throw new EditError(`${hex(this.root.toVirt(eBase))} is already mapped by ${this.where(e)} (${STATE[kind]}): unmap it first`);
+        await this.record(e, raw, this.encodeLeaf(pa, level, op.spec, op.memType), 'map', []);
         return;
       }
       if (level === f.levels.length - 1) throw new EditError(`cannot map ${hex(this.root.toVirt(eLo))}: no page size fits`);
-      if (kind === EntryKind.Leaf) throw new EditError(`${hex(this.root.toVirt(eLo))} is already mapped by the ${sizeLabel(size)} ${this.where(at)}: unmap it first`);
-      if (kind === EntryKind.Invalid) await this.newTable(at, raw);
+      if (kind === EntryKind.Leaf) throw new EditError(`${hex(this.root.toVirt(eLo))} is already mapped by the ${sizeLabel(size)} ${this.where(e)}: unmap it first`);
+      if (kind === EntryKind.Invalid) await this.newTable(e, raw);
       return 'descend';
     }
     if (kind === EntryKind.Invalid) return; // nothing mapped here: unmap and protect skip holes
     if (kind === EntryKind.Leaf) {
       const [l, h] = e.words;
       if (!full) {
-        await this.splitLeaf(at, raw, l, h);
+        await this.splitLeaf(e, raw, l, h);
         return 'descend';
       }
       if (this.op.kind === 'unmap') {
-        await this.record(at, raw, 0n, 'unmap', [this.oldLeaf(eBase, size, raw, level)]);
+        await this.record(e, raw, 0n, 'unmap', [this.oldLeaf(eBase, size, raw, level)]);
       } else {
         const user = (f.leafPerms(l, h, level) & USER_DATA) !== 0;
         const next = this.checkedRights(this.codec.withRights(raw, level, this.op.rights, user), level, this.op.rights);
-        if (next !== raw) await this.record(at, raw, next, 'protect', [this.oldLeaf(eBase, size, raw, level)]);
+        if (next !== raw) await this.record(e, raw, next, 'protect', [this.oldLeaf(eBase, size, raw, level)]);
       }
       return;
     }
     if (this.op.kind === 'unmap' && full) {
       // The translations below, read through the fold with the flags this table entry passes down
       // (those from above included).
-      await this.record(at, raw, 0n, 'unmap', await this.leavesBelow(e.decoded.target!, level + 1, eBase, e.decoded.flags));
+      await this.record(e, raw, 0n, 'unmap', await this.leavesBelow(e.decoded.target!, level + 1, eBase, e.decoded.flags));
       return;
     }
     return 'descend';
