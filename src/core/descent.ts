@@ -1,15 +1,17 @@
 // The one descent through page tables. Every operation that goes down the tables (the leaf walk,
 // the graph folds, table loading, translation, the lazy tree, reverse lookups, the audit and the
-// simulator's reference count) scans a table through `Descent.table` and decides what an entry
-// is through `decodeEntry`; nothing else classifies entries or combines rights down the levels.
-// The shape is Linux's mm/pagewalk.c with ptdump's callbacks (and aarch64-paging's visit_range):
+// simulator's reference count) scans a table through `Descent.table`, the simulator's edits go
+// down through `modifyRange`, and both decide what an entry is through `decodeEntry`; nothing
+// else classifies entries or combines rights down the levels.
+// The shape is Linux's mm/pagewalk.c with ptdump's callbacks (and aarch64-paging's visit_range
+// and modify_range):
 // the descent classifies each entry (table / leaf / invalid / reserved, with the bit and the
 // manual's rule through the format), accumulates rights, flags and attributes, reports what the
 // hardware would fault on, and hands the client leaves (one by one, in runs, or as a count) and
 // followable child tables; the client decides whether and how to go down (recurse, memoise a
 // shared subtree, queue it for the next read batch, prune it).
 import { PhysAddr, hex } from './addr';
-import { EntryKind, PagingFormat, entryCount, levelSize, tableBytes } from './format';
+import { EntryKind, PagingFormat, Perm, entryCount, levelSize, tableBytes } from './format';
 import { MemoryReadError, inRam } from './memory';
 import { Root } from './space';
 import type { Diagnostic, DiagnosticKind, Leaf, PathStep, TableStore } from './walker';
@@ -131,7 +133,7 @@ settleLeafShape();
 
 /**
  * The entries of a table at `level` whose spans meet the linear range [lo, hi): [first, end) as
- * indices. The visit (Descent.table) and the simulator's modify-range walk both clip this way.
+ * indices. The visit (Descent.table) and the modify-range descent (modifyRange) both clip this way.
  */
 export function entrySpan(f: PagingFormat, level: number, base: number, lo: number, hi: number): [number, number] {
   const size = levelSize(f, level);
@@ -353,5 +355,137 @@ export class Descent {
     if (run !== undefined) onRun!(run, runCount, runContig, runLastPa);
     if (counted !== 0) onCount!(counted);
     this.ancestors.pop();
+  }
+}
+
+/** Reads and writes entries of a table being modified (the simulator's copy-on-write shadow). */
+export interface EntryMemory {
+  readEntry(pa: number, bytes: 4 | 8): Promise<bigint>;
+  writeEntry(pa: number, bytes: 4 | 8, value: bigint): Promise<void>;
+}
+
+/** One entry of a modify-range descent, clipped to the range, read as the walk reads it. */
+export interface RangeEntry {
+  level: number;
+  index: number;
+  entryPa: number;
+  /** Linear base and size of the entry's whole span. */
+  base: number;
+  size: number;
+  /** The part of its span inside the range: [lo, hi). */
+  lo: number;
+  hi: number;
+  /** The range covers the entry's whole span. */
+  full: boolean;
+  raw: bigint;
+  /** The entry's lo/hi 32-bit words. */
+  words: readonly [number, number];
+  /** What the entry is and what it grants (decodeEntry, under what the levels above pass down). */
+  decoded: DecodedEntry;
+  /** Flags the tables above pass down (e.g. RISC-V non-leaf G: everything below is global). */
+  inherited: number;
+  /** Tables on the descent path, root first (the entry's own table last). */
+  path: readonly number[];
+}
+
+export interface RangeModifier {
+  /**
+   * Called for every entry whose span meets the range, in VA order; it may rewrite the entry
+   * (through the memory). Returning 'descend' goes down through the entry as it reads after the
+   * call (an existing table, a table it just created or a block it just split); anything else
+   * goes on with the next entry.
+   */
+  entry(e: RangeEntry): Promise<'descend' | void>;
+  /** The entry to descend through points back to a table on its own path (not descended). */
+  recursive?(e: RangeEntry, next: number): void;
+}
+
+const splitWords = (raw: bigint): [number, number] => [Number(raw & 0xffffffffn), Number(raw >> 32n)];
+
+/**
+ * The modify-range side of the descent (aarch64-paging's `modify_range`): visits the entries of
+ * `root` that meet the linear range [lo, hi), lets the client rewrite each, and goes down where
+ * it asks, reading every entry through `decodeEntry` and passing rights and flags down the levels
+ * as the walk does. Reads go through the memory on every entry, so a client sees its own writes.
+ */
+export async function modifyRange(root: Root, mem: EntryMemory, lo: number, hi: number, m: RangeModifier): Promise<void> {
+  const f = root.format;
+  const eb = f.entryBytes;
+  const path: number[] = [];
+  const table = async (pa: number, level: number, base: number, allowed: number, inherited: number): Promise<void> => {
+    path.push(pa);
+    try {
+      const size = levelSize(f, level);
+      const [first, end] = entrySpan(f, level, base, lo, hi);
+      for (let i = first; i < end; i++) {
+        const eBase = base + i * size;
+        const eLo = Math.max(lo, eBase);
+        const eHi = Math.min(hi, eBase + size);
+        const entryPa = pa + i * eb;
+        const read = async (): Promise<RangeEntry> => {
+          const raw = await mem.readEntry(entryPa, eb);
+          const words = splitWords(raw);
+          return {
+            level, index: i, entryPa, base: eBase, size, lo: eLo, hi: eHi, full: eLo === eBase && eHi === eBase + size,
+            raw, words, decoded: decodeEntry(f, words[0], words[1], level, i, allowed, inherited), inherited, path,
+          };
+        };
+        if ((await m.entry(await read())) !== 'descend') continue;
+        const now = await read();
+        const d = now.decoded;
+        if (d.kind !== EntryKind.Table) continue;
+        if (path.includes(d.target!)) {
+          m.recursive?.(now, d.target!);
+          continue;
+        }
+        await table(d.target!, level + 1, eBase, d.perms, d.flags);
+      }
+    } finally {
+      path.pop();
+    }
+  };
+  await table(root.tablePa, 0, 0, Perm.All, 0);
+}
+
+/** The (index, child table PA) of every table entry of one table, as the descent reads them. */
+export function tablePointers(f: PagingFormat, level: number, words: Uint32Array): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  if (level + 1 >= f.levels.length) return out;
+  const eb = f.entryBytes;
+  const n = entryCount(f, level);
+  for (let i = 0; i < n; i++) {
+    const lo = eb === 8 ? words[2 * i] : words[i];
+    const hi = eb === 8 ? words[2 * i + 1] : 0;
+    if ((lo | hi) === 0) continue;
+    if (entryKind(f, lo, hi, level) === EntryKind.Table) out.push([i, f.tablePa(lo, hi, level)]);
+  }
+  return out;
+}
+
+/**
+ * One entry of two versions of a table side by side: index, then each side's words, kind and
+ * (table entries) next-table PA.
+ */
+export type PairedEntry = (
+  i: number, bl: number, bh: number, bk: EntryKind, bt: number | undefined, al: number, ah: number, ak: EntryKind, at: number | undefined,
+) => void;
+
+/**
+ * The lockstep side of the descent (a diff of two versions of the tables): visits every index of
+ * two versions of one table where either entry is non-zero, both read as the walk reads them; the
+ * client goes down a pair by calling this again from the callback.
+ */
+export function pairedEntries(f: PagingFormat, level: number, before: Uint32Array, after: Uint32Array, visit: PairedEntry): void {
+  const eb = f.entryBytes;
+  const n = entryCount(f, level);
+  for (let i = 0; i < n; i++) {
+    const bl = eb === 8 ? before[2 * i] : before[i];
+    const bh = eb === 8 ? before[2 * i + 1] : 0;
+    const al = eb === 8 ? after[2 * i] : after[i];
+    const ah = eb === 8 ? after[2 * i + 1] : 0;
+    if ((bl | bh | al | ah) === 0) continue;
+    const bk = entryKind(f, bl, bh, level);
+    const ak = entryKind(f, al, ah, level);
+    visit(i, bl, bh, bk, bk === EntryKind.Table ? f.tablePa(bl, bh, level) : undefined, al, ah, ak, ak === EntryKind.Table ? f.tablePa(al, ah, level) : undefined);
   }
 }

@@ -9,7 +9,7 @@ import { PageTableSession } from '../ops/session';
 import { RangeRecord, rangeRecord } from '../ops/records';
 import { rootFor } from '../ops/translate';
 import { AddressSpace, Root } from '../space';
-import { Descent, entrySpan } from '../descent';
+import { Descent, RangeEntry, modifyRange } from '../descent';
 import { FoldAlgebra, foldLoaded } from '../graph';
 import { TableStore, entryKind, loadTables } from '../walker';
 import { archEdit } from '../arch';
@@ -180,7 +180,7 @@ export class EditSimulator {
     // All or nothing: a refused edit (already mapped, reserved bits...) leaves no partial change.
     this.shadow.begin();
     try {
-      await ctx.edit(root.tablePa, 0, 0, lo, hi);
+      await ctx.edit(lo, hi);
       this.shadow.commit();
     } catch (e) {
       this.shadow.rollback();
@@ -331,30 +331,24 @@ class EditContext {
     this.eb = root.format.entryBytes;
   }
 
-  /** Tables on the current descent, root first. */
-  private readonly path: number[] = [];
+  /** Tables on the current descent, root first (the modify-range descent's path). */
+  private path: readonly number[] = [];
 
   /** Flags the tables above pass down (RISC-V non-leaf G: everything below is global). */
   private inherited = 0;
 
-  async edit(tablePa: number, level: number, base: number, lo: number, hi: number): Promise<void> {
-    this.path.push(tablePa);
-    try {
-      await this.editTable(tablePa, level, base, lo, hi);
-    } finally {
-      this.path.pop();
-    }
-  }
-
-  /** Descends into a table entry's child with the flags that entry passes down. */
-  private async editBelow(l: number, h: number, level: number, child: number, eBase: number, eLo: number, eHi: number): Promise<void> {
-    const saved = this.inherited;
-    if (this.f.tableFlags) this.inherited |= this.f.tableFlags(l, h, level);
-    try {
-      await this.edit(child, level + 1, eBase, eLo, eHi);
-    } finally {
-      this.inherited = saved;
-    }
+  /** Edits [lo, hi) of the root: one modify-range descent (descent.ts), this class its client. */
+  async edit(lo: number, hi: number): Promise<void> {
+    await modifyRange(this.root, this.mem, lo, hi, {
+      entry: (e) => {
+        this.path = e.path;
+        this.inherited = e.inherited;
+        return this.editEntry(e, lo, hi);
+      },
+      recursive: (e, next) => {
+        throw new EditError(`${this.where(e)} points back to the table at ${hex(next)} on its own path (a recursive reference): ptview does not edit through it`);
+      },
+    });
   }
 
   /**
@@ -375,62 +369,51 @@ class EditContext {
   /** 64 KiB Svnapot regions this edit rewrites whole (reported as a hazard with its sequence). */
   readonly napotRegions = new Set<number>();
 
-  private async editTable(tablePa: number, level: number, base: number, lo: number, hi: number): Promise<void> {
+  /** One entry of the range, as the descent read it: rewrite it, and say whether to go down through it. */
+  private async editEntry(e: RangeEntry, lo: number, hi: number): Promise<'descend' | void> {
     const f = this.f;
-    const size = levelSize(f, level);
-    // The modify-range side of the one descent: its clipping and its reading of each entry.
-    const [first, end] = entrySpan(f, level, base, lo, hi);
-    for (let i = first; i < end; i++) {
-      const eBase = base + i * size;
-      const eLo = Math.max(lo, eBase);
-      const eHi = Math.min(hi, eBase + size);
-      const full = eLo === eBase && eHi === eBase + size;
-      const entryPa = tablePa + i * this.eb;
-      const raw = await this.mem.readEntry(entryPa, this.eb);
-      const [l, h] = split(raw);
-      const kind = entryKind(f, l, h, level);
-      const at = { level, index: i, entryPa, base: eBase, size };
-      if (kind === EntryKind.Reserved) throw new EditError(`${this.where(at)} sets reserved bits (the hardware faults there): fix or unmap it first`);
-      if (kind === EntryKind.Leaf) this.checkNapot(at, raw, lo, hi, size, base);
-      if (this.op.kind === 'map') {
-        const op = this.op;
-        const pa = op.pa + (eBase - op.lo);
-        const leafOk = full && size <= op.maxPage && pa % size === 0 && this.leafAllowed(level);
-        if (leafOk) {
-          if (kind !== EntryKind.Invalid) throw new EditError(`${hex(this.root.toVirt(eBase))} is already mapped by ${this.where(at)} (${STATE[kind]}): unmap it first`);
-          await this.record(at, raw, this.encodeLeaf(pa, level, op.spec, op.memType), 'map', []);
-          continue;
-        }
-        if (level === f.levels.length - 1) throw new EditError(`cannot map ${hex(this.root.toVirt(eLo))}: no page size fits`);
-        if (kind === EntryKind.Leaf) throw new EditError(`${hex(this.root.toVirt(eLo))} is already mapped by the ${sizeLabel(size)} ${this.where(at)}: unmap it first`);
-        const child = kind === EntryKind.Table ? this.childOf(at, l, h) : await this.newTable(at, raw);
-        await this.editBelow(l, h, level, child, eBase, eLo, eHi);
-      } else if (kind === EntryKind.Invalid) {
-        continue; // nothing mapped here: unmap and protect skip holes
-      } else if (kind === EntryKind.Leaf) {
-        if (!full) {
-          const child = await this.splitLeaf(at, raw, l, h);
-          await this.edit(child, level + 1, eBase, eLo, eHi);
-        } else if (this.op.kind === 'unmap') {
-          await this.record(at, raw, 0n, 'unmap', [this.oldLeaf(eBase, size, raw, level)]);
-        } else {
-          const user = (f.leafPerms(l, h, level) & USER_DATA) !== 0;
-          const next = this.checkedRights(this.codec.withRights(raw, level, this.op.rights, user), level, this.op.rights);
-          if (next !== raw) await this.record(at, raw, next, 'protect', [this.oldLeaf(eBase, size, raw, level)]);
-        }
-      } else if (this.op.kind === 'unmap' && full) {
-        await this.record(at, raw, 0n, 'unmap', await this.leavesBelow(f.tablePa(l, h, level), level + 1, eBase, f.tableFlags ? f.tableFlags(l, h, level) : 0));
-      } else {
-        await this.editBelow(l, h, level, this.childOf(at, l, h), eBase, eLo, eHi);
+    const { level, size, raw, full, lo: eLo } = e;
+    const eBase = e.base;
+    const kind = e.decoded.kind;
+    if (kind === EntryKind.Reserved) throw new EditError(`${this.where(e)} sets reserved bits (the hardware faults there): fix or unmap it first`);
+    if (kind === EntryKind.Leaf) this.checkNapot(e, raw, lo, hi, size, eBase - e.index * size);
+    if (this.op.kind === 'map') {
+      const op = this.op;
+      const pa = op.pa + (eBase - op.lo);
+      const leafOk = full && size <= op.maxPage && pa % size === 0 && this.leafAllowed(level);
+      if (leafOk) {
+        if (kind !== EntryKind.Invalid) throw new EditError(`${hex(this.root.toVirt(eBase))} is already mapped by ${this.where(e)} (${STATE[kind]}): unmap it first`);
+        await this.record(e, raw, this.encodeLeaf(pa, level, op.spec, op.memType), 'map', []);
+        return;
       }
+      if (level === f.levels.length - 1) throw new EditError(`cannot map ${hex(this.root.toVirt(eLo))}: no page size fits`);
+      if (kind === EntryKind.Leaf) throw new EditError(`${hex(this.root.toVirt(eLo))} is already mapped by the ${sizeLabel(size)} ${this.where(e)}: unmap it first`);
+      if (kind === EntryKind.Invalid) await this.newTable(e, raw);
+      return 'descend';
     }
-  }
-
-  /** The table a table entry points to; a table on the current descent is refused, as the walker does not descend it. */
-  private childOf(at: { level: number; index: number; entryPa: number }, l: number, h: number): number {
-    const next = this.f.tablePa(l, h, at.level);
-    if (this.path.includes(next)) throw new EditError(`${this.where(at)} points back to the table at ${hex(next)} on its own path (a recursive reference): ptview does not edit through it`);
-    return next;
+    if (kind === EntryKind.Invalid) return; // nothing mapped here: unmap and protect skip holes
+    if (kind === EntryKind.Leaf) {
+      const [l, h] = e.words;
+      if (!full) {
+        await this.splitLeaf(e, raw, l, h);
+        return 'descend';
+      }
+      if (this.op.kind === 'unmap') {
+        await this.record(e, raw, 0n, 'unmap', [this.oldLeaf(eBase, size, raw, level)]);
+      } else {
+        const user = (f.leafPerms(l, h, level) & USER_DATA) !== 0;
+        const next = this.checkedRights(this.codec.withRights(raw, level, this.op.rights, user), level, this.op.rights);
+        if (next !== raw) await this.record(e, raw, next, 'protect', [this.oldLeaf(eBase, size, raw, level)]);
+      }
+      return;
+    }
+    if (this.op.kind === 'unmap' && full) {
+      // The translations below, read through the fold with the flags this table entry passes down
+      // (those from above included).
+      await this.record(e, raw, 0n, 'unmap', await this.leavesBelow(e.decoded.target!, level + 1, eBase, e.decoded.flags));
+      return;
+    }
+    return 'descend';
   }
 
   private where(at: { level: number; index: number; entryPa: number }): string {
@@ -483,12 +466,11 @@ class EditContext {
    * and at most OLD_LEAF_CAP leaves are listed (a global one kept when there is one), which is
    * already past any flush ceiling, so the planner flushes everything.
    */
-  private async leavesBelow(tablePa: number, level: number, base: number, entryFlags: number): Promise<OldLeaf[]> {
+  private async leavesBelow(tablePa: number, level: number, base: number, inherited: number): Promise<OldLeaf[]> {
     // The subtree as it is now (earlier edits included), read through the one descent's fold,
     // the tables above it on the path (a reference back to one is recursive, not descended).
     const store = new TableStore(this.mem);
     await loadTables([this.root], store, { range: [base, base + levelSize(this.f, level - 1)] });
-    const inherited = this.inherited | entryFlags;
     const s = foldLoaded(this.root, store, belowAlgebra, {}, { pa: tablePa, level, base, allowed: Perm.All, inherited, above: this.path })!;
     // Everything below inherits G from the entries above (and the unmapped entry itself).
     const g = (inherited & Flag.Global) !== 0;

@@ -19,7 +19,7 @@ import { MemoryReadError } from '../memory';
 import { codecFor, EntryCodec } from '../edit/codecs';
 import { EntryChange, EntryState, OldLeaf, TlbPlan, defaultFlushCeiling, planTlb, transition } from '../edit/tlb';
 import { Root } from '../space';
-import { decodeEntry, entryKind } from '../descent';
+import { decodeEntry, entryKind, pairedEntries, tablePointers } from '../descent';
 import { Leaf, TableStore, entryAt, loadTables, walkLoaded } from '../walker';
 import { PageTableSession } from './session';
 
@@ -167,17 +167,7 @@ class Side {
     const ow = this.other?.words(pa);
     const theirs = this.other?.kids.get(key);
     if (w && ow && theirs && sameWords(w, ow)) list = theirs;
-    else {
-      list = [];
-      if (w && level + 1 < f.levels.length) {
-        const n = entryCount(f, level);
-        for (let i = 0; i < n; i++) {
-          const [lo, hi] = entryAt(w, f.entryBytes, i);
-          if ((lo | hi) === 0) continue;
-          if (kindOf(f, lo, hi, level) === EntryKind.Table) list.push([i, f.tablePa(lo, hi, level)]);
-        }
-      }
-    }
+    else list = w ? tablePointers(f, level, w) : [];
     this.kids.set(key, list);
     return list;
   }
@@ -347,46 +337,37 @@ class RootDiffer {
       return;
     }
     this.tablesCompared++;
-    const eb = f.entryBytes;
-    const n = entryCount(f, level);
-    for (let i = 0; i < n; i++) {
-      const [bl, bh] = entryAt(bw, eb, i);
-      const [al, ah] = entryAt(aw, eb, i);
-      if ((bl | bh | al | ah) === 0) continue;
+    // The descent's lockstep scan reads both versions of each entry; this decides where to go down.
+    pairedEntries(f, level, bw, aw, (i, bl, bh, bk, bt, al, ah, ak, at) => {
       const start = base + i * size;
       const end = start + size;
-      const bk = kindOf(f, bl, bh, level);
-      const ak = kindOf(f, al, ah, level);
       if (bl === al && bh === ah) {
-        if (bk === EntryKind.Table) this.compare(f.tablePa(bl, bh, level), f.tablePa(al, ah, level), level + 1, start, covered);
-        continue;
+        if (bk === EntryKind.Table) this.compare(bt!, at!, level + 1, start, covered);
+        return;
       }
       const bs = STATE[bk];
       const as = STATE[ak];
-      if (bs === 'invalid' && as === 'invalid') continue;
+      if (bs === 'invalid' && as === 'invalid') return;
       if (bs === 'table' && as === 'table') {
-        const bt = f.tablePa(bl, bh, level);
-        const at = f.tablePa(al, ah, level);
         const sameRights = passedDown(f, bl, bh, level) === passedDown(f, al, ah, level);
         if (bt === at && sameRights) {
           // Only bits the leaves do not depend on changed (A set by the walker, ignored bits).
-          this.compare(bt, at, level + 1, start, covered);
-          continue;
+          this.compare(bt!, at!, level + 1, start, covered);
+          return;
         }
         this.event(bt === at ? 'table-rights' : 'retarget', level, i, bPa, aPa, start, end, bl, bh, al, ah, covered, bt, at);
-        if (sameRights) this.compare(bt, at, level + 1, start, true);
+        if (sameRights) this.compare(bt!, at!, level + 1, start, true);
         else this.spans.push([start, end]);
-        continue;
+        return;
       }
       const what: EntryWhat =
         bs === 'invalid' ? (as === 'leaf' ? 'map' : 'link')
         : as === 'invalid' ? (bs === 'leaf' ? 'unmap' : 'unlink')
         : bs === 'leaf' ? (as === 'leaf' ? 'leaf' : 'split')
         : 'fold';
-      this.event(what, level, i, bPa, aPa, start, end, bl, bh, al, ah, covered,
-        bs === 'table' ? f.tablePa(bl, bh, level) : undefined, as === 'table' ? f.tablePa(al, ah, level) : undefined);
+      this.event(what, level, i, bPa, aPa, start, end, bl, bh, al, ah, covered, bt, at);
       this.spans.push([start, end]);
-    }
+    });
   }
 
   // The planner's record of one descriptor change: the same rule as the simulator's EditContext.record.

@@ -50,6 +50,20 @@ describe('simulated edits: x86_64', () => {
     assert.equal((await mem.read(0x6000 as never, 16))[8], 0, 'guest PDPT untouched');
   });
 
+  it('refuses to edit through a recursive reference (the descent does not go down it) and leaves no partial change', async () => {
+    const { mem, sim } = x86();
+    mem.write64(0x1000 + 16, 0x1000n | P | RW); // PML4[2] → the PML4 itself
+    const at = 0x100_0000_0000n; // PML4[2]: its PDPT would be the PML4
+    for (const edit of [() => sim.protect(at, 4096, { write: false }), () => sim.map(at, 0x200000, 4096, { rights: { write: true, exec: false, user: false } })]) {
+      await assert.rejects(edit(), (e: unknown) => e instanceof EditError && /PML4\[2\] @ 0x1010 points back to the table at 0x1000 on its own path/.test((e as Error).message));
+    }
+    assert.deepEqual(sim.shadow.dirtyPages, [], 'refused edits leave the shadow unwritten');
+    // The same range's neighbours still edit normally.
+    const r = await sim.protect(0x0n, 4096, { write: false });
+    assert.deepEqual(r.changes.map((c) => [c.why, c.levelName, c.index]), [['protect', 'PT', 0]]);
+    r.flush.consume();
+  });
+
   it('maps an aligned 2 MiB range with one PD leaf and refuses to map over a mapping', async () => {
     const { sim } = x86();
     const r = await sim.map(0x600000n, 0x1000000, M2, { rights: { write: true, exec: true, user: false } });
