@@ -326,9 +326,11 @@ describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function 
       // A new session: between its start and its first stop ptview sends it nothing of its own.
       const mark = events.length;
       const ours: string[] = [];
-      let firstStop = false;
+      // Counted until the adapter's first `stopped` event after the pause, as the tracker sees it
+      // (synchronously: the stop's own reads follow at once and must not race a flag set later).
+      let pauseMark = Infinity;
       onRequest = (c) => {
-        if (!firstStop && (c === 'readMemory' || c === 'evaluate')) ours.push(c);
+        if (events.indexOf('stopped', pauseMark) === -1 && (c === 'readMemory' || c === 'evaluate')) ours.push(c);
       };
       const folder = vscode.workspace.workspaceFolders![0];
       assert.ok(await vscode.debug.startDebugging(folder, {
@@ -340,9 +342,9 @@ describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function 
       assert.ok(['waiting', 'running'].includes(api.controller.state().kind), api.controller.state().kind);
       await vscode.commands.executeCommand('ptview.refresh');
       const before = events.length;
+      pauseMark = before;
       await session.customRequest('pause', { threadId: 1 });
       await waitEvent('stopped', before);
-      firstStop = true;
       onRequest = undefined;
       assert.deepEqual(ours, [], 'no readMemory/evaluate before the first stop');
       const ready = await api.controller.ready();
