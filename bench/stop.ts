@@ -5,9 +5,13 @@
 // labels, the map's rows. Each round is a new stop as the extension sees it: a new session, so
 // every table is read and decoded again; then the same stops as the extension has them when no
 // table changed since the last stop (core/ops/unchanged.ts: the tables read and compared, the
-// last map reused). Not a pass/fail test; run with --cpu-prof to profile.
+// last map reused); then stops after the guest ran a moment (some tables changed), the map's
+// ranges and audit folded cold and with the last stop's unchanged subtrees (graph.ts FoldCarry).
+// Not a pass/fail test; run with --cpu-prof to profile.
 import { performance } from 'node:perf_hooks';
 import { regionLabeler } from '../src/core/ops/regions';
+import { FoldCarry } from '../src/core/graph';
+import { loadTables } from '../src/core/walker';
 import { PageTableSession } from '../src/core/ops/session';
 import { UnchangedTables, registersKey } from '../src/core/ops/unchanged';
 import { RecordingMemory } from '../src/core/sources/snapshot';
@@ -16,6 +20,8 @@ import { openStubTarget } from '../src/debug/gdbstub/session';
 import { buildMapData } from '../src/extension/mapData';
 import { bootLinux } from '../test/harness/linux';
 import { fmt, stat } from './live';
+
+const fmt1 = (x: { median: number; min: number; max: number }) => `${x.median.toFixed(1)} (${x.min.toFixed(1)}-${x.max.toFixed(1)})`;
 
 export async function stopBench(rounds = 9): Promise<void> {
   const run = await bootLinux('x86_64-4level', { gdb: true });
@@ -67,14 +73,75 @@ export async function stopBench(rounds = 9): Promise<void> {
         if (i > 0) rows['unchanged'].push(performance.now() - t0);
         if (i > 0 && !reused) throw new Error('the tables changed while the guest was paused');
       }
+      await stub.close();
+      const changed = await changedStops(run, rounds);
       console.log(`\nThe extension's per-stop work on Debian's x86_64 kernel (map panel: ranges and audit, labels, rows; ${shape}; 'stop' = one fold + rows, the map's work at a stop whose tables changed, 'unchanged' = a stop whose tables did not); ms median (min-max) of ${rounds} stops`);
       for (const [k, v] of Object.entries(rows)) console.log(`  ${k.padEnd(10)} ${fmt(stat(v))}`);
+      console.log(`Stops after the guest ran (${changed.note}): the tables read, then ranges and audit folded cold and with the carry, ms median (min-max) of ${rounds} stops`);
+      for (const [k, v] of Object.entries(changed.rows)) console.log(`  ${k.padEnd(16)} ${fmt1(stat(v))} (${v.length} stops)`);
     } finally {
-      await stub.close();
+      await stub.close().catch(() => undefined); // closed already before the changed stops
     }
   } finally {
     await run.kill();
   }
+}
+
+/**
+ * Stops after the guest ran a moment (the user program's tables change between them): each stop
+ * folded cold and with the carry from the last stop (the same AddressSpace while the paging
+ * registers are the same, as the extension keeps it).
+ */
+async function changedStops(run: Awaited<ReturnType<typeof bootLinux>>, rounds: number): Promise<{ rows: Record<string, number[]>; note: string }> {
+  const rows: Record<string, number[]> = { read: [] };
+  const carry = new FoldCarry<unknown>();
+  let space: ReturnType<typeof spaceFromRegisters> | undefined;
+  let key = '';
+  let reused = 0;
+  let computed = 0;
+  let sameRegs = 0;
+  for (let i = 0; i <= rounds; i++) {
+    await run.cont();
+    await new Promise((r) => setTimeout(r, 50));
+    await run.stopInKernel();
+    const stub = await openStubTarget(`127.0.0.1:${run.gdbPort}`);
+    try {
+      const t = stub.target;
+      const k = registersKey(t.registers);
+      if (!space || k !== key) space = spaceFromRegisters(t.arch, t.registers);
+      else if (i > 0) sameRegs++;
+      key = k;
+      // The tables read first (the same reads either way), then the fold timed alone; cold
+      // and carried in alternating order (neither always gets the warmer caches).
+      t.invalidate();
+      const cold = new PageTableSession(space, t.memory);
+      const r0 = performance.now();
+      await loadTables(space.roots, cold.store);
+      const r1 = performance.now();
+      const warm = new PageTableSession(space, t.memory);
+      await loadTables(space.roots, warm.store);
+      const timed = async (f: () => Promise<unknown>): Promise<number> => {
+        const a = performance.now();
+        await f();
+        return performance.now() - a;
+      };
+      let c = 0;
+      let w = 0;
+      if (i % 2 === 0) c = await timed(() => cold.rangesAndAudit());
+      w = await timed(() => warm.rangesAndAudit({ carry }));
+      if (i % 2 === 1) c = await timed(() => cold.rangesAndAudit());
+      if (i === 0) continue; // the carry is empty at the first stop
+      rows.read.push(r1 - r0);
+      const same = carry.last.reused > 0 ? 'same regs' : 'new regs';
+      (rows[`cold, ${same}`] ??= []).push(c);
+      (rows[`carry, ${same}`] ??= []).push(w);
+      reused += carry.last.reused;
+      computed += carry.last.computed;
+    } finally {
+      await stub.close();
+    }
+  }
+  return { rows, note: `${sameRegs} of ${rounds} with the last stop's registers; subtrees reused ${reused}, decoded ${computed}` };
 }
 
 if (require.main === module) {

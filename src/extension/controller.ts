@@ -3,6 +3,7 @@
 // of that stop shares the session's table store, so each table is read once per stop.
 import { spaceFromRegisters } from '../core/formats';
 import { PageTableSession } from '../core/ops/session';
+import { registersKey } from '../core/ops/unchanged';
 import { RecordingMemory } from '../core/sources/snapshot';
 import { AddressSpace } from '../core/space';
 import type { DapChannel, DapObserver, LiveOptions, LiveTarget, OpenLiveTarget } from '../debug/api';
@@ -97,6 +98,9 @@ interface Entry {
   ready?: Ready;
   opening?: Promise<Ready>;
   failure?: State;
+  /** The last stop's address space, kept while the paging registers are the same (its roots are
+   * what the map's fold carry matches subtrees by). */
+  space?: { key: string; space: AddressSpace };
 }
 
 const NO_MEMORY: ReadonlySet<LiveAccessError['kind']> = new Set(['no-memory-access', 'no-registers', 'unsupported-adapter']);
@@ -279,7 +283,9 @@ export class TargetController {
         if (this.sessions.has(e.id) && e.run === 'stopped') return await this.ready(signal);
         throw new LiveAccessError('running', 'the target ran while its page tables were being read');
       }
-      const space = spaceFromRegisters(target.arch, target.registers);
+      const key = `${target.arch};${registersKey(target.registers)}`;
+      const space = e.space?.key === key ? e.space.space : spaceFromRegisters(target.arch, target.registers);
+      e.space = { key, space };
       const timing: StopTiming = { stoppedAt: e.since.at, cpuAtStop: e.since.cpu, openMs: Date.now() - e.since.at, treeMs: 0 };
       const ready: Ready = { target, space, session: stopSession(space, target), generation: ++this.gen, timing };
       e.ready = ready;

@@ -4,6 +4,7 @@
 // restores the panel after a reload.
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import { FoldCarry } from '../core/graph';
 import { regionLabeler } from '../core/ops/regions';
 import { UnchangedTables, registersKey } from '../core/ops/unchanged';
 import type { RunOptions, TargetRun } from './run';
@@ -36,6 +37,8 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
   private pending: { ready: Ready; postedAt: number } | undefined;
   /** The last stop's map, reused while its registers and tables are unchanged. */
   private readonly lastStop = new UnchangedTables<MapData>();
+  /** The last fold's subtrees, reused at a stop where only some tables changed. */
+  private readonly carry = new FoldCarry<unknown>();
   /** Last data / status / select / figures message posted (tests read it through the API). */
   lastPosted: ToWebview | undefined;
   /** Last changes message posted, and the last response (tests). */
@@ -111,7 +114,7 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
       const times = { ranges: 0, audit: 0, rows: 0 };
       const { value: data, reused } = await this.lastStop.get(r.session, `${registersKey(r.target.registers)};${max}`, async (session) => {
         // One fold over the tables for both (each shared subtree decoded once): audit 0 apart.
-        const { ranges, report } = await session.rangesAndAudit({ signal });
+        const { ranges, report } = await session.rangesAndAudit({ signal, carry: this.carry });
         const t1 = performance.now();
         const d = buildMapData(ranges.length > max ? ranges.slice(0, max) : ranges, report, regionLabeler(r.space, ranges, session.memory.ram));
         times.ranges = t1 - t0;
