@@ -85,8 +85,9 @@ export class FoldCarry<S> {
     for (const r of [...this.kept.keys()]) if (!roots.includes(r)) this.kept.delete(r);
   }
 
-  forget(): void {
-    this.kept.clear();
+  /** Nothing kept for this root (its root table could not be read). */
+  drop(root: Root): void {
+    this.kept.delete(root);
   }
 
   /** The previous fold's entries of `root` and whether a table of it reads the same now. */
@@ -246,7 +247,7 @@ export function foldLoaded<S>(
     return visit(start.pa, start.level, start.base, start.allowed, start.inherited, new Set()).summary;
   }
   if (!d.rootOk()) {
-    carry?.forget();
+    carry?.drop(root);
     return undefined;
   }
   const out = visit(root.tablePa, 0, 0, Perm.All, 0, new Set()).summary;

@@ -22,6 +22,20 @@ export interface Ready {
 }
 
 /** The cost of one stop (or refresh) to ptview, apart from the adapter's own work. */
+/**
+ * Building the map: merged ranges with the audit (one fold: ranges, the tables' reads included),
+ * or each apart; rows; reused: the previous stop's map (no table changed); fold: the fold alone
+ * (tables loaded), with the subtrees taken from the last stop and those decoded again.
+ */
+export interface MapTiming {
+  ranges: number;
+  audit: number;
+  rows: number;
+  reused?: boolean;
+  fold?: number;
+  subtrees?: { carried: number; decoded: number };
+}
+
 export interface StopTiming {
   /** Date.now() when the stop (or refresh) arrived. */
   readonly stoppedAt: number;
@@ -31,15 +45,14 @@ export interface StopTiming {
   openMs: number;
   /** In the Page Tables view's getChildren for this stop (sections may overlap the map's). */
   treeMs: number;
-  /** Building the map: merged ranges with the audit (one fold: ranges), or each apart; rows; reused: the previous stop's map (no table changed). */
-  map?: { ranges: number; audit: number; rows: number; reused?: boolean };
+  map?: MapTiming;
 }
 
 export interface StopFigures {
   stoppedAt: number;
   openMs: number;
   treeMs: number;
-  map?: { ranges: number; audit: number; rows: number; reused?: boolean };
+  map?: MapTiming;
   /** Wall-clock ms the adapter was answering ptview's requests in this stop, and how many. */
   adapterMs: number;
   requests: number;
@@ -60,10 +73,15 @@ export function stopFigures(r: Ready): StopFigures {
   };
 }
 
+/** The fold alone and how many subtrees it took from the last stop. */
+export function foldText(m: MapTiming): string {
+  return m.fold === undefined ? '' : `; fold ${m.fold.toFixed(0)} ms${m.subtrees ? `, ${m.subtrees.carried} subtrees from the last stop, ${m.subtrees.decoded} decoded` : ''}`;
+}
+
 /** One line for the output channel and the e2e figures. */
 export function stopFiguresText(f: StopFigures, drawnAt?: number): string {
   const r = (x: number) => x.toFixed(0);
-  const map = !f.map ? '' : f.map.reused ? `, map ${r(f.map.ranges)} ms (no table changed: the last stop's map)` : `, map ${r(f.map.ranges + f.map.audit + f.map.rows)} ms (ranges${f.map.audit ? '' : ' and audit'} ${r(f.map.ranges)}${f.map.audit ? `, audit ${r(f.map.audit)}` : ''}, rows ${r(f.map.rows)})`;
+  const map = !f.map ? '' : f.map.reused ? `, map ${r(f.map.ranges)} ms (no table changed: the last stop's map)` : `, map ${r(f.map.ranges + f.map.audit + f.map.rows)} ms (ranges${f.map.audit ? '' : ' and audit'} ${r(f.map.ranges)}${f.map.audit ? `, audit ${r(f.map.audit)}` : ''}, rows ${r(f.map.rows)}${foldText(f.map)})`;
   const drawn = drawnAt !== undefined ? `; map drawn ${r(drawnAt - f.stoppedAt)} ms after the stop` : '';
   return `stop: ptview's own work ${r(f.ownMs)} ms beside the adapter's ${r(f.adapterMs)} ms for ${f.requests} requests (open ${r(f.openMs)} ms, tree ${r(f.treeMs)} ms${map}); extension host CPU ${r(f.hostCpuMs)} ms${drawn}`;
 }
