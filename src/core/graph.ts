@@ -9,13 +9,6 @@
 // path; a memo entry therefore records which tables the subtree references and which of those
 // were on the path when it was computed, and is reused only where the same ones are.
 //
-// Across stops (FoldCarry): a subtree's entry is kept for the next stop's fold of the same root
-// and reused there when its table and every table it references read byte for byte the same
-// (its result is a function of those bytes, the root, the RAM layout and the path conditions
-// above, which the entry records), so a stop where a few tables changed refolds only the paths
-// from the root to them. Its diagnostics are kept with it (relative to its span) and reported
-// again on reuse, through the same one-report-per-entry filter.
-//
 // Entries are scanned by the one descent (descent.ts) the leaf walk uses too, so a fold and a
 // leaf walk agree: test/unit/core/graph.test.ts checks merged ranges both ways.
 import { Perm, levelSize } from './format';
@@ -23,7 +16,6 @@ import { upperHalfStart } from './ops/filter';
 import { MergedRange, MERGE_KEY_FLAGS } from './ops/merge';
 import { Root } from './space';
 import { Descent } from './descent';
-import { MemoryReadError, RamRange } from './memory';
 import { Diagnostic, Leaf, TableStore, WalkOptions, loadTables } from './walker';
 
 /** How one operation summarises a table's span (counts, merged ranges, …). */
@@ -44,81 +36,12 @@ export interface FoldOptions extends Pick<WalkOptions, 'range' | 'signal'> {
   diagnostic?(d: Diagnostic): void;
 }
 
-/** FoldOptions with the previous stop's subtrees to reuse (whole roots only: no range). */
-export interface CarryOptions<S> extends FoldOptions {
-  carry?: FoldCarry<S>;
-}
-
 interface Memo<S> {
   summary: S;
   /** Every table PA the subtree's table entries point to. */
   refs: Set<number>;
   /** Those of refs that were on the descent path above the subtree when it was computed. */
   onPath: number[];
-  /** With a carry: the subtree's diagnostics, one per entry, linear relative to its span. */
-  diags?: Diagnostic[];
-}
-
-interface Carried<S> {
-  memo: Map<string, Memo<S>[]>;
-  tables: ReadonlyMap<number, Uint32Array | MemoryReadError>;
-}
-
-const diagKey = (d: Diagnostic): string => `${d.kind}:${d.tablePa}:${d.level}:${d.index}`;
-
-/**
- * The subtrees of the last fold of each root, kept for the next stop (see the header). One carry
- * serves one algebra (what it summarises must not change between folds) and Root objects: a
- * root is matched by identity, so a caller that rebuilds equal roots at every stop gets nothing
- * reused. Only the roots of the last fold() are kept.
- */
-export class FoldCarry<S> {
-  private kept = new Map<Root, Carried<S>>();
-  private ram: readonly RamRange[] = [];
-  /** Subtrees reused from the previous stop and computed afresh in the last fold (figures). */
-  readonly last = { reused: 0, computed: 0 };
-
-  /** Keeps only these roots (called before a fold of all of them). */
-  retain(roots: readonly Root[]): void {
-    this.last.reused = 0;
-    this.last.computed = 0;
-    for (const r of [...this.kept.keys()]) if (!roots.includes(r)) this.kept.delete(r);
-  }
-
-  /** Nothing kept for this root (its root table could not be read). */
-  drop(root: Root): void {
-    this.kept.delete(root);
-  }
-
-  /** The previous fold's entries of `root` and whether a table of it reads the same now. */
-  begin(root: Root, store: TableStore): { memo: Map<string, Memo<S>[]>; same: (pa: number) => boolean } | undefined {
-    const ram = store.memory.ram;
-    if (ram.length !== this.ram.length || ram.some((r, i) => r.start !== this.ram[i].start || r.end !== this.ram[i].end)) {
-      this.kept.clear();
-      this.ram = ram;
-    }
-    const k = this.kept.get(root);
-    if (!k) return undefined;
-    // A table that could not be read then and reads now adds a subtree under an unchanged entry.
-    for (const [pa, t] of k.tables) if (t instanceof MemoryReadError && store.get(pa) instanceof Uint32Array) return undefined;
-    const known = new Map<number, boolean>();
-    const same = (pa: number): boolean => {
-      let v = known.get(pa);
-      if (v === undefined) {
-        const was = k.tables.get(pa);
-        const now = store.get(pa);
-        v = was instanceof Uint32Array && now instanceof Uint32Array && was.length === now.length &&
-          Buffer.from(was.buffer, was.byteOffset, was.byteLength).equals(Buffer.from(now.buffer, now.byteOffset, now.byteLength));
-        known.set(pa, v);
-      }
-      return v;
-    };
-    return { memo: k.memo, same };
-  }
-
-  end(root: Root, store: TableStore, memo: Map<string, Memo<S>[]>): void {
-    this.kept.set(root, { memo, tables: store.loaded() });
-  }
 }
 
 /**
@@ -127,11 +50,10 @@ export class FoldCarry<S> {
  * root table when given.
  */
 export function foldLoaded<S>(
-  root: Root, store: TableStore, alg: FoldAlgebra<S>, opts: CarryOptions<S> = {},
+  root: Root, store: TableStore, alg: FoldAlgebra<S>, opts: FoldOptions = {},
   start?: { pa: number; level: number; base: number; allowed: number; inherited: number; above?: readonly number[] },
 ): S | undefined {
   const range = opts.range;
-  const carry = range || start ? undefined : opts.carry;
   // One report per problem entry (table, level, index), however many paths or rights reach it.
   const reported = new Set<string>();
   const onDiag = opts.diagnostic && ((d: Diagnostic): void => {
@@ -141,124 +63,72 @@ export function foldLoaded<S>(
     opts.diagnostic!(d);
   });
   const memo = new Map<string, Memo<S>[]>();
-  const prev = carry?.begin(root, store);
-  // The summary and references of the table being scanned (restored after each child); with a
-  // carry, its diagnostics (one per entry, linear relative to its span) too.
+  // The summary and references of the table being scanned (restored after each child).
   let cur: S;
   let curRefs: Set<number>;
-  let curBase = 0;
-  let curDiags: Diagnostic[] | undefined;
-  let curDiagKeys: Set<string> | undefined;
-  const keep = (dg: Diagnostic, shift: number): void => {
-    const k = diagKey(dg);
-    if (curDiagKeys?.has(k)) return;
-    (curDiagKeys ??= new Set()).add(k);
-    (curDiags ??= []).push(shift === 0 ? dg : { ...dg, linear: dg.linear + shift });
-  };
   const d: Descent = new Descent(root, store, {
     run: alg.countOnly ? undefined : (first, count, contig, lastPa) => alg.run(cur, first, count, contig, lastPa),
     count: alg.countOnly ? (n) => alg.run(cur, undefined as unknown as Leaf, n, false, 0) : undefined,
-    diagnostic: carry ? (dg) => {
-      keep(dg, -curBase);
-      onDiag?.(dg);
-    } : onDiag,
+    diagnostic: onDiag,
     ref: (pa) => curRefs.add(pa),
     child: (c) => {
       // Only a child wholly inside the range has a summary independent of where it sits.
       const whole = !range || (c.linear >= range[0] && c.linear + levelSize(root.format, c.level - 1) <= range[1]);
       const key = `${c.pa}:${c.level}:${c.allowed}:${c.inherited}`;
-      let hit = whole ? lookup(memo, key) : undefined;
-      if (!hit && prev) {
-        hit = lookup(prev.memo, key, prev.same);
-        if (hit) {
-          // Computed at the last stop from the same bytes: its diagnostics are this stop's too.
-          carry!.last.reused++;
-          remember(key, hit);
-          if (hit.diags && onDiag) for (const dg of hit.diags) onDiag({ ...dg, root, linear: dg.linear + c.linear });
-        }
-      }
+      const hit = whole ? lookup(key) : undefined;
       if (hit) {
         alg.append(cur, hit.summary, c.offset);
         for (const r of hit.refs) curRefs.add(r);
-        if (hit.diags) for (const dg of hit.diags) keep(dg, c.offset);
         return;
       }
-      if (carry) carry.last.computed++;
       const childRefs = new Set<number>();
-      const { summary: child, diags } = visit(c.pa, c.level, c.linear, c.allowed, c.inherited, childRefs);
-      if (whole) remember(key, { summary: child, refs: childRefs, onPath: d.ancestors.filter((a) => childRefs.has(a)), diags });
+      const child = visit(c.pa, c.level, c.linear, c.allowed, c.inherited, childRefs);
+      if (whole) {
+        const entry: Memo<S> = { summary: child, refs: childRefs, onPath: d.ancestors.filter((a) => childRefs.has(a)) };
+        const list = memo.get(key);
+        if (list) list.push(entry);
+        else memo.set(key, [entry]);
+      }
       alg.append(cur, child, c.offset);
       for (const r of childRefs) curRefs.add(r);
-      if (diags) for (const dg of diags) keep(dg, c.offset);
     },
   }, { range, signal: opts.signal, contiguousRuns: alg.contiguousRuns === true, relative: true });
 
-  const remember = (key: string, entry: Memo<S>): void => {
+  const lookup = (key: string): Memo<S> | undefined => {
     const list = memo.get(key);
-    if (list) list.push(entry);
-    else memo.set(key, [entry]);
-  };
-
-  // An entry holds where the tables on the path above reference the same ones it references;
-  // one from the last stop also needs its table and every table it references unchanged.
-  const lookup = (from: Map<string, Memo<S>[]>, key: string, same?: (pa: number) => boolean): Memo<S> | undefined => {
-    const list = from.get(key);
     if (!list) return undefined;
     const ancestors = d.ancestors;
     for (const m of list) {
       let hits = 0;
       for (const a of ancestors) if (m.refs.has(a)) hits++;
-      if (hits !== m.onPath.length || !m.onPath.every((a) => ancestors.includes(a))) continue;
-      if (same) {
-        if (!same(Number(key.slice(0, key.indexOf(':'))))) return undefined;
-        let ok = true;
-        for (const r of m.refs) if (!same(r)) { ok = false; break; }
-        if (!ok) continue;
-      }
-      return m;
+      if (hits === m.onPath.length && m.onPath.every((a) => ancestors.includes(a))) return m;
     }
     return undefined;
   };
 
-  const visit = (pa: number, level: number, base: number, allowed: number, inh: number, refs: Set<number>): { summary: S; diags?: Diagnostic[] } => {
+  const visit = (pa: number, level: number, base: number, allowed: number, inh: number, refs: Set<number>): S => {
     const s = alg.empty(level);
     const savedS = cur;
     const savedRefs = curRefs;
-    const savedBase = curBase;
-    const savedDiags = curDiags;
-    const savedKeys = curDiagKeys;
     cur = s;
     curRefs = refs;
-    curBase = base;
-    curDiags = undefined;
-    curDiagKeys = undefined;
     d.table(pa, level, base, allowed, inh, undefined);
-    const diags = curDiags;
     cur = savedS;
     curRefs = savedRefs;
-    curBase = savedBase;
-    curDiags = savedDiags;
-    curDiagKeys = savedKeys;
-    return { summary: s, diags };
+    return s;
   };
   if (start) {
     // A subtree: the tables above it are on the descent path (a reference back to one is recursive).
     for (const a of start.above ?? []) d.ancestors.push(a);
-    return visit(start.pa, start.level, start.base, start.allowed, start.inherited, new Set()).summary;
+    return visit(start.pa, start.level, start.base, start.allowed, start.inherited, new Set());
   }
-  if (!d.rootOk()) {
-    carry?.drop(root);
-    return undefined;
-  }
-  const out = visit(root.tablePa, 0, 0, Perm.All, 0, new Set()).summary;
-  carry?.end(root, store, memo);
-  return out;
+  if (!d.rootOk()) return undefined;
+  return visit(root.tablePa, 0, 0, Perm.All, 0, new Set());
 }
 
 /** Loads the roots' tables (each once) and folds each root. */
-export async function fold<S>(roots: readonly Root[], store: TableStore, alg: FoldAlgebra<S>, opts: CarryOptions<S> = {}): Promise<(S | undefined)[]> {
+export async function fold<S>(roots: readonly Root[], store: TableStore, alg: FoldAlgebra<S>, opts: FoldOptions = {}): Promise<(S | undefined)[]> {
   await loadTables(roots, store, opts);
-  opts.carry?.retain(roots);
   return roots.map((r) => foldLoaded(r, store, alg, opts));
 }
 

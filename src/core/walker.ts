@@ -105,11 +105,6 @@ export class TableStore {
     return this.tables.get(pa);
   }
 
-  /** Every table loaded so far (never changed once loaded: a later stop compares with them). */
-  loaded(): ReadonlyMap<number, Uint32Array | MemoryReadError> {
-    return this.tables;
-  }
-
   /** Fetches every not-yet-loaded table in one batch. */
   async load(reqs: readonly ReadRequest[], signal?: AbortSignal): Promise<void> {
     const todo: ReadRequest[] = [];

@@ -3,7 +3,6 @@
 // of that stop shares the session's table store, so each table is read once per stop.
 import { spaceFromRegisters } from '../core/formats';
 import { PageTableSession } from '../core/ops/session';
-import { registersKey } from '../core/ops/unchanged';
 import { RecordingMemory } from '../core/sources/snapshot';
 import { AddressSpace } from '../core/space';
 import type { DapChannel, DapObserver, LiveOptions, LiveTarget, OpenLiveTarget } from '../debug/api';
@@ -22,20 +21,6 @@ export interface Ready {
 }
 
 /** The cost of one stop (or refresh) to ptview, apart from the adapter's own work. */
-/**
- * Building the map: merged ranges with the audit (one fold: ranges, the tables' reads included),
- * or each apart; rows; reused: the previous stop's map (no table changed); fold: the fold alone
- * (tables loaded), with the subtrees taken from the last stop and those decoded again.
- */
-export interface MapTiming {
-  ranges: number;
-  audit: number;
-  rows: number;
-  reused?: boolean;
-  fold?: number;
-  subtrees?: { carried: number; decoded: number };
-}
-
 export interface StopTiming {
   /** Date.now() when the stop (or refresh) arrived. */
   readonly stoppedAt: number;
@@ -45,14 +30,15 @@ export interface StopTiming {
   openMs: number;
   /** In the Page Tables view's getChildren for this stop (sections may overlap the map's). */
   treeMs: number;
-  map?: MapTiming;
+  /** Building the map: merged ranges with the audit (one fold: ranges), or each apart; rows; reused: the previous stop's map (no table changed). */
+  map?: { ranges: number; audit: number; rows: number; reused?: boolean };
 }
 
 export interface StopFigures {
   stoppedAt: number;
   openMs: number;
   treeMs: number;
-  map?: MapTiming;
+  map?: { ranges: number; audit: number; rows: number; reused?: boolean };
   /** Wall-clock ms the adapter was answering ptview's requests in this stop, and how many. */
   adapterMs: number;
   requests: number;
@@ -73,15 +59,10 @@ export function stopFigures(r: Ready): StopFigures {
   };
 }
 
-/** The fold alone and how many subtrees it took from the last stop. */
-export function foldText(m: MapTiming): string {
-  return m.fold === undefined ? '' : `; fold ${m.fold.toFixed(0)} ms${m.subtrees ? `, ${m.subtrees.carried} subtrees from the last stop, ${m.subtrees.decoded} decoded` : ''}`;
-}
-
 /** One line for the output channel and the e2e figures. */
 export function stopFiguresText(f: StopFigures, drawnAt?: number): string {
   const r = (x: number) => x.toFixed(0);
-  const map = !f.map ? '' : f.map.reused ? `, map ${r(f.map.ranges)} ms (no table changed: the last stop's map)` : `, map ${r(f.map.ranges + f.map.audit + f.map.rows)} ms (ranges${f.map.audit ? '' : ' and audit'} ${r(f.map.ranges)}${f.map.audit ? `, audit ${r(f.map.audit)}` : ''}, rows ${r(f.map.rows)}${foldText(f.map)})`;
+  const map = !f.map ? '' : f.map.reused ? `, map ${r(f.map.ranges)} ms (no table changed: the last stop's map)` : `, map ${r(f.map.ranges + f.map.audit + f.map.rows)} ms (ranges${f.map.audit ? '' : ' and audit'} ${r(f.map.ranges)}${f.map.audit ? `, audit ${r(f.map.audit)}` : ''}, rows ${r(f.map.rows)})`;
   const drawn = drawnAt !== undefined ? `; map drawn ${r(drawnAt - f.stoppedAt)} ms after the stop` : '';
   return `stop: ptview's own work ${r(f.ownMs)} ms beside the adapter's ${r(f.adapterMs)} ms for ${f.requests} requests (open ${r(f.openMs)} ms, tree ${r(f.treeMs)} ms${map}); extension host CPU ${r(f.hostCpuMs)} ms${drawn}`;
 }
@@ -116,9 +97,6 @@ interface Entry {
   ready?: Ready;
   opening?: Promise<Ready>;
   failure?: State;
-  /** The last stop's address space, kept while the paging registers are the same (its roots are
-   * what the map's fold carry matches subtrees by). */
-  space?: { key: string; space: AddressSpace };
 }
 
 const NO_MEMORY: ReadonlySet<LiveAccessError['kind']> = new Set(['no-memory-access', 'no-registers', 'unsupported-adapter']);
@@ -301,9 +279,7 @@ export class TargetController {
         if (this.sessions.has(e.id) && e.run === 'stopped') return await this.ready(signal);
         throw new LiveAccessError('running', 'the target ran while its page tables were being read');
       }
-      const key = `${target.arch};${registersKey(target.registers)}`;
-      const space = e.space?.key === key ? e.space.space : spaceFromRegisters(target.arch, target.registers);
-      e.space = { key, space };
+      const space = spaceFromRegisters(target.arch, target.registers);
       const timing: StopTiming = { stoppedAt: e.since.at, cpuAtStop: e.since.cpu, openMs: Date.now() - e.since.at, treeMs: 0 };
       const ready: Ready = { target, space, session: stopSession(space, target), generation: ++this.gen, timing };
       e.ready = ready;

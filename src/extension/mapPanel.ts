@@ -4,12 +4,10 @@
 // restores the panel after a reload.
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import { FoldCarry } from '../core/graph';
 import { regionLabeler } from '../core/ops/regions';
 import { UnchangedTables, registersKey } from '../core/ops/unchanged';
-import { loadTables } from '../core/walker';
 import type { RunOptions, TargetRun } from './run';
-import { MapTiming, Ready, TargetController, stopFigures, stopFiguresText } from './controller';
+import { Ready, TargetController, stopFigures, stopFiguresText } from './controller';
 import { MAP_VIEW_TYPE } from './ids';
 import { MapData, buildMapData, exportCsv, exportJson } from './mapData';
 import { DrawnFigures, FromWebview, MapChanges, MapRequest, ToWebview, TraceResult } from './protocol';
@@ -38,8 +36,6 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
   private pending: { ready: Ready; postedAt: number } | undefined;
   /** The last stop's map, reused while its registers and tables are unchanged. */
   private readonly lastStop = new UnchangedTables<MapData>();
-  /** The last fold's subtrees, reused at a stop where only some tables changed. */
-  private readonly carry = new FoldCarry<unknown>();
   /** Last data / status / select / figures message posted (tests read it through the API). */
   lastPosted: ToWebview | undefined;
   /** Last changes message posted, and the last response (tests). */
@@ -112,15 +108,11 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
       if (this.data?.generation === r.generation) return this.data.data;
       const max = viewSettings().mapMaxRows;
       const t0 = performance.now();
-      const times: MapTiming = { ranges: 0, audit: 0, rows: 0 };
+      const times = { ranges: 0, audit: 0, rows: 0 };
       const { value: data, reused } = await this.lastStop.get(r.session, `${registersKey(r.target.registers)};${max}`, async (session) => {
         // One fold over the tables for both (each shared subtree decoded once): audit 0 apart.
-        await loadTables(session.space.roots, session.store, { signal });
-        const f0 = performance.now();
-        const { ranges, report } = await session.rangesAndAudit({ signal, carry: this.carry });
+        const { ranges, report } = await session.rangesAndAudit({ signal });
         const t1 = performance.now();
-        times.fold = t1 - f0;
-        times.subtrees = { carried: this.carry.last.reused, decoded: this.carry.last.computed };
         const d = buildMapData(ranges.length > max ? ranges.slice(0, max) : ranges, report, regionLabeler(r.space, ranges, session.memory.ram));
         times.ranges = t1 - t0;
         times.rows = performance.now() - t1;

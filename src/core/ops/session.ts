@@ -1,6 +1,6 @@
 // One stop of a target: an address space, its memory, and one table store shared by every
 // operation (walk, ranges, translate, aliases, audit), so each table is read once per stop.
-import { Expansion, ExpansionError, FoldAlgebra, FoldCarry, FoldLimitError, MAX_RANGES, expansion, fold, leafChunks } from '../graph';
+import { Expansion, ExpansionError, FoldAlgebra, FoldLimitError, MAX_RANGES, expansion, fold, leafChunks } from '../graph';
 import { PhysicalMemory } from '../memory';
 import { AddressSpace } from '../space';
 import { Diagnostic, Leaf, TableStore, loadTables, walk } from '../walker';
@@ -125,7 +125,7 @@ export class PageTableSession {
    * referenced. Beyond the audit's leaf bound or the range bound, the two separately (which then
    * refuse or summarise as they do).
    */
-  async rangesAndAudit(opts: { signal?: AbortSignal; carry?: RangesAuditCarry } = {}): Promise<{ ranges: MergedRange[]; report: AuditReport }> {
+  async rangesAndAudit(opts: { signal?: AbortSignal } = {}): Promise<{ ranges: MergedRange[]; report: AuditReport }> {
     const size = await this.expansion(opts);
     if (size.leaves <= AUDIT_LEAF_LIMIT && size.tables <= AUDIT_LEAF_LIMIT) {
       const diags: Diagnostic[] = [];
@@ -137,8 +137,7 @@ export class PageTableSession {
       };
       try {
         const both = pair(repeatMergeAlgebra({ maxRanges: MAX_RANGES }), auditAlgebra(this.memory.ram));
-        const carry = opts.carry as FoldCarry<ReturnType<typeof both.empty>> | undefined;
-        const sums = await fold(this.space.roots, this.store, both, { signal: opts.signal, diagnostic: onDiag, carry });
+        const sums = await fold(this.space.roots, this.store, both, { signal: opts.signal, diagnostic: onDiag });
         const ranges: MergedRange[] = [];
         for (const s of sums) if (s) for (const r of s[0].ranges) ranges.push(r);
         return { ranges, report: auditFromSummaries(this.space.roots, sums.map((s) => s?.[1]), diags) };
@@ -149,12 +148,6 @@ export class PageTableSession {
     return { ranges: await this.ranges(opts), report: await this.audit(opts) };
   }
 }
-
-/**
- * rangesAndAudit()'s subtrees of one stop, reused at the next (graph.ts FoldCarry): keep one per
- * view over stops, with the same AddressSpace (its roots are matched by identity).
- */
-export type RangesAuditCarry = FoldCarry<unknown>;
 
 /** Two folds in one pass (runs split wherever either needs). */
 function pair<A, B>(a: FoldAlgebra<A>, b: FoldAlgebra<B>): FoldAlgebra<[A, B]> {

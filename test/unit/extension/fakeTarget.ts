@@ -60,13 +60,11 @@ export function fakeOpener() {
     made,
     fail: undefined as LiveAccessError | undefined,
     gate: undefined as Promise<void> | undefined,
-    /** The registers of the targets opened from now on (default X86_REGS). */
-    registers: undefined as typeof X86_REGS | undefined,
     open: (async (channel, observer, options) => {
       calls.push({ channel, observer, options });
       if (ctl.gate) await ctl.gate;
       if (ctl.fail) throw ctl.fail;
-      const t = new FakeTarget(undefined, ctl.registers ?? X86_REGS);
+      const t = new FakeTarget();
       made.push(t);
       return t;
     }) as OpenLiveTarget,
