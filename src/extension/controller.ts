@@ -21,6 +21,19 @@ export interface Ready {
 }
 
 /** The cost of one stop (or refresh) to ptview, apart from the adapter's own work. */
+/**
+ * Building the map: merged ranges with the audit (one fold: ranges, the tables' reads and
+ * comparison included), or each apart; rows; reused: the previous stop's map (no table changed);
+ * fold: ranges and audit alone, the tables already loaded (CPU, apart from the reads).
+ */
+export interface MapTiming {
+  ranges: number;
+  audit: number;
+  rows: number;
+  reused?: boolean;
+  fold?: number;
+}
+
 export interface StopTiming {
   /** Date.now() when the stop (or refresh) arrived. */
   readonly stoppedAt: number;
@@ -30,15 +43,14 @@ export interface StopTiming {
   openMs: number;
   /** In the Page Tables view's getChildren for this stop (sections may overlap the map's). */
   treeMs: number;
-  /** Building the map: merged ranges with the audit (one fold: ranges), or each apart; rows; reused: the previous stop's map (no table changed). */
-  map?: { ranges: number; audit: number; rows: number; reused?: boolean };
+  map?: MapTiming;
 }
 
 export interface StopFigures {
   stoppedAt: number;
   openMs: number;
   treeMs: number;
-  map?: { ranges: number; audit: number; rows: number; reused?: boolean };
+  map?: MapTiming;
   /** Wall-clock ms the adapter was answering ptview's requests in this stop, and how many. */
   adapterMs: number;
   requests: number;
@@ -62,7 +74,7 @@ export function stopFigures(r: Ready): StopFigures {
 /** One line for the output channel and the e2e figures. */
 export function stopFiguresText(f: StopFigures, drawnAt?: number): string {
   const r = (x: number) => x.toFixed(0);
-  const map = !f.map ? '' : f.map.reused ? `, map ${r(f.map.ranges)} ms (no table changed: the last stop's map)` : `, map ${r(f.map.ranges + f.map.audit + f.map.rows)} ms (ranges${f.map.audit ? '' : ' and audit'} ${r(f.map.ranges)}${f.map.audit ? `, audit ${r(f.map.audit)}` : ''}, rows ${r(f.map.rows)})`;
+  const map = !f.map ? '' : f.map.reused ? `, map ${r(f.map.ranges)} ms (no table changed: the last stop's map)` : `, map ${r(f.map.ranges + f.map.audit + f.map.rows)} ms (ranges${f.map.audit ? '' : ' and audit'} ${r(f.map.ranges)}${f.map.audit ? `, audit ${r(f.map.audit)}` : ''}, rows ${r(f.map.rows)}${f.map.fold === undefined ? '' : `; fold ${r(f.map.fold)}`})`;
   const drawn = drawnAt !== undefined ? `; map drawn ${r(drawnAt - f.stoppedAt)} ms after the stop` : '';
   return `stop: ptview's own work ${r(f.ownMs)} ms beside the adapter's ${r(f.adapterMs)} ms for ${f.requests} requests (open ${r(f.openMs)} ms, tree ${r(f.treeMs)} ms${map}); extension host CPU ${r(f.hostCpuMs)} ms${drawn}`;
 }
