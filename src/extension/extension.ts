@@ -39,8 +39,10 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
   });
   deps.maps = maps;
   const status = new StatusBar();
-  const changes = new StopChanges(controller, tree, maps, output);
+  // Groups after the roots, in this order: what the user watches (a few rows), then what changed
+  // since the last stop (can be long; its rows would push the watches out of sight).
   const watches = new TranslationWatches(controller, tree, output);
+  const changes = new StopChanges(controller, tree, maps, output);
   let lastKind = 'none';
 
   ctx.subscriptions.push(

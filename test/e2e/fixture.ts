@@ -5,7 +5,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Locator, Page, test as base, expect } from '@playwright/test';
+import { FrameLocator, Locator, Page, test as base, expect } from '@playwright/test';
 import type { Oracle } from './host/oracle';
 
 export const REPO = path.resolve(__dirname, '../..');
@@ -303,4 +303,19 @@ export async function startConfiguration(page: Page, name: string): Promise<void
     }
   }
   await toolbar(page).waitFor({ timeout: 60_000 });
+}
+
+/**
+ * Turns every map filter off. The map keeps its filters in the webview's state (as a user
+ * expects across stops and reloads), so a spec that filters starts from none: the workbench,
+ * and with it the map, is shared by the specs of a worker.
+ */
+export async function clearMapFilters(frame: FrameLocator): Promise<void> {
+  for (const id of ['f-w', 'f-x', 'f-u', 'f-wx', 'f-findings', 'f-changed']) {
+    const box = frame.locator(`#${id}`);
+    const checked = () => box.evaluate((e) => (e as unknown as { checked?: boolean }).checked === true);
+    if (await checked()) await box.click();
+    await expect.poll(checked).toBe(false);
+  }
+  for (const id of ['f-va', 'f-pa', 'f-text']) await frame.locator(`#${id} input`).fill('');
 }

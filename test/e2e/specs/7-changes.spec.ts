@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Locator, Page } from '@playwright/test';
 import { badge, changeRows, rowByLabel, showPageTables } from '../changesView';
-import { REPO, errorNotifications, expect, runCommand, shot, startConfiguration, stopAllSessions, test } from '../fixture';
+import { REPO, clearMapFilters, errorNotifications, expect, runCommand, shot, startConfiguration, stopAllSessions, test } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
@@ -160,6 +160,7 @@ test('continuing over the guest\'s page-table edits: the view lists exactly ptvi
     await expect(frame.locator('body')).toHaveAttribute('data-changes', String(want.length), { timeout: 60_000 });
     await expect(frame.locator('#summary')).toContainText(`${want.length} changes since the last stop (#1)`);
     await expect(frame.locator('#summary')).toContainText('1 removed');
+    await clearMapFilters(frame);
     await frame.locator('#f-changed').click();
     const visible = frame.locator('#spacer .row:not([hidden])');
     await expect(visible.first()).toBeVisible({ timeout: 20_000 });

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Page } from '@playwright/test';
-import { REPO, errorNotifications, expect, runCommand, shot, startConfiguration, stopAllSessions, test } from '../fixture';
+import { REPO, clearMapFilters, errorNotifications, expect, runCommand, shot, startConfiguration, stopAllSessions, test } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
@@ -95,6 +95,7 @@ test('Break When Translation Changes: the guest stops at the store that maps the
     await runCommand(page, 'ptview: Show Address-Space Map');
     const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
     await frame.locator('body[data-status="ready"]').waitFor({ timeout: 60_000 });
+    await clearMapFilters(frame);
     await frame.locator('#f-va input').fill('0x12d000+0x1000');
     const rows = frame.locator('#spacer .row:not([hidden])');
     await expect(rows).toHaveCount(1);
