@@ -112,12 +112,21 @@ test('two debug sessions at once (two guests): the view shows the active one, ea
     const callStackHeader = page.locator('.pane-header', { hasText: /^call stack/i }).first();
     if ((await callStackHeader.getAttribute('aria-expanded')) !== 'true') await callStackHeader.click();
     const sessionRow = (name: string) => page.locator('.debug-call-stack .monaco-list-row', { hasText: name }).first();
-    await sessionRow('QEMU 5-level guest').click();
+    // Selects a session in the Call Stack until VS Code focuses it (the debug toolbar's session
+    // picker names it): a click on a session still starting selects the row but not the session.
+    const focusSession = async (name: string) => {
+      const picker = page.locator('.debug-toolbar select.monaco-select-box').first();
+      await expect(async () => {
+        await sessionRow(name).click();
+        await expect.poll(() => picker.evaluate((e) => { const sel = e as HTMLSelectElement; return sel.options[sel.selectedIndex]?.text ?? ''; }), { timeout: 3_000 }).toContain(name);
+      }).toPass({ timeout: 30_000 });
+    };
+    await focusSession('QEMU 5-level guest');
     await expect(pane.locator('.welcome-view-content')).toContainText('Pause it to inspect', { timeout: 30_000 });
     await pauseAndCheckTree(page, pane, cr3b, '5-level');
     await shot(page, 'two-sessions');
     // Back to the first session: the view shows its tables again.
-    await sessionRow('QEMU x86-64 guest').click();
+    await focusSession('QEMU x86-64 guest');
     const root = treeRow(pane, /^CR3 /);
     await expect(root.locator('.label-name')).toHaveText(`CR3 ${cr3a}`, { timeout: 30_000 });
     expect(await errorNotifications(page)).toEqual([]);
