@@ -148,10 +148,18 @@ interface Run {
   readonly end: number;
 }
 
+// The table entries of each table of a store, decoded once per store (a store is one stop and
+// its tables never change): the stop diffed as the new side is the old side of the next diff.
+const KIDS = new WeakMap<TableStore, Map<string, Array<[number, number]>>>();
+
 /** The two stores of one root pair and what is memoised about them. */
 class Side {
-  private readonly kids = new Map<string, Array<[number, number]>>();
-  constructor(readonly store: TableStore, readonly other?: Side) {}
+  private readonly kids: Map<string, Array<[number, number]>>;
+  constructor(readonly store: TableStore, readonly other?: Side) {
+    let k = KIDS.get(store);
+    if (!k) KIDS.set(store, (k = new Map()));
+    this.kids = k;
+  }
 
   words(pa: number): Uint32Array | undefined {
     const w = this.store.get(pa);
