@@ -133,11 +133,17 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
     this.fire(false);
   }
 
-  /** Reads every table of this stop (once: the views share the store), keeps it, and diffs. */
+  /** Reads every table of this stop (once: the views share the store), keeps it, and diffs (after the map). */
   private async capture(id: string, generation: number): Promise<void> {
     let ready;
     try {
       ready = await this.controller.ready();
+      // The map of this stop first (it loads the tables into the stop's store, which this then
+      // finds loaded): the diff's decode would otherwise compete with the map's fold.
+      await this.maps.settled();
+      // And a macrotask later: the map's data leaves the extension host on a timer of VS Code's
+      // message writer (scheduled earlier, so it runs first), not behind the diff's decode.
+      await new Promise((r) => setTimeout(r, 0));
       if (ready.generation !== generation) return;
       await loadTables(ready.space.roots, ready.session.store);
     } catch (e) {
