@@ -137,9 +137,12 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
         // The tables loaded first (no read when they were compared already): the fold timed alone.
         await loadTables(session.space.roots, session.store, { signal });
         const f0 = performance.now();
+        const c0 = process.cpuUsage();
         const { ranges, report } = await session.rangesAndAudit({ signal });
         const t1 = performance.now();
+        const c1 = process.cpuUsage(c0);
         times.fold = t1 - f0;
+        times.foldCpu = (c1.user + c1.system) / 1000;
         const d = buildMapData(ranges.length > max ? ranges.slice(0, max) : ranges, report, regionLabeler(r.space, ranges, session.memory.ram));
         times.ranges = t1 - t0;
         times.rows = performance.now() - t1;
