@@ -142,8 +142,10 @@ export class TableStore {
   private async readBatch(todo: readonly ReadRequest[], signal?: AbortSignal): Promise<void> {
     const results = await this.memory.readMany(todo, signal);
     this.stats.readBatches++;
-    results.forEach((res, i) => {
-      const r = todo[i];
+    todo.forEach((r, i) => {
+      // Every address gets an answer, also from a source that returns too few: a load waiting for
+      // this batch would otherwise find the address unset and read it again, forever.
+      const res = results[i] ?? new MemoryReadError(r.addr, r.length, 'io', 'the memory source gave no answer for it');
       if (res instanceof MemoryReadError) {
         this.tables.set(r.addr, res);
         return;

@@ -63,6 +63,17 @@ describe('TableStore', () => {
     assert.equal(leaves.length, 8 + 1 + 8 + 1);
   });
 
+  it('ends when the source answers fewer reads than asked: the unanswered tables are read errors', async () => {
+    const mem = new SlowMemory(guest());
+    const short: PhysicalMemory = { ram: mem.ram, read: (a, n) => mem.read(a, n), readMany: async (reqs) => (await mem.readMany(reqs)).slice(0, 1) };
+    mem.release();
+    const store = new TableStore(short);
+    await Promise.all([store.load([{ addr: 0x2000 as never, length: 4096 }, { addr: 0x3000 as never, length: 4096 }]), store.table(0x3000 as never, 4096)]);
+    assert.ok(!(store.get(0x2000) instanceof MemoryReadError));
+    assert.ok(store.get(0x3000) instanceof MemoryReadError);
+    assert.equal(mem.count.get(0x3000), 1);
+  });
+
   it('reads what a concurrent load did not when that load was aborted', async () => {
     const mem = new SlowMemory(guest());
     const space = spaceFromRegisters('x86_64', long4(0x1000n));
