@@ -67,6 +67,8 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
   private readonly subs: vscode.Disposable[] = [];
   private lastGen = -1;
   private lastFired: Comparison | undefined;
+  /** The index whose marks the decorations show (undefined: none). */
+  private decorated: ChangeIndex | undefined;
   private groupShown = false;
   /**
    * The user opened the group: it then opens at every stop, until the user folds it (like the
@@ -197,7 +199,11 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
     if (!force && same) return;
     this.lastFired = c;
     void vscode.commands.executeCommand('setContext', CHANGES_CTX, this.activeCpu()?.pinned !== undefined);
-    this.decorationsChanged.fire(undefined);
+    // The marks are the index's: VS Code asks again for every row's decoration when told they
+    // changed, so only when the index did (not at "comparing…", which marks nothing either).
+    const index = this.index();
+    if (index !== this.decorated) this.decorationsChanged.fire(undefined);
+    this.decorated = index;
     // The group appearing or going is a change of the roots; otherwise only the group is redrawn
     // (the page-table rows keep their items: their marks come through the decorations above).
     const shown = c.kind !== 'none';
