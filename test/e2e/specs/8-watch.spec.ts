@@ -3,12 +3,13 @@
 // palette command watches 0xffffffff80008000, the guest runs, and it must stop right after the
 // store that maps that page (QEMU's own RIP, the instruction after `movl $0x108101,0x209040` in
 // the guest's binary); the Watched Translations group then shows PT[8] before → after, and
-// removing the watch takes it out of GDB.
+// removing the watch takes it out of GDB. The next two watches come from a map row's context menu
+// and from a tree leaf's.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Page } from '@playwright/test';
-import { REPO, errorNotifications, expect, runCommand, shot, startConfiguration, stopAllSessions, test } from '../fixture';
+import { REPO, clearMapFilters, clickMenuItem, errorNotifications, expect, runCommand, shot, startConfiguration, stopAllSessions, test } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
@@ -91,12 +92,17 @@ test('Break When Translation Changes: the guest stops at the store that maps the
     await watch.locator('.action-label.codicon-close').click();
     await expect(group).toHaveCount(0, { timeout: 15_000 });
 
-    // The range at 0x12d000 (unmapped next by the guest), from the palette. KNOWN GAP: the map row's
-    // context menu (webview/context) path is not exercised here: in full-suite runs its menu item
-    // click did nothing in 3 of 4 runs (never when this spec ran alone); see the README's e2e notes.
-    await runCommand(page, 'ptview: Break When Translation Changes…');
-    await page.locator('.quick-input-widget input').fill('0x12d000');
-    await page.locator('.quick-input-widget input').press('Enter');
+    // From a map row's context menu: the range at 0x12d000 (unmapped next by the guest).
+    await runCommand(page, 'ptview: Show Address-Space Map');
+    const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await frame.locator('body[data-status="ready"]').waitFor({ timeout: 60_000 });
+    await clearMapFilters(frame);
+    await frame.locator('#f-va input').fill('0x12d000+0x1000');
+    const rows = frame.locator('#spacer .row:not([hidden])');
+    await expect(rows).toHaveCount(1);
+    await expect(rows.first().locator('span').first()).toHaveText('0x12d000');
+    await rows.first().click({ button: 'right', timeout: 15_000 });
+    await clickMenuItem(page, 'Break When Translation Changes…');
     await expect(group).toBeVisible({ timeout: 30_000 });
     const watch2 = treeRow(pane, /^0x12d000$/);
     await expect(watch2.locator('.label-description')).toHaveText('PML4 → PDPT → PD → PT · 12 watchpoints', { timeout: 30_000 });
@@ -113,9 +119,17 @@ test('Break When Translation Changes: the guest stops at the store that maps the
     await watch2.hover();
     await watch2.locator('.action-label.codicon-close').click();
     await expect(group).toHaveCount(0, { timeout: 15_000 });
-    await runCommand(page, 'ptview: Break When Translation Changes…');
+    // This one from the tree: the block's leaf row (revealed from Translate's toast), its context menu.
+    await runCommand(page, 'ptview: Translate Virtual Address…');
     await page.locator('.quick-input-widget input').fill('0xa00000');
     await page.locator('.quick-input-widget input').press('Enter');
+    const toast = page.locator('.notifications-toasts .notification-list-item', { hasText: '→ 0xa00000' }).first();
+    await expect(toast).toBeVisible({ timeout: 60_000 });
+    await toast.locator('a, .monaco-button', { hasText: 'Reveal in Page Tables' }).first().click();
+    const leaf = pane.locator('.monaco-list-row.selected').first();
+    await expect(leaf.locator('.label-name')).toHaveText(/^0xa00000 2M /, { timeout: 30_000 });
+    await leaf.click({ button: 'right' });
+    await clickMenuItem(page, 'Break When Translation Changes…');
     const watch3 = treeRow(pane, /^0xa00000$/);
     await expect(watch3.locator('.label-description')).toHaveText('PML4 → PDPT → PD · 9 watchpoints', { timeout: 30_000 });
     await runCommand(page, 'Debug: Continue');
