@@ -188,6 +188,22 @@ export async function runCommand(page: Page, title: string, tries = 12): Promise
   throw new Error(`command '${title}' never appeared in the palette`);
 }
 
+/**
+ * Picks an item of the open context menu with the mouse. VS Code's menu items listen for the
+ * mouse-up only from 100 ms after the menu is drawn (BaseMenuActionViewItem in
+ * src/vs/base/browser/ui/menu/menu.ts: the release of the right-click that opened the menu must
+ * not pick an item), later still when the workbench is busy; a click before that does nothing and
+ * the menu stays open. So: click until the menu closes (the item ran, or it failed and said so).
+ */
+export async function clickMenuItem(page: Page, label: string): Promise<void> {
+  const item = page.locator('.context-view .action-label', { hasText: label });
+  await item.waitFor({ timeout: 15_000 });
+  await expect(async () => {
+    if (await item.isVisible()) await item.click({ timeout: 5_000 });
+    await expect(item).toBeHidden({ timeout: 1_000 });
+  }).toPass({ timeout: 30_000 });
+}
+
 export function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

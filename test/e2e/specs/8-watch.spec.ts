@@ -3,11 +3,12 @@
 // palette command watches 0xffffffff80008000, the guest runs, and it must stop right after the
 // store that maps that page (QEMU's own RIP, the instruction after `movl $0x108101,0x209040` in
 // the guest's binary); the Watched Translations group then shows PT[8] before → after, and
-// removing the watch takes it out of GDB.
+// removing the watch takes it out of GDB. The next two watches come from a map row's context menu
+// and from a tree leaf's.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Locator, Page } from '@playwright/test';
-import { REPO, errorNotifications, expect, runCommand, shot, stopAllSessions, test, withGdbConfig } from '../fixture';
+import { REPO, clearMapFilters, clickMenuItem, errorNotifications, expect, runCommand, shot, showView, stopAllSessions, test, treeRow, withGdbConfig } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
@@ -15,22 +16,6 @@ const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
 const oracles = require(path.join(REPO, 'build/test/harness/oracles.js'));
 
 test.describe.configure({ mode: 'serial' });
-
-async function showView(page: Page) {
-  await runCommand(page, 'View: Show Run and Debug');
-  const header = page.locator('.pane-header', { hasText: /page tables/i });
-  await header.waitFor();
-  for (const name of [/^variables/i, /^watch$/i, /^call stack/i, /^breakpoints/i]) {
-    const h = page.locator('.pane-header', { hasText: name }).first();
-    if ((await h.count()) && (await h.getAttribute('aria-expanded')) === 'true') await h.click({ force: true, timeout: 5000 }).catch(() => undefined);
-  }
-  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
-  return page.locator('.pane', { has: header });
-}
-
-function treeRow(pane: ReturnType<Page['locator']>, label: RegExp) {
-  return pane.locator('.monaco-list-row').filter({ has: pane.page().locator('.label-name', { hasText: label }) }).first();
-}
 
 /** The address of the instruction after the guest's first 32-bit store to `addr` (objdump of its binary). */
 function afterStoreTo(kernel: string, addr: number): string {
@@ -70,7 +55,7 @@ test('Break When Translation Changes: the guest stops at the store that maps the
   try {
     const kernel = await harness.buildGuest('x86-64-changes');
     await withGdbConfig(world, 'changes guest', run.gdbPort, async () => {
-      const pane = await showView(page);
+      const pane = await showView(page, { foldOthers: true });
       await runCommand(page, 'Debug: Pause');
       await expect(treeRow(pane, /^CR3 /)).toBeVisible({ timeout: 30_000 });
 
@@ -99,10 +84,17 @@ test('Break When Translation Changes: the guest stops at the store that maps the
       // Remove it with the row's inline action: the group goes.
       await unwatch(watch, group);
 
-      // The range at 0x12d000 (unmapped next by the guest), from the palette. KNOWN GAP: the map row's
-      // context menu (webview/context) path is not exercised here: in full-suite runs its menu item
-      // click did nothing in 3 of 4 runs (never when this spec ran alone); see the README's e2e notes.
-      await watchFromPalette(page, '0x12d000');
+      // From a map row's context menu: the range at 0x12d000 (unmapped next by the guest).
+      await runCommand(page, 'ptview: Show Address-Space Map');
+      const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+      await frame.locator('body[data-status="ready"]').waitFor({ timeout: 60_000 });
+      await clearMapFilters(frame);
+      await frame.locator('#f-va input').fill('0x12d000+0x1000');
+      const rows = frame.locator('#spacer .row:not([hidden])');
+      await expect(rows).toHaveCount(1);
+      await expect(rows.first().locator('span').first()).toHaveText('0x12d000');
+      await rows.first().click({ button: 'right', timeout: 15_000 });
+      await clickMenuItem(page, 'Break When Translation Changes…');
       await expect(group).toBeVisible({ timeout: 30_000 });
       const watch2 = treeRow(pane, /^0x12d000$/);
       await expect(watch2.locator('.label-description')).toHaveText('PML4 → PDPT → PD → PT · 12 watchpoints', { timeout: 30_000 });
@@ -117,7 +109,17 @@ test('Break When Translation Changes: the guest stops at the store that maps the
       // A walk that moves: 0xa00000 is a 2 MiB block (PD0[5]) the guest splits into a new page
       // table (PT_NEW at 0x210000). The stop is at PD0[5]'s store; ptview then watches the new walk.
       await unwatch(watch2, group);
-      await watchFromPalette(page, '0xa00000');
+      // This one from the tree: the block's leaf row (revealed from Translate's toast), its context menu.
+      await runCommand(page, 'ptview: Translate Virtual Address…');
+      await page.locator('.quick-input-widget input').fill('0xa00000');
+      await page.locator('.quick-input-widget input').press('Enter');
+      const toast = page.locator('.notifications-toasts .notification-list-item', { hasText: '→ 0xa00000' }).first();
+      await expect(toast).toBeVisible({ timeout: 60_000 });
+      await toast.locator('a, .monaco-button', { hasText: 'Reveal in Page Tables' }).first().click();
+      const leaf = pane.locator('.monaco-list-row.selected').first();
+      await expect(leaf.locator('.label-name')).toHaveText(/^0xa00000 2M /, { timeout: 30_000 });
+      await leaf.click({ button: 'right' });
+      await clickMenuItem(page, 'Break When Translation Changes…');
       const watch3 = treeRow(pane, /^0xa00000$/);
       await expect(watch3.locator('.label-description')).toHaveText('PML4 → PDPT → PD · 9 watchpoints', { timeout: 30_000 });
       await runCommand(page, 'Debug: Continue');
@@ -128,7 +130,7 @@ test('Break When Translation Changes: the guest stops at the store that maps the
       await expect(treeRow(pane, /^PD\[5\] changed$/).locator('.label-description')).toHaveText(/^0xa010[8a]3 → 0x210007$/); // the source's 0xa00000 + P + RW + PS + PAT (and A)
       // The new walk's last entry, in the new table, is watched now (room for the rows: the stop
       // unfolded the Call Stack again).
-      await showView(page);
+      await showView(page, { foldOthers: true });
       await expect(treeRow(pane, /^PT\[0\] @ 0x210000$/)).toBeVisible();
       await shot(page, 'watch-walk-moved');
       expect(await errorNotifications(page)).toEqual([]);
@@ -152,7 +154,7 @@ test('Debian\'s x86_64 kernel (KPTI): refused in user mode with the reason, then
     const anon = run.user.mappings.get('anon');
     const va = '0x' + anon.va.toString(16);
     await withGdbConfig(world, 'Debian kernel (watch)', run.gdbPort, async () => {
-      const pane = await showView(page);
+      const pane = await showView(page, { foldOthers: true });
 
       /** Pause/continue until QEMU says the CPU is where `ok` wants it. */
       const pauseWhere = async (ok: (regs: string) => Promise<boolean>) => {
