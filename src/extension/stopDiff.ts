@@ -22,7 +22,7 @@ import { MapChanges } from './protocol';
 import { CpuHistory, Stamped, StopHistory } from './stopHistory';
 import { config, liveOptions } from './settings';
 import type { PtNode } from './treeModel';
-import type { PageTablesView, SectionNode, TreeSection } from './treeView';
+import { type PageTablesView, type SectionNode, type TreeSection, rowItem } from './treeView';
 
 export const DECORATION_SCHEME = 'ptview-pt';
 export const CHANGES_CTX = 'ptview.baselinePinned';
@@ -70,11 +70,6 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
   /** The index whose marks the decorations show (undefined: none). */
   private decorated: ChangeIndex | undefined;
   private groupShown = false;
-  /**
-   * The user opened the group: it then opens at every stop, until the user folds it (like the
-   * page-table rows, the view opens only what the user opened; its own row says what changed).
-   */
-  private groupExpanded = false;
   /** The group's node: one object, so the view can redraw just it. */
   private readonly group: ChangeNode = { kind: 'section', section: this, id: 'changes/changes', role: 'group' };
 
@@ -92,12 +87,6 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
       this.changedEmitter,
       vscode.window.registerFileDecorationProvider(this),
       controller.onDidChange((s) => this.onState(s.kind, s.kind === 'ready' ? s.ready.generation : -1)),
-      tree.view.onDidCollapseElement((e) => {
-        if (e.element === this.group) this.groupExpanded = false;
-      }),
-      tree.view.onDidExpandElement((e) => {
-        if (e.element === this.group) this.groupExpanded = true;
-      }),
       vscode.debug.onDidTerminateDebugSession((s) => {
         this.history.forget(s.id);
         this.fire(false);
@@ -287,33 +276,41 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
       const pinned = c.kind === 'same' || ('pinned' in c && c.pinned);
       const base = c.kind === 'none' ? undefined : c.baseline;
       const since = base ? sinceText(base, pinned) : '';
-      const item = new vscode.TreeItem(pinned && base ? `Changes since pinned stop #${base.stop}` : 'Changes since last stop', this.groupExpanded ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
-      item.id = node.id;
-      item.contextValue = pinned ? 'changes-pinned' : 'changes';
-      item.iconPath = new vscode.ThemeIcon('diff');
-      item.description = c.kind === 'ready' ? groupDescription(c.index)
-        : c.kind === 'computing' ? `comparing with ${since}…`
-        : c.kind === 'same' ? 'this is the pinned stop: continue to see what changes'
-        : c.kind === 'error' ? `cannot compare: ${c.message}` : '';
+      // Opened by the user: it opens again at every stop (the view's expanded set, as for the
+      // page-table rows), until the user folds it or no session is left.
+      const item = rowItem(node.id, {
+        label: pinned && base ? `Changes since pinned stop #${base.stop}` : 'Changes since last stop',
+        expandable: true,
+        contextValue: pinned ? 'changes-pinned' : 'changes',
+        icon: 'diff',
+        description: c.kind === 'ready' ? groupDescription(c.index)
+          : c.kind === 'computing' ? `comparing with ${since}…`
+          : c.kind === 'same' ? 'this is the pinned stop: continue to see what changes'
+          : c.kind === 'error' ? `cannot compare: ${c.message}` : '',
+      }, this.tree.expanded.has(node.id));
       item.tooltip = new vscode.MarkdownString(c.kind === 'error' ? `Cannot compare with ${since}: ${c.message}`
         : `Page-table changes between ${since} and this stop, with the TLB maintenance each one required (ptview cannot see the TLB: "required", not "done"). Accessed/dirty-only changes, the CPU's own bookkeeping, are grouped apart and mark no row.`);
       return item;
     }
     if (node.role === 'ad') {
       const n = c.kind === 'ready' ? c.index.adOnly.length : 0;
-      const item = new vscode.TreeItem(`accessed/dirty only (${n})`, vscode.TreeItemCollapsibleState.Collapsed);
-      item.id = node.id;
-      item.contextValue = 'changes-ad';
-      item.iconPath = new vscode.ThemeIcon('circle-small');
-      item.description = 'set by the CPU as it used the pages: no translation changed';
-      return item;
+      return rowItem(node.id, {
+        label: `accessed/dirty only (${n})`,
+        expandable: true,
+        contextValue: 'changes-ad',
+        icon: 'circle-small',
+        description: 'set by the CPU as it used the pages: no translation changed',
+      }, false);
     }
     const r = node.row!;
-    const item = new vscode.TreeItem(r.label, vscode.TreeItemCollapsibleState.None);
-    item.id = node.id;
-    item.description = r.description;
-    item.contextValue = `change-${r.kind}`;
-    item.iconPath = new vscode.ThemeIcon(r.adOnly ? 'circle-small' : ICON[r.mark], new vscode.ThemeColor(COLOR[r.mark]));
+    const item = rowItem(node.id, {
+      label: r.label,
+      description: r.description,
+      expandable: false,
+      contextValue: `change-${r.kind}`,
+      icon: r.adOnly ? 'circle-small' : ICON[r.mark],
+      iconColor: COLOR[r.mark],
+    }, false);
     if (r.va && r.kind !== 'removed') item.command = { command: CMD.revealVa, title: 'Reveal in Page Tables', arguments: [r.va] };
     return item;
   }

@@ -51,6 +51,8 @@ export interface Row {
   readonly contextValue: string;
   /** Codicon name. */
   readonly icon?: string;
+  /** Theme colour id of the icon (none: the theme's). */
+  readonly iconColor?: string;
 }
 
 export interface TreeOptions {

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { TargetController } from './controller';
 import { VIEW_ID } from './ids';
 import { viewSettings } from './settings';
-import { PtNode, children, row, rootItems, stepToward } from './treeModel';
+import { PtNode, Row, children, row, rootItems, stepToward } from './treeModel';
 
 /** A node a section owns; the section alone interprets it. */
 export interface SectionNode {
@@ -35,6 +35,22 @@ export interface TreeDecorator {
 }
 
 export type ViewNode = PtNode | SectionNode;
+
+/**
+ * The item of a row, alike for every row of the view (page tables, sections). `expanded`: the
+ * user opened it (an expandable row is drawn open). No tooltip: the caller adds it (the
+ * page-table rows only when hovered).
+ */
+export function rowItem(id: string, r: Row, expanded: boolean): vscode.TreeItem {
+  const state = !r.expandable ? vscode.TreeItemCollapsibleState.None
+    : expanded ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed;
+  const item = new vscode.TreeItem(r.label, state);
+  item.id = id;
+  item.description = r.description;
+  item.contextValue = r.contextValue;
+  if (r.icon) item.iconPath = new vscode.ThemeIcon(r.icon, r.iconColor === undefined ? undefined : new vscode.ThemeColor(r.iconColor));
+  return item;
+}
 
 export class PageTablesView implements vscode.TreeDataProvider<ViewNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<ViewNode | undefined>();
@@ -81,14 +97,7 @@ export class PageTablesView implements vscode.TreeDataProvider<ViewNode>, vscode
 
   getTreeItem(n: ViewNode): vscode.TreeItem {
     if (n.kind === 'section') return n.section.item(n);
-    const r = row(n);
-    const state = !r.expandable ? vscode.TreeItemCollapsibleState.None
-      : this.expanded.has(n.id) ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed;
-    const item = new vscode.TreeItem(r.label, state);
-    item.id = n.id;
-    item.description = r.description;
-    item.contextValue = r.contextValue;
-    if (r.icon) item.iconPath = new vscode.ThemeIcon(r.icon);
+    const item = rowItem(n.id, row(n), this.expanded.has(n.id));
     for (const d of this.decorators) d.item?.(n, item);
     return item;
   }

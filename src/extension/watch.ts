@@ -17,7 +17,7 @@ import { Ready, TargetController } from './controller';
 import { liveOptions } from './settings';
 import { literalAddress, md } from './text';
 import type { PtNode, Row } from './treeModel';
-import type { PageTablesView, SectionNode, TreeSection } from './treeView';
+import { type PageTablesView, type SectionNode, type TreeSection, rowItem } from './treeView';
 
 /** A row of the Watched Translations group. */
 interface WatchNode extends SectionNode {
@@ -276,13 +276,7 @@ export class TranslationWatches implements vscode.Disposable {
 
   item(n: SectionNode): vscode.TreeItem {
     const r = (n as WatchNode).row;
-    const state = !r.expandable ? vscode.TreeItemCollapsibleState.None
-      : this.tree.expanded.has(n.id) ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed;
-    const item = new vscode.TreeItem(r.label, state);
-    item.id = n.id;
-    item.description = r.description;
-    item.contextValue = r.contextValue;
-    if (r.icon) item.iconPath = new vscode.ThemeIcon(r.icon);
+    const item = rowItem(n.id, r, this.tree.expanded.has(n.id));
     if (r.tooltip) item.tooltip = new vscode.MarkdownString(r.tooltip);
     return item;
   }

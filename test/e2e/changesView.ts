@@ -1,18 +1,10 @@
 // Driving the Page Tables view's "Changes since last stop" group in the workbench (specs 7 and 8).
 import { Locator, Page } from '@playwright/test';
-import { escapeRe, runCommand } from './fixture';
+import { escapeRe, showView } from './fixture';
 
 /** Run and Debug with the Page Tables view open and the other views folded. */
-export async function showPageTables(page: Page): Promise<Locator> {
-  await runCommand(page, 'View: Show Run and Debug');
-  const header = page.locator('.pane-header', { hasText: /page tables/i });
-  await header.waitFor();
-  for (const name of [/^variables/i, /^watch/i, /^call stack/i, /^breakpoints/i]) {
-    const h = page.locator('.pane-header', { hasText: name }).first();
-    if ((await h.count()) && (await h.getAttribute('aria-expanded')) === 'true') await h.click({ force: true, timeout: 5000 }).catch(() => undefined);
-  }
-  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
-  return page.locator('.pane', { has: header });
+export function showPageTables(page: Page): Promise<Locator> {
+  return showView(page, { foldOthers: true });
 }
 
 /** The first row whose label is exactly `label` (or matches it). */

@@ -67,6 +67,14 @@ async function waitHealthy(url: string, proc: ChildProcess, ms = 30_000): Promis
 
 const hexs = (v: bigint) => '0x' + v.toString(16);
 
+/** A launch.json configuration: its name, type, request and the debugger's own attributes. */
+export type LaunchConfig = { name: string; type: string; request: string } & Record<string, unknown>;
+
+/** A gdbtarget (cdt-gdb-adapter) configuration attaching GDB to a QEMU gdbstub on this host's `port`. */
+export function gdbConfig(name: string, port: number): LaunchConfig {
+  return { name, type: 'gdbtarget', request: 'attach', gdb: 'gdb', target: { type: 'remote', parameters: [`127.0.0.1:${port}`] } };
+}
+
 export const test = base.extend<{ world: World }, { worldW: World }>({
   worldW: [async ({ browser }, use, info) => {
     if (!fs.existsSync(VSIX)) throw new Error(`${VSIX} is missing: run npm run package first`);
@@ -94,11 +102,7 @@ export const test = base.extend<{ world: World }, { worldW: World }>({
       const workspace = path.join(dir, 'ws');
       fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
       fs.writeFileSync(path.join(workspace, '.vscode', 'launch.json'), JSON.stringify({
-        version: '0.2.0',
-        configurations: [{
-          name: 'QEMU x86-64 guest', type: 'gdbtarget', request: 'attach', gdb: 'gdb',
-          target: { type: 'remote', parameters: [`127.0.0.1:${guest.gdbPort}`] },
-        }],
+        version: '0.2.0', configurations: [gdbConfig('QEMU x86-64 guest', guest.gdbPort)],
       }, null, 2));
       fs.writeFileSync(path.join(workspace, 'notes.txt'), `Kernel page under test:\n  user_data = 0x12c000\n  table root = ${oracle.cr3}\n`);
       const oracleFile = path.join(dir, 'oracle.json');
@@ -189,6 +193,22 @@ export async function runCommand(page: Page, title: string, tries = 12): Promise
   throw new Error(`command '${title}' never appeared in the palette`);
 }
 
+/**
+ * Picks an item of the open context menu with the mouse. VS Code's menu items listen for the
+ * mouse-up only from 100 ms after the menu is drawn (BaseMenuActionViewItem in
+ * src/vs/base/browser/ui/menu/menu.ts: the release of the right-click that opened the menu must
+ * not pick an item), later still when the workbench is busy; a click before that does nothing and
+ * the menu stays open. So: click until the menu closes (the item ran, or it failed and said so).
+ */
+export async function clickMenuItem(page: Page, label: string): Promise<void> {
+  const item = page.locator('.context-view .action-label', { hasText: label });
+  await item.waitFor({ timeout: 15_000 });
+  await expect(async () => {
+    if (await item.isVisible()) await item.click({ timeout: 5_000 });
+    await expect(item).toBeHidden({ timeout: 1_000 });
+  }).toPass({ timeout: 30_000 });
+}
+
 export function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -232,8 +252,11 @@ export function treeRow(pane: Locator, label: RegExp): Locator {
   return pane.locator('.monaco-list-row').filter({ has: pane.page().locator('.label-name', { hasText: label }) }).first();
 }
 
+/** What a row's label must pass: a RegExp, or any test of the label's text. */
+export type LabelTest = Pick<RegExp, 'test'>;
+
 /** Moves the tree's keyboard focus down until the focused row's label matches (the list scrolls itself). */
-export async function focusDown(pane: Locator, label: RegExp, max = 400): Promise<Locator> {
+export async function focusDown(pane: Locator, label: LabelTest, max = 400): Promise<Locator> {
   const page = pane.page();
   for (let i = 0; i < max; i++) {
     const f = pane.locator('.monaco-list-row.focused').first();
@@ -245,7 +268,7 @@ export async function focusDown(pane: Locator, label: RegExp, max = 400): Promis
 }
 
 /** Focuses the row below the focus whose label matches, expands it and waits for its children. */
-export async function expandFocused(pane: Locator, label: RegExp): Promise<void> {
+export async function expandFocused(pane: Locator, label: LabelTest): Promise<void> {
   const row = await focusDown(pane, label);
   if ((await row.getAttribute('aria-expanded')) !== 'true') await pane.page().keyboard.press('ArrowRight');
   const focused = pane.locator('.monaco-list-row.focused').first();
@@ -253,6 +276,30 @@ export async function expandFocused(pane: Locator, label: RegExp): Promise<void>
   // Children load asynchronously: an ArrowDown before they are rendered would pass them by.
   const level = Number(await focused.getAttribute('aria-level'));
   await pane.locator(`.monaco-list-row[aria-level="${level + 1}"]`).first().waitFor({ timeout: 20_000 });
+}
+
+/**
+ * Expands the Page Tables tree from its CR3 root down to the 4 KiB leaf of `va` under 4-level
+ * paging and returns the leaf's row, focused. The entries on the way are those VA bits 47:39,
+ * 38:30, 29:21 and 20:12 index (Intel SDM vol. 3 §4.5.4); a PT's entries sit in chunks of 100
+ * (by present entries, labelled "[first–last]"), and the chunk holding the PT index is opened.
+ */
+export async function expandTo4KLeaf(pane: Locator, va: bigint): Promise<Locator> {
+  const index = (shift: bigint) => Number((va >> shift) & 511n);
+  await treeRow(pane, /^CR3 /).click();
+  await expandFocused(pane, /^CR3 /);
+  await expandFocused(pane, new RegExp(`^PML4\\[${index(39n)}\\] `));
+  await expandFocused(pane, new RegExp(`^PDPT\\[${index(30n)}\\] `));
+  await expandFocused(pane, new RegExp(`^PD\\[${index(21n)}\\] `));
+  const pt = index(12n);
+  await expandFocused(pane, {
+    test: (text: string) => {
+      const m = /^\[(\d+)–(\d+)\]$/.exec(text);
+      return m !== null && Number(m[1]) <= pt && pt <= Number(m[2]);
+    },
+    toString: () => `the chunk holding PT[${pt}]`,
+  } as LabelTest);
+  return focusDown(pane, new RegExp(`^0x${va.toString(16)} 4K `));
 }
 
 /**
@@ -308,6 +355,34 @@ export async function startConfiguration(page: Page, name: string): Promise<void
     }
   }
   await toolbar(page).waitFor({ timeout: 60_000 });
+}
+
+/**
+ * Runs `body` with `config` in the workspace's launch.json (in place of one of the same name) and
+ * started; launch.json is restored afterwards, so no configuration outlives its guest.
+ */
+export async function withLaunchConfig(world: Pick<World, 'page' | 'workspace'>, config: LaunchConfig, body: () => Promise<void>): Promise<void> {
+  const launch = path.join(world.workspace, '.vscode', 'launch.json');
+  const saved = fs.readFileSync(launch, 'utf8');
+  try {
+    const cfg = JSON.parse(saved) as { configurations: LaunchConfig[] };
+    cfg.configurations = [...cfg.configurations.filter((c) => c.name !== config.name), config];
+    fs.writeFileSync(launch, JSON.stringify(cfg, null, 2));
+    await startConfiguration(world.page, config.name);
+    await body();
+  } finally {
+    fs.writeFileSync(launch, saved);
+  }
+}
+
+/** withLaunchConfig with a gdbtarget configuration `name` on the gdbstub at `port` (a guest of the test's own). */
+export function withGdbConfig(world: Pick<World, 'page' | 'workspace'>, name: string, port: number, body: () => Promise<void>): Promise<void> {
+  return withLaunchConfig(world, gdbConfig(name, port), body);
+}
+
+/** withLaunchConfig with a ptview-core configuration (launch: a core file, optional registers). */
+export function withCoreConfig(world: Pick<World, 'page' | 'workspace'>, config: { name: string; core: string; registers?: Record<string, string> }, body: () => Promise<void>): Promise<void> {
+  return withLaunchConfig(world, { type: 'ptview-core', request: 'launch', ...config }, body);
 }
 
 /**

@@ -8,31 +8,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { CoreOracle } from './oracle';
+import { trackAdapter, until } from './support';
 
 const oracle: CoreOracle = JSON.parse(fs.readFileSync(path.join(path.dirname(process.env.PTVIEW_E2E_ORACLE!), 'core-oracle.json'), 'utf8'));
 const events: { session: string; event: string; body?: any }[] = [];
 let api: any;
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const hexs = (v: bigint) => '0x' + v.toString(16);
 
 before(() => {
-  vscode.debug.registerDebugAdapterTrackerFactory('ptview-core', {
-    createDebugAdapterTracker: (s) => ({
-      onDidSendMessage: (m: any) => {
-        if (m.type === 'event') events.push({ session: s.id, event: m.event, body: m.body });
-      },
-    }),
-  });
+  trackAdapter('ptview-core', { event: (s, event, body) => events.push({ session: s.id, event, body }) });
 });
 
 for (const format of ['elf', 'kdump-zlib'] as const) {

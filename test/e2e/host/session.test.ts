@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import * as vscode from 'vscode';
 import type { Oracle } from './oracle';
+import { trackAdapter, until } from './support';
 
 
 const oracle: Oracle = JSON.parse(fs.readFileSync(process.env.PTVIEW_E2E_ORACLE!, 'utf8'));
@@ -37,30 +38,16 @@ function waitEvent(name: string, start = events.length, ms = 30_000): Promise<vo
   });
 }
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('ptview in a real VS Code with cdt-gdb-adapter + GDB + QEMU', function () {
   before(async () => {
     const ext = vscode.extensions.getExtension('ptview.ptview');
     assert.ok(ext, 'the ptview extension is installed');
-    vscode.debug.registerDebugAdapterTrackerFactory('gdbtarget', {
-      createDebugAdapterTracker: () => ({
-        onWillReceiveMessage: (m: any) => {
-          if (m.type === 'request') onRequest?.(m.command);
-        },
-        onDidSendMessage: (m: any) => {
-          if (m.type === 'event') events.push(m.event);
-          if (m.type === 'event' && m.event === 'output') outputs.push(String(m.body?.output ?? ''));
-        },
-      }),
+    trackAdapter('gdbtarget', {
+      request: (_s, command) => onRequest?.(command),
+      event: (_s, event, body) => {
+        events.push(event);
+        if (event === 'output') outputs.push(String(body?.output ?? ''));
+      },
     });
     const folder = vscode.workspace.workspaceFolders![0];
     const ok = await vscode.debug.startDebugging(folder, {

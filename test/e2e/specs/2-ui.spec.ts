@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Page } from '@playwright/test';
-import { REPO, clearMapFilters, expandFocused, expect, focusDown, runCommand, shot, showView, test, toolbar, treeRow } from '../fixture';
+import { REPO, clearMapFilters, expandTo4KLeaf, expect, runCommand, shot, showView, test, toolbar, treeRow } from '../fixture';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -55,20 +55,9 @@ test('expand CR3 down to a 4 KiB leaf and check its VA → PA and flags against 
   const mem = oracle.mem.find((m) => BigInt(m.start) <= va && va < BigInt(m.end))!;
   const tlb = oracle.tlb.find((t) => BigInt(t.va) === va)!;
   expect(mem && tlb).toBeTruthy();
-  await treeRow(pane, /^CR3 /).click();
-  await expandFocused(pane, /^CR3 /);
-  await expandFocused(pane, /^PML4\[0\] /);
-  await expandFocused(pane, /^PDPT\[0\] /);
-  await expandFocused(pane, /^PD\[0\] /);
-  // 4 KiB entries are grouped in chunks of 100 (by present entries): open the one holding PT[300].
-  const chunkOf = (t: string) => {
-    const m = /^\[(\d+)–(\d+)\]$/.exec(t);
-    return m !== null && Number(m[1]) <= 300 && 300 <= Number(m[2]);
-  };
-  await expandFocused(pane, { test: chunkOf } as unknown as RegExp);
   // The label is what tells leaves apart at the sidebar's default width: VA, size, rights; the
   // description has the range end and the PA.
-  const leaf = await focusDown(pane, /^0x12c000 4K /);
+  const leaf = await expandTo4KLeaf(pane, va);
   const label = (await leaf.locator('.label-name').textContent()) ?? '';
   await expect(leaf.locator('.label-description')).toHaveText(new RegExp(`^–0x12cfff → ${pa} `));
   // rights v2 "rwx rwx" (privileged, then user): w from info mem's effective W, the user's r

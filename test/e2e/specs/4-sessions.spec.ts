@@ -3,7 +3,7 @@
 // with an error toast per failed read). Expected values come from QEMU's `info registers`.
 import path from 'node:path';
 import { Page } from '@playwright/test';
-import { REPO, errorNotifications, expect, runCommand, shot, showView, startConfiguration, stopAllSessions, test, treeRow } from '../fixture';
+import { REPO, errorNotifications, expect, runCommand, shot, showView, startConfiguration, stopAllSessions, test, treeRow, withGdbConfig } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
@@ -92,13 +92,6 @@ test('two debug sessions at once (two guests): the view shows the active one, ea
   await stopAll(page);
   const second = await harness.bootGuest('x86-64-5level', { gdb: true });
   try {
-    // A second launch configuration for the 5-level guest (VS Code picks up launch.json changes).
-    const fs = await import('node:fs');
-    const launch = path.join(world.workspace, '.vscode', 'launch.json');
-    const cfg = JSON.parse(fs.readFileSync(launch, 'utf8'));
-    cfg.configurations = cfg.configurations.filter((c: { name: string }) => c.name !== 'QEMU 5-level guest');
-    cfg.configurations.push({ ...cfg.configurations[0], name: 'QEMU 5-level guest', target: { type: 'remote', parameters: [`127.0.0.1:${second.gdbPort}`] } });
-    fs.writeFileSync(launch, JSON.stringify(cfg, null, 2));
     const pane = await showView(page);
     const cr3a = await oracleCr3(world.hmp);
     const cr3b = await oracleCr3((c) => second.hmp(c));
@@ -106,31 +99,33 @@ test('two debug sessions at once (two guests): the view shows the active one, ea
 
     await start(page, pane, 'QEMU x86-64 guest');
     await pauseAndCheckTree(page, pane, cr3a, '4-level');
-    // The second session, selected in the Call Stack, is the active one: the view follows it, says
-    // to pause it, and reads its first stop through its own adapter.
-    await start(page, undefined, 'QEMU 5-level guest');
-    const callStackHeader = page.locator('.pane-header', { hasText: /^call stack/i }).first();
-    if ((await callStackHeader.getAttribute('aria-expanded')) !== 'true') await callStackHeader.click();
-    const sessionRow = (name: string) => page.locator('.debug-call-stack .monaco-list-row', { hasText: name }).first();
-    // Selects a session in the Call Stack until VS Code focuses it (the debug toolbar's session
-    // picker names it): a click on a session still starting selects the row but not the session.
-    const focusSession = async (name: string) => {
-      const picker = page.locator('.debug-toolbar select.monaco-select-box').first();
-      await expect(async () => {
-        await sessionRow(name).click();
-        await expect.poll(() => picker.evaluate((e) => { const sel = e as HTMLSelectElement; return sel.options[sel.selectedIndex]?.text ?? ''; }), { timeout: 3_000 }).toContain(name);
-      }).toPass({ timeout: 30_000 });
-    };
-    await focusSession('QEMU 5-level guest');
-    await expect(pane.locator('.welcome-view-content')).toContainText('Pause it to inspect', { timeout: 30_000 });
-    await pauseAndCheckTree(page, pane, cr3b, '5-level');
-    await shot(page, 'two-sessions');
-    // Back to the first session: the view shows its tables again.
-    await focusSession('QEMU x86-64 guest');
-    const root = treeRow(pane, /^CR3 /);
-    await expect(root.locator('.label-name')).toHaveText(`CR3 ${cr3a}`, { timeout: 30_000 });
-    expect(await errorNotifications(page)).toEqual([]);
-    await stopAll(page);
+    // A second launch configuration for the 5-level guest (VS Code picks up launch.json changes),
+    // started beside the first. The second session, selected in the Call Stack, is the active one:
+    // the view follows it, says to pause it, and reads its first stop through its own adapter.
+    await withGdbConfig(world, 'QEMU 5-level guest', second.gdbPort, async () => {
+      const callStackHeader = page.locator('.pane-header', { hasText: /^call stack/i }).first();
+      if ((await callStackHeader.getAttribute('aria-expanded')) !== 'true') await callStackHeader.click();
+      const sessionRow = (name: string) => page.locator('.debug-call-stack .monaco-list-row', { hasText: name }).first();
+      // Selects a session in the Call Stack until VS Code focuses it (the debug toolbar's session
+      // picker names it): a click on a session still starting selects the row but not the session.
+      const focusSession = async (name: string) => {
+        const picker = page.locator('.debug-toolbar select.monaco-select-box').first();
+        await expect(async () => {
+          await sessionRow(name).click();
+          await expect.poll(() => picker.evaluate((e) => { const sel = e as HTMLSelectElement; return sel.options[sel.selectedIndex]?.text ?? ''; }), { timeout: 3_000 }).toContain(name);
+        }).toPass({ timeout: 30_000 });
+      };
+      await focusSession('QEMU 5-level guest');
+      await expect(pane.locator('.welcome-view-content')).toContainText('Pause it to inspect', { timeout: 30_000 });
+      await pauseAndCheckTree(page, pane, cr3b, '5-level');
+      await shot(page, 'two-sessions');
+      // Back to the first session: the view shows its tables again.
+      await focusSession('QEMU x86-64 guest');
+      const root = treeRow(pane, /^CR3 /);
+      await expect(root.locator('.label-name')).toHaveText(`CR3 ${cr3a}`, { timeout: 30_000 });
+      expect(await errorNotifications(page)).toEqual([]);
+      await stopAll(page);
+    });
   } finally {
     await second.kill();
   }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Page } from '@playwright/test';
 import type { CoreOracle } from '../host/oracle';
 import {
-  REPO, errorNotifications, expandFocused, expect, focusDown, runCommand, runHostTests, shot, startConfiguration, stopAllSessions, test, toolbar, treeRow,
+  REPO, errorNotifications, expandFocused, expandTo4KLeaf, expect, runCommand, runHostTests, shot, stopAllSessions, test, toolbar, treeRow, withCoreConfig,
 } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -34,22 +34,6 @@ let core: CoreOracle;
 async function stopAll(page: Page) {
   await stopAllSessions(page);
   await expect(toolbar(page)).toBeHidden();
-}
-
-/** Runs `body` with a ptview-core configuration added to the workspace's launch.json and started;
- * launch.json is restored afterwards. */
-async function withCoreConfig(world: { workspace: string; page: Page }, config: { name: string; core: string; registers?: Record<string, string> }, body: () => Promise<void>) {
-  const launch = path.join(world.workspace, '.vscode', 'launch.json');
-  const saved = fs.readFileSync(launch, 'utf8');
-  try {
-    const cfg = JSON.parse(saved);
-    cfg.configurations.push({ type: 'ptview-core', request: 'launch', ...config });
-    fs.writeFileSync(launch, JSON.stringify(cfg, null, 2));
-    await startConfiguration(world.page, config.name);
-    await body();
-  } finally {
-    fs.writeFileSync(launch, saved);
-  }
 }
 
 async function showPane(page: Page, name: RegExp) {
@@ -114,18 +98,8 @@ async function checkCoreSession(page: Page, format: 'elf' | 'kdump-zlib', sessio
   await pane.locator('.pane-header').hover();
   await pane.locator('.pane-header .action-label.codicon-collapse-all').click();
   await expect(pane.locator('.monaco-list-row[aria-expanded="true"]')).toHaveCount(0);
-  await root.click();
-  await expandFocused(pane, /^CR3 /);
-  await expandFocused(pane, /^PML4\[0\] /);
-  await expandFocused(pane, /^PDPT\[0\] /);
-  await expandFocused(pane, /^PD\[0\] /);
-  const chunkOf = (t: string) => {
-    const m = /^\[(\d+)–(\d+)\]$/.exec(t);
-    return m !== null && Number(m[1]) <= 300 && 300 <= Number(m[2]);
-  };
-  await expandFocused(pane, { test: chunkOf } as unknown as RegExp);
   // Leaf rows: VA, size and rights in the label; range end and PA in the description.
-  const leaf = await focusDown(pane, /^0x12c000 4K /);
+  const leaf = await expandTo4KLeaf(pane, 0x12c000n);
   await expect(leaf.locator('.label-description')).toHaveText(new RegExp(`^–0x12cfff → ${core.gpa['0x12c000']} `));
   await expect(page.locator('.statusbar-item', { hasText: /CR3 0x/ }).first()).toHaveText(new RegExp(`^\\s*CR3 ${cr3} · 4-level · core-file\\s*$`));
   await shot(page, `core-${format}-tree`);

@@ -7,11 +7,10 @@
 // badge, unchanged ones none; the map marks and filters the changed ranges; Pin / Unpin move the
 // baseline.
 import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { Locator, Page } from '@playwright/test';
 import { badge, changeRows, rowByLabel, showPageTables } from '../changesView';
-import { REPO, clearMapFilters, errorNotifications, expect, runCommand, shot, startConfiguration, stopAllSessions, test } from '../fixture';
+import { REPO, clearMapFilters, errorNotifications, expect, runCommand, shot, stopAllSessions, test, withGdbConfig } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
@@ -71,125 +70,121 @@ test('continuing over the guest\'s page-table edits: the view lists exactly ptvi
   await stopAllSessions(page);
   const run = await harness.bootGuest('x86-64-changes', { gdb: true });
   try {
-    const launch = path.join(world.workspace, '.vscode', 'launch.json');
-    const cfg = JSON.parse(fs.readFileSync(launch, 'utf8'));
-    cfg.configurations = cfg.configurations.filter((c: { name: string }) => c.name !== 'changes guest');
-    cfg.configurations.push({ ...cfg.configurations[0], name: 'changes guest', target: { type: 'remote', parameters: [`127.0.0.1:${run.gdbPort}`] } });
-    fs.writeFileSync(launch, JSON.stringify(cfg, null, 2));
-    await startConfiguration(page, 'changes guest');
-    const pane = await showPageTables(page);
+    await withGdbConfig(world, 'changes guest', run.gdbPort, async () => {
+      const pane = await showPageTables(page);
 
-    // Stop 1: the first tables. Nothing to compare with yet: no Changes group.
-    await pauseAndWait(page, pane, '0x200000');
-    const core1 = await run.dump(path.join(run.dir, 'stop1.elf'));
-    const efer = '0x' + oracles.parseInfoRegisters(await run.hmp('info registers')).get('efer').toString(16);
-    await expect(pane.locator('.label-name', { hasText: /^Changes since/ })).toHaveCount(0);
+      // Stop 1: the first tables. Nothing to compare with yet: no Changes group.
+      await pauseAndWait(page, pane, '0x200000');
+      const core1 = await run.dump(path.join(run.dir, 'stop1.elf'));
+      const efer = '0x' + oracles.parseInfoRegisters(await run.hmp('info registers')).get('efer').toString(16);
+      await expect(pane.locator('.label-name', { hasText: /^Changes since/ })).toHaveCount(0);
 
-    // Run the guest over its edits (the NMI ends its first stop), then stop 2.
-    await runCommand(page, 'Debug: Continue');
-    await expect(page.locator('.debug-toolbar .codicon-debug-pause')).toBeVisible({ timeout: 30_000 });
-    await run.qmp('inject-nmi');
-    await expect.poll(() => /^PTVIEW-STAGE2\r?$/m.test(run.serial()), { timeout: 60_000 }).toBe(true);
-    await pauseAndWait(page, pane, '0x211000');
-    const core2 = await run.dump(path.join(run.dir, 'stop2.elf'));
+      // Run the guest over its edits (the NMI ends its first stop), then stop 2.
+      await runCommand(page, 'Debug: Continue');
+      await expect(page.locator('.debug-toolbar .codicon-debug-pause')).toBeVisible({ timeout: 30_000 });
+      await run.qmp('inject-nmi');
+      await expect.poll(() => /^PTVIEW-STAGE2\r?$/m.test(run.serial()), { timeout: 60_000 }).toBe(true);
+      await pauseAndWait(page, pane, '0x211000');
+      const core2 = await run.dump(path.join(run.dir, 'stop2.elf'));
 
-    // The oracle: ptview diff over QEMU's cores of the same two stops.
-    const cli = spawnSync(process.execPath, [path.join(REPO, 'out', 'cli.js'), 'diff', '--core', core1, '--core', core2, '--reg', `EFER=${efer}`, '--json'], { encoding: 'utf8' });
-    expect(cli.status, cli.stderr).toBe(0);
-    const recs: Rec[] = cli.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    const want = recs.filter((r) => !adOnly(r)).map(expectedRow);
-    expect(want.map((w) => w.label).sort()).toEqual([...DOCUMENTED].sort());
+      // The oracle: ptview diff over QEMU's cores of the same two stops.
+      const cli = spawnSync(process.execPath, [path.join(REPO, 'out', 'cli.js'), 'diff', '--core', core1, '--core', core2, '--reg', `EFER=${efer}`, '--json'], { encoding: 'utf8' });
+      expect(cli.status, cli.stderr).toBe(0);
+      const recs: Rec[] = cli.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      const want = recs.filter((r) => !adOnly(r)).map(expectedRow);
+      expect(want.map((w) => w.label).sort()).toEqual([...DOCUMENTED].sort());
 
-    const group = rowByLabel(pane, 'Changes since last stop');
-    await expect(group).toBeVisible({ timeout: 60_000 });
-    await expect(group.locator('.label-description')).not.toContainText('comparing', { timeout: 60_000 });
-    const shown = await changeRows(pane);
-    const main = shown.filter((r) => !r.label.startsWith('accessed/dirty only'));
-    expect(main.map((r) => r.label).sort()).toEqual(want.map((w) => w.label).sort());
-    for (const w of want) {
-      const r = main.find((x) => x.label === w.label)!;
-      if (w.tlb) expect(r.description, w.label).toContain(w.tlb);
-      expect(r.description).not.toMatch(/\bdone\b/);
-    }
-    // The documented verdicts (Intel SDM vol. 3 §4.10.4): not present → present and a rights
-    // upgrade need none; a removal, a lost W and a moved PA need INVLPG of that page.
-    const desc = (label: string) => main.find((r) => r.label === label)!.description;
-    expect(desc('+ 0xffffffff80008000 4K')).toMatch(/no TLB maintenance required$/);
-    expect(desc('~ 0x130000 4K write')).toMatch(/no TLB maintenance required$/);
-    expect(desc('− 0x12d000 4K')).toMatch(/required: invlpg \[0x12d000\]$/);
-    expect(desc('~ 0xffffffff80006000 4K write')).toMatch(/required: invlpg \[0xffffffff80006000\]$/);
-    expect(desc('~ 0xffffffff80007000 4K pa')).toMatch(/⇒ .*→ 0x107000 · required: invlpg \[0xffffffff80007000\]$/);
-    expect(desc('CR3 0x200000 → 0x211000')).toBe('PCID 5 → 6');
-    // The CPU's own A/D updates: as many as the CLI finds, apart.
-    const ad = recs.filter(adOnly).length;
-    if (ad) await expect(rowByLabel(pane, `accessed/dirty only (${ad})`)).toBeVisible();
-    else expect(shown.some((r) => r.label.startsWith('accessed/dirty only'))).toBe(false);
+      const group = rowByLabel(pane, 'Changes since last stop');
+      await expect(group).toBeVisible({ timeout: 60_000 });
+      await expect(group.locator('.label-description')).not.toContainText('comparing', { timeout: 60_000 });
+      const shown = await changeRows(pane);
+      const main = shown.filter((r) => !r.label.startsWith('accessed/dirty only'));
+      expect(main.map((r) => r.label).sort()).toEqual(want.map((w) => w.label).sort());
+      for (const w of want) {
+        const r = main.find((x) => x.label === w.label)!;
+        if (w.tlb) expect(r.description, w.label).toContain(w.tlb);
+        expect(r.description).not.toMatch(/\bdone\b/);
+      }
+      // The documented verdicts (Intel SDM vol. 3 §4.10.4): not present → present and a rights
+      // upgrade need none; a removal, a lost W and a moved PA need INVLPG of that page.
+      const desc = (label: string) => main.find((r) => r.label === label)!.description;
+      expect(desc('+ 0xffffffff80008000 4K')).toMatch(/no TLB maintenance required$/);
+      expect(desc('~ 0x130000 4K write')).toMatch(/no TLB maintenance required$/);
+      expect(desc('− 0x12d000 4K')).toMatch(/required: invlpg \[0x12d000\]$/);
+      expect(desc('~ 0xffffffff80006000 4K write')).toMatch(/required: invlpg \[0xffffffff80006000\]$/);
+      expect(desc('~ 0xffffffff80007000 4K pa')).toMatch(/⇒ .*→ 0x107000 · required: invlpg \[0xffffffff80007000\]$/);
+      expect(desc('CR3 0x200000 → 0x211000')).toBe('PCID 5 → 6');
+      // The CPU's own A/D updates: as many as the CLI finds, apart.
+      const ad = recs.filter(adOnly).length;
+      if (ad) await expect(rowByLabel(pane, `accessed/dirty only (${ad})`)).toBeVisible();
+      else expect(shown.some((r) => r.label.startsWith('accessed/dirty only'))).toBe(false);
 
-    // A change's tooltip: before → after and the maintenance required.
-    await rowByLabel(pane, '~ 0xffffffff80006000 4K write').hover();
-    const tip = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'TLB maintenance required' }).first();
-    await expect(tip).toBeVisible({ timeout: 15_000 });
-    await expect(tip).toContainText('invlpg [0xffffffff80006000]');
-    await expect(tip).toContainText(/before: rw- --- .*→ 0x106000/);
-    await expect(tip).toContainText(/after: r-- --- .*→ 0x106000/);
-    await shot(page, 'changes-group');
-    await page.mouse.move(900, 700);
-    await page.keyboard.press('Escape');
+      // A change's tooltip: before → after and the maintenance required.
+      await rowByLabel(pane, '~ 0xffffffff80006000 4K write').hover();
+      const tip = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'TLB maintenance required' }).first();
+      await expect(tip).toBeVisible({ timeout: 15_000 });
+      await expect(tip).toContainText('invlpg [0xffffffff80006000]');
+      await expect(tip).toContainText(/before: rw- --- .*→ 0x106000/);
+      await expect(tip).toContainText(/after: r-- --- .*→ 0x106000/);
+      await shot(page, 'changes-group');
+      await page.mouse.move(900, 700);
+      await page.keyboard.press('Escape');
 
-    // Decorations: the root switched (M); clicking a change reveals its row, which carries the
-    // change's badge; the ancestors show that changes lie below; an unchanged neighbour has none.
-    expect(await badge(rowByLabel(pane, 'CR3 0x211000'))).toBe('M');
-    await rowByLabel(pane, '+ 0xffffffff80008000 4K').click();
-    const added = pane.locator('.monaco-list-row.selected').first();
-    await expect(added.locator('.label-name')).toHaveText(/^0xffffffff80008000 4K /, { timeout: 30_000 });
-    await expect.poll(() => badge(added)).toBe('A');
-    // Decorated rows keep the tree's own glyphs (not the file icon theme's blank for our URIs).
-    await expect(added.locator('.codicon-file-text')).toHaveCount(1);
-    await expect(rowByLabel(pane, /^PML4\[511\] /).locator('.codicon-symbol-folder')).toHaveCount(1);
-    await expect.poll(() => badge(rowByLabel(pane, /^PML4\[511\] /))).toBe('•');
-    await expect.poll(() => badge(rowByLabel(pane, /^0xffffffff80006000 4K /))).toBe('M');
-    await expect.poll(() => badge(rowByLabel(pane, /^0xffffffff80007000 4K /))).toBe('M');
-    await expect(rowByLabel(pane, /^0xffffffff80004000 4K /)).toBeVisible();
-    expect(await badge(rowByLabel(pane, /^0xffffffff80004000 4K /)), 'kernel rodata did not change').toBe('');
-    await shot(page, 'changes-decorations');
+      // Decorations: the root switched (M); clicking a change reveals its row, which carries the
+      // change's badge; the ancestors show that changes lie below; an unchanged neighbour has none.
+      expect(await badge(rowByLabel(pane, 'CR3 0x211000'))).toBe('M');
+      await rowByLabel(pane, '+ 0xffffffff80008000 4K').click();
+      const added = pane.locator('.monaco-list-row.selected').first();
+      await expect(added.locator('.label-name')).toHaveText(/^0xffffffff80008000 4K /, { timeout: 30_000 });
+      await expect.poll(() => badge(added)).toBe('A');
+      // Decorated rows keep the tree's own glyphs (not the file icon theme's blank for our URIs).
+      await expect(added.locator('.codicon-file-text')).toHaveCount(1);
+      await expect(rowByLabel(pane, /^PML4\[511\] /).locator('.codicon-symbol-folder')).toHaveCount(1);
+      await expect.poll(() => badge(rowByLabel(pane, /^PML4\[511\] /))).toBe('•');
+      await expect.poll(() => badge(rowByLabel(pane, /^0xffffffff80006000 4K /))).toBe('M');
+      await expect.poll(() => badge(rowByLabel(pane, /^0xffffffff80007000 4K /))).toBe('M');
+      await expect(rowByLabel(pane, /^0xffffffff80004000 4K /)).toBeVisible();
+      expect(await badge(rowByLabel(pane, /^0xffffffff80004000 4K /)), 'kernel rodata did not change').toBe('');
+      await shot(page, 'changes-decorations');
 
-    // The map: the changed ranges marked, and the filter keeps exactly them.
-    await runCommand(page, 'ptview: Show Address-Space Map');
-    const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
-    await frame.locator('body[data-status="ready"]').waitFor({ timeout: 90_000 });
-    await expect(frame.locator('body')).toHaveAttribute('data-changes', String(want.length), { timeout: 60_000 });
-    await expect(frame.locator('#summary')).toContainText(`${want.length} changes since the last stop (#1)`);
-    await expect(frame.locator('#summary')).toContainText('1 removed');
-    await clearMapFilters(frame);
-    await frame.locator('#f-changed').click();
-    const visible = frame.locator('#spacer .row:not([hidden])');
-    await expect(visible.first()).toBeVisible({ timeout: 20_000 });
-    const n = await visible.count();
-    expect(n).toBeGreaterThan(0);
-    for (let i = 0; i < n; i++) await expect(visible.nth(i)).toHaveClass(/change-(added|changed)/);
-    const vas = await visible.locator('span:nth-child(1)').allTextContents();
-    for (const va of ['0xffffffff80008000', '0x130000', '0xa00000']) expect(vas, va).toContain(va);
-    await expect(visible.filter({ has: frame.locator('span:nth-child(1)', { hasText: /^0xffffffff80008000$/ }) })).toHaveClass(/change-added/);
-    await visible.filter({ has: frame.locator('span:nth-child(1)', { hasText: /^0x130000$/ }) }).click();
-    await expect(frame.locator('#trace')).toContainText('changed since the last stop (#1): ~ 0x130000 4K write', { timeout: 30_000 });
-    await frame.locator('#f-changed').click();
-    await shot(page, 'changes-map');
+      // The map: the changed ranges marked, and the filter keeps exactly them.
+      await runCommand(page, 'ptview: Show Address-Space Map');
+      const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+      await frame.locator('body[data-status="ready"]').waitFor({ timeout: 90_000 });
+      await expect(frame.locator('body')).toHaveAttribute('data-changes', String(want.length), { timeout: 60_000 });
+      await expect(frame.locator('#summary')).toContainText(`${want.length} changes since the last stop (#1)`);
+      await expect(frame.locator('#summary')).toContainText('1 removed');
+      await clearMapFilters(frame);
+      await frame.locator('#f-changed').click();
+      const visible = frame.locator('#spacer .row:not([hidden])');
+      await expect(visible.first()).toBeVisible({ timeout: 20_000 });
+      const n = await visible.count();
+      expect(n).toBeGreaterThan(0);
+      for (let i = 0; i < n; i++) await expect(visible.nth(i)).toHaveClass(/change-(added|changed)/);
+      const vas = await visible.locator('span:nth-child(1)').allTextContents();
+      for (const va of ['0xffffffff80008000', '0x130000', '0xa00000']) expect(vas, va).toContain(va);
+      await expect(visible.filter({ has: frame.locator('span:nth-child(1)', { hasText: /^0xffffffff80008000$/ }) })).toHaveClass(/change-added/);
+      await visible.filter({ has: frame.locator('span:nth-child(1)', { hasText: /^0x130000$/ }) }).click();
+      await expect(frame.locator('#trace')).toContainText('changed since the last stop (#1): ~ 0x130000 4K write', { timeout: 30_000 });
+      await frame.locator('#f-changed').click();
+      await shot(page, 'changes-map');
 
-    // Pin this stop: nothing changed since; a further stop compares with it; Unpin goes back.
-    await runCommand(page, 'View: Show Run and Debug');
-    await runCommand(page, 'ptview: Pin This Stop as Baseline');
-    const pinned = rowByLabel(pane, 'Changes since pinned stop #2');
-    await expect(pinned).toBeVisible({ timeout: 30_000 });
-    await expect(pinned.locator('.label-description')).toContainText('this is the pinned stop');
-    await runCommand(page, 'Debug: Continue');
-    await expect(page.locator('.debug-toolbar .codicon-debug-pause')).toBeVisible({ timeout: 30_000 });
-    await pauseAndWait(page, pane, '0x211000');
-    await expect(pinned.locator('.label-description')).toHaveText('no changes', { timeout: 60_000 });
-    await runCommand(page, 'ptview: Unpin Baseline');
-    await expect(rowByLabel(pane, 'Changes since last stop').locator('.label-description')).toHaveText('no changes', { timeout: 60_000 });
+      // Pin this stop: nothing changed since; a further stop compares with it; Unpin goes back.
+      await runCommand(page, 'View: Show Run and Debug');
+      await runCommand(page, 'ptview: Pin This Stop as Baseline');
+      const pinned = rowByLabel(pane, 'Changes since pinned stop #2');
+      await expect(pinned).toBeVisible({ timeout: 30_000 });
+      await expect(pinned.locator('.label-description')).toContainText('this is the pinned stop');
+      await runCommand(page, 'Debug: Continue');
+      await expect(page.locator('.debug-toolbar .codicon-debug-pause')).toBeVisible({ timeout: 30_000 });
+      await pauseAndWait(page, pane, '0x211000');
+      await expect(pinned.locator('.label-description')).toHaveText('no changes', { timeout: 60_000 });
+      await runCommand(page, 'ptview: Unpin Baseline');
+      await expect(rowByLabel(pane, 'Changes since last stop').locator('.label-description')).toHaveText('no changes', { timeout: 60_000 });
 
-    expect(await errorNotifications(page)).toEqual([]);
-    await stopAllSessions(page);
+      expect(await errorNotifications(page)).toEqual([]);
+      await stopAllSessions(page);
+    });
   } finally {
     await run.kill();
   }

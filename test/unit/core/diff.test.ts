@@ -2,22 +2,13 @@
 // no leaf change), blocks split and folded, tables freed and allocated, verdicts that need no
 // maintenance, and that identical tables are not decoded again.
 import assert from 'node:assert/strict';
-import { spaceFromRegisters } from '../../../src/core/formats';
 import { diffSessions } from '../../../src/core/ops/diff';
-import { PageTableSession } from '../../../src/core/ops/session';
 import { SparseMemory } from '../../support/sparseMemory';
+import { G, NX, P, PS, RW, US, smallTables, x86Session as session } from '../../support/x86Tables';
 
-const P = 1n, RW = 2n, US = 4n, PS = 0x80n, G = 0x100n, NX = 1n << 63n;
-
-// PML4 0x1000 → PDPT 0x2000 → PD 0x3000: PD[0] → PT 0x4000 (16 pages at 0x100000), PD[1] a
-// 2 MiB block at 0x400000, PD[2] → PT 0x5000 (4 pages at 0x800000).
+// smallTables(), plus PD[2] → PT 0x5000 (4 pages at 0x800000).
 function base(): SparseMemory {
-  const m = new SparseMemory();
-  m.write64(0x1000, 0x2000n | P | RW | US);
-  m.write64(0x2000, 0x3000n | P | RW | US);
-  m.write64(0x3000, 0x4000n | P | RW | US);
-  for (let i = 0; i < 16; i++) m.write64(0x4000 + 8 * i, BigInt(0x100000 + i * 4096) | P | RW | NX);
-  m.write64(0x3008, 0x400000n | P | RW | PS | G);
+  const m = smallTables();
   m.write64(0x3010, 0x5000n | P | RW);
   for (let i = 0; i < 4; i++) m.write64(0x5000 + 8 * i, BigInt(0x800000 + i * 4096) | P | RW);
   return m;
@@ -38,9 +29,6 @@ async function clone(m: SparseMemory): Promise<SparseMemory> {
   }
   return c;
 }
-
-const regs = (cr3: bigint) => new Map([['cr0', 0x80010011n], ['cr3', cr3], ['cr4', 0x20n | 0x80n | 0x20000n], ['efer', 0xd00n]]);
-const session = (m: SparseMemory, cr3 = 0x1000n) => new PageTableSession(spaceFromRegisters('x86_64', regs(cr3)), m);
 
 describe('diff of two walks', () => {
   it('identical walks: no change, and each shared table is compared by its bytes only', async () => {

@@ -3,24 +3,15 @@
 // planner required ("required", never "done"), accessed/dirty-only changes mark nothing, and a
 // node is marked exactly when a change lies in its range.
 import assert from 'node:assert/strict';
-import { spaceFromRegisters } from '../../../src/core/formats';
 import { diffSessions } from '../../../src/core/ops/diff';
-import { PageTableSession } from '../../../src/core/ops/session';
 import { ChangeIndex, changeRows, groupDescription, isAdOnly } from '../../../src/extension/changeModel';
 import { buildMapData, filterRows } from '../../../src/extension/mapData';
 import { SparseMemory } from '../../support/sparseMemory';
+import { A, G, NX, P, RW, smallTables, x86Session as session } from '../../support/x86Tables';
 
-const P = 1n, RW = 2n, US = 4n, A = 0x20n, PS = 0x80n, G = 0x100n, NX = 1n << 63n;
-
-// PML4 0x1000 → PDPT 0x2000 → PD 0x3000: PD[0] → PT 0x4000 (16 pages at 0x100000), PD[1] a
-// 2 MiB block at 0x400000 (VA 0x200000).
+// smallTables() before; after, the guest's edits of one stop.
 function tables(after: boolean): SparseMemory {
-  const m = new SparseMemory();
-  m.write64(0x1000, 0x2000n | P | RW | US);
-  m.write64(0x2000, 0x3000n | P | RW | US);
-  m.write64(0x3000, 0x4000n | P | RW | US);
-  for (let i = 0; i < 16; i++) m.write64(0x4000 + 8 * i, BigInt(0x100000 + i * 4096) | P | RW | NX);
-  m.write64(0x3008, 0x400000n | P | RW | PS | G);
+  const m = smallTables();
   if (after) {
     m.write64(0x4000 + 8 * 3, 0x103000n | P | NX); // protect: VA 0x3000 loses W
     m.write64(0x4000 + 8 * 5, 0n); // unmap VA 0x5000
@@ -32,9 +23,6 @@ function tables(after: boolean): SparseMemory {
   }
   return m;
 }
-
-const regs = (cr3: bigint) => new Map([['cr0', 0x80010011n], ['cr3', cr3], ['cr4', 0x20n | 0x80n | 0x20000n], ['efer', 0xd00n]]);
-const session = (m: SparseMemory, cr3 = 0x1000n) => new PageTableSession(spaceFromRegisters('x86_64', regs(cr3)), m);
 
 async function fixture() {
   const before = session(tables(false));
