@@ -105,22 +105,47 @@ export class TableStore {
     return this.tables.get(pa);
   }
 
-  /** Fetches every not-yet-loaded table in one batch. */
+  /** Tables being read, by PA: the batch that reads them (a concurrent load waits for it). */
+  private readonly pending = new Map<number, Promise<void>>();
+
+  /**
+   * Fetches every not-yet-loaded table in one batch. Tables another load is reading already are
+   * waited for, not read again: at a stop the map, the tree and the stop-to-stop diff load the
+   * same tables at the same time. When that other load fails (its own signal aborted it), what
+   * it did not read is read here.
+   */
   async load(reqs: readonly ReadRequest[], signal?: AbortSignal): Promise<void> {
-    const todo: ReadRequest[] = [];
-    const seen = new Set<number>();
-    for (const r of reqs) {
-      if (!this.tables.has(r.addr) && !seen.has(r.addr)) {
+    for (;;) {
+      const todo: ReadRequest[] = [];
+      const waits = new Set<Promise<void>>();
+      const seen = new Set<number>();
+      for (const r of reqs) {
+        if (this.tables.has(r.addr) || seen.has(r.addr)) continue;
         seen.add(r.addr);
-        todo.push(r);
+        const p = this.pending.get(r.addr);
+        if (p) waits.add(p);
+        else todo.push(r);
       }
+      if (todo.length === 0 && waits.size === 0) return;
+      signal?.throwIfAborted();
+      if (todo.length > 0) {
+        const batch = this.readBatch(todo, signal).finally(() => {
+          for (const r of todo) if (this.pending.get(r.addr) === batch) this.pending.delete(r.addr);
+        });
+        for (const r of todo) this.pending.set(r.addr, batch);
+        await batch;
+      }
+      await Promise.allSettled(waits);
     }
-    if (todo.length === 0) return;
-    signal?.throwIfAborted();
+  }
+
+  private async readBatch(todo: readonly ReadRequest[], signal?: AbortSignal): Promise<void> {
     const results = await this.memory.readMany(todo, signal);
     this.stats.readBatches++;
-    results.forEach((res, i) => {
-      const r = todo[i];
+    todo.forEach((r, i) => {
+      // Every address gets an answer, also from a source that returns too few: a load waiting for
+      // this batch would otherwise find the address unset and read it again, forever.
+      const res = results[i] ?? new MemoryReadError(r.addr, r.length, 'io', 'the memory source gave no answer for it');
       if (res instanceof MemoryReadError) {
         this.tables.set(r.addr, res);
         return;

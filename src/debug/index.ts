@@ -1,7 +1,8 @@
 // openLiveTarget: one stopped target as the paging core sees it, through a debug adapter. What a
-// session learns once (dialect, RAM layout, QEMU process, stale PhyMemMode) is kept per channel
+// session learns once (dialect, RAM layout, QEMU process, stale PhyMemMode, architecture) is kept per channel
 // object: pass the same DapChannel for every stop of a session. Never pauses, resumes, or writes
 // the target. (The CLI's --gdb talks to QEMU's gdbstub itself: src/debug/gdbstub.)
+import type { Arch } from '../core/format';
 import { DapChannel, DapObserver, LiveAccessError, LiveOptions, OpenLiveTarget } from './api';
 import { DebuggerConsole } from './console';
 import { CORE_DEBUG_TYPE } from './coreProtocol';
@@ -25,6 +26,8 @@ interface SessionInfo extends SessionKnowledge {
   lock: Promise<unknown>;
   /** Whether the silent probes (direct-map recognition) are defined in GDB; undefined: not tried. */
   silentProbes?: boolean;
+  /** The architecture the last stop's registers showed (its registers are read without probing). */
+  arch?: Arch;
 }
 
 const sessions = new WeakMap<DapChannel, SessionInfo>();
@@ -91,7 +94,8 @@ export const openLiveTarget: OpenLiveTarget = async (channel, observer, options 
   const dialect = s.console.dialect;
   if (dialect.evaluateNeedsFrame && frame.frameId === undefined) throw new LiveAccessError('no-registers', 'no stack frame to evaluate registers in');
   const reader = new RegisterReader(t, dialect, frame.frameId);
-  const regs = await elapsed(getStats, 'registers', () => readTargetRegisters(reader, signal));
+  const regs = await elapsed(getStats, 'registers', () => readTargetRegisters(reader, signal, s.arch));
+  s.arch = regs.arch;
 
   let off = () => {};
   const evaluate = (e: string, sig?: AbortSignal) => reader.evaluateNumber(e, sig);

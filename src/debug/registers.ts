@@ -104,30 +104,48 @@ export interface TargetRegisters {
   notes: string[];
 }
 
-/**
- * Detects the architecture with one probe per family (sent together), then reads that family's
- * paging registers. AArch64 also gets `el` (current EL from CPSR).
- */
-export async function readTargetRegisters(r: RegisterSource, signal?: AbortSignal): Promise<TargetRegisters> {
-  const probe = await r.readAll(['cr3', 'TTBR0_EL1', 'satp'], signal);
+type Family = 'x86' | 'aarch64' | 'riscv';
+
+const familyOf = (arch: Arch): Family => (arch === 'x86' || arch === 'x86_64' ? 'x86' : arch === 'aarch64' ? 'aarch64' : 'riscv');
+
+/** One family's paging registers; undefined when `checked` and its root register does not evaluate. */
+async function readFamily(r: RegisterSource, family: Family, checked: boolean, signal?: AbortSignal): Promise<TargetRegisters | undefined> {
   const notes: string[] = [];
-  if (probe.has('cr3')) {
+  if (family === 'x86') {
     const regs = await r.readAll([...X86_REGS, PC], signal);
+    if (checked && !regs.has('cr3')) return undefined;
     const efer = regs.get('efer') ?? 0n;
     return { arch: efer & (1n << 10n) ? 'x86_64' : 'x86', registers: regs, notes };
   }
-  if (probe.has('ttbr0_el1')) {
+  if (family === 'aarch64') {
     const regs = await r.readAll([...AARCH64_REGS, PC], signal);
+    if (checked && !regs.has('ttbr0_el1')) return undefined;
     const cpsr = regs.get('cpsr');
     if (cpsr !== undefined) regs.set('el', (cpsr >> 2n) & 3n);
     if (regs.has('sctlr_el1')) regs.delete('sctlr'); // prefer the architectural name when both exist
     return { arch: 'aarch64', registers: regs, notes };
   }
-  if (probe.has('satp')) {
-    const regs = await r.readAll([...RISCV_REGS, PC], signal);
-    const xlen = await r.pcBytes(signal);
-    return { arch: xlen === 4n ? 'riscv32' : 'riscv64', registers: regs, notes };
+  const regs = await r.readAll([...RISCV_REGS, PC], signal);
+  if (checked && !regs.has('satp')) return undefined;
+  const xlen = await r.pcBytes(signal);
+  return { arch: xlen === 4n ? 'riscv32' : 'riscv64', registers: regs, notes };
+}
+
+/**
+ * Detects the architecture with one probe per family (sent together), then reads that family's
+ * paging registers. AArch64 also gets `el` (current EL from CPSR). `known`: the architecture an
+ * earlier stop of the same session found; its registers are read at once, without the probe (a
+ * round trip to the adapter less per stop), and probed again only when its root register is gone.
+ */
+export async function readTargetRegisters(r: RegisterSource, signal?: AbortSignal, known?: Arch): Promise<TargetRegisters> {
+  if (known !== undefined) {
+    const regs = await readFamily(r, familyOf(known), true, signal);
+    if (regs) return regs;
   }
+  const probe = await r.readAll(['cr3', 'TTBR0_EL1', 'satp'], signal);
+  const family: Family | undefined = probe.has('cr3') ? 'x86' : probe.has('ttbr0_el1') ? 'aarch64' : probe.has('satp') ? 'riscv' : undefined;
+  const regs = family && (await readFamily(r, family, false, signal));
+  if (regs) return regs;
   throw new LiveAccessError(
     'no-registers',
     'none of CR3 (x86), TTBR0_EL1 (AArch64) or satp (RISC-V) can be read through this adapter: ptview needs the paging registers (QEMU\'s gdbstub exposes them; other stubs may not)',

@@ -23,7 +23,7 @@ export interface ChangeRow {
   readonly kind: DiffChange['kind'];
   readonly label: string;
   readonly description: string;
-  /** Markdown: before → after, the descriptors, the TLB maintenance required. */
+  /** Markdown: before → after, the descriptors, the TLB maintenance required (built when read: shown on hover only). */
   readonly tooltip: string;
   readonly mark: Exclude<Mark, 'contains'>;
   /** Root name (for a root change, the root it names). */
@@ -99,17 +99,23 @@ function leafRow(c: LeafChange, baseline: string): ChangeRow {
   const what = c.kind === 'changed' ? ` ${c.fields.join(', ')}` : '';
   const state = c.kind === 'added' ? sideText(c.after!) : c.kind === 'removed' ? `was ${sideText(c.before!)}` : `${sideText(c.before!)} ⇒ ${sideText(c.after!)}`;
   const adOnly = isAdOnly(c);
-  const tip = [
-    `**${c.kind}** ${md(hex(va))}–${md(hex(va + BigInt(size) - 1n))} (${md(sizeLabel(size))}) in ${md(c.root.name.toUpperCase())} since ${md(baseline)}${c.fields.length ? ` · fields: ${md(c.fields.join(', '))}` : ''}  `,
-    '',
-    `before: ${c.before ? sideMarkdown(c.before) : 'not mapped'}  `,
-    `after: ${c.after ? sideMarkdown(c.after) : 'not mapped'}  `,
-  ];
-  if (c.entries.length) tip.push('', '**Descriptors**', '', ...c.entries.map((e) => `- ${entryLine(e)}`));
-  tip.push('', ...tlbMarkdown(c.plan), '', NOT_SEEN);
+  const tooltip = () => {
+    const tip = [
+      `**${c.kind}** ${md(hex(va))}–${md(hex(va + BigInt(size) - 1n))} (${md(sizeLabel(size))}) in ${md(c.root.name.toUpperCase())} since ${md(baseline)}${c.fields.length ? ` · fields: ${md(c.fields.join(', '))}` : ''}  `,
+      '',
+      `before: ${c.before ? sideMarkdown(c.before) : 'not mapped'}  `,
+      `after: ${c.after ? sideMarkdown(c.after) : 'not mapped'}  `,
+    ];
+    if (c.entries.length) tip.push('', '**Descriptors**', '', ...c.entries.map((e) => `- ${entryLine(e)}`));
+    tip.push('', ...tlbMarkdown(c.plan), '', NOT_SEEN);
+    return tip.join('\n');
+  };
   return {
     id: `leaf:${c.root.name}:${c.start}:${c.kind}`, kind: c.kind, label: `${sign} ${hex(va)} ${sizeLabel(size)}${what}`,
-    description: `${state} · ${tlbShort(c.plan)}`, tooltip: tip.join('\n'), mark: c.kind, root: c.root.name, va: hex(va), adOnly,
+    description: `${state} · ${tlbShort(c.plan)}`, get tooltip() {
+      return tooltip();
+    },
+    mark: c.kind, root: c.root.name, va: hex(va), adOnly,
   };
 }
 
@@ -118,16 +124,19 @@ function entryRow(c: EntryChangeRow, baseline: string): ChangeRow {
   const va = vaOf(c.root, e.start);
   const size = e.end - e.start;
   const next = e.afterTable !== undefined ? `→ table @ ${hex(e.afterTable)}` : e.beforeTable !== undefined ? `was table @ ${hex(e.beforeTable)}` : '';
-  const tip = [
+  const tooltip = () => [
     `**${md(e.what)}** of the ${md(e.levelName)} entry covering ${md(hex(va))}–${md(hex(va + BigInt(size) - 1n))} (${md(sizeLabel(size))}) in ${md(c.root.name.toUpperCase())} since ${md(baseline)}  `,
     '',
     `- ${entryLine(e)}`,
     '',
     ...tlbMarkdown(c.plan), '', NOT_SEEN,
-  ];
+  ].join('\n');
   return {
     id: `entry:${c.root.name}:${e.level}:${e.start}`, kind: 'entry', label: `${e.what} ${e.levelName}[${e.index}] ${hex(va)} ${sizeLabel(size)}`,
-    description: `${next ? next + ' · ' : ''}${tlbShort(c.plan)}`, tooltip: tip.join('\n'), mark: 'changed', root: c.root.name, va: hex(va), adOnly: false,
+    description: `${next ? next + ' · ' : ''}${tlbShort(c.plan)}`, get tooltip() {
+      return tooltip();
+    },
+    mark: 'changed', root: c.root.name, va: hex(va), adOnly: false,
   };
 }
 

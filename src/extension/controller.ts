@@ -32,6 +32,11 @@ export interface MapTiming {
   rows: number;
   reused?: boolean;
   fold?: number;
+  /**
+   * The process's CPU time (process.cpuUsage, every thread: GC helpers included) during the
+   * fold: on a busy machine its wall time also counts the time it waited for a core.
+   */
+  foldCpu?: number;
 }
 
 export interface StopTiming {
@@ -74,7 +79,7 @@ export function stopFigures(r: Ready): StopFigures {
 /** One line for the output channel and the e2e figures. */
 export function stopFiguresText(f: StopFigures, drawnAt?: number): string {
   const r = (x: number) => x.toFixed(0);
-  const map = !f.map ? '' : f.map.reused ? `, map ${r(f.map.ranges)} ms (no table changed: the last stop's map)` : `, map ${r(f.map.ranges + f.map.audit + f.map.rows)} ms (ranges${f.map.audit ? '' : ' and audit'} ${r(f.map.ranges)}${f.map.audit ? `, audit ${r(f.map.audit)}` : ''}, rows ${r(f.map.rows)}${f.map.fold === undefined ? '' : `; fold ${r(f.map.fold)}`})`;
+  const map = !f.map ? '' : f.map.reused ? `, map ${r(f.map.ranges)} ms (no table changed: the last stop's map)` : `, map ${r(f.map.ranges + f.map.audit + f.map.rows)} ms (ranges${f.map.audit ? '' : ' and audit'} ${r(f.map.ranges)}${f.map.audit ? `, audit ${r(f.map.audit)}` : ''}, rows ${r(f.map.rows)}${f.map.fold === undefined ? '' : `; fold ${r(f.map.fold)}${f.map.foldCpu === undefined ? '' : ` (CPU ${r(f.map.foldCpu)})`}`})`;
   const drawn = drawnAt !== undefined ? `; map drawn ${r(drawnAt - f.stoppedAt)} ms after the stop` : '';
   return `stop: ptview's own work ${r(f.ownMs)} ms beside the adapter's ${r(f.adapterMs)} ms for ${f.requests} requests (open ${r(f.openMs)} ms, tree ${r(f.treeMs)} ms${map}); extension host CPU ${r(f.hostCpuMs)} ms${drawn}`;
 }

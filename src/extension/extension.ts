@@ -15,6 +15,7 @@ import { TranslateHover } from './hover';
 import { TranslationWatches, registerWatches } from './watch';
 import { StopChanges } from './stopDiff';
 import { CMD } from './ids';
+import { StopProfiler } from './stopProfile';
 
 /** What tests reach through `vscode.extensions.getExtension(...).exports`. */
 export interface PtviewApi {
@@ -30,12 +31,14 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
   const controller = new TargetController(openLiveTarget, liveOptions);
   const tree = new PageTablesView(controller);
   const docs = new commands.TraceDocuments();
+  const profiler = new StopProfiler();
   const deps: commands.Deps = { controller, tree, docs, output, maps: undefined as unknown as MapPanels };
   const maps = new MapPanels(ctx, controller, {
     withTarget: (title, fn) => commands.withTarget(deps, title, fn),
     runTarget: (title, fn, opts) => commands.runTarget(deps, title, fn, opts),
     reveal: (va) => commands.revealCommand(deps, va),
     log: (line) => output.appendLine(line),
+    drawn: () => profiler.stop(),
   });
   deps.maps = maps;
   const status = new StatusBar();
@@ -46,7 +49,7 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
   let lastKind = 'none';
 
   ctx.subscriptions.push(
-    output, tree, maps, status, changes,
+    output, tree, maps, status, changes, profiler,
     vscode.commands.registerCommand(CMD.pinBaseline, () => changes.pin()),
     vscode.commands.registerCommand(CMD.unpinBaseline, () => changes.unpin()),
     vscode.workspace.registerTextDocumentContentProvider(TRACE_SCHEME, docs),
@@ -71,6 +74,7 @@ export function activate(ctx: vscode.ExtensionContext): PtviewApi {
             if (m?.type === 'event') controller.adapterEvent(session.id, m);
             watches.adapterMessage(session.id, m);
             const ev = fromAdapter(m);
+            if (ev?.kind === 'stopped') profiler.start();
             if (ev) controller.handle(session.id, ev);
           },
           onExit: end,

@@ -23,6 +23,8 @@ export interface MapHost {
   reveal(va: string): Promise<unknown>;
   /** A line in ptview's output channel (the per-stop figures). */
   log?(line: string): void;
+  /** The webview drew a stop's rebuilt map (the end of the stop's figures). */
+  drawn?(): void;
 }
 
 /** The marks of the changes since the last stop over a map's rows (stopDiff.ts provides it). */
@@ -97,8 +99,28 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
     this.post({ type: 'changes', changes: this.changeSource?.(d) ?? null });
   }
 
+  /** The builds under way (a stop's map first, then its diff: see settled). */
+  private readonly building = new Set<Promise<void>>();
+
+  /**
+   * Resolves once no map build is under way. The stop-to-stop diff waits for it: at a stop the
+   * map's fold and the diff's decode would otherwise share the extension host's CPU, and the map
+   * is what the user waits for.
+   */
+  async settled(): Promise<void> {
+    while (this.building.size > 0) await Promise.allSettled([...this.building]);
+  }
+
   /** Rebuilds (when the stop changed) and sends the data; or says why there is none. */
-  async refresh(opts: { ifVisible?: boolean } & RunOptions = {}): Promise<void> {
+  refresh(opts: { ifVisible?: boolean } & RunOptions = {}): Promise<void> {
+    const p = this.build(opts);
+    this.building.add(p);
+    const done = () => void this.building.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  private async build(opts: { ifVisible?: boolean } & RunOptions): Promise<void> {
     if (!this.panel || (opts.ifVisible && !this.panel.visible)) return;
     const s = this.controller.state();
     if (s.kind === 'none') return this.post({ type: 'status', message: 'No debug session: start debugging a QEMU guest.' });
@@ -115,9 +137,12 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
         // The tables loaded first (no read when they were compared already): the fold timed alone.
         await loadTables(session.space.roots, session.store, { signal });
         const f0 = performance.now();
+        const c0 = process.cpuUsage();
         const { ranges, report } = await session.rangesAndAudit({ signal });
         const t1 = performance.now();
+        const c1 = process.cpuUsage(c0);
         times.fold = t1 - f0;
+        times.foldCpu = (c1.user + c1.system) / 1000;
         const d = buildMapData(ranges.length > max ? ranges.slice(0, max) : ranges, report, regionLabeler(r.space, ranges, session.memory.ram));
         times.ranges = t1 - t0;
         times.rows = performance.now() - t1;
@@ -159,6 +184,7 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
       if (this.pending) {
         const figures: DrawnFigures = { ...stopFigures(this.pending.ready), postedAt: this.pending.postedAt, drawnAt: m.at };
         this.host.log?.(stopFiguresText(figures, m.at));
+        this.host.drawn?.();
         this.post({ type: 'figures', figures });
       }
       this.pending = undefined;

@@ -67,6 +67,8 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
   private readonly subs: vscode.Disposable[] = [];
   private lastGen = -1;
   private lastFired: Comparison | undefined;
+  /** The index whose marks the decorations show (undefined: none). */
+  private decorated: ChangeIndex | undefined;
   private groupShown = false;
   /** The group's node: one object, so the view can redraw just it. */
   private readonly group: ChangeNode = { kind: 'section', section: this, id: 'changes/changes', role: 'group' };
@@ -122,11 +124,17 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
     this.fire(false);
   }
 
-  /** Reads every table of this stop (once: the views share the store), keeps it, and diffs. */
+  /** Reads every table of this stop (once: the views share the store), keeps it, and diffs (after the map). */
   private async capture(id: string, generation: number): Promise<void> {
     let ready;
     try {
       ready = await this.controller.ready();
+      // The map of this stop first (it loads the tables into the stop's store, which this then
+      // finds loaded): the diff's decode would otherwise compete with the map's fold.
+      await this.maps.settled();
+      // And a macrotask later: the map's data leaves the extension host on a timer of VS Code's
+      // message writer (scheduled earlier, so it runs first), not behind the diff's decode.
+      await new Promise((r) => setTimeout(r, 0));
       if (ready.generation !== generation) return;
       await loadTables(ready.space.roots, ready.session.store);
     } catch (e) {
@@ -180,7 +188,11 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
     if (!force && same) return;
     this.lastFired = c;
     void vscode.commands.executeCommand('setContext', CHANGES_CTX, this.activeCpu()?.pinned !== undefined);
-    this.decorationsChanged.fire(undefined);
+    // The marks are the index's: VS Code asks again for every row's decoration when told they
+    // changed, so only when the index did (not at "comparing…", which marks nothing either).
+    const index = this.index();
+    if (index !== this.decorated) this.decorationsChanged.fire(undefined);
+    this.decorated = index;
     // The group appearing or going is a change of the roots; otherwise only the group is redrawn
     // (the page-table rows keep their items: their marks come through the decorations above).
     const shown = c.kind !== 'none';

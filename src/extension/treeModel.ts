@@ -41,7 +41,10 @@ export type PtNode = RootItem | EntryItem | ChunkItem | MessageItem;
 export interface Row {
   readonly label: string;
   readonly description?: string;
-  /** Markdown. */
+  /**
+   * Markdown. An entry's is built when read (a getter): every row of an expanded table is made
+   * at each stop, its tooltip (each bit in words) only when hovered.
+   */
   readonly tooltip?: string;
   readonly expandable: boolean;
   /** view/item/context `viewItem` value. */
@@ -167,7 +170,9 @@ function entryRow(e: EntryNode): Row {
     return {
       label: `${hex(e.va)} ${sizeLabel(e.size)} ${rightsLetters(rights)}`,
       description: `${end} → ${hex(e.target!)} ${memTypeOf(e)} · ${where}`,
-      tooltip: entryTooltip(e),
+      get tooltip() {
+        return entryTooltip(e);
+      },
       expandable: false,
       contextValue: 'leaf',
       icon: rights.write && (rights.exec || rights.userExec) ? 'warning' : 'file',
@@ -178,7 +183,9 @@ function entryRow(e: EntryNode): Row {
     return {
       label: `${where} ${hex(e.va)} ${sizeLabel(e.size)}`,
       description: `${end} ${e.problem ? `→ ${hex(e.target!)}: ${e.problem}` : `→ ${next} @ ${hex(e.target!)} · allows ${rightsLetters(effectiveRights(e.perms))}`}`,
-      tooltip: entryTooltip(e),
+      get tooltip() {
+        return entryTooltip(e);
+      },
       expandable: !e.problem,
       contextValue: 'table',
       icon: e.problem ? 'error' : 'folder',
@@ -187,7 +194,9 @@ function entryRow(e: EntryNode): Row {
   return {
     label: `${where} ${hex(e.va)} ${sizeLabel(e.size)}`,
     description: `${range} · ` + (e.kind === EntryKind.Reserved ? `${rawOf(e)} · reserved: the CPU faults here` : `${rawOf(e)} · not present`),
-    tooltip: entryTooltip(e),
+    get tooltip() {
+      return entryTooltip(e);
+    },
     expandable: false,
     contextValue: e.kind === EntryKind.Reserved ? 'reserved' : 'invalid',
     icon: e.kind === EntryKind.Reserved ? 'error' : 'circle-slash',

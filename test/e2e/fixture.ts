@@ -41,6 +41,11 @@ function settings(): Record<string, unknown> {
     'workbench.startupEditor': 'none', 'telemetry.telemetryLevel': 'off', 'security.workspace.trust.enabled': false,
     'extensions.autoCheckUpdates': false, 'extensions.autoUpdate': false, 'update.mode': 'none', 'workbench.tips.enabled': false,
     'debug.openDebug': 'openOnDebugBreak', 'window.commandCenter': false, 'debug.internalConsoleOptions': 'neverOpen',
+    // code-server's extension host is a remote one: it looks for ports to forward by listing every
+    // process's sockets and command line (`ls -l /proc/*/fd`, `ps`) every few seconds, tens of ms
+    // of the host's CPU each time on a busy machine, counted in the per-stop figures. A desktop
+    // VS Code's local extension host does not.
+    'remote.autoForwardPorts': false,
 
   };
 }

@@ -3,7 +3,7 @@
 // one module. Decoding is ../formats/aarch64.ts.
 import { hex, sizeLabel } from '../addr';
 import { EntryCodec, bit, set } from '../edit/codecs';
-import { EntryChange, TlbOp, TlbPlan, freed, info, leavesOf, touching } from '../edit/tlb';
+import { EntryChange, TlbOp, TlbPlan, anyGlobal, freed, info, leafCount, touching } from '../edit/tlb';
 import { Root } from '../space';
 import { ArchEdit, registerArchEdit } from './index';
 
@@ -62,13 +62,14 @@ function aarch64Plan(root: Root, changes: readonly EntryChange[], ceiling: numbe
     notes.push('only invalid entries became valid: no TLBI is needed (invalid descriptors are not cached), but DSB ISHST before use and ISB make the new translations visible');
     return { ops: [{ insn: 'dsb ishst', why: 'complete the descriptor writes' }, { insn: 'isb', why: 'synchronise this CPU' }], translations: 0, fullFlush: false, notes, hazards };
   }
-  const leaves = leavesOf(live);
-  if (leaves.length === 0) return { ops, translations: 0, fullFlush: false, notes, hazards };
+  // Counted, not listed: past the ceiling the count is all a full flush needs.
+  const n = leafCount(live);
+  if (n === 0) return { ops, translations: 0, fullFlush: false, notes, hazards };
   ops.push({ insn: 'dsb ishst', why: 'make the descriptor writes visible to the table walkers before invalidating' });
-  if (leaves.length > ceiling) {
-    const global = leaves.some((l) => l.global);
+  if (n > ceiling) {
+    const global = anyGlobal(live);
     const insn = el === 'e2' ? 'tlbi alle2is' : !global && asid !== undefined ? `tlbi aside1is, ${hex(BigInt(asid) << 48n)}` : 'tlbi vmalle1is';
-    ops.push({ insn, why: `${leaves.length} translations > ceiling ${ceiling}` });
+    ops.push({ insn, why: `${n} translations > ceiling ${ceiling}` });
   } else {
     for (const c of live) {
       // Only a leaf changed: last-level TLBI; a table entry: the walk caches hold it too.
@@ -84,7 +85,7 @@ function aarch64Plan(root: Root, changes: readonly EntryChange[], ceiling: numbe
   ops.push({ insn: 'dsb ish', why: 'wait for the invalidation on every CPU in the inner-shareable domain' });
   ops.push({ insn: 'isb', why: 'resynchronise this CPU\'s instruction stream' });
   notes.push('one TLBI per descriptor (a block needs one, not one per page); broadcast (IS) TLBIs reach every CPU, no IPI needed');
-  return { ops, translations: leaves.length, fullFlush: leaves.length > ceiling, notes, hazards };
+  return { ops, translations: n, fullFlush: n > ceiling, notes, hazards };
 }
 
 export const aarch64Edit: ArchEdit = {

@@ -3,7 +3,7 @@
 // tlb_single_page_flush_ceiling of 33), in one module. Decoding is ../formats/x86.ts.
 import { hex, sizeLabel } from '../addr';
 import { EntryCodec, bit, set } from '../edit/codecs';
-import { EntryChange, TlbPlan, freed, info, leavesOf, touching } from '../edit/tlb';
+import { EntryChange, TlbPlan, anyGlobal, freed, info, leafCount, leavesOf, touching } from '../edit/tlb';
 import { Root } from '../space';
 import { ArchEdit, registerArchEdit } from './index';
 
@@ -53,20 +53,23 @@ function x86Plan(root: Root, changes: readonly EntryChange[], ceiling: number): 
   const live = touching(changes);
   const optional = live.filter((c) => c.upgradeOnly);
   if (optional.length) notes.push(`${optional.length} entries only gained rights: no invalidation is required (a stale entry causes at most one spurious page fault, which re-walks; Linux's flush_tlb_fix_spurious_fault)`);
-  const leaves = leavesOf(live.filter((c) => !c.upgradeOnly));
+  // Counted before they are listed: a full flush (a large unmap) needs only the count.
+  const required = live.filter((c) => !c.upgradeOnly);
+  const n = leafCount(required);
   if (changes.some((c) => c.beforeKind === 'invalid' && c.afterKind !== 'invalid')) notes.push('entries that were not present need no invalidation: x86 never caches a not-present translation');
   const pcid = info(root, 'PCID');
-  if (leaves.length === 0) return { ops: [], translations: 0, fullFlush: false, notes, hazards };
+  if (n === 0) return { ops: [], translations: 0, fullFlush: false, notes, hazards };
   if (pcid !== undefined) notes.push(`INVLPG acts on PCID ${pcid} (and global entries) only: other PCIDs using these tables (e.g. KPTI's user PCID) need INVPCID type 0 per address or a flush of that PCID`);
   if (changes.some((c) => c.beforeKind === 'table')) notes.push('a table entry changed: every INVLPG also drops the paging-structure caches of the current PCID (SDM 4.10.4.1)');
   notes.push('run on every CPU that may use this address space (IPI shootdown), after the entry writes');
-  if (leaves.length > ceiling) {
-    const global = leaves.some((l) => l.global);
+  if (n > ceiling) {
+    const global = anyGlobal(required);
     const op = global
-      ? { insn: 'invpcid type 2 (or toggle CR4.PGE)', why: `${leaves.length} translations > ceiling ${ceiling}, some global: a CR3 reload would keep global entries` }
-      : { insn: 'mov cr3, cr3', why: `${leaves.length} translations > ceiling ${ceiling} (Linux x86 tlb_single_page_flush_ceiling): reload CR3 to flush all non-global entries` };
-    return { ops: [op], translations: leaves.length, fullFlush: true, notes, hazards };
+      ? { insn: 'invpcid type 2 (or toggle CR4.PGE)', why: `${n} translations > ceiling ${ceiling}, some global: a CR3 reload would keep global entries` }
+      : { insn: 'mov cr3, cr3', why: `${n} translations > ceiling ${ceiling} (Linux x86 tlb_single_page_flush_ceiling): reload CR3 to flush all non-global entries` };
+    return { ops: [op], translations: n, fullFlush: true, notes, hazards };
   }
+  const leaves = leavesOf(required);
   const ops = leaves.map((l) => ({ insn: `invlpg [${hex(l.va)}]`, why: `${sizeLabel(l.size)} page${l.global ? ' (global)' : ''}` }));
   return { ops, translations: leaves.length, fullFlush: false, notes, hazards };
 }

@@ -139,6 +139,13 @@ export const info = (root: Root, key: string): number | undefined => {
 
 export const touching = (changes: readonly EntryChange[]) => changes.filter((c) => c.beforeKind !== 'invalid');
 export const leavesOf = (changes: readonly EntryChange[]) => changes.flatMap((c) => c.oldLeaves);
+/** leavesOf's length and whether one is global, without building the list (a full flush needs no more). */
+export function leafCount(changes: readonly EntryChange[]): number {
+  let n = 0;
+  for (const c of changes) n += c.oldLeaves.length;
+  return n;
+}
+export const anyGlobal = (changes: readonly EntryChange[]) => changes.some((c) => c.oldLeaves.some((l) => l.global));
 export const freed = (changes: readonly EntryChange[]): Hazard[] =>
   changes
     .filter((c) => c.beforeKind === 'table' && c.afterKind !== 'table')

@@ -462,12 +462,9 @@ export function auditFromSummaries(roots: readonly Root[], sums: readonly (Audit
   const devices: MergedRange[] = [];
   const outside: MergedRange[] = [];
   const partly: MergedRange[] = [];
-  // Each page of a PA-contiguous range, as the leaf walk would have pushed it.
-  const pages = (b: ReverseIndexBuilder, r: MergedRange): void => {
-    for (let k = 0; k < r.pages; k++) {
-      b.push({ root: r.root, linear: r.start + k * r.leafSize, pa: (r.pa + k * r.leafSize) as PhysAddr, size: r.leafSize, perms: r.perms, flags: r.flags, memType: r.memType, level: r.level, tablePa: 0 as PhysAddr, index: 0, lo: 0, hi: 0, path: undefined } as Leaf);
-    }
-  };
+  // Each page of a PA-contiguous range, as the leaf walk would have pushed it (no object per page:
+  // a real kernel's writable pages are tens of thousands at every stop).
+  const pages = (b: ReverseIndexBuilder, r: MergedRange): void => b.pushPages(r.root, r.start, r.pa, r.leafSize, r.pages, r);
   sums.forEach((s) => {
     if (!s) return;
     c.leaves += s.leaves;

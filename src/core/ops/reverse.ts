@@ -182,6 +182,37 @@ export class ReverseIndexBuilder {
     this.rootIdx[i] = this.lastRootIdx;
   }
 
+  /**
+   * `count` pages of `size` bytes from `linear` and `pa` on, alike but for their addresses, with
+   * no walk position (tablePa, index, lo, hi 0): a merged range's pages, pushed without making a
+   * Leaf object per page.
+   */
+  pushPages(root: Root, linear: number, pa: number, size: number, count: number, a: { perms: number; flags: number; memType: number; level: number }): void {
+    while (this.n + count > this.cap) this.grow(this.cap * 2);
+    if (root !== this.lastRoot) {
+      let k = this.roots.indexOf(root);
+      if (k < 0) k = this.roots.push(root) - 1;
+      this.lastRoot = root;
+      this.lastRootIdx = k;
+    }
+    const i0 = this.n;
+    this.n += count;
+    for (let k = 0; k < count; k++) {
+      this.linear[i0 + k] = linear + k * size;
+      this.pa[i0 + k] = pa + k * size;
+      this.size[i0 + k] = size;
+    }
+    this.tablePa.fill(0, i0, i0 + count);
+    this.index.fill(0, i0, i0 + count);
+    this.lo.fill(0, i0, i0 + count);
+    this.hi.fill(0, i0, i0 + count);
+    this.perms.fill(a.perms, i0, i0 + count);
+    this.flags.fill(a.flags, i0, i0 + count);
+    this.memType.fill(a.memType, i0, i0 + count);
+    this.level.fill(a.level, i0, i0 + count);
+    this.rootIdx.fill(this.lastRootIdx, i0, i0 + count);
+  }
+
   finish(): ReverseIndex {
     return new ReverseIndex(this);
   }

@@ -132,6 +132,8 @@ describe('extension target controller', () => {
     assert.match(stopFiguresText(f, f.stoppedAt + 120), /^stop: ptview's own work 34 ms beside the adapter's \d+ ms for \d+ requests .*map 33 ms \(ranges 10, audit 20, rows 3\).*; map drawn 120 ms after the stop$/);
     r.timing.map = { ranges: 10, audit: 0, rows: 3, fold: 4 };
     assert.match(stopFiguresText(stopFigures(r)), /map 13 ms \(ranges and audit 10, rows 3; fold 4\)/);
+    r.timing.map = { ranges: 10, audit: 0, rows: 3, fold: 40, foldCpu: 9 };
+    assert.match(stopFiguresText(stopFigures(r)), /map 13 ms \(ranges and audit 10, rows 3; fold 40 \(CPU 9\)\)/);
     // A new stop starts a new clock.
     c.handle('s1', { kind: 'running' });
     c.handle('s1', { kind: 'stopped' });

@@ -54,6 +54,17 @@ describe('extension tree model', () => {
     assert.equal(r.contextValue, 'leaf');
     assert.match(r.tooltip!, /write removed at PDPT\\\[0\\\]: PDPT R\/W=0/);
     assert.match(r.tooltip!, /\| R\/W \| 1 \|/);
+    // The row's label and description without its tooltip: each bit in words only when read.
+    const node = entry(pt, 0);
+    if (node.kind !== 'entry') throw new Error('not an entry');
+    let explained = 0;
+    const fields = node.entry.fields;
+    const counted = { ...node, entry: { ...node.entry, fields: () => (explained++, fields()) } };
+    const lazy = row(counted);
+    assert.equal(lazy.label, r.label);
+    assert.equal(explained, 0, 'no tooltip built for a row that is only shown');
+    assert.equal(lazy.tooltip, r.tooltip);
+    assert.equal(explained, 1);
     const nx = row(entry(pt, 1));
     assert.match(nx.label, /^0x1000 4K r-- ---$/);
     assert.match(nx.description!, /^–0x1fff → 0x[0-9a-f]+ WB · PT\[1\]$/);
