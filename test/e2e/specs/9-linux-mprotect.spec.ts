@@ -58,10 +58,12 @@ test('a real Linux kernel: stepping over the user program\'s mprotect shows exac
       await expect.poll(async () => (await run.hmp(`xp /1gx ${hexs(flagPa)}`)).trim(), { timeout: 30_000 }).toMatch(/: 0x0*1$/);
 
       // Stop A: at the mprotect call, in the program (user mode, its KPTI user root).
+      // The toolbar may still show Continue from the pause before the adapter has resumed: wait on
+      // QEMU's own RIP, then on the workbench.
       await runCommand(page, 'Debug: Continue');
+      await expect.poll(async () => oracles.parseInfoRegisters(await run.hmp('info registers')).get('rip'), { timeout: 120_000 }).toBe(before);
       await expect(page.locator('.debug-toolbar .codicon-debug-continue')).toBeVisible({ timeout: 120_000 });
       const regsA = await run.hmp('info registers');
-      expect(oracles.parseInfoRegisters(regsA).get('rip')).toBe(before);
       const cr3 = oracles.parseInfoRegisters(regsA).get('cr3') as bigint;
       const root = `CR3 ${hexs(cr3 & ~0xfffn)}`;
       await expect(pane.locator('.label-name', { hasText: new RegExp(`^${root}$`) }).first()).toBeVisible({ timeout: 60_000 });
