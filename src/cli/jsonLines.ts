@@ -150,17 +150,22 @@ interface Template {
   span: number;
 }
 
-/** Bytes of all kept templates together, at most. */
-const TEMPLATE_BUDGET = 64 << 20;
+/**
+ * Bytes of one template, and of all together, at most. Memory a one-shot command touches for the
+ * first time is paid in page faults (on the project's 2-core VM, 1 to 5 ms per MiB): a 5 MiB
+ * template of a whole ESPfix PMD cost more than copying its 512 PTE-table templates one by one.
+ */
+const TEMPLATE_MAX = 256 << 10;
+const TEMPLATE_BUDGET = 8 << 20;
 const BLOCK = 4294967296;
 
 /**
  * Leaf lines (and other lines) in large buffers handed to `sink` when full. The sink says whether
- * it is done with the chunk (written out): then the buffer is filled again, else (and while a
- * recording holds part of it) a new one is taken, so the sink may keep it. Fresh buffers cost
- * page faults and external-memory GCs in a one-shot command. As a SubtreeRecorder it keeps the bytes of subtrees the
- * walk repeats and copies them again with the VA digits rewritten, which is what the 65,536
- * ESPfix lines of a Linux x86_64 kernel cost then (walker.ts).
+ * it is done with the chunk (written out): then the buffer is filled again, else a new one is
+ * taken, so the sink may keep it (fresh buffers cost page faults in a one-shot command). As a
+ * SubtreeRecorder it keeps the bytes of subtrees the walk repeats and copies them again with the
+ * VA digits rewritten, which is what the 65,536 ESPfix lines of a Linux x86_64 kernel cost then
+ * (walker.ts).
  */
 export class LeafLines implements SubtreeRecorder {
   private buf: Buffer;
@@ -169,9 +174,6 @@ export class LeafLines implements SubtreeRecorder {
   /** Recorded subtrees: as recorded, made into a template at the first replay, or null (cannot be replayed). */
   private readonly templates = new Map<string, Recording | Template | null>();
   private kept = 0;
-
-  /** A recording holds a part of `buf`: not to be filled again. */
-  private pinned = false;
 
   constructor(private readonly sink: (chunk: Buffer) => boolean, private readonly size = 1 << 20) {
     this.buf = Buffer.allocUnsafe(size);
@@ -205,21 +207,18 @@ export class LeafLines implements SubtreeRecorder {
     if (this.pos === 0) return;
     for (const r of this.recs) {
       if (r.dead) continue;
-      r.parts.push(this.buf.subarray(r.start, this.pos));
-      this.pinned = true;
       r.bytes += this.pos - r.start;
-      r.start = 0;
-      if (this.kept + r.bytes > TEMPLATE_BUDGET) {
+      if (r.bytes > TEMPLATE_MAX || this.kept + r.bytes > TEMPLATE_BUDGET) {
         r.dead = true;
         r.parts = [];
+        continue;
       }
+      r.parts.push(Buffer.from(this.buf.subarray(r.start, this.pos)));
+      r.start = 0;
     }
     const chunk = this.buf.subarray(0, this.pos);
     this.pos = 0;
-    if (!this.sink(chunk) || this.pinned || this.buf.length !== this.size) {
-      this.buf = Buffer.allocUnsafe(this.size);
-      this.pinned = false;
-    }
+    if (!this.sink(chunk) || this.buf.length !== this.size) this.buf = Buffer.allocUnsafe(this.size);
   }
 
   record(key: string, root: Root, linear: number, span: number): void {
@@ -232,10 +231,10 @@ export class LeafLines implements SubtreeRecorder {
     const r = this.recs.pop();
     if (r === undefined || r.key !== key) throw new Error(`LeafLines.stop(${key}) without its record()`);
     if (!keep || r.dead) return;
-    r.parts.push(this.buf.subarray(r.start, this.pos));
-    this.pinned = true;
     r.bytes += this.pos - r.start;
-    // Made into a template at its first replay: many recorded subtrees are never referenced again.
+    if (r.bytes > TEMPLATE_MAX || this.kept + r.bytes > TEMPLATE_BUDGET) return;
+    r.parts = [Buffer.concat([...r.parts, this.buf.subarray(r.start, this.pos)])];
+    // Made into a template (its lines found) at its first replay: many are never replayed.
     this.templates.set(key, r);
     this.kept += r.bytes;
   }
@@ -244,7 +243,7 @@ export class LeafLines implements SubtreeRecorder {
     let t = this.templates.get(key);
     if (!t) return false;
     if (!('starts' in t)) {
-      t = templateOf(Buffer.concat(t.parts), t);
+      t = templateOf(t.parts[0], t);
       this.templates.set(key, t);
       if (!t) return false;
     }
