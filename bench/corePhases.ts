@@ -8,6 +8,7 @@
 //           subtree's lines copied with their VAs rewritten, as the CLI does: see walker.ts)
 //   merge:  merged ranges from the graph of tables, their JSON lines to /dev/null
 import fs from 'node:fs';
+import v8 from 'node:v8';
 import { LeafLineWriter } from '../src/cli/jsonLines';
 import { spaceFromRegisters } from '../src/core/formats';
 import { rangeJsonLine } from '../src/core/ops/records';
@@ -15,6 +16,9 @@ import { PageTableSession } from '../src/core/ops/session';
 import { coreRegisters, openCore } from '../src/core/sources';
 import { openSnapshot } from '../src/core/sources/snapshot';
 import { loadTables } from '../src/core/walker';
+
+// As the CLI runs (src/cli.ts).
+v8.setFlagsFromString('--no-turbo-inlining');
 
 const cpu = () => {
   const u = process.cpuUsage();
