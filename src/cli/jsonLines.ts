@@ -124,7 +124,7 @@ export function putLeafLine(buf: Buffer, pos: number, l: Leaf): number {
   return pos;
 }
 
-/** A recording in progress: where its bytes start in the current buffer, and the full buffers it already passed. */
+/** A recording in progress: where its bytes start in the current buffer, and copies of its parts already flushed. */
 interface Recording {
   key: string;
   root: Root;
