@@ -290,8 +290,16 @@ class Output {
       if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') this.closed = true;
       else throw e;
     });
-    // The stream may keep a chunk until it is written (stdout to a pipe or file on Linux writes
-    // it at once): LeafLines fills it again only when nothing of it is left queued.
+    // stdout to a pipe is asynchronous in Node on Linux: during a synchronous walk every chunk
+    // stayed queued in memory until the walk ended (23 MiB of fresh pages for a Debian x86_64
+    // kernel's leaves, ~20 ms of page faults). Blocking writes, as a C program's stdout and as
+    // Node's own stdout to a file or terminal, let each buffer be filled again at once (a cold
+    // `dump --leaves --json | …`: 175 -> 154 ms of CPU on x86_64, 161 -> 142 on arm64). The pipe
+    // handle's setBlocking is libuv's uv_stream_set_blocking (what Node does for pipes on Windows);
+    // no maintained package wraps it.
+    if ((stream as { _type?: string })._type === 'pipe') (stream as unknown as { _handle?: { setBlocking?(b: boolean): number } })._handle?.setBlocking?.(true);
+    // The stream may still keep a chunk until it is written: LeafLines fills it again only when
+    // nothing of it is left queued.
     this.lines = new LeafLines((chunk) => {
       if (this.closed) return true;
       if (!this.stream.write(chunk)) this.full = true;
