@@ -11,7 +11,9 @@ module.exports = {
   target: 'node20',
   mode: 'production',
   entry: './out/cli/main.js',
-  output: { path: path.resolve(__dirname, 'out'), filename: 'cli.bundle.js', library: { type: 'commonjs2' } },
+  // Always written, also when unchanged: out/cli.js takes a bundle older than tsc's output for stale
+  // and runs the modules instead (webpack otherwise skips writing an identical file).
+  output: { path: path.resolve(__dirname, 'out'), filename: 'cli.bundle.js', library: { type: 'commonjs2' }, compareBeforeEmit: false },
   externals: [
     ({ request }, callback) => {
       if (/^(cdt-gdb-adapter|snappyjs|@vscode\/)/.test(request ?? '')) return callback(undefined, `commonjs ${request}`);

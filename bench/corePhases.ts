@@ -4,9 +4,11 @@
 // process is what a person at a shell pays (V8 has not optimised anything yet), so each mode runs
 // in a fresh process: node build/bench/corePhases.js CORE|SNAPSHOT.json MODE [REG=VALUE…] prints one JSON line.
 //   walk:   tables loaded, leaves counted (the leaf bound), every leaf visited, nothing written
-//   output: the same, each leaf's JSON line written into 1 MiB buffers sent to /dev/null
+//   output: the same, each leaf's JSON line written into 1 MiB buffers sent to /dev/null (a repeated
+//           subtree's lines copied with their VAs rewritten, as the CLI does: see walker.ts)
 //   merge:  merged ranges from the graph of tables, their JSON lines to /dev/null
 import fs from 'node:fs';
+import v8 from 'node:v8';
 import { LeafLineWriter } from '../src/cli/jsonLines';
 import { spaceFromRegisters } from '../src/core/formats';
 import { rangeJsonLine } from '../src/core/ops/records';
@@ -14,6 +16,9 @@ import { PageTableSession } from '../src/core/ops/session';
 import { coreRegisters, openCore } from '../src/core/sources';
 import { openSnapshot } from '../src/core/sources/snapshot';
 import { loadTables } from '../src/core/walker';
+
+// As the CLI runs (src/cli.ts).
+v8.setFlagsFromString('--no-turbo-inlining');
 
 const cpu = () => {
   const u = process.cpuUsage();
@@ -66,7 +71,7 @@ async function main(file: string, mode: string, regs: string[]): Promise<CorePha
     await session.forEachLeaf(mode === 'walk' ? () => void items++ : (l) => {
       items++;
       w.leaf(l);
-    }, { between: () => Promise.resolve() });
+    }, { between: () => Promise.resolve(), repeats: mode === 'walk' ? undefined : w });
     w.end();
   }
   fs.closeSync(fd);

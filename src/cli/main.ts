@@ -23,7 +23,7 @@ import { CoreFileError, QemuCore, coreRegisters, openCore } from '../core/source
 import { rootsFromVmcoreinfo } from '../core/sources/vmcoreinfo';
 import { RecordingMemory, openSnapshot, saveSnapshot } from '../core/sources/snapshot';
 import { Leaf, loadTables } from '../core/walker';
-import { leafLineMax, putLeafLine } from './jsonLines';
+import { LeafLines } from './jsonLines';
 import { DiffError } from '../core/ops/diff';
 import { openRawImage } from '../core/sources/raw';
 import { AddressSpace, RegisterError } from '../core/space';
@@ -280,9 +280,8 @@ class OutputClosed extends Error {}
  * walk), and quiet when the reader closes the pipe.
  */
 class Output {
-  private static readonly SIZE = 1 << 20;
-  private buf = Buffer.allocUnsafe(Output.SIZE);
-  private pos = 0;
+  /** Also the walk's SubtreeRecorder for `dump --leaves --json`. */
+  readonly lines: LeafLines;
   private full = false;
   closed = false;
 
@@ -291,40 +290,36 @@ class Output {
       if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') this.closed = true;
       else throw e;
     });
-  }
-
-  /** Room for `bytes` more (a line longer than the buffer gets a buffer of its own). */
-  private room(bytes: number): void {
-    if (this.closed) throw new OutputClosed();
-    if (this.pos + bytes <= this.buf.length) return;
-    this.flush();
-    if (bytes > this.buf.length) this.buf = Buffer.allocUnsafe(bytes);
+    // stdout to a pipe is asynchronous in Node on Linux: during a synchronous walk every chunk
+    // stayed queued in memory until the walk ended (23 MiB of fresh pages for a Debian x86_64
+    // kernel's leaves, ~20 ms of page faults). Blocking writes, as a C program's stdout and as
+    // Node's own stdout to a file or terminal, let each buffer be filled again at once (a cold
+    // `dump --leaves --json | …`: 175 -> 154 ms of CPU on x86_64, 161 -> 142 on arm64). The pipe
+    // handle's setBlocking is libuv's uv_stream_set_blocking (what Node does for pipes on Windows);
+    // no maintained package wraps it.
+    if ((stream as { _type?: string })._type === 'pipe') (stream as unknown as { _handle?: { setBlocking?(b: boolean): number } })._handle?.setBlocking?.(true);
+    // The stream may still keep a chunk until it is written: LeafLines fills it again only when
+    // nothing of it is left queued.
+    this.lines = new LeafLines((chunk) => {
+      if (this.closed) return true;
+      if (!this.stream.write(chunk)) this.full = true;
+      return this.stream.writableLength === 0;
+    });
   }
 
   line(text: string): void {
-    this.room(text.length * 3 + 1);
-    this.pos += this.buf.write(text, this.pos, 'utf8');
-    this.buf[this.pos++] = 10;
+    if (this.closed) throw new OutputClosed();
+    this.lines.line(text);
   }
 
   /** One `dump --leaves --json` line. */
   leaf(l: Leaf): void {
     if (this.closed) throw new OutputClosed();
-    let at = putLeafLine(this.buf, this.pos, l);
-    if (at < 0) {
-      this.room(leafLineMax(l));
-      at = putLeafLine(this.buf, this.pos, l);
-    }
-    this.pos = at;
+    this.lines.leaf(l);
   }
 
   private flush(): void {
-    if (this.pos === 0 || this.closed) return;
-    // The stream may keep the chunk until it is written: the next lines go to a new buffer.
-    const chunk = this.buf.subarray(0, this.pos);
-    this.buf = Buffer.allocUnsafe(Output.SIZE);
-    this.pos = 0;
-    if (!this.stream.write(chunk)) this.full = true;
+    if (!this.closed) this.lines.flush();
   }
 
   /** Writes what is buffered and waits until the stream takes more (or the reader is gone). */
@@ -458,7 +453,7 @@ async function cmdDump(o: Common & Record<string, unknown>): Promise<void> {
         if (l.root.name !== lastRoot) out(rootHeader(space, (lastRoot = l.root.name)));
         const va = BigInt(l.root.toVirt(l.linear));
         out(`${hex(va, 16)}-${hex(va + BigInt(l.size), 16)} ${sizeLabel(l.size).padStart(5)} ${l.root.format.flagString(l.lo, l.hi, l.level, l.perms)} ${l.root.format.levels[l.level].name.padEnd(4)} -> ${hex(l.pa)}`);
-      }, { filter, between: () => stdout?.drain() ?? Promise.resolve() }, (d) => warn(d.message));
+      }, { filter, between: () => stdout?.drain() ?? Promise.resolve(), repeats: o.json ? (stdout ??= new Output(process.stdout)).lines : undefined }, (d) => warn(d.message));
     } else {
       let ranges;
       if (filter.empty) ranges = await session.ranges({ requirePaContiguous: Boolean(o.paContiguous) }, (d) => warn(d.message));

@@ -202,9 +202,34 @@ export class Descent {
   readonly ancestors: number[] = [];
   private readonly f: PagingFormat;
   private steps = 0;
+  // The visitor's callbacks and the options, copied into fields of this class: each client passes
+  // object literals of its own shape, and V8 threw away the optimised `table` when the next
+  // client's shape came (a cold `dump` paid one more compilation of it per shape).
+  private readonly onLeaf: DescentVisitor['leaf'];
+  private readonly onRun: DescentVisitor['run'];
+  private readonly onCount: DescentVisitor['count'];
+  private readonly onChild: DescentVisitor['child'];
+  private readonly onRef: DescentVisitor['ref'];
+  private readonly onDiag: DescentVisitor['diagnostic'];
+  private readonly range: readonly [number, number] | undefined;
+  private readonly signal: AbortSignal | undefined;
+  private readonly splitRuns: boolean;
+  private readonly relative: boolean;
+  private readonly loading: boolean;
 
-  constructor(readonly root: Root, readonly store: TableStore, private readonly v: DescentVisitor, private readonly opts: DescentOptions = {}) {
+  constructor(readonly root: Root, readonly store: TableStore, v: DescentVisitor, opts: DescentOptions = {}) {
     this.f = root.format;
+    this.onLeaf = v.leaf;
+    this.onRun = v.run;
+    this.onCount = v.count;
+    this.onChild = v.child;
+    this.onRef = v.ref;
+    this.onDiag = v.diagnostic;
+    this.range = opts.range;
+    this.signal = opts.signal;
+    this.splitRuns = opts.contiguousRuns === true;
+    this.relative = opts.relative === true;
+    this.loading = opts.loading === true;
   }
 
   /** The root table's problem, reported as a diagnostic; true when the root can be scanned. */
@@ -212,31 +237,31 @@ export class Descent {
     const root = this.root;
     const problem = childProblem(this.store, root.tablePa, tableBytes(this.f, 0));
     if (!problem) return true;
-    this.v.diagnostic?.({ ...problem, root, level: 0, index: -1, tablePa: root.tablePa, linear: 0, message: `root ${root.name}: ${problem.message}` });
+    this.onDiag?.({ ...problem, root, level: 0, index: -1, tablePa: root.tablePa, linear: 0, message: `root ${root.name}: ${problem.message}` });
     return false;
   }
 
   /** Scans the table at `pa` (level, linear base, rights allowed and flags passed from above). */
   table(pa: number, level: number, base: number, allowed: number, inh: number, path: PathStep | undefined): void {
-    const { f, root, store, v } = this;
-    const range = this.opts.range;
-    if ((++this.steps & 0xfff) === 0) this.opts.signal?.throwIfAborted();
+    const { f, root, store } = this;
+    const range = this.range;
+    if ((++this.steps & 0xfff) === 0) this.signal?.throwIfAborted();
     const words = store.get(pa);
     if (words === undefined || words instanceof MemoryReadError) return; // only when loading
     const eb = f.entryBytes;
     const n = entryCount(f, level);
     const size = levelSize(f, level);
-    const onLeaf = v.leaf;
-    const onRun = v.run;
-    const onCount = v.count;
-    const onChild = v.child;
-    const onRef = v.ref;
-    const onDiag = v.diagnostic;
+    const onLeaf = this.onLeaf;
+    const onRun = this.onRun;
+    const onCount = this.onCount;
+    const onChild = this.onChild;
+    const onRef = this.onRef;
+    const onDiag = this.onDiag;
     const lax = f.laxBits;
     const tFlags = f.tableFlags;
-    const splitRuns = this.opts.contiguousRuns === true;
-    const loading = this.opts.loading === true;
-    const leafBase = this.opts.relative ? 0 : base;
+    const splitRuns = this.splitRuns;
+    const loading = this.loading;
+    const leafBase = this.relative ? 0 : base;
     this.ancestors.push(pa);
     const [first, end] = range ? entrySpan(f, level, base, range[0], range[1]) : [0, n];
     // Entries of one table usually differ only in their address bits: when the format says

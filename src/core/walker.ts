@@ -9,7 +9,7 @@
 // synchronously over the loaded tables and streams leaves in ascending VA order.
 
 import { PhysAddr, hex } from './addr';
-import { Descent, DescentVisitor, decodeEntry } from './descent';
+import { ChildTable, Descent, DescentVisitor, decodeEntry } from './descent';
 import { EntryKind, PagingFormat, Perm, entryCount, levelSize, tableBytes } from './format';
 import { MemoryReadError, PhysicalMemory, ReadRequest, inRam } from './memory';
 import { Root } from './space';
@@ -73,7 +73,30 @@ export interface Diagnostic {
 export interface WalkVisitor extends Pick<DescentVisitor, 'leaf' | 'diagnostic'> {
   /** DescentVisitor.run: one call per run keeps a merge of millions of 4 KiB pages from allocating per page. */
   leafRun?: DescentVisitor['run'];
+  /** A leaf visitor that can repeat a shared subtree's leaves itself (with `leaf`, not `leafRun`). */
+  repeats?: SubtreeRecorder;
 }
+
+/**
+ * A subtree (one table at one level, under the same rights and flags from above, in one root)
+ * gives the same leaves at every reference, shifted in VA: Linux x86_64's ESPfix area reaches one
+ * PTE table through 2048 PMD entries (65,536 of a kernel's ~72 k leaves). A visitor that keeps
+ * what it made of a subtree's leaves can repeat it there instead of being handed every leaf again.
+ * Keys name the subtree; the walk asks to record one at its second reference (one that had no
+ * diagnostic, inside the walk's range) and to replay it from the third on, unless a table inside
+ * it is on the current path (the walk would then stop at a recursive pointer there).
+ */
+export interface SubtreeRecorder {
+  /** Starts keeping the leaves of subtree `key`, whose span is [linear, linear + span) of `root`. */
+  record(key: string, root: Root, linear: number, span: number): void;
+  /** Ends the recording of `key` (always after `record`, innermost first); `keep` false: the walk reported something in it. */
+  stop(key: string, keep: boolean): void;
+  /** Gives the leaves of `key` again at `linear` (same span); false when nothing was kept, and the walk then goes down. */
+  replay(key: string, root: Root, linear: number): boolean;
+}
+
+/** Per recorder: subtrees walked once without diagnostics (1), or recorded (the tables inside them). */
+const recorded = new WeakMap<SubtreeRecorder, Map<string, 1 | number[]>>();
 
 export interface WalkOptions {
   /** Linear range [start, end) to walk in each root; default everything. */
@@ -283,19 +306,55 @@ export async function loadTables(roots: readonly Root[], store: TableStore, opts
  */
 export function walkLoaded(root: Root, store: TableStore, visitor: WalkVisitor, opts: WalkOptions = {}): void {
   const descend = opts.descend;
+  const range = opts.range;
+  const rec = visitor.leafRun || descend ? undefined : visitor.repeats;
+  let seen: Map<string, 1 | number[]> | undefined;
+  if (rec) {
+    seen = recorded.get(rec);
+    if (!seen) recorded.set(rec, (seen = new Map()));
+  }
+  // Subtrees being walked under a recorder: the tables met in each, and whether it stayed clean.
+  const frames: { tables: Set<number>; clean: boolean }[] = [];
+  const down = (c: ChildTable): void => {
+    const step: PathStep = { parent: path, level: c.level - 1, index: c.index, tablePa: c.tablePa as PhysAddr, lo: c.lo, hi: c.hi, allowed: c.allowed, inherited: c.inherited };
+    const saved = path;
+    path = step;
+    d.table(c.pa, c.level, c.linear, c.allowed, c.inherited, step);
+    path = saved;
+  };
   const d: Descent = new Descent(root, store, {
     leaf: visitor.leafRun ? undefined : visitor.leaf,
     run: visitor.leafRun,
-    diagnostic: visitor.diagnostic,
+    diagnostic: rec === undefined ? visitor.diagnostic : (x) => {
+      if (frames.length) frames[frames.length - 1].clean = false;
+      visitor.diagnostic?.(x);
+    },
     child: (c) => {
       if (descend !== undefined && !descend(c.pa, c.level)) return;
-      const step: PathStep = { parent: path, level: c.level - 1, index: c.index, tablePa: c.tablePa as PhysAddr, lo: c.lo, hi: c.hi, allowed: c.allowed, inherited: c.inherited };
-      const saved = path;
-      path = step;
-      d.table(c.pa, c.level, c.linear, c.allowed, c.inherited, step);
-      path = saved;
+      if (rec === undefined || seen === undefined) return down(c);
+      const span = levelSize(root.format, c.level - 1);
+      const whole = range === undefined || (c.linear >= range[0] && c.linear + span <= range[1]);
+      const key = `${root.name}\n${c.pa}/${c.level}/${c.allowed}/${c.inherited}`;
+      const known = whole ? seen.get(key) : undefined;
+      const parent = frames.length ? frames[frames.length - 1] : undefined;
+      if (Array.isArray(known) && !known.some((t) => d.ancestors.includes(t)) && rec.replay(key, root, c.linear)) {
+        if (parent) for (const t of known) parent.tables.add(t);
+        return;
+      }
+      const frame = { tables: new Set([c.pa]), clean: true };
+      frames.push(frame);
+      const recording = known === 1;
+      if (recording) rec.record(key, root, c.linear, span);
+      down(c);
+      frames.pop();
+      if (recording) rec.stop(key, frame.clean);
+      if (frame.clean && whole && !Array.isArray(known)) seen.set(key, recording ? [...frame.tables] : 1);
+      if (parent) {
+        if (!frame.clean) parent.clean = false;
+        for (const t of frame.tables) parent.tables.add(t);
+      }
     },
-  }, { range: opts.range, signal: opts.signal });
+  }, { range, signal: opts.signal });
   let path: PathStep | undefined;
   if (d.rootOk()) d.table(root.tablePa, 0, 0, Perm.All, 0, undefined);
 }

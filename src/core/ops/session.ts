@@ -3,7 +3,7 @@
 import { Expansion, ExpansionError, FoldAlgebra, FoldLimitError, MAX_RANGES, expansion, fold, leafChunks } from '../graph';
 import { PhysicalMemory } from '../memory';
 import { AddressSpace } from '../space';
-import { Diagnostic, Leaf, TableStore, loadTables, walk } from '../walker';
+import { Diagnostic, Leaf, SubtreeRecorder, TableStore, loadTables, walk } from '../walker';
 import { AUDIT_LEAF_LIMIT, AuditReport, auditAlgebra, auditFromSummaries, auditReport } from './audit';
 import { LeafFilter } from './filter';
 import { MergedRange, RangeMerger } from './merge';
@@ -25,6 +25,8 @@ export interface ListOptions {
    * waits here for its output to drain (the walk itself is synchronous).
    */
   between?: () => Promise<void>;
+  /** forEachLeaf without a filter: the visitor repeats shared subtrees' leaves itself (walker.ts). */
+  repeats?: SubtreeRecorder;
   /** Unfiltered ranges(): refuse (FoldLimitError, with the exact count) beyond this many. */
   maxRanges?: number;
 }
@@ -65,7 +67,8 @@ export class PageTableSession {
     const e = await this.expansion(opts);
     if (e.leaves > limit || e.tables > limit) throw new ExpansionError(e, limit, 'refusing to list every leaf');
     const f = opts.filter;
-    const visitor = { leaf: f ? (l: Leaf) => f.matches(l) && onLeaf(l) : onLeaf, diagnostic: onDiag };
+    const filtered = f !== undefined && !f.empty;
+    const visitor = { leaf: filtered ? (l: Leaf) => f.matches(l) && onLeaf(l) : onLeaf, diagnostic: onDiag, repeats: filtered ? undefined : opts.repeats };
     for (const root of this.space.roots) {
       const range = f?.linearRange(root);
       if (range === null) continue;

@@ -95,6 +95,28 @@ describe('ptview CLI on the hostile corpus', function () {
     }
   });
 
+  it('a pipe read slowly gets every line, as a file does (stdout to a pipe writes blocking)', async () => {
+    const cmd = [CLI, 'dump', '--leaves', '--json', '--va', '0x0+1G', ...args('x86_64-fan-out')];
+    const file = path.join(dir, 'leaves.json');
+    const fd = fs.openSync(file, 'w');
+    const r = spawnSync(process.execPath, cmd, { stdio: ['ignore', fd, 'ignore'] });
+    fs.closeSync(fd);
+    assert.equal(r.status, 0);
+    const want = fs.readFileSync(file);
+    assert.ok(want.length > 4 << 20, `${want.length} bytes: more than the output buffers and the pipe hold`);
+    const child = spawn(process.execPath, cmd, { stdio: ['ignore', 'pipe', 'ignore'] });
+    const parts: Buffer[] = [];
+    // The reader takes a chunk, then pauses: the writer waits on a full pipe again and again.
+    child.stdout.on('data', (d: Buffer) => {
+      parts.push(d);
+      child.stdout.pause();
+      setTimeout(() => child.stdout.resume(), 5);
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.equal(code, 0);
+    assert.ok(Buffer.concat(parts).equals(want));
+  });
+
   it('numbers are parsed strictly: 0x-hex or decimal within 64 bits, page sizes, table@PA, whole edits (exit 2, never 70)', () => {
     const x86 = args('x86_64-fan-out');
     const withReg = (reg: string) => [...x86.filter((a, i) => !(a.startsWith('CR3=') || x86[i + 1]?.startsWith('CR3='))), '--reg', reg];
