@@ -150,17 +150,21 @@ export class GdbStubClient {
 
   private onData(chunk: string): void {
     this.received += chunk.length;
+    // Acks (and retransmissions) of one chunk go out in one write, in order: a chunk of pipelined
+    // replies holds dozens of packets, and a write per `+` cost a system call each.
+    let back = '';
     for (const f of this.reader.push(chunk)) {
       if (f.kind === 'ack') this.unacked.shift();
       else if (f.kind === 'nak') {
         const again = this.unacked[0];
-        if (again !== undefined) this.sock.write(again);
+        if (again !== undefined) back += again;
       } else if (f.kind === 'packet') {
-        if (!this.noAck) this.sock.write(f.checksumOk ? '+' : '-');
+        if (!this.noAck) back += f.checksumOk ? '+' : '-';
         if (f.checksumOk) this.onPacket(f.data);
       }
       // Notifications (%Stop…) are for non-stop mode, which ptview never enables.
     }
+    if (back && !this.sock.destroyed) this.sock.write(back);
   }
 
   private onPacket(data: string): void {
