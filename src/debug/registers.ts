@@ -41,7 +41,14 @@ export interface RegisterSource {
   readAll(names: readonly string[], signal?: AbortSignal): Promise<Map<string, bigint>>;
   /** Bytes of the PC (RISC-V: 4 on RV32, 8 on RV64), undefined when unknown. */
   pcBytes(signal?: AbortSignal): Promise<bigint | undefined>;
+  /**
+   * The family whose probe register the source knows to exist without a request (a gdbstub's
+   * target description): its registers are then read with the probes, in one round trip.
+   */
+  expectedFamily?(): RegisterFamily | undefined;
 }
+
+export type RegisterFamily = 'x86' | 'aarch64' | 'riscv';
 
 export class RegisterReader implements RegisterSource {
   constructor(
@@ -97,6 +104,7 @@ export const RISCV_REGS = ['satp', 'sstatus', 'mstatus', 'priv'];
 // Also read for every family: the frame's PC (which AArch64 root is active: TTBR1 for an
 // upper-half PC). Not a paging register; absent when it does not evaluate.
 const PC = 'pc';
+const FAMILY_REGS: Record<RegisterFamily, readonly string[]> = { x86: X86_REGS, aarch64: AARCH64_REGS, riscv: RISCV_REGS };
 
 export interface TargetRegisters {
   arch: Arch;
@@ -109,22 +117,26 @@ export interface TargetRegisters {
  * paging registers. AArch64 also gets `el` (current EL from CPSR).
  */
 export async function readTargetRegisters(r: RegisterSource, signal?: AbortSignal): Promise<TargetRegisters> {
-  const probe = await r.readAll(['cr3', 'TTBR0_EL1', 'satp'], signal);
+  const family = r.expectedFamily?.();
+  const expected = family && [...FAMILY_REGS[family], PC];
+  const probe = await r.readAll([...new Set(['cr3', 'TTBR0_EL1', 'satp', ...(expected ?? [])])], signal);
+  // The family's registers, from the probes' round trip when it was the expected one.
+  const read = (f: RegisterFamily, names: string[]) => (f === family ? new Map([...probe].filter(([k]) => names.some((n) => n.toLowerCase() === k))) : r.readAll(names, signal));
   const notes: string[] = [];
   if (probe.has('cr3')) {
-    const regs = await r.readAll([...X86_REGS, PC], signal);
+    const regs = await read('x86', [...X86_REGS, PC]);
     const efer = regs.get('efer') ?? 0n;
     return { arch: efer & (1n << 10n) ? 'x86_64' : 'x86', registers: regs, notes };
   }
   if (probe.has('ttbr0_el1')) {
-    const regs = await r.readAll([...AARCH64_REGS, PC], signal);
+    const regs = await read('aarch64', [...AARCH64_REGS, PC]);
     const cpsr = regs.get('cpsr');
     if (cpsr !== undefined) regs.set('el', (cpsr >> 2n) & 3n);
     if (regs.has('sctlr_el1')) regs.delete('sctlr'); // prefer the architectural name when both exist
     return { arch: 'aarch64', registers: regs, notes };
   }
   if (probe.has('satp')) {
-    const regs = await r.readAll([...RISCV_REGS, PC], signal);
+    const regs = await read('riscv', [...RISCV_REGS, PC]);
     const xlen = await r.pcBytes(signal);
     return { arch: xlen === 4n ? 'riscv32' : 'riscv64', registers: regs, notes };
   }

@@ -96,6 +96,16 @@ export class GdbStubClient {
    * connection at once (QEMU serving another debugger), or no answer.
    */
   static async connect(host: string, port: number, opts: StubOptions = {}): Promise<GdbStubClient> {
+    const c = await GdbStubClient.open(host, port, opts);
+    await c.negotiate();
+    return c;
+  }
+
+  /**
+   * The TCP connection alone; negotiate() must be the first request. Requests may be queued behind
+   * it before its answer (the stub answers in order), as openStubTarget does with its first ones.
+   */
+  static async open(host: string, port: number, opts: StubOptions = {}): Promise<GdbStubClient> {
     const timeoutMs = opts.timeoutMs ?? 3000;
     const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     const sock = await new Promise<net.Socket>((resolve, reject) => {
@@ -118,23 +128,27 @@ export class GdbStubClient {
         );
       });
     });
-    const c = new GdbStubClient(sock, host, port, timeoutMs);
+    return new GdbStubClient(sock, host, port, timeoutMs);
+  }
+
+  /** qSupported and, when offered, QStartNoAckMode; the connection is dropped on failure. */
+  async negotiate(): Promise<void> {
     try {
-      const sup = await c.request('qSupported:multiprocess-;swbreak+;xmlRegisters=i386');
+      const sup = await this.request('qSupported:multiprocess-;swbreak+;xmlRegisters=i386');
       for (const item of sup.split(';')) {
         const m = /^([^=+\-?]+)(?:=(.*)|([+\-?]))$/.exec(item);
-        if (m) c.features.set(m[1], m[2] ?? m[3]);
+        if (m) this.features.set(m[1], m[2] ?? m[3]);
       }
-      if (c.features.get('QStartNoAckMode') === '+' && (await c.request('QStartNoAckMode')) === 'OK') c.noAck = true;
+      if (this.features.get('QStartNoAckMode') === '+' && (await this.request('QStartNoAckMode')) === 'OK') this.noAck = true;
     } catch (e) {
-      c.destroy();
+      this.destroy();
       throw e;
     }
-    return c;
   }
 
   private closedError(): GdbStubError {
-    return this.packets <= 1 && this.pending.length > 0
+    // Not a byte came back: the stub took the connection only to drop it.
+    return this.received === 0 && this.pending.length > 0
       ? new GdbStubError('busy', `the gdbstub at ${this.where} closed the connection without answering: QEMU serves one debugger at a time — detach the other one (or wait for it to finish) and try again`)
       : new GdbStubError('closed', `the gdbstub at ${this.where} closed the connection (QEMU exited?)`);
   }
