@@ -52,6 +52,7 @@ export class GdbStubClient {
   /** Sent packets not yet acked (ack mode only): a `-` retransmits the oldest. */
   private readonly unacked: string[] = [];
   private noAck = false;
+  private corked = false;
   /** Bytes received so far: none at all after a request means QEMU never accepted us. */
   private received = 0;
   private dead: GdbStubError | undefined;
@@ -178,7 +179,7 @@ export class GdbStubClient {
       }
       // Notifications (%Stop…) are for non-stop mode, which ptview never enables.
     }
-    if (back && !this.sock.destroyed) this.sock.write(back);
+    if (back && !this.sock.destroyed) this.write(back);
   }
 
   private onPacket(data: string): void {
@@ -228,8 +229,25 @@ export class GdbStubClient {
       if (!this.noAck) this.unacked.push(wire);
       this.packets++;
       this.onSend?.();
-      this.sock.write(wire);
+      this.write(wire);
     });
+  }
+
+  /**
+   * Writes go out together at the end of the current job (one writev for a pipelined batch, not a
+   * system call per packet). Code that sends and then works synchronously for a while lets the
+   * batch go first by yielding once (as openStubTarget's QEMU process lookup does).
+   */
+  private write(data: string): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.sock.cork();
+      queueMicrotask(() => {
+        this.corked = false;
+        if (!this.sock.destroyed) this.sock.uncork();
+      });
+    }
+    this.sock.write(data);
   }
 
   /** A request whose `E NN` reply is an error. */

@@ -61,7 +61,8 @@ export class StubCommands implements TargetCommands {
   startPidLookup(): Promise<{ pid: number } | Unavailable> {
     this.pid ??= process.platform !== 'linux'
       ? Promise.resolve({ unavailable: `/proc/<pid>/mem needs a Linux host (this is ${process.platform})` })
-      : findQemuPid(this.client.host, this.client.port).then((r) => ('reason' in r ? { unavailable: r.reason } : r), (e: Error) => ({ unavailable: `looking for the QEMU process failed: ${e.message}` }));
+      : // After a yield: the requests sent so far go out first (client.ts writes at the end of a job).
+        Promise.resolve().then(() => findQemuPid(this.client.host, this.client.port)).then((r) => ('reason' in r ? { unavailable: r.reason } : r), (e: Error) => ({ unavailable: `looking for the QEMU process failed: ${e.message}` }));
     return this.pid;
   }
 
