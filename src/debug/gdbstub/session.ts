@@ -166,21 +166,23 @@ export async function openStubTarget(hostPort: string, options: LiveOptions = {}
     }
   };
   try {
-    // Asked back to back (the stub answers in order): qSupported, the QEMU check and the target
-    // description (a stub without one answers its request empty), then, once it is QEMU, RAM
-    // discovery and the registers; each answer is still examined in that order, so a stub that is
-    // not QEMU's is named as such before anything else fails. The QEMU process is looked for in
-    // /proc while the first answers travel.
+    // qSupported alone: a stub that waits for each reply's ack (gdbserver) takes packets queued
+    // behind it for a bad ack and sends its reply again, so nothing is pipelined before the QEMU
+    // check (QEMU answers each packet as it parses it). The QEMU process is looked for in /proc
+    // while the answer travels.
     const negotiated = client.negotiate();
-    const sstep = client.request('qqemu.sstepbits');
-    const xml = loadTargetDescription((annex) => client.readXfer('features', annex));
-    for (const p of [sstep, xml]) p.catch(() => undefined); // awaited below, or not needed
     const cmds = new StubCommands(client, (n) => (stats.bytesRead += n));
     if (!options.strategy || options.strategy === 'proc-mem') void cmds.startPidLookup();
     await negotiated;
+    // Then back to back: the QEMU check and the target description, then RAM discovery and the
+    // registers; each answer is still examined in that order, so a stub that is not QEMU's is
+    // named as such before anything else fails.
+    const sstep = client.request('qqemu.sstepbits');
+    const xml = client.features.get('qXfer:features:read') === '+' ? loadTargetDescription((annex) => client.readXfer('features', annex)) : undefined;
+    xml?.catch(() => undefined);
     const sstepReply = await sstep;
     if (!sstepReply || errorReply(sstepReply)) throw new GdbStubError('unsupported', `the gdbstub at ${client.where} is not QEMU's (no answer to qqemu.sstepbits): ptview --gdb reads QEMU guests; for other stubs try --via gdb`);
-    if (client.features.get('qXfer:features:read') !== '+') throw new GdbStubError('unsupported', `the gdbstub at ${client.where} sends no target description (qXfer:features:read), so the paging registers cannot be found by name`);
+    if (!xml) throw new GdbStubError('unsupported', `the gdbstub at ${client.where} sends no target description (qXfer:features:read), so the paging registers cannot be found by name`);
     const s: SessionKnowledge = { commands: cmds, notes: [] };
     // RAM discovery (qRcmd 'info mtree -f') goes out now, behind the description's reads.
     const discovered = elapsed(getStats, 'discover', () => discoverQemu(s));
