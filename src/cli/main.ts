@@ -720,5 +720,9 @@ export async function main(argv: string[]): Promise<number> {
 export function run(): void {
   void main(process.argv).then((code) => {
     process.exitCode = code;
+    // Everything is written and the target closed: leave now rather than after node frees the
+    // heap (a few ms of a command's time). Only when no output is still queued (stdout and stderr
+    // on a pipe are asynchronous on some systems; exiting would cut them short).
+    if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) process.exit(code);
   });
 }
