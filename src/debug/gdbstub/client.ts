@@ -29,7 +29,8 @@ interface Pending {
   reject(e: Error): void;
   /** qRcmd: the `O` output packets collected before the final reply. */
   output?: string[];
-  timer?: NodeJS.Timeout;
+  /** When its answer became the next one due: sent, the previous answer, or its last `O` packet. */
+  since: number;
 }
 
 export interface StubOptions {
@@ -56,6 +57,8 @@ export class GdbStubClient {
   /** Bytes received so far: none at all after a request means QEMU never accepted us. */
   private received = 0;
   private dead: GdbStubError | undefined;
+  /** The one timer: on the oldest request in flight (the stub answers in order). */
+  private timer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   /** Whether a `Qqemu.PhyMemMode:1` may be in effect: close() switches it back first. */
   private phyMemOn = false;
@@ -156,10 +159,9 @@ export class GdbStubClient {
 
   private fail(e: GdbStubError): void {
     if (!this.dead) this.dead = e;
-    for (const p of this.pending.splice(0)) {
-      clearTimeout(p.timer);
-      p.reject(this.dead);
-    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const p of this.pending.splice(0)) p.reject(this.dead);
     if (!this.sock.destroyed) this.sock.destroy();
   }
 
@@ -187,20 +189,30 @@ export class GdbStubClient {
     if (!p) return; // unasked: e.g. the stop reply QEMU sends when a client stops the VM
     if (p.output && data.length > 1 && data[0] === 'O' && /^[0-9a-f]+$/i.test(data.slice(1))) {
       p.output.push(Buffer.from(data.slice(1), 'hex').toString('latin1'));
-      this.arm(p);
+      p.since = performance.now();
+      this.watch();
       return;
     }
     // A stop reply that no request asked for (only `?`, `c`, `s`, `vCont` get one): QEMU's
     // notification of the stop caused by our own connect.
     if (isStopReply(data) && p.packet !== '?') return;
     this.pending.shift();
-    clearTimeout(p.timer);
+    const next = this.pending[0];
+    if (next) next.since = performance.now();
+    this.watch();
     p.resolve(data);
   }
 
-  private arm(p: Pending): void {
-    clearTimeout(p.timer);
-    p.timer = setTimeout(() => {
+  /**
+   * Times the oldest request: it fails when the stub makes no progress on the queue (no answer, no
+   * `O` packet) for timeoutMs. One timer for the whole queue, not one per pipelined packet.
+   */
+  private watch(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const p = this.pending[0];
+    if (!p) return;
+    this.timer = setTimeout(() => {
       // QEMU serves one client: a second connection is left unaccepted in the listen queue (the
       // TCP connect succeeds) and never gets a byte, not even the ack of its first packet.
       this.fail(
@@ -208,7 +220,7 @@ export class GdbStubClient {
           ? new GdbStubError('busy', `the gdbstub at ${this.where} accepted the connection but sent nothing within ${this.timeoutMs} ms: QEMU serves one debugger at a time — another debugger is probably attached (detach it or wait for it to finish), or ${this.where} is not a gdbstub`)
           : new GdbStubError('timeout', `the gdbstub at ${this.where} did not answer '${p.packet.slice(0, 40)}' within ${this.timeoutMs} ms`),
       );
-    }, this.timeoutMs);
+    }, Math.max(0, p.since + this.timeoutMs - performance.now()));
   }
 
   /** Sends one packet; resolves with its reply's data (text, latin1). */
@@ -220,11 +232,8 @@ export class GdbStubClient {
   private send(packet: string, opts: { output?: string[] } = {}): Promise<string> {
     if (this.dead) return Promise.reject(this.dead);
     return new Promise<string>((resolve, reject) => {
-      const p: Pending = { packet, resolve, reject, output: opts.output };
-      this.pending.push(p);
-      // One timer per request in flight, started when it is sent (a pipelined read waits for
-      // the ones before it, so the oldest one fires first).
-      this.arm(p);
+      const p: Pending = { packet, resolve, reject, output: opts.output, since: performance.now() };
+      if (this.pending.push(p) === 1) this.watch();
       const wire = encodePacket(packet);
       if (!this.noAck) this.unacked.push(wire);
       this.packets++;

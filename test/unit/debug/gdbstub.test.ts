@@ -176,6 +176,38 @@ describe('gdbstub client against fake stubs', function () {
     }
   });
 
+  it('a pipelined queue times out on no progress, not on age: steady answers pass, a stall names the packet stalled on', async () => {
+    // Six reads sent at once, answered one every 150 ms (the last 900 ms after it was sent, more
+    // than the 400 ms timeout); then a stub that stops after the second answer.
+    const steady = (stallAfter: number) => {
+      let n = 0;
+      return fakeStub((q) => {
+        if (q.startsWith('qSupported')) return 'PacketSize=1000';
+        const i = n++;
+        if (i >= stallAfter) return undefined;
+        return new Promise<string>((r) => setTimeout(() => r('00'.repeat(8)), 150 * (i + 1)));
+      });
+    };
+    const reads = (c: GdbStubClient) => Array.from({ length: 6 }, (_, i) => c.request(`m${(0x1000 + 8 * i).toString(16)},8`));
+    let stub = await steady(Infinity);
+    try {
+      const c = await GdbStubClient.connect('127.0.0.1', stub.port, { timeoutMs: 400 });
+      assert.deepEqual(await Promise.all(reads(c)), Array(6).fill('00'.repeat(8)));
+      await c.close();
+    } finally {
+      stub.close();
+    }
+    stub = await steady(2);
+    try {
+      const c = await GdbStubClient.connect('127.0.0.1', stub.port, { timeoutMs: 400 });
+      const all = reads(c);
+      await assert.rejects(all[2], (e: Error) => e instanceof GdbStubError && e.kind === 'timeout' && /did not answer 'm1010,8' within 400 ms/.test(e.message));
+      assert.equal(await all[1], '00'.repeat(8));
+    } finally {
+      stub.close();
+    }
+  });
+
   it('nothing listening is "connection refused" with the QEMU option to use', async () => {
     const stub = await fakeStub(() => undefined);
     const port = stub.port;
