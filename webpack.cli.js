@@ -11,7 +11,10 @@ module.exports = {
   target: 'node20',
   mode: 'production',
   entry: './out/cli/main.js',
-  output: { path: path.resolve(__dirname, 'out'), filename: 'cli.bundle.js', library: { type: 'commonjs2' } },
+  // Written at every build even when unchanged (webpack skips identical files by default): the
+  // bundle must stay newer than tsc's modules, which tsc rewrites every time, or out/cli.js takes
+  // it for stale and loads the ~50 modules instead.
+  output: { path: path.resolve(__dirname, 'out'), filename: 'cli.bundle.js', library: { type: 'commonjs2' }, compareBeforeEmit: false },
   externals: [
     ({ request }, callback) => {
       if (/^(cdt-gdb-adapter|snappyjs|@vscode\/)/.test(request ?? '')) return callback(undefined, `commonjs ${request}`);
