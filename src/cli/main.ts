@@ -403,10 +403,19 @@ async function listCpus(o: Common): Promise<void> {
   }
 }
 
+/** What the finished command was (`dump:gdbstub`): the code cache of ../cli.ts is kept per kind. */
+let completed: string | undefined;
+
+/** The command that ran to completion in this process, if any (`${command}:${source}`). */
+export function cacheKind(): string | undefined {
+  return completed;
+}
+
 async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promise<void> {
   if (o.listCpus) return listCpus(o);
   const t0 = performance.now();
   const t = await openTarget(o);
+  const kind = `${process.argv[2]}:${o.gdb ? (o.via ?? 'gdbstub') : o.core ? 'core' : o.snapshot ? 'snapshot' : 'raw'}`;
   try {
     for (const w of t.warnings) process.stderr.write(`note: ${w}\n`);
     const w0 = performance.now();
@@ -432,6 +441,7 @@ async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promis
         process.stderr.write(`stats: ms per phase: ${Object.entries(ph).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}\n`);
       }
     }
+    completed = kind;
   } finally {
     await t.close();
   }

@@ -1,11 +1,15 @@
 // The CLI's one-file bundle (webpack.cli.js): out/cli.js runs it only while it is newer than tsc's
 // modules, and tsc rewrites every module at every build, so a build whose sources did not change
 // must still write the bundle again (webpack leaves an identical file alone unless told not to).
-// Built into a temporary directory with the project's own webpack config, twice.
+// Built into a temporary directory with the project's own webpack config, twice. And the V8 code
+// cache beside it (out/cli.bundle.cache): made for one bundle only, and kept per kind of command.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import vm from 'node:vm';
+import Module from 'node:module';
 import { REPO } from '../../harness/qemu';
 
 describe('the CLI bundle build', function () {
@@ -31,5 +35,55 @@ describe('the CLI bundle build', function () {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('the code cache', () => {
+    let dir: string;
+    const bundle = () => path.join(dir, 'cli.bundle.js');
+    const cache = () => path.join(dir, 'cli.bundle.cache');
+    // A 16 KiB image of zeros: an empty x86_64 address space, enough for a command to complete.
+    const raw = (cmd: string[]) => [...cmd, '--raw', path.join(dir, 'zero.img'), '--base', '0', '--arch', 'x86_64', '--reg', 'CR3=0x1000', '--reg', 'EFER=0xd01', '--reg', 'CR0=0x80000001', '--reg', 'CR4=0x20'];
+    const ptview = (args: string[]) => spawnSync(process.execPath, [path.join(dir, 'cli.js'), ...args], { encoding: 'utf8' }).status;
+    const header = () => (fs.existsSync(cache()) ? fs.readFileSync(cache(), 'latin1').split('\n', 1)[0] : undefined);
+
+    before(() => {
+      // The built CLI in a directory of its own: cli.js, its bundle, and the module the bundle
+      // must be newer than.
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ptview-cache-'));
+      fs.mkdirSync(path.join(dir, 'cli'));
+      fs.copyFileSync(path.join(REPO, 'out', 'cli', 'main.js'), path.join(dir, 'cli', 'main.js'));
+      fs.copyFileSync(path.join(REPO, 'out', 'cli.js'), path.join(dir, 'cli.js'));
+      fs.copyFileSync(path.join(REPO, 'out', 'cli.bundle.js'), bundle());
+      fs.writeFileSync(path.join(dir, 'zero.img'), Buffer.alloc(16384));
+    });
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it('is written by a command that completes, names its bundle and the commands it holds, and V8 takes it', () => {
+      assert.equal(ptview(['--help']), 0);
+      assert.equal(ptview(raw(['dump', '--reg', 'CR4=x'])), 2);
+      assert.equal(header(), undefined, 'help and a usage error write no cache');
+      assert.equal(ptview(raw(['dump'])), 0);
+      const st = fs.statSync(bundle());
+      assert.equal(header(), `ptview-v8-cache ${st.size} ${st.mtimeMs} dump:raw`);
+      const data = fs.readFileSync(cache());
+      const script = new vm.Script(Module.wrap(fs.readFileSync(bundle(), 'utf8')), { filename: bundle(), cachedData: data.subarray(data.indexOf(10) + 1) });
+      assert.equal(script.cachedDataRejected, false);
+    });
+
+    it('is written again only by a kind of command it does not hold yet, with that command added', () => {
+      const before = fs.readFileSync(cache());
+      assert.equal(ptview(raw(['dump'])), 0);
+      assert.ok(fs.readFileSync(cache()).equals(before), 'the same command again leaves it as it is');
+      assert.equal(ptview(raw(['translate', '0x1000'])), 1); // unmapped: completed, exit 1
+      assert.match(header()!, / dump:raw,translate:raw$/);
+      assert.ok(fs.statSync(cache()).size > before.length);
+    });
+
+    it("another bundle of the same length does not use it (V8 would: it checks the length only)", () => {
+      const later = new Date(fs.statSync(bundle()).mtimeMs + 5000);
+      fs.utimesSync(bundle(), later, later);
+      assert.equal(ptview(raw(['dump'])), 0);
+      assert.equal(header(), `ptview-v8-cache ${fs.statSync(bundle()).size} ${fs.statSync(bundle()).mtimeMs} dump:raw`);
+    });
   });
 });
