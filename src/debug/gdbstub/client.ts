@@ -53,7 +53,8 @@ export class GdbStubClient {
   /** Sent packets not yet acked (ack mode only): a `-` retransmits the oldest. */
   private readonly unacked: string[] = [];
   private noAck = false;
-  private corked = false;
+  /** What this job sent so far (packets, acks): one write at its end. */
+  private outgoing = '';
   /** Bytes received so far: none at all after a request means QEMU never accepted us. */
   private received = 0;
   private dead: GdbStubError | undefined;
@@ -70,8 +71,8 @@ export class GdbStubClient {
     private readonly timeoutMs: number,
   ) {
     sock.setNoDelay(true);
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => this.onData(d));
+    // Bytes as latin1 text, one character each (no stream decoder: a byte never spans chunks).
+    sock.on('data', (d: Buffer) => this.onData(d.toString('latin1')));
     sock.on('error', (e) => this.fail(new GdbStubError('closed', `the connection to ${this.where} failed: ${e.message}`)));
     sock.on('close', () => this.fail(this.closedError()));
   }
@@ -190,7 +191,6 @@ export class GdbStubClient {
     if (p.output && data.length > 1 && data[0] === 'O' && /^[0-9a-f]+$/i.test(data.slice(1))) {
       p.output.push(Buffer.from(data.slice(1), 'hex').toString('latin1'));
       p.since = performance.now();
-      this.watch();
       return;
     }
     // A stop reply that no request asked for (only `?`, `c`, `s`, `vCont` get one): QEMU's
@@ -199,28 +199,33 @@ export class GdbStubClient {
     this.pending.shift();
     const next = this.pending[0];
     if (next) next.since = performance.now();
-    this.watch();
     p.resolve(data);
   }
 
   /**
    * Times the oldest request: it fails when the stub makes no progress on the queue (no answer, no
-   * `O` packet) for timeoutMs. One timer for the whole queue, not one per pipelined packet.
+   * `O` packet) for timeoutMs. One timer for the whole queue, not one per pipelined packet: set
+   * when a request finds the queue empty, and when it fires, set again for the time the oldest
+   * request still has (answers only move `since`). Unreferenced: the socket keeps node running.
    */
   private watch(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
     const p = this.pending[0];
-    if (!p) return;
-    this.timer = setTimeout(() => {
-      // QEMU serves one client: a second connection is left unaccepted in the listen queue (the
-      // TCP connect succeeds) and never gets a byte, not even the ack of its first packet.
-      this.fail(
-        this.received === 0
-          ? new GdbStubError('busy', `the gdbstub at ${this.where} accepted the connection but sent nothing within ${this.timeoutMs} ms: QEMU serves one debugger at a time — another debugger is probably attached (detach it or wait for it to finish), or ${this.where} is not a gdbstub`)
-          : new GdbStubError('timeout', `the gdbstub at ${this.where} did not answer '${p.packet.slice(0, 40)}' within ${this.timeoutMs} ms`),
-      );
-    }, Math.max(0, p.since + this.timeoutMs - performance.now()));
+    if (!p) {
+      this.timer = undefined;
+      return;
+    }
+    const left = p.since + this.timeoutMs - performance.now();
+    if (left > 0) {
+      this.timer = setTimeout(() => this.watch(), left).unref();
+      return;
+    }
+    // QEMU serves one client: a second connection is left unaccepted in the listen queue (the
+    // TCP connect succeeds) and never gets a byte, not even the ack of its first packet.
+    this.fail(
+      this.received === 0
+        ? new GdbStubError('busy', `the gdbstub at ${this.where} accepted the connection but sent nothing within ${this.timeoutMs} ms: QEMU serves one debugger at a time — another debugger is probably attached (detach it or wait for it to finish), or ${this.where} is not a gdbstub`)
+        : new GdbStubError('timeout', `the gdbstub at ${this.where} did not answer '${p.packet.slice(0, 40)}' within ${this.timeoutMs} ms`),
+    );
   }
 
   /** Sends one packet; resolves with its reply's data (text, latin1). */
@@ -233,7 +238,8 @@ export class GdbStubClient {
     if (this.dead) return Promise.reject(this.dead);
     return new Promise<string>((resolve, reject) => {
       const p: Pending = { packet, resolve, reject, output: opts.output, since: performance.now() };
-      if (this.pending.push(p) === 1) this.watch();
+      this.pending.push(p);
+      if (!this.timer) this.watch();
       const wire = encodePacket(packet);
       if (!this.noAck) this.unacked.push(wire);
       this.packets++;
@@ -243,20 +249,18 @@ export class GdbStubClient {
   }
 
   /**
-   * Writes go out together at the end of the current job (one writev for a pipelined batch, not a
+   * Writes go out together at the end of the current job (one write for a pipelined batch, not a
    * system call per packet). Code that sends and then works synchronously for a while lets the
    * batch go first by yielding once (as openStubTarget's QEMU process lookup does).
    */
   private write(data: string): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.sock.cork();
+    if (this.outgoing === '')
       queueMicrotask(() => {
-        this.corked = false;
-        if (!this.sock.destroyed) this.sock.uncork();
+        const out = this.outgoing;
+        this.outgoing = '';
+        if (!this.sock.destroyed) this.sock.write(out, 'latin1');
       });
-    }
-    this.sock.write(data);
+    this.outgoing += data;
   }
 
   /** A request whose `E NN` reply is an error. */
