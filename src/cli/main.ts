@@ -621,6 +621,7 @@ async function cmdDiff(o: DiffCli): Promise<void> {
       const { runDiff } = await import('./diff');
       process.exitCode = await runDiff(old, now, { json: o.json, flushCeiling: ceiling, stats: o.stats }, out);
       await stdout?.drain();
+      completed = `diff:${o.gdb ? 'gdbstub' : 'offline'}`;
     } finally {
       await now.close();
     }

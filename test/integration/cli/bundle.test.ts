@@ -77,6 +77,8 @@ describe('the CLI bundle build', function () {
       assert.equal(ptview(raw(['translate', '0x1000'])), 1); // unmapped: completed, exit 1
       assert.match(header()!, / dump:raw,translate:raw$/);
       assert.ok(fs.statSync(cache()).size > before.length);
+      assert.equal(ptview(['diff', '--raw', path.join(dir, 'zero.img'), ...raw([])]), 0); // two images, no changes
+      assert.match(header()!, / dump:raw,translate:raw,diff:offline$/);
     });
 
     it("another bundle of the same length does not use it (V8 would: it checks the length only)", () => {
