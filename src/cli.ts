@@ -58,6 +58,7 @@ function bundled(): Main | undefined {
     if (kind === undefined || kinds.includes(kind)) return;
     const tmp = `${cacheFile}.${process.pid}`;
     try {
+      fs.accessSync(__dirname, fs.constants.W_OK); // a read-only install: not even serialized
       fs.writeFileSync(tmp, Buffer.concat([Buffer.from(`${CACHE_MAGIC} ${made} ${[...kinds, kind].join(',')}\n`, 'latin1'), script.createCachedData()]));
       fs.renameSync(tmp, cacheFile);
     } catch {
