@@ -81,6 +81,17 @@ describe('the CLI bundle build', function () {
       assert.match(header()!, / dump:raw,translate:raw,diff:offline$/);
     });
 
+    it('node modules of rare paths (child_process, zlib) are not loaded by a command that does not use them', () => {
+      // Which of node's own modules the process loaded, at its exit.
+      const probe = path.join(dir, 'loaded.js');
+      fs.writeFileSync(probe, "process.on('exit', () => process.stderr.write('LOADED ' + process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).join(',') + '\\n'));\n");
+      const r = spawnSync(process.execPath, ['-r', probe, path.join(dir, 'cli.js'), ...raw(['dump'])], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const loaded = /^LOADED (.*)$/m.exec(r.stderr)![1].split(',');
+      assert.ok(loaded.includes('NativeModule fs/promises'), 'a raw image is read with fs/promises: loaded when used');
+      assert.ok(!loaded.includes('NativeModule zlib') && !loaded.includes('NativeModule child_process'), loaded.join(' '));
+    });
+
     it("another bundle of the same length does not use it (V8 would: it checks the length only)", () => {
       const later = new Date(fs.statSync(bundle()).mtimeMs + 5000);
       fs.utimesSync(bundle(), later, later);
