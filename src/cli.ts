@@ -17,40 +17,62 @@ import vm from 'node:vm';
 // cache below is made and checked under the same flags.
 v8.setFlagsFromString('--no-turbo-inlining');
 
-type Main = { run(): void };
+type Main = { run(): void; cacheKind?(): string | undefined };
+
+/**
+ * The cache file: one header line, then V8's data. V8 checks a cache against its source by length
+ * only, so the header names the bundle it was made from (size and mtime; any other bundle's cache
+ * is not used), and the commands whose code it holds (`dump:gdbstub`, `audit:core`…): V8 caches
+ * the functions compiled so far, so a cache written after `--help` would leave a walk to compile
+ * its code at every run. A command that completes and is not listed writes the cache again, with
+ * what it compiled added.
+ */
+const CACHE_MAGIC = 'ptview-v8-cache';
 
 function bundled(): Main | undefined {
   const file = path.join(__dirname, 'cli.bundle.js');
   let src: string;
+  let made: string;
   try {
     // A bundle older than the modules is stale (tsc ran after webpack): not used.
-    if (fs.statSync(file).mtimeMs < fs.statSync(path.join(__dirname, 'cli', 'main.js')).mtimeMs) return undefined;
+    const st = fs.statSync(file);
+    if (st.mtimeMs < fs.statSync(path.join(__dirname, 'cli', 'main.js')).mtimeMs) return undefined;
+    made = `${st.size} ${st.mtimeMs}`;
     src = fs.readFileSync(file, 'utf8');
   } catch {
     return undefined;
   }
   const cacheFile = path.join(__dirname, 'cli.bundle.cache');
   let cachedData: Buffer | undefined;
+  let kinds: string[] = [];
   try {
-    cachedData = fs.readFileSync(cacheFile);
+    const buf = fs.readFileSync(cacheFile);
+    const nl = buf.indexOf(10);
+    const head = nl > 0 ? buf.toString('latin1', 0, nl).split(' ') : [];
+    if (head[0] === CACHE_MAGIC && `${head[1]} ${head[2]}` === made) {
+      cachedData = buf.subarray(nl + 1);
+      kinds = head[3] ? head[3].split(',') : [];
+    }
   } catch {
     cachedData = undefined;
   }
   const script = new vm.Script(Module.wrap(src), { filename: file, cachedData });
-  if (cachedData === undefined || script.cachedDataRejected) {
-    // After the command, so the cache holds the functions it compiled too; written whole
-    // (rename) or not at all (a read-only install simply runs without it).
-    process.once('exit', () => {
-      const tmp = `${cacheFile}.${process.pid}`;
-      try {
-        fs.writeFileSync(tmp, script.createCachedData());
-        fs.renameSync(tmp, cacheFile);
-      } catch {
-        fs.rmSync(tmp, { force: true });
-      }
-    });
-  }
+  if (cachedData !== undefined && script.cachedDataRejected) kinds = [];
   const m = { exports: {} as Main };
+  // After the command, so the cache holds the functions it compiled too; written whole (rename)
+  // or not at all (a read-only install simply runs without it).
+  process.once('exit', () => {
+    const kind = m.exports.cacheKind?.();
+    if (kind === undefined || kinds.includes(kind)) return;
+    const tmp = `${cacheFile}.${process.pid}`;
+    try {
+      fs.accessSync(__dirname, fs.constants.W_OK); // a read-only install: not even serialized
+      fs.writeFileSync(tmp, Buffer.concat([Buffer.from(`${CACHE_MAGIC} ${made} ${[...kinds, kind].join(',')}\n`, 'latin1'), script.createCachedData()]));
+      fs.renameSync(tmp, cacheFile);
+    } catch {
+      fs.rmSync(tmp, { force: true });
+    }
+  });
   (script.runInThisContext() as (...a: unknown[]) => void)(m.exports, require, m, file, __dirname);
   return m.exports;
 }

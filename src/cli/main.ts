@@ -398,10 +398,19 @@ async function listCpus(o: Common): Promise<void> {
   }
 }
 
+/** What the finished command was (`dump:gdbstub`): the code cache of ../cli.ts is kept per kind. */
+let completed: string | undefined;
+
+/** The command that ran to completion in this process, if any (`${command}:${source}`). */
+export function cacheKind(): string | undefined {
+  return completed;
+}
+
 async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promise<void> {
   if (o.listCpus) return listCpus(o);
   const t0 = performance.now();
   const t = await openTarget(o);
+  const kind = `${process.argv[2]}:${o.gdb ? (o.via ?? 'gdbstub') : o.core ? 'core' : o.snapshot ? 'snapshot' : 'raw'}`;
   try {
     for (const w of t.warnings) process.stderr.write(`note: ${w}\n`);
     const w0 = performance.now();
@@ -427,6 +436,7 @@ async function withTarget(o: Common, fn: (t: Target) => Promise<number>): Promis
         process.stderr.write(`stats: ms per phase: ${Object.entries(ph).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}\n`);
       }
     }
+    completed = kind;
   } finally {
     await t.close();
   }
@@ -606,6 +616,7 @@ async function cmdDiff(o: DiffCli): Promise<void> {
       const { runDiff } = await import('./diff');
       process.exitCode = await runDiff(old, now, { json: o.json, flushCeiling: ceiling, stats: o.stats }, out);
       await stdout?.drain();
+      completed = `diff:${o.gdb ? 'gdbstub' : 'offline'}`;
     } finally {
       await now.close();
     }
@@ -614,7 +625,12 @@ async function cmdDiff(o: DiffCli): Promise<void> {
   }
 }
 
-export function program(): Command {
+/** The subcommands, by name: a command line naming one builds only that one (see main). */
+const COMMANDS = ['dump', 'translate', 'find', 'audit', 'simulate', 'diff'];
+
+/** The command line parser; with `only`, just that subcommand (its help and errors are the same). */
+export function program(only?: string): Command {
+  const want = (name: string) => only === undefined || only === name;
   const p = new Command('ptview')
     .description('What the page tables of a QEMU guest really say: walk, translate, reverse-map, audit.')
     .showHelpAfterError('(run ptview --help for usage)')
@@ -637,7 +653,7 @@ export function program(): Command {
       .option('--stats', 'print tables read, bytes, gdbstub packets or DAP requests and time per phase to stderr')
       .option('--strategy <name>', `--gdb: force a physical-memory strategy (${STRATEGIES.join(', ')})`)
       .option('--direct-map <va>', '--gdb: guest VA of physical address 0 (a direct map such as Linux page_offset_base); recognised when not given');
-  common(p.command('dump').description('list mappings: merged ranges (default) or every leaf'))
+  if (want('dump')) common(p.command('dump').description('list mappings: merged ranges (default) or every leaf'))
     .option('--leaves', 'one line (or JSON object) per leaf entry')
     .option('--filter <words>', 'w _w x _x w|x ro u s g _g or a memory type (wb, uc, normal…); comma-separated, repeatable', collect, [])
     .option('--va <range>', 'VA range START-END or START+LEN')
@@ -647,17 +663,17 @@ export function program(): Command {
     .option('--pa-contiguous', 'merge ranges only while physically contiguous too')
     .option('--save <file>', 'also save every table of the walk and the registers to FILE (read back with --snapshot FILE, e.g. by ptview diff)')
     .action((o) => cmdDump(o));
-  common(p.command('translate').argument('<va>', 'virtual address (hex or decimal)').description('translate a VA with the per-level trace'))
+  if (want('translate')) common(p.command('translate').argument('<va>', 'virtual address (hex or decimal)').description('translate a VA with the per-level trace'))
     .action((va, o) => cmdTranslate(va, o));
-  common(p.command('find').argument('<pa>', 'physical address or range START-END').description('every VA that maps a physical address'))
+  if (want('find')) common(p.command('find').argument('<pa>', 'physical address or range START-END').description('every VA that maps a physical address'))
     .action((pa, o) => cmdFind(pa, o));
-  common(p.command('audit').description('W+X, user-accessible kernel pages, writable aliases of code, malformed tables'))
+  if (want('audit')) common(p.command('audit').description('W+X, user-accessible kernel pages, writable aliases of code, malformed tables'))
     .action((o) => cmdAudit(o));
-  common(p.command('simulate').description('simulated map/unmap/protect: descriptors written, TLB maintenance, hazards, range diff (never writes the guest)'))
+  if (want('simulate')) common(p.command('simulate').description('simulated map/unmap/protect: descriptors written, TLB maintenance, hazards, range diff (never writes the guest)'))
     .option('--edit <edit>', "an edit, in order (repeatable): 'map VA PA SIZE RIGHTS', 'unmap VA SIZE', 'protect VA SIZE -w+x'", collect, [])
     .option('--flush-ceiling <n>', 'translations above which a full flush replaces per-address invalidation (default as Linux: x86 33, arm64 PTRS_PER_PTE-1, RISC-V 64)')
     .action((o) => withTarget(o, async (t) => (await (await import('./simulate')).runSimulate(t, o, out), EXIT.ok)));
-  p.command('diff')
+  if (want('diff')) p.command('diff')
     .description('what changed in the page tables between two walks of one guest (two cores, raw images, snapshots, or a snapshot and a live stop), with the TLB maintenance each change required')
     .option('--core <file>', 'core file (give two: OLD then NEW)', collect, [])
     .option('--raw <file>', 'raw physical memory image (give two: OLD then NEW; with --base and --arch)', collect, [])
@@ -678,7 +694,8 @@ export function program(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await program().parseAsync(argv);
+    // Building the other five subcommands' ~100 options cost a millisecond or two of every run.
+    await program(COMMANDS.includes(argv[2]) ? argv[2] : undefined).parseAsync(argv);
     await stdout?.drain();
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (e) {
@@ -715,5 +732,9 @@ export async function main(argv: string[]): Promise<number> {
 export function run(): void {
   void main(process.argv).then((code) => {
     process.exitCode = code;
+    // Everything is written and the target closed: leave now rather than after node frees the
+    // heap (a few ms of a command's time). Only when no output is still queued (stdout and stderr
+    // on a pipe are asynchronous on some systems; exiting would cut them short).
+    if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) process.exit(code);
   });
 }

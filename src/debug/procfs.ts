@@ -17,21 +17,76 @@ const readOrEmpty = (dir: string) => (f: string): string => {
 };
 const ESTABLISHED = '01';
 
+/** The columns of one /proc/net/tcp{,6} line: local port, state, inode. */
+function socketLine(line: string): { lport: number; state: string; inode: string } | undefined {
+  const cols = line.trim().split(/\s+/);
+  if (cols.length < 10) return undefined;
+  const local = cols[1];
+  return { lport: parseInt(local.slice(local.lastIndexOf(':') + 1), 16), state: cols[3], inode: cols[9] };
+}
+
 /**
- * Socket inodes whose local port is `port` (listening or connected: QEMU's side). Read off the
- * main thread: the kernel takes 10-40 ms to produce /proc/net/tcp on a busy host.
+ * Inodes of the sockets listening on `port`, from the listening part of one /proc/net/tcp{,6}
+ * file, or undefined when the file cannot be read. The kernel writes these files as they are read,
+ * listening sockets first, then the established hash table (net/ipv4/tcp_ipv4.c, tcp_get_idx);
+ * walking that table costs milliseconds of kernel time per file on a host with a large one
+ * (262,144 buckets here: 5-10 ms for a file of 60 lines), so the file is read in small pieces and
+ * left at its first line that is not a listener.
+ */
+function listeners(file: string, port: number): Set<string> | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  const out = new Set<string>();
+  try {
+    // ~3 lines a read: the kernel formats what a read asks for (and looks for one entry more).
+    const buf = Buffer.alloc(512);
+    let text = '';
+    let header = true;
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) return out;
+      text += buf.toString('latin1', 0, n);
+      const lines = text.split('\n');
+      text = lines.pop()!;
+      for (const line of lines) {
+        if (header) {
+          header = false;
+          continue;
+        }
+        const s = socketLine(line);
+        if (!s) continue;
+        if (s.state !== LISTEN) return out;
+        if (s.lport === port && s.inode !== '0') out.add(s.inode);
+      }
+    }
+  } catch {
+    return out;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Socket inodes whose local port is `port` (QEMU's side). QEMU keeps its gdbstub's listening
+ * socket open while a debugger is connected, so the listening parts of /proc/net/tcp and then
+ * tcp6 usually answer at once; otherwise both files are read whole (off the main thread: the
+ * established sockets, e.g. of a stub whose listener was closed).
  */
 export async function socketInodes(port: number, procNet = '/proc/net'): Promise<Set<string>> {
+  for (const f of ['tcp', 'tcp6']) {
+    const found = listeners(path.join(procNet, f), port);
+    if (found?.size) return found;
+  }
   const out = new Set<string>();
   const texts = await Promise.all(['tcp', 'tcp6'].map((f) => fsp.readFile(path.join(procNet, f), 'utf8').catch(() => '')));
   for (const text of texts) {
     for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if (cols.length < 10) continue;
-      const local = cols[1];
-      const state = cols[3];
-      const lport = parseInt(local.slice(local.lastIndexOf(':') + 1), 16);
-      if (lport === port && (state === LISTEN || state === ESTABLISHED) && cols[9] !== '0') out.add(cols[9]);
+      const s = socketLine(line);
+      if (s && s.lport === port && (s.state === LISTEN || s.state === ESTABLISHED) && s.inode !== '0') out.add(s.inode);
     }
   }
   return out;

@@ -41,7 +41,14 @@ export interface RegisterSource {
   readAll(names: readonly string[], signal?: AbortSignal): Promise<Map<string, bigint>>;
   /** Bytes of the PC (RISC-V: 4 on RV32, 8 on RV64), undefined when unknown. */
   pcBytes(signal?: AbortSignal): Promise<bigint | undefined>;
+  /**
+   * The family whose probe register the source knows to exist without a request (a gdbstub's
+   * target description): its registers are then read with the probes, in one round trip.
+   */
+  expectedFamily?(): RegisterFamily | undefined;
 }
+
+export type RegisterFamily = 'x86' | 'aarch64' | 'riscv';
 
 export class RegisterReader implements RegisterSource {
   constructor(
@@ -97,6 +104,7 @@ export const RISCV_REGS = ['satp', 'sstatus', 'mstatus', 'priv'];
 // Also read for every family: the frame's PC (which AArch64 root is active: TTBR1 for an
 // upper-half PC). Not a paging register; absent when it does not evaluate.
 const PC = 'pc';
+const FAMILY_REGS: Record<RegisterFamily, readonly string[]> = { x86: X86_REGS, aarch64: AARCH64_REGS, riscv: RISCV_REGS };
 
 export interface TargetRegisters {
   arch: Arch;
@@ -104,48 +112,51 @@ export interface TargetRegisters {
   notes: string[];
 }
 
-type Family = 'x86' | 'aarch64' | 'riscv';
+const familyOf = (arch: Arch): RegisterFamily => (arch === 'x86' || arch === 'x86_64' ? 'x86' : arch === 'aarch64' ? 'aarch64' : 'riscv');
+const ROOT: Record<RegisterFamily, string> = { x86: 'cr3', aarch64: 'ttbr0_el1', riscv: 'satp' };
 
-const familyOf = (arch: Arch): Family => (arch === 'x86' || arch === 'x86_64' ? 'x86' : arch === 'aarch64' ? 'aarch64' : 'riscv');
-
-/** One family's paging registers; undefined when `checked` and its root register does not evaluate. */
-async function readFamily(r: RegisterSource, family: Family, checked: boolean, signal?: AbortSignal): Promise<TargetRegisters | undefined> {
+/** The architecture and registers of a family, from its registers as read (lower-case names). */
+async function fromFamily(r: RegisterSource, family: RegisterFamily, regs: Map<string, bigint>, signal?: AbortSignal): Promise<TargetRegisters> {
   const notes: string[] = [];
   if (family === 'x86') {
-    const regs = await r.readAll([...X86_REGS, PC], signal);
-    if (checked && !regs.has('cr3')) return undefined;
     const efer = regs.get('efer') ?? 0n;
     return { arch: efer & (1n << 10n) ? 'x86_64' : 'x86', registers: regs, notes };
   }
   if (family === 'aarch64') {
-    const regs = await r.readAll([...AARCH64_REGS, PC], signal);
-    if (checked && !regs.has('ttbr0_el1')) return undefined;
     const cpsr = regs.get('cpsr');
     if (cpsr !== undefined) regs.set('el', (cpsr >> 2n) & 3n);
     if (regs.has('sctlr_el1')) regs.delete('sctlr'); // prefer the architectural name when both exist
     return { arch: 'aarch64', registers: regs, notes };
   }
-  const regs = await r.readAll([...RISCV_REGS, PC], signal);
-  if (checked && !regs.has('satp')) return undefined;
   const xlen = await r.pcBytes(signal);
   return { arch: xlen === 4n ? 'riscv32' : 'riscv64', registers: regs, notes };
 }
 
 /**
  * Detects the architecture with one probe per family (sent together), then reads that family's
- * paging registers. AArch64 also gets `el` (current EL from CPSR). `known`: the architecture an
- * earlier stop of the same session found; its registers are read at once, without the probe (a
- * round trip to the adapter less per stop), and probed again only when its root register is gone.
+ * paging registers. AArch64 also gets `el` (current EL from CPSR).
+ * - `known`: the architecture an earlier stop of the same session found; its registers are read at
+ *   once, without the probes (fewer requests to the adapter per stop), and probed again only when
+ *   its root register is gone.
+ * - A source that can tell the family beforehand (a gdbstub's target description) gets that
+ *   family's registers in the probes' round trip.
  */
 export async function readTargetRegisters(r: RegisterSource, signal?: AbortSignal, known?: Arch): Promise<TargetRegisters> {
   if (known !== undefined) {
-    const regs = await readFamily(r, familyOf(known), true, signal);
-    if (regs) return regs;
+    const family = familyOf(known);
+    const regs = await r.readAll([...FAMILY_REGS[family], PC], signal);
+    if (regs.has(ROOT[family])) return fromFamily(r, family, regs, signal);
   }
-  const probe = await r.readAll(['cr3', 'TTBR0_EL1', 'satp'], signal);
-  const family: Family | undefined = probe.has('cr3') ? 'x86' : probe.has('ttbr0_el1') ? 'aarch64' : probe.has('satp') ? 'riscv' : undefined;
-  const regs = family && (await readFamily(r, family, false, signal));
-  if (regs) return regs;
+  const family = r.expectedFamily?.();
+  const expected = family ? [...FAMILY_REGS[family], PC] : [];
+  const probe = await r.readAll([...new Set(['cr3', 'TTBR0_EL1', 'satp', ...expected])], signal);
+  for (const f of ['x86', 'aarch64', 'riscv'] as const) {
+    if (!probe.has(ROOT[f])) continue;
+    const names = [...FAMILY_REGS[f], PC];
+    // The family's registers, from the probes' round trip when it was the expected one.
+    const regs = f === family ? new Map([...probe].filter(([k]) => names.some((n) => n.toLowerCase() === k))) : await r.readAll(names, signal);
+    return fromFamily(r, f, regs, signal);
+  }
   throw new LiveAccessError(
     'no-registers',
     'none of CR3 (x86), TTBR0_EL1 (AArch64) or satp (RISC-V) can be read through this adapter: ptview needs the paging registers (QEMU\'s gdbstub exposes them; other stubs may not)',

@@ -29,7 +29,8 @@ interface Pending {
   reject(e: Error): void;
   /** qRcmd: the `O` output packets collected before the final reply. */
   output?: string[];
-  timer?: NodeJS.Timeout;
+  /** When its answer became the next one due: sent, the previous answer, or its last `O` packet. */
+  since: number;
 }
 
 export interface StubOptions {
@@ -52,9 +53,13 @@ export class GdbStubClient {
   /** Sent packets not yet acked (ack mode only): a `-` retransmits the oldest. */
   private readonly unacked: string[] = [];
   private noAck = false;
+  /** What this job sent so far (packets, acks): one write at its end. */
+  private outgoing = '';
   /** Bytes received so far: none at all after a request means QEMU never accepted us. */
   private received = 0;
   private dead: GdbStubError | undefined;
+  /** The one timer: on the oldest request in flight (the stub answers in order). */
+  private timer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   /** Whether a `Qqemu.PhyMemMode:1` may be in effect: close() switches it back first. */
   private phyMemOn = false;
@@ -66,8 +71,8 @@ export class GdbStubClient {
     private readonly timeoutMs: number,
   ) {
     sock.setNoDelay(true);
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => this.onData(d));
+    // Bytes as latin1 text, one character each (no stream decoder: a byte never spans chunks).
+    sock.on('data', (d: Buffer) => this.onData(d.toString('latin1')));
     sock.on('error', (e) => this.fail(new GdbStubError('closed', `the connection to ${this.where} failed: ${e.message}`)));
     sock.on('close', () => this.fail(this.closedError()));
   }
@@ -96,6 +101,16 @@ export class GdbStubClient {
    * connection at once (QEMU serving another debugger), or no answer.
    */
   static async connect(host: string, port: number, opts: StubOptions = {}): Promise<GdbStubClient> {
+    const c = await GdbStubClient.open(host, port, opts);
+    await c.negotiate();
+    return c;
+  }
+
+  /**
+   * The TCP connection alone; negotiate() must be the first request. Requests may be queued behind
+   * it before its answer (the stub answers in order), as openStubTarget does with its first ones.
+   */
+  static async open(host: string, port: number, opts: StubOptions = {}): Promise<GdbStubClient> {
     const timeoutMs = opts.timeoutMs ?? 3000;
     const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     const sock = await new Promise<net.Socket>((resolve, reject) => {
@@ -118,49 +133,56 @@ export class GdbStubClient {
         );
       });
     });
-    const c = new GdbStubClient(sock, host, port, timeoutMs);
+    return new GdbStubClient(sock, host, port, timeoutMs);
+  }
+
+  /** qSupported and, when offered, QStartNoAckMode; the connection is dropped on failure. */
+  async negotiate(): Promise<void> {
     try {
-      const sup = await c.request('qSupported:multiprocess-;swbreak+;xmlRegisters=i386');
+      const sup = await this.request('qSupported:multiprocess-;swbreak+;xmlRegisters=i386');
       for (const item of sup.split(';')) {
         const m = /^([^=+\-?]+)(?:=(.*)|([+\-?]))$/.exec(item);
-        if (m) c.features.set(m[1], m[2] ?? m[3]);
+        if (m) this.features.set(m[1], m[2] ?? m[3]);
       }
-      if (c.features.get('QStartNoAckMode') === '+' && (await c.request('QStartNoAckMode')) === 'OK') c.noAck = true;
+      if (this.features.get('QStartNoAckMode') === '+' && (await this.request('QStartNoAckMode')) === 'OK') this.noAck = true;
     } catch (e) {
-      c.destroy();
+      this.destroy();
       throw e;
     }
-    return c;
   }
 
   private closedError(): GdbStubError {
-    return this.packets <= 1 && this.pending.length > 0
+    // Not a byte came back: the stub took the connection only to drop it.
+    return this.received === 0 && this.pending.length > 0
       ? new GdbStubError('busy', `the gdbstub at ${this.where} closed the connection without answering: QEMU serves one debugger at a time — detach the other one (or wait for it to finish) and try again`)
       : new GdbStubError('closed', `the gdbstub at ${this.where} closed the connection (QEMU exited?)`);
   }
 
   private fail(e: GdbStubError): void {
     if (!this.dead) this.dead = e;
-    for (const p of this.pending.splice(0)) {
-      clearTimeout(p.timer);
-      p.reject(this.dead);
-    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const p of this.pending.splice(0)) p.reject(this.dead);
     if (!this.sock.destroyed) this.sock.destroy();
   }
 
   private onData(chunk: string): void {
     this.received += chunk.length;
+    // Acks (and retransmissions) of one chunk go out in one write, in order: a chunk of pipelined
+    // replies holds dozens of packets, and a write per `+` cost a system call each.
+    let back = '';
     for (const f of this.reader.push(chunk)) {
       if (f.kind === 'ack') this.unacked.shift();
       else if (f.kind === 'nak') {
         const again = this.unacked[0];
-        if (again !== undefined) this.sock.write(again);
+        if (again !== undefined) back += again;
       } else if (f.kind === 'packet') {
-        if (!this.noAck) this.sock.write(f.checksumOk ? '+' : '-');
+        if (!this.noAck) back += f.checksumOk ? '+' : '-';
         if (f.checksumOk) this.onPacket(f.data);
       }
       // Notifications (%Stop…) are for non-stop mode, which ptview never enables.
     }
+    if (back && !this.sock.destroyed) this.write(back);
   }
 
   private onPacket(data: string): void {
@@ -168,28 +190,42 @@ export class GdbStubClient {
     if (!p) return; // unasked: e.g. the stop reply QEMU sends when a client stops the VM
     if (p.output && data.length > 1 && data[0] === 'O' && /^[0-9a-f]+$/i.test(data.slice(1))) {
       p.output.push(Buffer.from(data.slice(1), 'hex').toString('latin1'));
-      this.arm(p);
+      p.since = performance.now();
       return;
     }
     // A stop reply that no request asked for (only `?`, `c`, `s`, `vCont` get one): QEMU's
     // notification of the stop caused by our own connect.
     if (isStopReply(data) && p.packet !== '?') return;
     this.pending.shift();
-    clearTimeout(p.timer);
+    const next = this.pending[0];
+    if (next) next.since = performance.now();
     p.resolve(data);
   }
 
-  private arm(p: Pending): void {
-    clearTimeout(p.timer);
-    p.timer = setTimeout(() => {
-      // QEMU serves one client: a second connection is left unaccepted in the listen queue (the
-      // TCP connect succeeds) and never gets a byte, not even the ack of its first packet.
-      this.fail(
-        this.received === 0
-          ? new GdbStubError('busy', `the gdbstub at ${this.where} accepted the connection but sent nothing within ${this.timeoutMs} ms: QEMU serves one debugger at a time — another debugger is probably attached (detach it or wait for it to finish), or ${this.where} is not a gdbstub`)
-          : new GdbStubError('timeout', `the gdbstub at ${this.where} did not answer '${p.packet.slice(0, 40)}' within ${this.timeoutMs} ms`),
-      );
-    }, this.timeoutMs);
+  /**
+   * Times the oldest request: it fails when the stub makes no progress on the queue (no answer, no
+   * `O` packet) for timeoutMs. One timer for the whole queue, not one per pipelined packet: set
+   * when a request finds the queue empty, and when it fires, set again for the time the oldest
+   * request still has (answers only move `since`). Unreferenced: the socket keeps node running.
+   */
+  private watch(): void {
+    const p = this.pending[0];
+    if (!p) {
+      this.timer = undefined;
+      return;
+    }
+    const left = p.since + this.timeoutMs - performance.now();
+    if (left > 0) {
+      this.timer = setTimeout(() => this.watch(), left).unref();
+      return;
+    }
+    // QEMU serves one client: a second connection is left unaccepted in the listen queue (the
+    // TCP connect succeeds) and never gets a byte, not even the ack of its first packet.
+    this.fail(
+      this.received === 0
+        ? new GdbStubError('busy', `the gdbstub at ${this.where} accepted the connection but sent nothing within ${this.timeoutMs} ms: QEMU serves one debugger at a time — another debugger is probably attached (detach it or wait for it to finish), or ${this.where} is not a gdbstub`)
+        : new GdbStubError('timeout', `the gdbstub at ${this.where} did not answer '${p.packet.slice(0, 40)}' within ${this.timeoutMs} ms`),
+    );
   }
 
   /** Sends one packet; resolves with its reply's data (text, latin1). */
@@ -201,17 +237,30 @@ export class GdbStubClient {
   private send(packet: string, opts: { output?: string[] } = {}): Promise<string> {
     if (this.dead) return Promise.reject(this.dead);
     return new Promise<string>((resolve, reject) => {
-      const p: Pending = { packet, resolve, reject, output: opts.output };
+      const p: Pending = { packet, resolve, reject, output: opts.output, since: performance.now() };
       this.pending.push(p);
-      // One timer per request in flight, started when it is sent (a pipelined read waits for
-      // the ones before it, so the oldest one fires first).
-      this.arm(p);
+      if (!this.timer) this.watch();
       const wire = encodePacket(packet);
       if (!this.noAck) this.unacked.push(wire);
       this.packets++;
       this.onSend?.();
-      this.sock.write(wire);
+      this.write(wire);
     });
+  }
+
+  /**
+   * Writes go out together at the end of the current job (one write for a pipelined batch, not a
+   * system call per packet). Code that sends and then works synchronously for a while lets the
+   * batch go first by yielding once (as openStubTarget's QEMU process lookup does).
+   */
+  private write(data: string): void {
+    if (this.outgoing === '')
+      queueMicrotask(() => {
+        const out = this.outgoing;
+        this.outgoing = '';
+        if (!this.sock.destroyed) this.sock.write(out, 'latin1');
+      });
+    this.outgoing += data;
   }
 
   /** A request whose `E NN` reply is an error. */

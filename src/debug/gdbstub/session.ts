@@ -13,7 +13,7 @@ import { MemoryReadError } from '../../core/memory';
 import { LiveAccessError, LiveOptions, LiveTarget } from '../api';
 import { parseHostPort } from '../hostPort';
 import { findQemuPid } from '../procfs';
-import { readTargetRegisters, RegisterSource } from '../registers';
+import { readTargetRegisters, RegisterFamily, RegisterSource } from '../registers';
 import { TargetCommands, Unavailable } from '../strategies/types';
 import { assembleTarget, discoverQemu, elapsed, SessionKnowledge } from '../target';
 import { newStats } from '../transport';
@@ -61,7 +61,8 @@ export class StubCommands implements TargetCommands {
   startPidLookup(): Promise<{ pid: number } | Unavailable> {
     this.pid ??= process.platform !== 'linux'
       ? Promise.resolve({ unavailable: `/proc/<pid>/mem needs a Linux host (this is ${process.platform})` })
-      : findQemuPid(this.client.host, this.client.port).then((r) => ('reason' in r ? { unavailable: r.reason } : r), (e: Error) => ({ unavailable: `looking for the QEMU process failed: ${e.message}` }));
+      : // After a yield: the requests sent so far go out first (client.ts writes at the end of a job).
+        Promise.resolve().then(() => findQemuPid(this.client.host, this.client.port)).then((r) => ('reason' in r ? { unavailable: r.reason } : r), (e: Error) => ({ unavailable: `looking for the QEMU process failed: ${e.message}` }));
     return this.pid;
   }
 
@@ -123,6 +124,11 @@ export class StubRegisters implements RegisterSource {
     return end <= g.length ? g.slice(at, end) : undefined;
   }
 
+  expectedFamily(): RegisterFamily | undefined {
+    const has = (n: string) => this.desc.registers.has(n);
+    return has('cr3') ? 'x86' : has('ttbr0_el1') ? 'aarch64' : has('satp') ? 'riscv' : undefined;
+  }
+
   async pcBytes(): Promise<bigint | undefined> {
     const pc = this.desc.registers.get('pc');
     return pc ? BigInt(pc.bitsize / 8) : undefined;
@@ -147,7 +153,7 @@ export interface StubSession {
 export async function openStubTarget(hostPort: string, options: LiveOptions = {}, stubOptions: StubOptions = {}): Promise<StubSession> {
   const t0 = performance.now();
   const { host, port } = parseHostPort(hostPort);
-  const client = await GdbStubClient.connect(host, port, stubOptions);
+  const client = await GdbStubClient.open(host, port, stubOptions);
   let stats = newStats();
   const getStats = () => stats;
   client.onSend = () => stats.dapRequests++;
@@ -160,17 +166,23 @@ export async function openStubTarget(hostPort: string, options: LiveOptions = {}
     }
   };
   try {
-    // Asked back to back (the stub answers in order): the QEMU check, the target description,
-    // then RAM discovery and the registers; each answer is still examined in that order, so a
-    // stub that is not QEMU's is named as such before anything else fails.
+    // qSupported alone: a stub that waits for each reply's ack (gdbserver) takes packets queued
+    // behind it for a bad ack and sends its reply again, so nothing is pipelined before the QEMU
+    // check (QEMU answers each packet as it parses it). The QEMU process is looked for in /proc
+    // while the answer travels.
+    const negotiated = client.negotiate();
+    const cmds = new StubCommands(client, (n) => (stats.bytesRead += n));
+    if (!options.strategy || options.strategy === 'proc-mem') void cmds.startPidLookup();
+    await negotiated;
+    // Then back to back: the QEMU check and the target description, then RAM discovery and the
+    // registers; each answer is still examined in that order, so a stub that is not QEMU's is
+    // named as such before anything else fails.
     const sstep = client.request('qqemu.sstepbits');
     const xml = client.features.get('qXfer:features:read') === '+' ? loadTargetDescription((annex) => client.readXfer('features', annex)) : undefined;
     xml?.catch(() => undefined);
     const sstepReply = await sstep;
     if (!sstepReply || errorReply(sstepReply)) throw new GdbStubError('unsupported', `the gdbstub at ${client.where} is not QEMU's (no answer to qqemu.sstepbits): ptview --gdb reads QEMU guests; for other stubs try --via gdb`);
     if (!xml) throw new GdbStubError('unsupported', `the gdbstub at ${client.where} sends no target description (qXfer:features:read), so the paging registers cannot be found by name`);
-    const cmds = new StubCommands(client, (n) => (stats.bytesRead += n));
-    if (!options.strategy || options.strategy === 'proc-mem') void cmds.startPidLookup();
     const s: SessionKnowledge = { commands: cmds, notes: [] };
     // RAM discovery (qRcmd 'info mtree -f') goes out now, behind the description's reads.
     const discovered = elapsed(getStats, 'discover', () => discoverQemu(s));

@@ -22,9 +22,11 @@ export async function setupProcMem(cmds: TargetCommands, ram: readonly FlatRamRa
   if (ram.length === 0) return { unavailable: 'no RAM ranges from the monitor' };
   const found = await cmds.qemuPid(signal);
   if (isUnavailable(found)) return found;
+  // Asked together (a carrier that keeps order pipelines them; a debug adapter queues them).
+  const answers = await Promise.all(ram.map((r) => cmds.monitor(`gpa2hva 0x${r.start.toString(16)}`, signal)));
   const ranges: HostRange[] = [];
-  for (const r of ram) {
-    const hva = parseGpa2hva(await cmds.monitor(`gpa2hva 0x${r.start.toString(16)}`, signal));
+  for (const [i, r] of ram.entries()) {
+    const hva = parseGpa2hva(answers[i]);
     if (hva === undefined) return { unavailable: `gpa2hva gave no host address for RAM at 0x${r.start.toString(16)} (${r.name})` };
     ranges.push({ ...r, hva });
   }

@@ -10,6 +10,7 @@ import { NAK, RAW, fakeStub } from '../../support/fakeStub';
 import { StubRegisters, openStubTarget } from '../../../src/debug/gdbstub/session';
 import { loadTargetDescription } from '../../../src/debug/gdbstub/targetXml';
 import { LiveAccessError } from '../../../src/debug/api';
+import { RegisterFamily, RegisterSource, readTargetRegisters } from '../../../src/debug/registers';
 
 describe('gdbstub RSP framing', () => {
   it('checksums and escapes as the manual says', () => {
@@ -56,6 +57,42 @@ describe('gdbstub target descriptions', () => {
 });
 
 const hex = (s: string) => Buffer.from(s).toString('hex');
+
+describe('paging registers in one round trip when the description names the family', () => {
+  // A register source over fixed values: what a target would answer to `p`, and the family its
+  // description (if any) names.
+  const source = (values: Record<string, bigint>, family?: RegisterFamily) => {
+    const calls: string[][] = [];
+    const r: RegisterSource = {
+      readAll: async (names) => (calls.push([...names]), new Map(names.filter((n) => n.toLowerCase() in values).map((n) => [n.toLowerCase(), values[n.toLowerCase()]]))),
+      pcBytes: async () => 8n,
+      ...(family ? { expectedFamily: () => family } : {}),
+    };
+    return { r, calls };
+  };
+  const X86 = { cr0: 0x80050033n, cr3: 0x1234000n, cr4: 0x3006f0n, efer: 0xd01n, eflags: 0x46n };
+
+  it('reads the expected family with the probes, and gives what the probe-then-family order gives', async () => {
+    const plain = source(X86);
+    const hinted = source(X86, 'x86');
+    const a = await readTargetRegisters(plain.r);
+    const b = await readTargetRegisters(hinted.r);
+    assert.deepEqual(b, a);
+    assert.equal(a.arch, 'x86_64');
+    assert.equal(plain.calls.length, 2);
+    assert.equal(hinted.calls.length, 1);
+    assert.equal(new Set(hinted.calls[0]).size, hinted.calls[0].length, 'no register asked twice');
+  });
+
+  it('a wrong expectation still ends in the family the probes found', async () => {
+    const regs = { ttbr0_el1: 0x4000n, ttbr1_el1: 0x5000n, tcr_el1: 0x35b5503510n, cpsr: 0x3c5n };
+    const r = await readTargetRegisters(source(regs, 'x86').r);
+    assert.equal(r.arch, 'aarch64');
+    assert.equal(r.registers.get('ttbr1_el1'), 0x5000n);
+    assert.equal(r.registers.get('el'), 1n);
+    await assert.rejects(readTargetRegisters(source({}, 'riscv').r), (e: Error) => e instanceof LiveAccessError && e.kind === 'no-registers');
+  });
+});
 
 describe('gdbstub client against fake stubs', function () {
   this.timeout(10000);
@@ -134,6 +171,38 @@ describe('gdbstub client against fake stubs', function () {
     const stub = await fakeStub(() => undefined);
     try {
       await assert.rejects(GdbStubClient.connect('127.0.0.1', stub.port, { timeoutMs: 300 }), (e: Error) => e instanceof GdbStubError && e.kind === 'timeout' && /did not answer 'qSupported/.test(e.message));
+    } finally {
+      stub.close();
+    }
+  });
+
+  it('a pipelined queue times out on no progress, not on age: steady answers pass, a stall names the packet stalled on', async () => {
+    // Six reads sent at once, answered one every 150 ms (the last 900 ms after it was sent, more
+    // than the 400 ms timeout); then a stub that stops after the second answer.
+    const steady = (stallAfter: number) => {
+      let n = 0;
+      return fakeStub((q) => {
+        if (q.startsWith('qSupported')) return 'PacketSize=1000';
+        const i = n++;
+        if (i >= stallAfter) return undefined;
+        return new Promise<string>((r) => setTimeout(() => r('00'.repeat(8)), 150 * (i + 1)));
+      });
+    };
+    const reads = (c: GdbStubClient) => Array.from({ length: 6 }, (_, i) => c.request(`m${(0x1000 + 8 * i).toString(16)},8`));
+    let stub = await steady(Infinity);
+    try {
+      const c = await GdbStubClient.connect('127.0.0.1', stub.port, { timeoutMs: 400 });
+      assert.deepEqual(await Promise.all(reads(c)), Array(6).fill('00'.repeat(8)));
+      await c.close();
+    } finally {
+      stub.close();
+    }
+    stub = await steady(2);
+    try {
+      const c = await GdbStubClient.connect('127.0.0.1', stub.port, { timeoutMs: 400 });
+      const all = reads(c);
+      await assert.rejects(all[2], (e: Error) => e instanceof GdbStubError && e.kind === 'timeout' && /did not answer 'm1010,8' within 400 ms/.test(e.message));
+      assert.equal(await all[1], '00'.repeat(8));
     } finally {
       stub.close();
     }

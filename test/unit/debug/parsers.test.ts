@@ -2,7 +2,10 @@
 // socket owner lookup (against a real child process listening on a real port).
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
-import { findQemuPid, isLocalHost } from '../../../src/debug/procfs';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { findQemuPid, isLocalHost, socketInodes } from '../../../src/debug/procfs';
 import { ProcMemStrategy } from '../../../src/debug/strategies/procMem';
 import { mergeRanges, parseChardevGdb, parseConnection, parseGpa2hva, parseMtreeFlat, parseXpQwords } from '../../../src/debug/ram';
 import { parseRegisterValue } from '../../../src/debug/registers';
@@ -77,6 +80,41 @@ describe('debug parsers', () => {
     assert.equal(classifyError('Unable to perform this action because the process is running.'), 'running');
     assert.equal(classifyError('Remote connection closed'), 'session-ended');
     assert.equal(classifyError('Unable to read memory. (@ 0x300000)'), undefined);
+  });
+
+  describe('socket inodes of a port (/proc/net/tcp{,6} as Linux writes them: listeners first)', () => {
+    const HEAD = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+    // One line as tcp4_seq_show pads it (149 characters and a newline).
+    const line = (i: number, lport: number, rport: number, state: string, inode: number) =>
+      `${String(i).padStart(4)}: 0100007F:${lport.toString(16).toUpperCase().padStart(4, '0')} 0100007F:${rport.toString(16).toUpperCase().padStart(4, '0')} ${state} 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1 0000000000000000 100 0 0 10 0`.padEnd(149) + '\n';
+    let dir: string;
+    beforeEach(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ptview-procnet-'));
+    });
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const write = (f: string, lines: string[]) => fs.writeFileSync(path.join(dir, f), HEAD + lines.join(''));
+
+    it('takes the listener from the listening part and stops there (the established part is not read)', async () => {
+      // Ten listeners span several of the reader's pieces; the connection on the same port after
+      // them is in the established part, which the reader never gets to.
+      const listening = Array.from({ length: 10 }, (_, i) => line(i, 5000 + i, 0, '0A', 100 + i));
+      write('tcp', [...listening.slice(0, 7), line(7, 1234, 0, '0A', 777), ...listening.slice(8), line(10, 1234, 40000, '01', 888), line(11, 1234, 40001, '01', 999)]);
+      write('tcp6', []);
+      assert.deepEqual([...(await socketInodes(1234, dir))], ['777']);
+    });
+
+    it('looks at tcp6 when tcp has no listener on the port', async () => {
+      write('tcp', [line(0, 22, 0, '0A', 5), line(1, 1234, 40000, '01', 888)]);
+      write('tcp6', [line(0, 1234, 0, '0A', 666)]);
+      assert.deepEqual([...(await socketInodes(1234, dir))], ['666']);
+    });
+
+    it('without a listener, takes the established sockets from both whole files', async () => {
+      write('tcp', [line(0, 22, 0, '0A', 5), line(1, 1234, 40000, '01', 888), line(2, 40002, 1234, '01', 889), line(3, 1234, 40003, '06', 0)]);
+      write('tcp6', [line(0, 1234, 40004, '01', 890)]);
+      assert.deepEqual([...(await socketInodes(1234, dir))].sort(), ['888', '890']);
+      assert.equal((await socketInodes(4321, dir)).size, 0);
+    });
   });
 
   describe('gdbstub socket owner', () => {
