@@ -257,6 +257,7 @@ export class Descent {
     const lax = f.laxBits;
     const tFlags = f.tableFlags;
     const loading = this.loading;
+    const counting = this.onCount !== undefined;
     this.ancestors.push(pa);
     const [first, end] = range ? entrySpan(f, level, base, range[0], range[1]) : [0, n];
     let counted = 0;
@@ -272,7 +273,7 @@ export class Descent {
       if (kind === EntryKind.Invalid) continue;
       if (kind === EntryKind.Leaf) {
         // The leaves from here up to the next table or reserved entry.
-        k = this.leaves(words, idx, k, kEnd, pa, level, base, allowed, inh, path) - 1;
+        k = (counting ? this.countLeaves(words, idx, k, kEnd, pa, level, base) : this.leaves(words, idx, k, kEnd, pa, level, base, allowed, inh, path)) - 1;
         counted += this.leafCount;
         continue;
       }
@@ -308,7 +309,7 @@ export class Descent {
     this.ancestors.pop();
   }
 
-  /** Leaves counted by the last `leaves` call. */
+  /** Leaves counted by the last `countLeaves` call (0 after `leaves`). */
   private leafCount = 0;
 
   /** Reports an entry's bits that a real CPU rejects and QEMU TCG accepts. */
@@ -317,13 +318,62 @@ export class Descent {
     if (lb) this.onDiag!({ kind: 'qemu-lenient', root: this.root, level, index: i, tablePa: pa as PhysAddr, linear, message: laxMessage(this.f, level, i, pa, BigInt(lb)) });
   }
 
+  /** What `decodeLeaf` found: the leaf's effective rights, flags and memory type. */
+  private dPerms = 0;
+  private dFlags = 0;
+  private dMem = 0;
+
+  /** An entry's kind; for a leaf, its rights, flags and memory type into dPerms, dFlags, dMem (and what QEMU is lenient about reported). */
+  private decodeLeaf(lo: number, hi: number, level: number, allowed: number, inh: number, i: number, pa: number, base: number): EntryKind {
+    const f = this.f;
+    const kind = entryKind(f, lo, hi, level);
+    if (kind !== EntryKind.Leaf) return kind;
+    if (f.laxBits !== undefined && this.onDiag !== undefined) this.lax(f.laxBits, lo, hi, level, kind, i, pa, base + i * levelSize(f, level));
+    this.dPerms = effectivePerms(f, lo, hi, level, allowed);
+    this.dFlags = f.leafFlags(lo, hi, level) | inh;
+    this.dMem = f.leafMemType(lo, hi, level);
+    return kind;
+  }
+
+  /** As `leaves`, for a visitor that counts them: their number into `leafCount`. */
+  private countLeaves(words: Uint32Array, idx: Uint16Array, k: number, kEnd: number, pa: number, level: number, base: number): number {
+    const f = this.f;
+    const eb = f.entryBytes;
+    const lax = this.onDiag !== undefined ? f.laxBits : undefined;
+    // Entries equal to the last leaf's but for their address bits are leaves too.
+    const addrLo = f.addressBitsLo ? f.addressBitsLo(level) : 0;
+    let cKey = -1;
+    let cHi = -1;
+    let counted = 0;
+    for (; k < kEnd; k++) {
+      const i = idx[k];
+      const lo = eb === 8 ? words[2 * i] : words[i];
+      const hi = eb === 8 ? words[2 * i + 1] : 0;
+      if (lo === 0 && hi === 0) continue;
+      if (addrLo === 0 || (lo & ~addrLo) !== cKey || hi !== cHi) {
+        const kind = entryKind(f, lo, hi, level);
+        if (kind === EntryKind.Invalid) continue;
+        if (kind !== EntryKind.Leaf) break;
+        if (lax !== undefined) this.lax(lax, lo, hi, level, kind, i, pa, base + i * levelSize(f, level));
+        if (addrLo !== 0) {
+          cKey = lo & ~addrLo;
+          cHi = hi;
+        }
+      }
+      counted++;
+    }
+    this.leafCount = counted;
+    return k;
+  }
+
   /**
    * The leaf entries of the table at `pa` from position `k` of `idx` (a leaf) up to the next
-   * table or reserved entry, or `kEnd`: handed to the visitor (counted into `leafCount`, one
-   * object each, or in runs); returns the position where it stopped. Its own small function: it
+   * table or reserved entry, or `kEnd`: handed to the visitor (one object each, or in runs);
+   * returns the position where it stopped. Its own small function: it
    * is where a walk spends its time, and V8's optimising compiler takes it alone, early and
    * cheaply, while the rest of the scan (child tables, diagnostics) stays in baseline code. The
-   * CLI optimises only functions under 1000 bytes of bytecode (src/cli.ts): this one is ~900.
+   * CLI optimises only functions under 800 bytes of bytecode (src/cli.ts): this one is ~730, so
+   * rare work goes into helpers (decodeLeaf runs once per change of attribute bits).
    */
   private leaves(words: Uint32Array, idx: Uint16Array, k: number, kEnd: number, pa: number, level: number, base: number, allowed: number, inh: number, path: PathStep | undefined): number {
     const { f, root } = this;
@@ -331,8 +381,6 @@ export class Descent {
     const size = levelSize(f, level);
     const onLeaf = this.onLeaf;
     const onRun = this.onRun;
-    const counting = this.onCount !== undefined;
-    const lax = this.onDiag !== undefined ? f.laxBits : undefined;
     const splitRuns = this.splitRuns;
     const leafBase = this.relative ? 0 : base;
     // Entries of one table usually differ only in their address bits: when the format says
@@ -349,7 +397,6 @@ export class Descent {
     let runNextI = 0;
     let runLastPa = 0;
     let runContig = true;
-    let counted = 0;
     for (; k < kEnd; k++) {
       const i = idx[k];
       const lo = eb === 8 ? words[2 * i] : words[i];
@@ -359,29 +406,16 @@ export class Descent {
       let flags: number;
       let mem: number;
       if (addrLo !== 0 && (lo & ~addrLo) === cKey && hi === cHi) {
-        if (counting) {
-          counted++;
-          continue;
-        }
         perms = cPerms;
         flags = cFlags;
         mem = cMem;
       } else {
-        const kind = entryKind(f, lo, hi, level);
+        const kind = this.decodeLeaf(lo, hi, level, allowed, inh, i, pa, base);
         if (kind === EntryKind.Invalid) continue;
         if (kind !== EntryKind.Leaf) break; // leaves and diagnostics in VA order: the run ends first
-        if (lax !== undefined) this.lax(lax, lo, hi, level, kind, i, pa, base + i * size);
-        if (counting) {
-          counted++;
-          if (addrLo !== 0) {
-            cKey = lo & ~addrLo;
-            cHi = hi;
-          }
-          continue;
-        }
-        perms = effectivePerms(f, lo, hi, level, allowed);
-        flags = f.leafFlags(lo, hi, level) | inh;
-        mem = f.leafMemType(lo, hi, level);
+        perms = this.dPerms;
+        flags = this.dFlags;
+        mem = this.dMem;
         if (addrLo !== 0) {
           cKey = lo & ~addrLo;
           cHi = hi;
@@ -411,7 +445,7 @@ export class Descent {
       runContig = true;
     }
     if (run !== undefined) onRun!(run, runCount, runContig, runLastPa);
-    this.leafCount = counted;
+    this.leafCount = 0;
     return k;
   }
 }
