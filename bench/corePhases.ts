@@ -18,7 +18,7 @@ import { openSnapshot } from '../src/core/sources/snapshot';
 import { loadTables } from '../src/core/walker';
 
 // As the CLI runs (src/cli.ts).
-v8.setFlagsFromString('--no-turbo-inlining');
+v8.setFlagsFromString('--no-turbo-inlining --max-optimized-bytecode-size=800');
 
 const cpu = () => {
   const u = process.cpuUsage();

@@ -13,9 +13,15 @@ import vm from 'node:vm';
 // A one-shot command pays for V8's optimising compiler on a background thread as CPU time: without
 // inlining, its compilations of the walk and the line writer cost less (a cold `dump --leaves
 // --json` of a Debian arm64 kernel's 62,577 leaves: 181 -> 160 ms of process CPU, median of 15;
-// x86_64's and a 526,400-leaf image's unchanged). Set before the bundle is compiled, so the code
-// cache below is made and checked under the same flags.
-v8.setFlagsFromString('--no-turbo-inlining');
+// x86_64's and a 526,400-leaf image's unchanged). Nor are functions of more than 800 bytes of
+// bytecode optimised: each optimisation of the descent's table scan (~1.5 KB), the walk's child
+// callback and the line copier's replay (~0.85 KB each) cost 5-15 ms of compiling for the few
+// thousand calls or entries they handle, while the leaf loops (Descent.leaves ~0.73 KB,
+// countLeaves) and the line writer are still optimised (cold dump --leaves --json, CPU ms,
+// medians of 5-13 interleaved: x86_64 stop 146 -> 126, arm64 stop 139 -> 125, the 526,400-leaf
+// image 431 -> 358). Set before the bundle is compiled, so the code cache below is made and
+// checked under the same flags.
+v8.setFlagsFromString('--no-turbo-inlining --max-optimized-bytecode-size=800');
 
 type Main = { run(): void; cacheKind?(): string | undefined };
 

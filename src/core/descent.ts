@@ -251,19 +251,138 @@ export class Descent {
     const eb = f.entryBytes;
     const n = entryCount(f, level);
     const size = levelSize(f, level);
-    const onLeaf = this.onLeaf;
-    const onRun = this.onRun;
-    const onCount = this.onCount;
     const onChild = this.onChild;
     const onRef = this.onRef;
     const onDiag = this.onDiag;
     const lax = f.laxBits;
     const tFlags = f.tableFlags;
-    const splitRuns = this.splitRuns;
     const loading = this.loading;
-    const leafBase = this.relative ? 0 : base;
+    const counting = this.onCount !== undefined;
     this.ancestors.push(pa);
     const [first, end] = range ? entrySpan(f, level, base, range[0], range[1]) : [0, n];
+    let counted = 0;
+    // Entry indices to scan: all of [first, end) on a first visit, else only the present ones.
+    const idx = store.presentIfRevisited(pa, words, eb, loading ? 'load' : 'walk') ?? identity(n);
+    const kEnd = lowerBound(idx, end);
+    for (let k = lowerBound(idx, first); k < kEnd; k++) {
+      const i = idx[k];
+      const lo = eb === 8 ? words[2 * i] : words[i];
+      const hi = eb === 8 ? words[2 * i + 1] : 0;
+      if (lo === 0 && hi === 0) continue;
+      const kind = entryKind(f, lo, hi, level);
+      if (kind === EntryKind.Invalid) continue;
+      if (kind === EntryKind.Leaf) {
+        // The leaves from here up to the next table or reserved entry.
+        k = (counting ? this.countLeaves(words, idx, k, kEnd, pa, level, base) : this.leaves(words, idx, k, kEnd, pa, level, base, allowed, inh, path)) - 1;
+        counted += this.leafCount;
+        continue;
+      }
+      if (kind === EntryKind.Reserved) {
+        onDiag?.({ kind: 'reserved-bits', root, level, index: i, tablePa: pa as PhysAddr, linear: base + i * size, message: reservedMessage(f, level, i, pa, lo, hi) });
+        continue;
+      }
+      if (lax !== undefined && onDiag !== undefined) this.lax(lax, lo, hi, level, kind, i, pa, base + i * size);
+      // Table
+      const next = f.tablePa(lo, hi, level);
+      const linear = base + i * size;
+      const bytes = tableBytes(f, level + 1);
+      const problem = loading ? (inRam(store.memory.ram, next, bytes) ? undefined : { kind: 'outside-ram' as const, message: '' }) : childProblem(store, next, bytes);
+      if (problem) {
+        if (!loading) onDiag?.({ ...problem, root, level, index: i, tablePa: pa as PhysAddr, linear, message: `${f.levels[level].name}[${i}] at ${hex(pa + i * eb)}: ${problem.message}` });
+        continue;
+      }
+      onRef?.(next, i);
+      if (this.ancestors.includes(next)) {
+        // Reported, not descended: a table on its own descent path would unfold into every
+        // path through the loop (512 self-references make 512^4 leaves of one 4 KiB page).
+        onDiag?.({ kind: 'recursive', root, level, index: i, tablePa: pa as PhysAddr, linear, message: recursiveMessage(f, level, i, pa, next) });
+        continue;
+      }
+      if (onChild !== undefined) {
+        onChild({
+          pa: next, level: level + 1, linear, offset: i * size, allowed: allowed & ~f.tableRestricts(lo, hi, level),
+          inherited: tFlags === undefined ? inh : inh | tFlags.call(f, lo, hi, level), tablePa: pa, index: i, lo, hi,
+        });
+      }
+    }
+    if (counted !== 0) this.onCount!(counted);
+    this.ancestors.pop();
+  }
+
+  /** Leaves counted by the last `countLeaves` call (0 after `leaves`). */
+  private leafCount = 0;
+
+  /** Reports an entry's bits that a real CPU rejects and QEMU TCG accepts. */
+  private lax(lax: NonNullable<PagingFormat['laxBits']>, lo: number, hi: number, level: number, kind: EntryKind, i: number, pa: number, linear: number): void {
+    const lb = lax.call(this.f, lo, hi, level, kind);
+    if (lb) this.onDiag!({ kind: 'qemu-lenient', root: this.root, level, index: i, tablePa: pa as PhysAddr, linear, message: laxMessage(this.f, level, i, pa, BigInt(lb)) });
+  }
+
+  /** What `decodeLeaf` found: the leaf's effective rights, flags and memory type. */
+  private dPerms = 0;
+  private dFlags = 0;
+  private dMem = 0;
+
+  /** An entry's kind; for a leaf, its rights, flags and memory type into dPerms, dFlags, dMem (and what QEMU is lenient about reported). */
+  private decodeLeaf(lo: number, hi: number, level: number, allowed: number, inh: number, i: number, pa: number, base: number): EntryKind {
+    const f = this.f;
+    const kind = entryKind(f, lo, hi, level);
+    if (kind !== EntryKind.Leaf) return kind;
+    if (f.laxBits !== undefined && this.onDiag !== undefined) this.lax(f.laxBits, lo, hi, level, kind, i, pa, base + i * levelSize(f, level));
+    this.dPerms = effectivePerms(f, lo, hi, level, allowed);
+    this.dFlags = f.leafFlags(lo, hi, level) | inh;
+    this.dMem = f.leafMemType(lo, hi, level);
+    return kind;
+  }
+
+  /** As `leaves`, for a visitor that counts them: their number into `leafCount`. */
+  private countLeaves(words: Uint32Array, idx: Uint16Array, k: number, kEnd: number, pa: number, level: number, base: number): number {
+    const f = this.f;
+    const eb = f.entryBytes;
+    const lax = this.onDiag !== undefined ? f.laxBits : undefined;
+    // Entries equal to the last leaf's but for their address bits are leaves too.
+    const addrLo = f.addressBitsLo ? f.addressBitsLo(level) : 0;
+    let cKey = -1;
+    let cHi = -1;
+    let counted = 0;
+    for (; k < kEnd; k++) {
+      const i = idx[k];
+      const lo = eb === 8 ? words[2 * i] : words[i];
+      const hi = eb === 8 ? words[2 * i + 1] : 0;
+      if (lo === 0 && hi === 0) continue;
+      if (addrLo === 0 || (lo & ~addrLo) !== cKey || hi !== cHi) {
+        const kind = entryKind(f, lo, hi, level);
+        if (kind === EntryKind.Invalid) continue;
+        if (kind !== EntryKind.Leaf) break;
+        if (lax !== undefined) this.lax(lax, lo, hi, level, kind, i, pa, base + i * levelSize(f, level));
+        if (addrLo !== 0) {
+          cKey = lo & ~addrLo;
+          cHi = hi;
+        }
+      }
+      counted++;
+    }
+    this.leafCount = counted;
+    return k;
+  }
+
+  /**
+   * The leaf entries of the table at `pa` from position `k` of `idx` (a leaf) up to the next
+   * table or reserved entry, or `kEnd`: handed to the visitor (one object each, or in runs);
+   * returns the position where it stopped. Its own small function: it
+   * is where a walk spends its time, and V8's optimising compiler takes it alone, early and
+   * cheaply, while the rest of the scan (child tables, diagnostics) stays in baseline code. The
+   * CLI optimises only functions under 800 bytes of bytecode (src/cli.ts): this one is ~730, so
+   * rare work goes into helpers (decodeLeaf runs once per change of attribute bits).
+   */
+  private leaves(words: Uint32Array, idx: Uint16Array, k: number, kEnd: number, pa: number, level: number, base: number, allowed: number, inh: number, path: PathStep | undefined): number {
+    const { f, root } = this;
+    const eb = f.entryBytes;
+    const size = levelSize(f, level);
+    const onLeaf = this.onLeaf;
+    const onRun = this.onRun;
+    const splitRuns = this.splitRuns;
+    const leafBase = this.relative ? 0 : base;
     // Entries of one table usually differ only in their address bits: when the format says
     // which low bits are pure address, decode the rest once per run of equal attribute bits.
     const addrLo = f.addressBitsLo ? f.addressBitsLo(level) : 0;
@@ -278,11 +397,7 @@ export class Descent {
     let runNextI = 0;
     let runLastPa = 0;
     let runContig = true;
-    let counted = 0;
-    // Entry indices to scan: all of [first, end) on a first visit, else only the present ones.
-    const idx = store.presentIfRevisited(pa, words, eb, loading ? 'load' : 'walk') ?? identity(n);
-    const kEnd = lowerBound(idx, end);
-    for (let k = lowerBound(idx, first); k < kEnd; k++) {
+    for (; k < kEnd; k++) {
       const i = idx[k];
       const lo = eb === 8 ? words[2 * i] : words[i];
       const hi = eb === 8 ? words[2 * i + 1] : 0;
@@ -291,64 +406,16 @@ export class Descent {
       let flags: number;
       let mem: number;
       if (addrLo !== 0 && (lo & ~addrLo) === cKey && hi === cHi) {
-        if (onCount !== undefined) {
-          counted++;
-          continue;
-        }
         perms = cPerms;
         flags = cFlags;
         mem = cMem;
       } else {
-        const kind = entryKind(f, lo, hi, level);
+        const kind = this.decodeLeaf(lo, hi, level, allowed, inh, i, pa, base);
         if (kind === EntryKind.Invalid) continue;
-        if (kind !== EntryKind.Leaf && run !== undefined) {
-          onRun!(run, runCount, runContig, runLastPa); // leaves and diagnostics in VA order
-          run = undefined;
-        }
-        if (kind === EntryKind.Reserved) {
-          onDiag?.({ kind: 'reserved-bits', root, level, index: i, tablePa: pa as PhysAddr, linear: base + i * size, message: reservedMessage(f, level, i, pa, lo, hi) });
-          continue;
-        }
-        if (lax !== undefined && onDiag !== undefined) {
-          const lb = lax.call(f, lo, hi, level, kind);
-          if (lb) onDiag({ kind: 'qemu-lenient', root, level, index: i, tablePa: pa as PhysAddr, linear: base + i * size, message: laxMessage(f, level, i, pa, BigInt(lb)) });
-        }
-        if (kind === EntryKind.Table) {
-          const next = f.tablePa(lo, hi, level);
-          const linear = base + i * size;
-          const bytes = tableBytes(f, level + 1);
-          const problem = loading ? (inRam(store.memory.ram, next, bytes) ? undefined : { kind: 'outside-ram' as const, message: '' }) : childProblem(store, next, bytes);
-          if (problem) {
-            if (!loading) onDiag?.({ ...problem, root, level, index: i, tablePa: pa as PhysAddr, linear, message: `${f.levels[level].name}[${i}] at ${hex(pa + i * eb)}: ${problem.message}` });
-            continue;
-          }
-          onRef?.(next, i);
-          if (this.ancestors.includes(next)) {
-            // Reported, not descended: a table on its own descent path would unfold into every
-            // path through the loop (512 self-references make 512^4 leaves of one 4 KiB page).
-            onDiag?.({ kind: 'recursive', root, level, index: i, tablePa: pa as PhysAddr, linear, message: recursiveMessage(f, level, i, pa, next) });
-            continue;
-          }
-          if (onChild !== undefined) {
-            onChild({
-              pa: next, level: level + 1, linear, offset: i * size, allowed: allowed & ~f.tableRestricts(lo, hi, level),
-              inherited: tFlags === undefined ? inh : inh | tFlags.call(f, lo, hi, level), tablePa: pa, index: i, lo, hi,
-            });
-          }
-          continue;
-        }
-        // Leaf
-        if (onCount !== undefined) {
-          counted++;
-          if (addrLo !== 0) {
-            cKey = lo & ~addrLo;
-            cHi = hi;
-          }
-          continue;
-        }
-        perms = effectivePerms(f, lo, hi, level, allowed);
-        flags = f.leafFlags(lo, hi, level) | inh;
-        mem = f.leafMemType(lo, hi, level);
+        if (kind !== EntryKind.Leaf) break; // leaves and diagnostics in VA order: the run ends first
+        perms = this.dPerms;
+        flags = this.dFlags;
+        mem = this.dMem;
         if (addrLo !== 0) {
           cKey = lo & ~addrLo;
           cHi = hi;
@@ -378,8 +445,8 @@ export class Descent {
       runContig = true;
     }
     if (run !== undefined) onRun!(run, runCount, runContig, runLastPa);
-    if (counted !== 0) onCount!(counted);
-    this.ancestors.pop();
+    this.leafCount = 0;
+    return k;
   }
 }
 

@@ -96,6 +96,28 @@ describe('the CLI bundle build', function () {
       assert.ok(!loaded.includes('NativeModule zlib') && !loaded.includes('NativeModule child_process'), loaded.join(' '));
     });
 
+    it('the leaf loops and the line writer are small enough for the optimising compiler under the loader\'s limit', () => {
+      // cli.js lets V8 optimise only functions under a bytecode size: the functions a walk
+      // spends its time in must stay under it (a 526,400-leaf image ran ~30% slower without).
+      const limit = Number(/--max-optimized-bytecode-size=(\d+)/.exec(fs.readFileSync(path.join(dir, 'cli.js'), 'utf8'))![1]);
+      // PML4 at 0x1000 -> PDPT -> PD -> PT with 4 leaves: every function below runs.
+      const img = Buffer.alloc(5 * 4096);
+      img.writeUInt32LE(0x2003, 0x1000);
+      img.writeUInt32LE(0x3003, 0x2000);
+      img.writeUInt32LE(0x4003, 0x3000);
+      for (let i = 0; i < 4; i++) img.writeUInt32LE(0x10003 + i * 0x1000, 0x4000 + 8 * i);
+      const file = path.join(dir, 'leaves.img');
+      fs.writeFileSync(file, img);
+      for (const fn of ['leaves', 'countLeaves', 'putLeafLine']) {
+        const args = ['dump', '--leaves', '--json', '--raw', file, '--base', '0', '--arch', 'x86_64', '--reg', 'CR3=0x1000', '--reg', 'EFER=0xd01', '--reg', 'CR0=0x80000001', '--reg', 'CR4=0x20'];
+        const r = spawnSync(process.execPath, ['--print-bytecode', `--print-bytecode-filter=${fn}`, path.join(dir, 'cli.js'), ...args], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        const len = /Bytecode length: (\d+)/.exec(r.stdout);
+        assert.ok(len, `no bytecode printed for ${fn}`);
+        assert.ok(Number(len[1]) < limit, `${fn}: ${len[1]} bytes of bytecode, the loader optimises under ${limit}`);
+      }
+    });
+
     it("another bundle of the same length does not use it (V8 would: it checks the length only)", () => {
       const later = new Date(fs.statSync(bundle()).mtimeMs + 5000);
       fs.utimesSync(bundle(), later, later);
