@@ -400,6 +400,7 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
   }
   switch (m.type) {
     case 'data': {
+      const received = Date.now();
       data = m.data;
       changes = null; // the marks of this data follow in a 'changes' message
       document.title = m.title;
@@ -413,8 +414,12 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
       scroller.scrollTop = state.scrollTop;
       document.body.dataset.status = 'ready';
       delete document.body.dataset.timing;
-      // On screen at the next frame: the host completes the stop's figures then.
-      if (m.timed) requestAnimationFrame(() => vscode.postMessage({ type: 'drawn', at: Date.now() }));
+      // On screen once the next frame is painted: animation frame callbacks run before that
+      // frame's style, layout and paint, so the time is taken in a task queued from there.
+      if (m.timed) {
+        const handled = Date.now();
+        requestAnimationFrame(() => setTimeout(() => vscode.postMessage({ type: 'drawn', at: Date.now(), received, handled })));
+      }
       return;
     }
     case 'changes':

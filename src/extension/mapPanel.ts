@@ -182,7 +182,7 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
     }
     if (m.type === 'drawn') {
       if (this.pending) {
-        const figures: DrawnFigures = { ...stopFigures(this.pending.ready), postedAt: this.pending.postedAt, drawnAt: m.at };
+        const figures: DrawnFigures = { ...stopFigures(this.pending.ready), postedAt: this.pending.postedAt, receivedAt: m.received, handledAt: m.handled, drawnAt: m.at };
         this.host.log?.(stopFiguresText(figures, m.at));
         this.host.drawn?.();
         this.post({ type: 'figures', figures });
