@@ -372,7 +372,14 @@ function exportRows(format: 'csv' | 'json'): void {
 $('export-csv').addEventListener('click', () => exportRows('csv'));
 $('export-json').addEventListener('click', () => exportRows('json'));
 
-function fillOptions(id: string, values: [string, string][]): void {
+/** The options each select was last filled with: a stop with the same ones leaves them be. */
+const filled = new Map<string, string>();
+
+/** Fills a select's options; false when they were already these (nothing was touched). */
+function fillOptions(id: string, values: [string, string][]): boolean {
+  const key = JSON.stringify(values);
+  if (filled.get(id) === key) return false;
+  filled.set(id, key);
   const sel = $<Field>(id);
   const keep = sel.firstElementChild;
   sel.replaceChildren(...(keep ? [keep] : []));
@@ -382,6 +389,7 @@ function fillOptions(id: string, values: [string, string][]): void {
     o.textContent = label;
     sel.appendChild(o);
   }
+  return true;
 }
 
 scroller.addEventListener('scroll', () => {
@@ -400,21 +408,27 @@ window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
   }
   switch (m.type) {
     case 'data': {
+      const received = Date.now();
       data = m.data;
       changes = null; // the marks of this data follow in a 'changes' message
       document.title = m.title;
       buildAxis(m.data);
-      fillOptions('f-memtype', m.data.memTypes.map((t) => [t, t]));
+      // Rebuilding a select's options resets its value: only then are the controls set again.
       const sizes = [...new Set(Array.from(m.data.pageSize))].sort((a, b) => a - b);
-      fillOptions('f-pagesize', sizes.map((s) => [String(s), sizeText(s)]));
+      const refilled = [fillOptions('f-memtype', m.data.memTypes.map((t) => [t, t])), fillOptions('f-pagesize', sizes.map((s) => [String(s), sizeText(s)]))];
       selected = state.selected ? m.data.va.indexOf(state.selected) : -1;
-      syncControls();
+      if (refilled.includes(true)) syncControls();
       applyFilter();
-      scroller.scrollTop = state.scrollTop;
+      // Setting scrollTop forces a layout: only when it moves.
+      if (scroller.scrollTop !== state.scrollTop) scroller.scrollTop = state.scrollTop;
       document.body.dataset.status = 'ready';
       delete document.body.dataset.timing;
-      // On screen at the next frame: the host completes the stop's figures then.
-      if (m.timed) requestAnimationFrame(() => vscode.postMessage({ type: 'drawn', at: Date.now() }));
+      // On screen once the next frame is painted: animation frame callbacks run before that
+      // frame's style, layout and paint, so the time is taken in a task queued from there.
+      if (m.timed) {
+        const handled = Date.now();
+        requestAnimationFrame(() => setTimeout(() => vscode.postMessage({ type: 'drawn', at: Date.now(), received, handled })));
+      }
       return;
     }
     case 'changes':

@@ -27,6 +27,9 @@ export interface MapHost {
   drawn?(): void;
 }
 
+/** The longest the stop's diff waits for the webview to draw the map (settled). */
+const ON_SCREEN_MAX_MS = 1000;
+
 /** The marks of the changes since the last stop over a map's rows (stopDiff.ts provides it). */
 export type MapChangeSource = (data: MapData) => MapChanges | undefined;
 
@@ -37,6 +40,9 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
   private webviewReady = false;
   /** Figures of the last build sent, until the webview says it drew it. */
   private pending: { ready: Ready; postedAt: number } | undefined;
+  /** Resolves when the webview drew the last timed build (or it was superseded, or too late). */
+  private onScreen: Promise<void> = Promise.resolve();
+  private markOnScreen: () => void = () => undefined;
   /** The last stop's map, reused while its registers and tables are unchanged. */
   private readonly lastStop = new UnchangedTables<MapData>();
   /** Last data / status / select / figures message posted (tests read it through the API). */
@@ -78,11 +84,14 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
     panel.webview.html = this.html(panel.webview);
     panel.onDidDispose(() => {
       if (this.panel === panel) this.panel = undefined;
+      this.markOnScreen();
     });
     panel.webview.onDidReceiveMessage((m: FromWebview) => this.receive(m));
   }
 
   private post(m: ToWebview): void {
+    // Anything else shown in its place (a status, a newer build) ends the wait for a drawn map.
+    if (m.type === 'status' || m.type === 'data') this.markOnScreen();
     if (m.type === 'changes') this.lastChanges = m.changes;
     else if (m.type === 'response') this.lastResponse = m;
     else this.lastPosted = m;
@@ -109,6 +118,10 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
    */
   async settled(): Promise<void> {
     while (this.building.size > 0) await Promise.allSettled([...this.building]);
+    // And until the webview drew it: the map's message crosses VS Code's connection to the
+    // workbench in steps that need the extension host's event loop (the message writer's timer,
+    // the connection's compression), which the diff's decode would otherwise hold up.
+    await this.onScreen;
   }
 
   /** Rebuilds (when the stop changed) and sends the data; or says why there is none. */
@@ -167,11 +180,25 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
     // A new build: the webview says when it is on screen, then the stop's figures are complete.
     this.pending = fresh && { ready: fresh, postedAt: Date.now() };
     this.post({ type: 'data', data: built, title: `${root}: ${built.count} ranges`, ...(fresh ? { timed: true } : {}) });
+    if (fresh && this.panel.visible) this.waitOnScreen();
     this.postChanges();
     if (this.pendingSelect) {
       this.post({ type: 'select', va: this.pendingSelect });
       this.pendingSelect = undefined;
     }
+  }
+
+  /** Until the webview answers 'drawn'; at most ON_SCREEN_MAX_MS (a hidden or reloading webview may never). */
+  private waitOnScreen(): void {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    this.onScreen = new Promise<void>((resolve) => {
+      this.markOnScreen = () => {
+        clearTimeout(timer);
+        this.markOnScreen = () => undefined;
+        resolve();
+      };
+      timer = setTimeout(this.markOnScreen, ON_SCREEN_MAX_MS);
+    });
   }
 
   private async receive(m: FromWebview): Promise<void> {
@@ -181,8 +208,9 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
       return;
     }
     if (m.type === 'drawn') {
+      this.markOnScreen();
       if (this.pending) {
-        const figures: DrawnFigures = { ...stopFigures(this.pending.ready), postedAt: this.pending.postedAt, drawnAt: m.at };
+        const figures: DrawnFigures = { ...stopFigures(this.pending.ready), postedAt: this.pending.postedAt, receivedAt: m.received, handledAt: m.handled, drawnAt: m.at };
         this.host.log?.(stopFiguresText(figures, m.at));
         this.host.drawn?.();
         this.post({ type: 'figures', figures });
@@ -227,6 +255,7 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
   }
 
   dispose(): void {
+    this.markOnScreen();
     this.panel?.dispose();
   }
 }

@@ -49,8 +49,12 @@ export interface TraceResult {
 
 export type FromWebview =
   | { type: 'ready' }
-  /** The rows of the data message with `timed` are on screen (Date.now() then); not a request. */
-  | { type: 'drawn'; at: number }
+  /**
+   * The rows of the data message with `timed` are on screen (Date.now() after the frame that
+   * painted them); received and handled: when the message reached the webview's script and when
+   * its handler ended. Not a request.
+   */
+  | { type: 'drawn'; at: number; received?: number; handled?: number }
   | RequestEnvelope<MapRequest>;
 
 /** What the webview keeps through getState/setState (and the serializer restores). */
@@ -65,5 +69,8 @@ export interface MapViewState {
 /** A stop's figures (controller.ts) with when the host sent the map and when it was on screen (Date.now()). */
 export interface DrawnFigures extends StopFigures {
   postedAt: number;
+  /** The webview got the message, had built the rows and strip, and had painted them. */
+  receivedAt?: number;
+  handledAt?: number;
   drawnAt: number;
 }

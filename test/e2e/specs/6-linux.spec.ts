@@ -157,7 +157,7 @@ test('a real Linux kernel: the tree reads at 300 px down to a user page, the map
         const r = (x: number) => Math.round(x);
         figures.push(`stop ${i + 1}: workbench → tree ${t2 - t1} ms, map ${t3 - t1} ms; extension: ptview's own work ${r(f.ownMs)} ms beside the adapter's ${r(f.adapterMs)} ms for ${f.requests} requests ` +
           `(open ${r(f.openMs)}, tree ${r(f.treeMs)}, map ${r(map)}${f.map?.reused ? ', no table changed: the last map reused' : `: ranges and audit ${r(f.map?.ranges + f.map?.audit)}, rows ${r(f.map?.rows)}${f.map?.fold === undefined ? '' : `, fold alone ${r(f.map.fold)}${f.map.foldCpu === undefined ? '' : ` (CPU ${r(f.map.foldCpu)})`}`}`}), ` +
-          `host CPU ${r(f.hostCpuMs)} ms; map sent ${f.postedAt - f.stoppedAt} ms and drawn ${f.drawnAt - f.stoppedAt} ms after the stopped event`);
+          `host CPU ${r(f.hostCpuMs)} ms; map sent ${f.postedAt - f.stoppedAt} ms, received ${f.receivedAt - f.stoppedAt} ms, handled ${f.handledAt - f.stoppedAt} ms and drawn ${f.drawnAt - f.stoppedAt} ms after the stopped event`);
       }
       console.log(`Linux x86_64 per-stop figures (cdt-gdb-adapter, tree expanded, map open; workbench figures incl. Playwright polling):\n  ${figures.join('\n  ')}`);
 
