@@ -26,8 +26,8 @@ async function start(page: Page, pane: ReturnType<Page['locator']> | undefined, 
   if (pane) await expect(pane.locator('.welcome-view-content')).toContainText('Pause it to inspect', { timeout: 30_000 });
 }
 
-async function pauseAndCheckTree(page: Page, pane: ReturnType<Page['locator']>, cr3: string, mode: string) {
-  await runCommand(page, 'Debug: Pause');
+async function pauseAndCheckTree(page: Page, pane: ReturnType<Page['locator']>, cr3: string, mode: string, pause = true) {
+  if (pause) await runCommand(page, 'Debug: Pause');
   const root = treeRow(pane, /^CR3 /);
   await expect(root.locator('.label-name')).toHaveText(`CR3 ${cr3}`, { timeout: 30_000 });
   await expect(root.locator('.label-description')).toContainText(mode);
@@ -115,9 +115,15 @@ test('two debug sessions at once (two guests): the view shows the active one, ea
           await expect.poll(() => picker.evaluate((e) => { const sel = e as HTMLSelectElement; return sel.options[sel.selectedIndex]?.text ?? ''; }), { timeout: 3_000 }).toContain(name);
         }).toPass({ timeout: 30_000 });
       };
-      await focusSession('QEMU 5-level guest');
-      await expect(pane.locator('.welcome-view-content')).toContainText('Pause it to inspect', { timeout: 30_000 });
-      await pauseAndCheckTree(page, pane, cr3b, '5-level');
+      // Focused and paused together: once (1 of ~10 full runs) VS Code gave the focus back to the
+      // paused first session between the two, and Pause then paused nothing (cause not found).
+      await expect(async () => {
+        await focusSession('QEMU 5-level guest');
+        await expect(pane.locator('.welcome-view-content')).toContainText('Pause it to inspect', { timeout: 10_000 });
+        await runCommand(page, 'Debug: Pause');
+        await expect(sessionRow('QEMU 5-level guest')).toContainText(/paused/i, { timeout: 10_000 });
+      }).toPass({ timeout: 60_000 });
+      await pauseAndCheckTree(page, pane, cr3b, '5-level', false);
       await shot(page, 'two-sessions');
       // Back to the first session: the view shows its tables again.
       await focusSession('QEMU x86-64 guest');
