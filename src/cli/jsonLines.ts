@@ -3,7 +3,7 @@
 // than the walk. The bytes are exactly leafJsonLine's (../core/ops/records.ts), whose text for
 // each distinct attribute part is taken once and kept as bytes; addresses are written as hex
 // digits without intermediate strings. Checked against leafJsonLine in test/unit/cli/jsonLines.test.ts.
-import { leafJsonLine } from '../core/ops/records';
+import { leafAttrKey, leafJsonLine } from '../core/ops/records';
 import { Root } from '../core/space';
 import { Leaf, SubtreeRecorder } from '../core/walker';
 
@@ -66,9 +66,7 @@ interface Parts {
 function partsOf(l: Leaf): Parts {
   let m = attrBytes.get(l.root);
   if (!m) attrBytes.set(l.root, (m = new Map()));
-  // level < 8, perms < 2^12, flags < 2^8, memType < 2^12 (as records.ts keys its cache); the
-  // level decides the size.
-  const key = ((l.level * 4096 + l.perms) * 256 + l.flags) * 4096 + l.memType;
+  const key = leafAttrKey(l); // the level in it decides the size
   let p = m.get(key);
   if (p === undefined) {
     const line = leafJsonLine(l);

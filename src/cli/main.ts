@@ -185,6 +185,26 @@ async function openGdbTarget(o: Common): Promise<Target> {
   return via === 'gdb' ? openViaGdb(o, liveOptions) : openViaStub(o, liveOptions);
 }
 
+/**
+ * A live target's Target, whichever way it was reached. How it was reached (the strategy, and the
+ * connection's own note, which starts with `connectionNote`) is shown with --stats only; the
+ * strategies' other notes (one not used and why, RAM unknown) always.
+ */
+function liveTarget(o: Common, live: LiveTarget, how: { through: string; connectionNote: string; source: string; phases: Record<string, number>; close: () => Promise<void> }): Target {
+  const { space, registers } = liveSpace(o, live);
+  const notes = [`live target through ${how.through}: strategy ${live.strategy}`, ...live.strategyNotes, ...space.notes];
+  return {
+    space,
+    session: new PageTableSession(space, live.memory),
+    warnings: o.stats ? notes : notes.slice(1).filter((n) => !n.startsWith(how.connectionNote)),
+    registers,
+    source: how.source,
+    live,
+    phases: how.phases,
+    close: how.close,
+  };
+}
+
 async function openViaStub(o: Common, liveOptions: { strategy?: StrategyName; directMapOffset?: bigint }): Promise<Target> {
   const { openStubTarget } = await import('../debug/gdbstub/session');
   const t0 = performance.now();
@@ -205,19 +225,7 @@ async function openViaStub(o: Common, liveOptions: { strategy?: StrategyName; di
     await stub.close({ resume: o.resume });
   };
   try {
-    const live = stub.target;
-    const { space, registers } = liveSpace(o, live);
-    const notes = [`live target through ptview's gdbstub client: strategy ${live.strategy}`, ...live.strategyNotes, ...space.notes];
-    return {
-      space,
-      session: new PageTableSession(space, live.memory),
-      warnings: o.stats ? notes : notes.filter((n) => !n.startsWith('live target') && !n.startsWith("ptview's gdbstub client")),
-      registers,
-      source: `gdbstub ${o.gdb}`,
-      live,
-      phases,
-      close,
-    };
+    return liveTarget(o, stub.target, { through: "ptview's gdbstub client", connectionNote: "ptview's gdbstub client", source: `gdbstub ${o.gdb}`, phases, close });
   } catch (e) {
     await close();
     throw e;
@@ -232,25 +240,15 @@ async function openViaGdb(o: Common, liveOptions: { strategy?: StrategyName; dir
   let live: LiveTarget | undefined;
   try {
     live = await openLiveTarget(gdb.channel, gdb.observer, liveOptions);
-    const { space, registers } = liveSpace(o, live);
-    const notes = [`live target through ${gdb.gdb} + cdt-gdb-adapter: strategy ${live.strategy}`, ...live.strategyNotes, ...space.notes];
     const target = live;
-    return {
-      space,
-      session: new PageTableSession(space, live.memory),
-      warnings: o.stats ? notes : notes.filter((n) => !n.startsWith('live target') && !n.startsWith('adapter dialect')),
-      registers,
-      source: `gdb ${o.gdb}`,
-      live,
-      phases,
-      close: async () => {
-        try {
-          await target.dispose();
-        } finally {
-          await gdb.close();
-        }
-      },
+    const close = async () => {
+      try {
+        await target.dispose();
+      } finally {
+        await gdb.close();
+      }
     };
+    return liveTarget(o, live, { through: `${gdb.gdb} + cdt-gdb-adapter`, connectionNote: 'adapter dialect', source: `gdb ${o.gdb}`, phases, close });
   } catch (e) {
     try {
       await live?.dispose();

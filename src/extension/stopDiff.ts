@@ -132,9 +132,6 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
       // The map of this stop first (it loads the tables into the stop's store, which this then
       // finds loaded): the diff's decode would otherwise compete with the map's fold.
       await this.maps.settled();
-      // And a macrotask later: the map's data leaves the extension host on a timer of VS Code's
-      // message writer (scheduled earlier, so it runs first), not behind the diff's decode.
-      await new Promise((r) => setTimeout(r, 0));
       if (ready.generation !== generation) return;
       await loadTables(ready.space.roots, ready.session.store);
     } catch (e) {

@@ -13,7 +13,7 @@
 //
 // Intel SDM vol. 3 §4.10.4 (when invalidation is required), Arm ARM D8.13-D8.16 (TLB maintenance,
 // break-before-make), RISC-V privileged spec §4.2.1 (SFENCE.VMA): see edit/tlb.ts.
-import { PhysAddr, hex } from '../addr';
+import { PhysAddr } from '../addr';
 import { EntryKind, Flag, PERM_NAMES, PagingFormat, Perm, entryCount, levelSize } from '../format';
 import { MemoryReadError } from '../memory';
 import { codecFor, EntryCodec } from '../edit/codecs';

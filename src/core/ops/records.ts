@@ -90,12 +90,19 @@ export function rangeRecord(r: MergedRange): RangeRecord {
 const attrJson = new WeakMap<Root, Map<number, string>>();
 const vaShift = new WeakMap<Root, { brk: number; hi: number } | null>();
 
+/**
+ * A leaf's attributes (level, rights, flags, memory type) as one number, for caches of the text
+ * they print as: a number, not a string, per leaf (level < 8, perms < 2^12, flags < 2^8, memType < 2^12).
+ */
+export function leafAttrKey(l: Leaf): number {
+  return ((l.level * 4096 + l.perms) * 256 + l.flags) * 4096 + l.memType;
+}
+
 /** The attribute part of a leaf's JSON (`"root":…,"memType":…}`), cached per root and key. */
 function leafAttrJson(l: Leaf): string {
   let m = attrJson.get(l.root);
   if (!m) attrJson.set(l.root, (m = new Map()));
-  // A number, not a string, per leaf: level < 8, perms < 2^12, flags < 2^8, memType < 2^12.
-  const key = ((l.level * 4096 + l.perms) * 256 + l.flags) * 4096 + l.memType;
+  const key = leafAttrKey(l);
   let j = m.get(key);
   if (j === undefined) {
     const f = l.root.format;

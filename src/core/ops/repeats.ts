@@ -13,7 +13,7 @@
 // copy: the PTE table's 32 copies fold when it is decoded, the PMD table appends that one folded
 // range 512 times, the PUD entries 4 times.
 import { sizeLabel } from '../addr';
-import { FoldAlgebra, FoldLimitError, FoldOptions, MAX_RANGES, countAlgebra, fold, rangeCountAlgebra } from '../graph';
+import { FoldAlgebra, FoldLimitError, FoldOptions, MAX_RANGES, fold, rangeCountAlgebra } from '../graph';
 import { Root } from '../space';
 import { TableStore } from '../walker';
 import { upperHalfStart } from './filter';
