@@ -45,8 +45,11 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
   private markOnScreen: () => void = () => undefined;
   /** The last stop's map, reused while its registers and tables are unchanged. */
   private readonly lastStop = new UnchangedTables<MapData>();
-  /** Last data / status / select / figures message posted (tests read it through the API). */
-  lastPosted: ToWebview | undefined;
+  /**
+   * Last data or status message posted: what the map shows (tests read it through the API). Not
+   * the selects and figures that follow a build: a test waiting for the data could miss it.
+   */
+  lastPosted: Extract<ToWebview, { type: 'data' | 'status' }> | undefined;
   /** Last changes message posted, and the last response (tests). */
   lastChanges: MapChanges | null | undefined;
   lastResponse: ToWebview | undefined;
@@ -94,7 +97,7 @@ export class MapPanels implements vscode.Disposable, vscode.WebviewPanelSerializ
     if (m.type === 'status' || m.type === 'data') this.markOnScreen();
     if (m.type === 'changes') this.lastChanges = m.changes;
     else if (m.type === 'response') this.lastResponse = m;
-    else this.lastPosted = m;
+    else if (m.type === 'data' || m.type === 'status') this.lastPosted = m;
     void this.panel?.webview.postMessage(m);
   }
 
