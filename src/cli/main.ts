@@ -186,17 +186,17 @@ async function openGdbTarget(o: Common): Promise<Target> {
 }
 
 /**
- * A live target's Target, whichever way it was reached. How it was reached (the strategy, and the
- * connection's own note, which starts with `connectionNote`) is shown with --stats only; the
- * strategies' other notes (one not used and why, RAM unknown) always.
+ * A live target's Target, whichever way it was reached. How it was reached (the strategy and the
+ * connection) is shown with --stats only; the strategies' notes (one not used and why, RAM
+ * unknown) always.
  */
-function liveTarget(o: Common, live: LiveTarget, how: { through: string; connectionNote: string; source: string; phases: Record<string, number>; close: () => Promise<void> }): Target {
+function liveTarget(o: Common, live: LiveTarget, how: { through: string; source: string; phases: Record<string, number>; close: () => Promise<void> }): Target {
   const { space, registers } = liveSpace(o, live);
-  const notes = [`live target through ${how.through}: strategy ${live.strategy}`, ...live.strategyNotes, ...space.notes];
+  const notes = [...live.strategyNotes, ...space.notes];
   return {
     space,
     session: new PageTableSession(space, live.memory),
-    warnings: o.stats ? notes : notes.slice(1).filter((n) => !n.startsWith(how.connectionNote)),
+    warnings: o.stats ? [`live target through ${how.through}: strategy ${live.strategy}`, live.connection, ...notes] : notes,
     registers,
     source: how.source,
     live,
@@ -225,7 +225,7 @@ async function openViaStub(o: Common, liveOptions: { strategy?: StrategyName; di
     await stub.close({ resume: o.resume });
   };
   try {
-    return liveTarget(o, stub.target, { through: "ptview's gdbstub client", connectionNote: "ptview's gdbstub client", source: `gdbstub ${o.gdb}`, phases, close });
+    return liveTarget(o, stub.target, { through: "ptview's gdbstub client", source: `gdbstub ${o.gdb}`, phases, close });
   } catch (e) {
     await close();
     throw e;
@@ -248,7 +248,7 @@ async function openViaGdb(o: Common, liveOptions: { strategy?: StrategyName; dir
         await gdb.close();
       }
     };
-    return liveTarget(o, live, { through: `${gdb.gdb} + cdt-gdb-adapter`, connectionNote: 'adapter dialect', source: `gdb ${o.gdb}`, phases, close });
+    return liveTarget(o, live, { through: `${gdb.gdb} + cdt-gdb-adapter`, source: `gdb ${o.gdb}`, phases, close });
   } catch (e) {
     try {
       await live?.dispose();

@@ -67,6 +67,8 @@ export interface LiveTarget {
   readonly arch: Arch;
   readonly dialect: TargetKind;
   readonly strategy: StrategyName;
+  /** How the target is reached: the adapter dialect and why, ptview's gdbstub client, the core file. */
+  readonly connection: string;
   /** Why faster strategies were not used (shown to the user). */
   readonly strategyNotes: readonly string[];
   /** Paging registers, lower-case names as in src/core/space.ts Registers, unsigned 64-bit; plus `pc` (the frame's PC) when it evaluates. */

@@ -209,7 +209,8 @@ export class PtviewCoreSession extends DebugSession {
           cpu,
           ram: this.core.memory.ram.map((x) => ({ start: x.start, end: x.end, name: x.name })),
           registers: Object.fromEntries([...r.registers].map(([k, v]) => [k, hex(v)])),
-          notes: [`core file ${this.core.path} (${this.core.format}), CPU ${cpu}`, ...this.core.warnings, ...r.notes],
+          source: `core file ${this.core.path} (${this.core.format}), CPU ${cpu}`,
+          notes: [...this.core.warnings, ...r.notes],
         };
         response.body = body;
       } else if (command === CORE_READ_REQUEST) {

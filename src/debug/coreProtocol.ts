@@ -22,6 +22,8 @@ export interface CoreInfo {
   ram: { start: number; end: number; name?: string }[];
   /** Register values as 0x-prefixed hex, lower-case names. */
   registers: Record<string, string>;
+  /** Which file and CPU (LiveTarget.connection). */
+  source: string;
   notes: string[];
 }
 

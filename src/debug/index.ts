@@ -65,7 +65,7 @@ async function detectSession(channel: DapChannel, observer: DapObserver, opts: L
         },
       );
     }
-    const info: SessionInfo = { transport, console: con, commands: new DapCommands(con), notes: [`adapter dialect ${det.dialect} (${det.why})`], lock: Promise.resolve() };
+    const info: SessionInfo = { transport, console: con, commands: new DapCommands(con), connection: `adapter dialect ${det.dialect} (${det.why})`, notes: [], lock: Promise.resolve() };
     sessions.set(channel, info);
     return info;
   } catch (e) {

@@ -25,6 +25,8 @@ export const STRATEGY_ORDER: readonly StrategyName[] = ['proc-mem', 'phymem-mode
  */
 export interface SessionKnowledge {
   commands: TargetCommands;
+  /** How the target is reached (the adapter dialect and why, or ptview's gdbstub client). */
+  connection: string;
   notes: string[];
   ram?: FlatRamRange[];
   procMem?: ProcMemSetup;
@@ -137,6 +139,7 @@ export async function assembleTarget(s: SessionKnowledge, d: Discovery, p: Targe
   };
   const candidates = options.strategy ? [options.strategy] : STRATEGY_ORDER;
   let strategy: Strategy | undefined;
+  const unused: string[] = [];
   await elapsed(getStats, 'strategy', async () => {
     for (const name of candidates) {
       const st = await makeStrategy(name, s, d, options, getStats, recognise, signal);
@@ -144,12 +147,13 @@ export async function assembleTarget(s: SessionKnowledge, d: Discovery, p: Targe
         strategy = st;
         break;
       }
-      notes.push(`${name} not used: ${st.unavailable}`);
+      unused.push(`${name} not used: ${st.unavailable}`);
     }
   });
+  notes.push(...unused);
   if (!strategy) {
     const kind = options.strategy ? 'strategy-failed' : 'no-memory-access';
-    throw new LiveAccessError(kind, `cannot read guest-physical memory through this ${p.kind} session: ${notes.filter((n) => n.includes('not used')).join('; ')}. ${p.noStrategyAdvice}`);
+    throw new LiveAccessError(kind, `cannot read guest-physical memory through this ${p.kind} session: ${unused.join('; ')}. ${p.noStrategyAdvice}`);
   }
   const chosen: Strategy = strategy;
 
@@ -165,6 +169,7 @@ export async function assembleTarget(s: SessionKnowledge, d: Discovery, p: Targe
     arch: p.arch,
     dialect: p.kind,
     strategy: chosen.name,
+    connection: s.connection,
     strategyNotes: notes,
     registers: p.registers,
     memory,

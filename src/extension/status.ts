@@ -49,6 +49,6 @@ export function statusTooltip(s: State): string {
   const active = activeRoot(space, target.registers);
   const pc = target.registers.get('pc');
   const roots = space.roots.map((r) => `${r.name} ${r.format.mode} ${r.info.map(([k, v]) => `${k} ${v}`).join(' ')}${r === active ? ' (active)' : ''}`);
-  const notes = target.strategyNotes.length ? ` (${target.strategyNotes.join('; ')})` : '';
+  const notes = ` (${[target.connection, ...target.strategyNotes].join('; ')})`;
   return `ptview: ${roots.join('; ')}${pc !== undefined ? `\nPC ${hex(pc)}` : ''}\nmemory: ${target.strategy}${notes}\nClick to open the Page Tables view`;
 }

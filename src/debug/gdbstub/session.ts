@@ -183,7 +183,7 @@ export async function openStubTarget(hostPort: string, options: LiveOptions = {}
     const sstepReply = await sstep;
     if (!sstepReply || errorReply(sstepReply)) throw new GdbStubError('unsupported', `the gdbstub at ${client.where} is not QEMU's (no answer to qqemu.sstepbits): ptview --gdb reads QEMU guests; for other stubs try --via gdb`);
     if (!xml) throw new GdbStubError('unsupported', `the gdbstub at ${client.where} sends no target description (qXfer:features:read), so the paging registers cannot be found by name`);
-    const s: SessionKnowledge = { commands: cmds, notes: [] };
+    const s: SessionKnowledge = { commands: cmds, connection: `ptview's gdbstub client on ${client.where}`, notes: [] };
     // RAM discovery (qRcmd 'info mtree -f') goes out now, behind the description's reads.
     const discovered = elapsed(getStats, 'discover', () => discoverQemu(s));
     discovered.catch(() => undefined);
@@ -195,7 +195,7 @@ export async function openStubTarget(hostPort: string, options: LiveOptions = {}
       );
     }
     const attachMs = performance.now() - t0;
-    s.notes.unshift(`ptview's gdbstub client on ${client.where} (${description.architecture ?? '?'}, PacketSize 0x${client.features.get('PacketSize') ?? '?'}, ${client.noAckMode ? 'no-ack mode' : 'acks on: the stub offers no QStartNoAckMode'})`);
+    s.connection = `ptview's gdbstub client on ${client.where} (${description.architecture ?? '?'}, PacketSize 0x${client.features.get('PacketSize') ?? '?'}, ${client.noAckMode ? 'no-ack mode' : 'acks on: the stub offers no QStartNoAckMode'})`;
     const registers = elapsed(getStats, 'registers', () => readTargetRegisters(new StubRegisters(client, description)));
     registers.catch(() => undefined);
     const d = await discovered;

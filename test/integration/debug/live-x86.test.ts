@@ -23,7 +23,7 @@ describe('live x86-64-4level through cdt-gdb-adapter + GDB', function () {
     const t = await openLiveTarget(st.gdb!.channel, st.gdb!.observer);
     await t.dispose();
     assert.equal(t.strategy, 'proc-mem');
-    assert.ok(t.strategyNotes.some((n) => /dialect cdt-gdb/.test(n)));
+    assert.match(t.connection, /^adapter dialect cdt-gdb /);
   });
 
   it('never reads outside RAM: a table address in MMIO (IOAPIC) is refused without a request', async () => {

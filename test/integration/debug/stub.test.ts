@@ -121,6 +121,8 @@ for (const c of CASES) {
         assert.equal(r.status, 0, r.stderr);
         assert.equal(r.stdout, offlineJson);
         assert.match(r.stderr, new RegExp(`live ${c.arch} via gdbstub, strategy ${strategy === 'auto' ? 'proc-mem' : strategy}: \\d+ gdbstub packets`));
+        // --stats names the connection (structured: LiveTarget.connection, not found by its text).
+        assert.match(r.stderr, /note: ptview's gdbstub client on 127\.0\.0\.1:\d+ \(/);
         assert.match(await run.hmp('info status'), /VM status: paused/);
         assert.equal(await phyMemModeNow(run.gdbPort!), '0');
       });
@@ -186,6 +188,7 @@ for (const c of CASES) {
       it('--resume lets the guest run again (detach); without it, it stays paused', async () => {
         const r = await node([CLI, 'dump', '--gdb', `127.0.0.1:${run.gdbPort}`, '--resume'], noGdbEnv);
         assert.equal(r.status, 0, r.stderr);
+        assert.doesNotMatch(r.stderr, /gdbstub client on|live target through/, 'how the target was reached: with --stats only');
         assert.match(await run.hmp('info status'), /VM status: running/);
         // Connecting stops it again (QEMU), and closing leaves it stopped.
         assert.equal(await phyMemModeNow(run.gdbPort!), '0');

@@ -192,6 +192,7 @@ export function liveGuestCases(c: LiveGuestCase): LiveGuestState {
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, offline.stdout);
       assert.match(r.stderr, new RegExp(`live ${c.arch} via cdt-gdb, strategy ${strategy}: \\d+ DAP requests`));
+      assert.match(r.stderr, /note: adapter dialect cdt-gdb \(/);
       assert.match(r.stderr, /ms per phase: .*walk \d/);
       assert.match(await st.run.hmp('info status'), /paused/);
     });

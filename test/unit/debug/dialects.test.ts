@@ -214,7 +214,8 @@ describe('debug dialects: detection and openLiveTarget on documented adapter sha
     const a = new FakeAdapter('lldb-dap', undefined, 'mock');
     const t = await openLiveTarget(a.channel, a.observer);
     assert.equal(t.dialect, 'lldb-dap');
-    assert.ok(t.strategyNotes.some((n) => /answered by LLDB/.test(n)));
+    assert.match(t.connection, /answered by LLDB/);
+    assert.ok(!t.strategyNotes.some((n) => /dialect/.test(n)), 'the connection is not among the strategies\' notes');
     await t.dispose();
   });
 

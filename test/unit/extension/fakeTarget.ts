@@ -37,6 +37,7 @@ export class FakeTarget implements LiveTarget {
   readonly arch = 'x86_64' as const;
   readonly dialect = 'cdt-gdb' as const;
   readonly strategy = 'phymem-mode' as const;
+  readonly connection = 'fake adapter';
   readonly strategyNotes = [];
   readonly stats = { dapRequests: 0, errorResponses: 0, bytesRead: 0, cacheHits: 0, reads: 0, phases: {}, adapterMs: 0 };
   invalidations = 0;
