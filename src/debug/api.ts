@@ -7,7 +7,7 @@ import type { Registers } from '../core/space';
 
 /**
  * The one thing src/debug needs from a session: send a DAP request, get its body. Both
- * vscode.DebugSession.customRequest and a DebugClient from @vscode/debugadapter-testsupport fit.
+ * vscode.DebugSession.customRequest and the CLI's DapClient (./dapClient) fit.
  */
 export interface DapChannel {
   /** The session type ("gdb", "cppdbg", "cortex-debug", "lldb", …) when known. */

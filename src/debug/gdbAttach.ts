@@ -3,11 +3,11 @@
 // at configurationDone, so configurationDone is never sent: every request ptview needs (threads,
 // stackTrace, evaluate, readMemory) works before it, and the guest stays stopped from GDB's
 // connect (QEMU stops the VM when a GDB attaches) until the detach.
-import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { DapChannel, DapObserver, LiveAccessError } from './api';
+import { DapClient } from './dapClient';
 import { GdbAttachError, parseHostPort } from './hostPort';
 
 export { GdbAttachError, parseHostPort };
@@ -17,8 +17,6 @@ export interface GdbSession {
   readonly observer: DapObserver;
   /** The GDB binary that attached (gdb, or gdb-multiarch for a foreign target). */
   readonly gdb: string;
-  /** The adapter's DebugClient (tests use it for their own requests). */
-  readonly client: DebugClient;
   /** Detaches GDB (the guest stays paused: QEMU keeps a VM stopped by GDB after a detach). */
   close(): Promise<void>;
 }
@@ -32,43 +30,29 @@ function adapterPath(): string {
   return req.resolve('cdt-gdb-adapter/dist/debugTargetAdapter.js');
 }
 
-// DebugClient.stop() would send a second disconnect; this only ends the adapter process.
-function stopAdapter(c: DebugClient): void {
-  (c as unknown as { stopAdapter(): void }).stopAdapter();
-}
-
 function have(bin: string): boolean {
   return spawnSync(bin, ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
 async function attachWith(gdb: string, host: string, port: number, timeoutMs: number): Promise<GdbSession> {
-  const client = new DebugClient(process.execPath, adapterPath(), 'gdbtarget', { stdio: ['pipe', 'pipe', 'pipe'] });
-  client.defaultTimeout = timeoutMs;
-  const listeners = new Set<(e: DebugProtocol.Event) => void>();
+  const client = DapClient.launch(process.execPath, [adapterPath()], { timeoutMs });
+  // GDB's own words on a failed attach come only as output events.
   const gdbOutput: string[] = [];
-  // Every event the adapter sends (the DebugClient is an EventEmitter per event name).
-  const emit = client.emit.bind(client);
-  client.emit = ((name: string | symbol, ...args: unknown[]) => {
-    const ev = args[0] as DebugProtocol.Event | undefined;
-    if (typeof name === 'string' && ev && (ev as { type?: string }).type === 'event') {
-      if (ev.event === 'output') gdbOutput.push((ev as DebugProtocol.OutputEvent).body.output);
-      for (const l of listeners) l(ev);
-    }
-    return emit(name, ...args);
-  }) as typeof client.emit;
-  await client.start();
+  const outputSub = client.onEvent((e) => {
+    if (e.event === 'output') gdbOutput.push((e as DebugProtocol.OutputEvent).body.output);
+  });
   let caps: DebugProtocol.Capabilities | undefined;
   try {
-    const init = await client.initializeRequest({ adapterID: 'gdbtarget', clientID: 'ptview', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path', supportsMemoryReferences: true });
+    const init = await client.request('initialize', { adapterID: 'gdbtarget', clientID: 'ptview', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path', supportsMemoryReferences: true });
     caps = init.body;
-    await client.attachRequest({
+    await client.request('attach', {
       gdb,
       // A refused connection fails at once instead of GDB's 15 s of retries.
       preConnectCommands: ['set tcp auto-retry off', 'set tcp connect-timeout 5'],
       target: { type: 'remote', parameters: [`${host.includes(':') ? `[${host}]` : host}:${port}`] },
     } as DebugProtocol.AttachRequestArguments);
   } catch (e) {
-    stopAdapter(client);
+    client.kill();
     const tail = gdbOutput.join('').split('\n').filter((l) => /warning|error|unknown|refused|timed out/i.test(l)).slice(-3).join(' | ');
     throw new GdbAttachError(`${gdb} could not attach to ${host}:${port}: ${(e as Error).message}${tail ? ` (${tail})` : ''}`);
   }
@@ -77,30 +61,24 @@ async function attachWith(gdb: string, host: string, port: number, timeoutMs: nu
     type: 'gdbtarget',
     request: async (command, args) => {
       if (closed) throw new LiveAccessError('session-ended', 'the GDB session was closed');
-      return (await client.send(command, args)).body;
+      return (await client.request(command, args)).body;
     },
   };
-  const observer: DapObserver = {
-    capabilities: caps,
-    onEvent(l) {
-      listeners.add(l);
-      return { dispose: () => listeners.delete(l) };
-    },
-  };
+  outputSub.dispose();
+  const observer: DapObserver = { capabilities: caps, onEvent: (l) => client.onEvent(l) };
   return {
     channel,
     observer,
     gdb,
-    client,
     close: async () => {
       if (closed) return;
       closed = true;
       try {
-        await Promise.race([client.disconnectRequest({}), new Promise((r) => setTimeout(r, 3000))]);
+        await client.request('disconnect', {}, { timeoutMs: 3000 });
       } catch {
         /* GDB or QEMU already gone */
       }
-      stopAdapter(client);
+      client.kill();
     },
   };
 }
@@ -109,7 +87,7 @@ async function attachWith(gdb: string, host: string, port: number, timeoutMs: nu
  * Starts GDB with cdt-gdb-adapter and attaches to HOST:PORT without resuming the guest. Tries
  * the host's `gdb` first and `gdb-multiarch` when GDB cannot handle the target's architecture
  * (QEMU sends its target description; a plain x86_64 GDB fails on RISC-V/AArch64 registers).
- * PTVIEW_GDB names a GDB to use instead.
+ * PTVIEW_GDB names a GDB to use instead. `timeoutMs` bounds each DAP request (default 20 s).
  */
 export async function attachGdb(hostPort: string, opts: { gdb?: string; timeoutMs?: number } = {}): Promise<GdbSession> {
   const { host, port } = parseHostPort(hostPort);

@@ -35,6 +35,21 @@ describe('the CLI bundle build', function () {
     }
   });
 
+  it('production output (the bundle and tsc\'s modules in out/) requires no devDependency (test libraries included)', () => {
+    const dev = Object.keys((JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies);
+    assert.ok(dev.includes('@vscode/debugadapter-testsupport') && dev.includes('mocha'));
+    const files = (fs.readdirSync(path.join(REPO, 'out'), { recursive: true }) as string[]).filter((f) => f.endsWith('.js'));
+    assert.ok(files.includes('cli.bundle.js') && files.includes(path.join('debug', 'gdbAttach.js')), files.join(' '));
+    const found: string[] = [];
+    for (const f of files) {
+      for (const m of fs.readFileSync(path.join(REPO, 'out', f), 'utf8').matchAll(/require\(["']([^"']+)["']\)/g)) {
+        const pkg = m[1].split('/').slice(0, m[1].startsWith('@') ? 2 : 1).join('/');
+        if (dev.includes(pkg)) found.push(`${f}: ${m[1]}`);
+      }
+    }
+    assert.deepEqual(found, []);
+  });
+
   describe('the code cache', () => {
     let dir: string;
     const bundle = () => path.join(dir, 'cli.bundle.js');

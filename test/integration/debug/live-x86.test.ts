@@ -4,6 +4,7 @@
 // after a failed read, cancellation, a running target, a stale mode, a dead adapter and a dead
 // QEMU (PhyMemMode 0, the user's virtual reads virtual).
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { spaceFromRegisters } from '../../../src/core/formats';
 import { MemoryReadError } from '../../../src/core/memory';
 import { PageTableSession } from '../../../src/core/ops/session';
@@ -11,6 +12,45 @@ import { LiveAccessError, LiveTarget, StrategyName, forgetSession, openLiveTarge
 import { GdbSession, attachGdb } from '../../../src/debug/gdbAttach';
 import { bootGuest } from '../../harness/qemu';
 import { LIVE_GUESTS, consoleCommand, hookRequests, liveGuestCases, phyMemMode } from './support';
+
+/** Live processes whose parent is `ppid` and whose command line contains `word`. */
+function childPids(ppid: number, word: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+        const [state, parent] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return state !== 'Z' && Number(parent) === ppid && fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(word);
+      } catch {
+        return false; // exited meanwhile
+      }
+    })
+    .map(Number);
+}
+
+/** The cdt-gdb-adapter this process runs and the GDB it runs. */
+function sessionPids(): { adapter: number; gdbs: number[] } {
+  const [adapter, ...more] = childPids(process.pid, 'debugTargetAdapter');
+  assert.ok(adapter !== undefined && more.length === 0, 'one cdt-gdb-adapter process');
+  const gdbs = childPids(adapter, 'gdb');
+  assert.equal(gdbs.length, 1, 'one GDB under it');
+  return { adapter, gdbs };
+}
+
+/** Waits for processes to end (QEMU serves one debugger: a GDB still detaching holds it). */
+async function ended(pids: number[]): Promise<void> {
+  const alive = (pid: number) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+  while (pids.some(alive)) await new Promise((r) => setTimeout(r, 100));
+}
 
 describe('live x86-64-4level through cdt-gdb-adapter + GDB', function () {
   this.timeout(120000);
@@ -117,6 +157,36 @@ describe('live x86-64-4level through cdt-gdb-adapter + GDB', function () {
     } finally {
       await t2.dispose();
     }
+    await clean(st.gdb);
+  });
+
+  it('the adapter process dying mid-walk (SIGKILL, no disconnect) fails the walk with session-ended at once, not at the request timeout', async () => {
+    const before = sessionPids();
+    await st.gdb!.close();
+    st.gdb = undefined;
+    await ended([before.adapter, ...before.gdbs]);
+    // A request timeout longer than the test's: only the adapter's exit can end the reads in flight.
+    const s = (st.gdb = await attachGdb(`127.0.0.1:${st.run.gdbPort}`, { timeoutMs: 3600000 }));
+    const { adapter, gdbs } = sessionPids();
+    const ch = hookRequests(s, 'readMemory', (n) => {
+      if (n === 2) process.kill(adapter, 'SIGKILL');
+    });
+    const t = await openLiveTarget(ch, s.observer, opts('phymem-mode'));
+    const session = new PageTableSession(spaceFromRegisters(t.arch, t.registers), t.memory);
+    await assert.rejects(session.leaves(), (e: Error) => {
+      assert.ok(e instanceof MemoryReadError && e.reason === 'session-ended', String(e));
+      assert.match(e.message, /session ended: (the debug adapter was killed by SIGKILL|outStream error)/);
+      return true;
+    });
+    await t.dispose(); // its PhyMemMode:0 fails at once: the adapter is gone
+    await s.close();
+    st.gdb = undefined;
+    await ended(gdbs); // GDB quits (detaching from QEMU) when the adapter's end of its pipe closes
+    st.gdb = await attachGdb(`127.0.0.1:${st.run.gdbPort}`);
+    const t2 = await openLiveTarget(st.gdb.channel, st.gdb.observer, opts('phymem-mode'));
+    // The dead session could not switch back; the new one found QEMU's sticky 1 and cleared it.
+    assert.ok(t2.strategyNotes.some((n) => /left at 1/.test(n)), t2.strategyNotes.join('; '));
+    await t2.dispose();
     await clean(st.gdb);
   });
 
