@@ -34,7 +34,7 @@ function have(bin: string): boolean {
   return spawnSync(bin, ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-async function attachWith(gdb: string, host: string, port: number, timeoutMs: number): Promise<GdbSession> {
+async function attachWith(gdb: string, host: string, port: number, timeoutMs: number, requestMs: number): Promise<GdbSession> {
   const client = DapClient.launch(process.execPath, [adapterPath()], { timeoutMs });
   // GDB's own words on a failed attach come only as output events.
   const gdbOutput: string[] = [];
@@ -61,7 +61,7 @@ async function attachWith(gdb: string, host: string, port: number, timeoutMs: nu
     type: 'gdbtarget',
     request: async (command, args) => {
       if (closed) throw new LiveAccessError('session-ended', 'the GDB session was closed');
-      return (await client.request(command, args)).body;
+      return (await client.request(command, args, { timeoutMs: requestMs })).body;
     },
   };
   outputSub.dispose();
@@ -87,20 +87,23 @@ async function attachWith(gdb: string, host: string, port: number, timeoutMs: nu
  * Starts GDB with cdt-gdb-adapter and attaches to HOST:PORT without resuming the guest. Tries
  * the host's `gdb` first and `gdb-multiarch` when GDB cannot handle the target's architecture
  * (QEMU sends its target description; a plain x86_64 GDB fails on RISC-V/AArch64 registers).
- * PTVIEW_GDB names a GDB to use instead. `timeoutMs` bounds each DAP request (default 20 s).
+ * PTVIEW_GDB names a GDB to use instead. `timeoutMs` bounds the attach's requests (default 20 s)
+ * and `requestMs` each later one (default 5 min: only a hung adapter takes that long; the slowest
+ * single request ptview sends, a monitor-xp batch or the direct-map probe's loop in GDB, takes seconds).
  */
-export async function attachGdb(hostPort: string, opts: { gdb?: string; timeoutMs?: number } = {}): Promise<GdbSession> {
+export async function attachGdb(hostPort: string, opts: { gdb?: string; timeoutMs?: number; requestMs?: number } = {}): Promise<GdbSession> {
   const { host, port } = parseHostPort(hostPort);
   const timeoutMs = opts.timeoutMs ?? 20000;
+  const requestMs = opts.requestMs ?? 300_000;
   const forced = opts.gdb ?? process.env.PTVIEW_GDB;
-  if (forced) return attachWith(forced, host, port, timeoutMs);
+  if (forced) return attachWith(forced, host, port, timeoutMs, requestMs);
   const native = os.arch() === 'x64' || os.arch() === 'arm64' ? 'gdb' : 'gdb-multiarch';
   const order = [native, 'gdb-multiarch', 'gdb'].filter((g, i, a) => a.indexOf(g) === i && have(g));
   if (order.length === 0) throw new GdbAttachError('neither gdb nor gdb-multiarch is installed (Debian: apt-get install gdb gdb-multiarch)');
   let last: Error | undefined;
   for (const g of order) {
     try {
-      return await attachWith(g, host, port, timeoutMs);
+      return await attachWith(g, host, port, timeoutMs, requestMs);
     } catch (e) {
       last = e as Error;
       // A refused connection will not work with another GDB either.

@@ -166,7 +166,7 @@ describe('live x86-64-4level through cdt-gdb-adapter + GDB', function () {
     st.gdb = undefined;
     await ended([before.adapter, ...before.gdbs]);
     // A request timeout longer than the test's: only the adapter's exit can end the reads in flight.
-    const s = (st.gdb = await attachGdb(`127.0.0.1:${st.run.gdbPort}`, { timeoutMs: 3600000 }));
+    const s = (st.gdb = await attachGdb(`127.0.0.1:${st.run.gdbPort}`, { requestMs: 3600000 }));
     const { adapter, gdbs } = sessionPids();
     const ch = hookRequests(s, 'readMemory', (n) => {
       if (n === 2) process.kill(adapter, 'SIGKILL');
