@@ -142,5 +142,8 @@ export async function readTargetRegisters(r: RegisterSource, signal?: AbortSigna
     const regs = f === expectedFamily ? new Map([...probe].filter(([k]) => names.some((n) => n.toLowerCase() === k))) : await r.readAll(names, signal);
     return fromFamily(r, f, regs, signal);
   }
-  throw new LiveAccessError('no-registers', `none of ${liveRootLabels()} can be read through this adapter: ptview needs the paging registers (QEMU's gdbstub exposes them; other stubs may not)`);
+  throw new LiveAccessError(
+    'no-registers',
+    `none of ${liveRootLabels()} can be read through this adapter: ptview needs the paging registers (QEMU's gdbstub exposes them; other stubs may not)`,
+  );
 }
