@@ -11,7 +11,7 @@
 import { VirtAddr, hex, virtAddr } from '../addr';
 import { EntryKind, Field, Flag, LevelDesc, PagingFormat, Perm, Restriction, rawEntry } from '../format';
 import { AddressSpace, RegisterError, Registers, Root, requireReg } from '../space';
-import { SpaceOptions } from './registry';
+import type { SpaceOptions } from './registry';
 
 export type Granule = 4 | 16 | 64;
 export type Regime = 'el1' | 'el2' | 'el2&0' | 'stage2';

@@ -1,3 +1,2 @@
 // Every supported architecture, registered on import (../arch). Callers import spaceFromRegisters from here.
 export * from './registry';
-import '../arch';

@@ -1,7 +1,7 @@
 // From register values to an AddressSpace (its roots and formats), through the architecture
-// registry (../arch/registry.ts); formats/index.ts loads every architecture module.
+// registry (../arch, which loads every architecture module).
 import { hex, parseNumber } from '../addr';
-import { archModule } from '../arch/registry';
+import { archModule } from '../arch';
 import { Arch } from '../format';
 import { AddressSpace, RegisterError, Registers } from '../space';
 

@@ -11,7 +11,7 @@
 import { VirtAddr, hex, signExtend, virtAddr } from '../addr';
 import { EntryKind, Field, Flag, LevelDesc, PagingFormat, Perm, Restriction, rawEntry } from '../format';
 import { AddressSpace, RegisterError, Registers, Root, requireReg } from '../space';
-import { SpaceOptions } from './registry';
+import type { SpaceOptions } from './registry';
 
 const V = 1;
 const R = 2;

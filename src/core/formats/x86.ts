@@ -12,7 +12,7 @@
 import { VirtAddr, hex, signExtend, virtAddr } from '../addr';
 import { EntryKind, Field, Flag, LevelDesc, PagingFormat, Perm, Restriction, rawEntry } from '../format';
 import { AddressSpace, RegisterError, Registers, Root, requireReg } from '../space';
-import { SpaceOptions } from './registry';
+import type { SpaceOptions } from './registry';
 
 type X86Mode = '32-bit' | 'PAE' | '4-level' | '5-level';
 

@@ -52,6 +52,15 @@ describe('architecture modules', () => {
     assert.deepEqual(literals(outside), []);
   });
 
+  it('loads the modules only through src/core/arch/index.ts, whose import order is the registration order', () => {
+    // Imported first on its own, one module would register ahead of the others and change the
+    // probe order of live registers and the lists in messages.
+    const direct = tsFiles(SRC)
+      .filter((f) => path.dirname(f) !== MODULES[0])
+      .flatMap((f) => [...fs.readFileSync(f, 'utf8').matchAll(/from\s+'([^']*\/arch\/(?:x86|aarch64|riscv))'/g)].map((m) => `${path.relative(SRC, f)}: ${m[1]}`));
+    assert.deepEqual(direct, []);
+  });
+
   it('registers every architecture once, in a fixed order, with one live family per register set', () => {
     assert.deepEqual(arches(), ['x86_64', 'x86', 'aarch64', 'riscv64', 'riscv32']);
     assert.deepEqual(liveFamilies().map((f) => f.family), ['x86', 'aarch64', 'riscv']);
