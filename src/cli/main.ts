@@ -6,7 +6,8 @@
 import { Command, Option } from 'commander';
 import { AddressSyntaxError, hex, parseNumber, sizeLabel } from '../core/addr';
 import { Arch } from '../core/format';
-import { archModule, spaceFromRegisters } from '../core/formats';
+import { archModule, arches } from '../core/arch';
+import { spaceFromRegisters } from '../core/formats';
 import { MemoryReadError, PhysicalMemory } from '../core/memory';
 import { AuditReport, Finding } from '../core/ops/audit';
 import { EditError } from '../core/edit/codecs';
@@ -33,8 +34,6 @@ import { GdbAttachError, parseHostPort } from '../debug/hostPort';
 
 /** Exit codes (documented in docs/cli.md). */
 export const EXIT = { ok: 0, notFound: 1, usage: 2, input: 3, internal: 70 } as const;
-
-const ARCHES: Arch[] = ['x86_64', 'x86', 'aarch64', 'riscv64', 'riscv32'];
 
 class UsageError extends Error {}
 
@@ -107,7 +106,7 @@ function cpuIndex(core: QemuCore, o: Common): number {
 async function openTarget(o: Common): Promise<Target> {
   const sources = [o.core, o.raw, o.gdb, o.snapshot].filter(Boolean).length;
   if (sources !== 1) throw new UsageError('give exactly one of --core FILE, --raw FILE --base PA, --snapshot FILE or --gdb HOST:PORT');
-  if (o.arch && !ARCHES.includes(o.arch as Arch)) throw new UsageError(`unknown --arch '${o.arch}' (use ${ARCHES.join(', ')})`);
+  if (o.arch && !arches().includes(o.arch as Arch)) throw new UsageError(`unknown --arch '${o.arch}' (use ${arches().join(', ')})`);
   let memory: PhysicalMemory & { close(): Promise<void> };
   let arch: Arch;
   let regs = new Map<string, bigint>();
@@ -645,7 +644,7 @@ export function program(only?: string): Command {
       .addOption(new Option('--via <client>', '--gdb: ptview\'s own gdbstub client (default) or GDB + cdt-gdb-adapter').choices(['gdbstub', 'gdb']))
       .option('--resume', '--gdb: let the guest run again when done (detach); by default it stays paused')
       .option('--reg <name=value>', 'register value (repeatable), e.g. EFER=0xd01, TCR_EL1=…, satp=…', collect, [])
-      .addOption(new Option('--arch <arch>', 'architecture (default: from the core)').choices(ARCHES))
+      .addOption(new Option('--arch <arch>', 'architecture (default: from the core)').choices(arches()))
       .option('--root <root>', 'root(s) to walk: cr3, ttbr0, ttbr1, satp, table@0xPA (repeatable)', collect, [])
       .option('--json', 'machine-readable output (JSON Lines for lists)')
       .option('--stats', 'print tables read, bytes, gdbstub packets or DAP requests and time per phase to stderr')
@@ -679,7 +678,7 @@ export function program(only?: string): Command {
     .option('--gdb <host:port>', 'the live guest as the NEW side (with one --snapshot or --core as OLD)')
     .option('--cpu <n>', '--core: the CPU whose registers to take (default 0)')
     .option('--base <pa>', 'physical address of the raw images\' first byte')
-    .addOption(new Option('--arch <arch>', 'architecture (--raw)').choices(ARCHES))
+    .addOption(new Option('--arch <arch>', 'architecture (--raw)').choices(arches()))
     .option('--reg <name=value>', 'register value for both sides (repeatable)', collect, [])
     .option('--new-reg <name=value>', 'register value for the NEW side only (repeatable), e.g. a new CR3 with --raw', collect, [])
     .option('--root <root>', 'root(s) to compare (repeatable)', collect, [])

@@ -10,7 +10,8 @@
 import { DebugSession, InitializedEvent, StoppedEvent, TerminatedEvent, Thread, StackFrame, Scope, Source } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { AddressSyntaxError, hex, parseAddress, physAddr } from '../core/addr';
-import { archModule, spaceFromRegisters } from '../core/formats';
+import { archModule } from '../core/arch';
+import { spaceFromRegisters } from '../core/formats';
 import { MemoryReadError } from '../core/memory';
 import { PageTableSession } from '../core/ops/session';
 import { QemuCore, coreRegisters, openCore } from '../core/sources';

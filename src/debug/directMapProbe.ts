@@ -5,6 +5,7 @@
 // the tables read through it translate offset + root back to the root for every stage-1 root
 // (and offset + the last RAM page back to that page), which random memory does not do.
 import { PhysAddr, hex } from '../core/addr';
+import { findArch } from '../core/arch';
 import type { Arch } from '../core/format';
 import { spaceFromRegisters } from '../core/formats';
 import { MemoryReadError, PhysicalMemory, RamRange, ReadRequest } from '../core/memory';
@@ -122,21 +123,15 @@ async function* candidates(
   // boards put it at 1 GiB (arm) and 2 GiB (riscv) when the monitor cannot say.
   const bases = ramStart !== undefined ? [...new Set([0, ramStart, ramStart - (ramStart % 2 ** 30)])] : [0, 0x40000000, 0x80000000];
 
-  if (arch === 'x86_64') {
-    const v = await evaluate('(unsigned long)page_offset_base', signal);
-    if (v !== undefined) yield { offset: v, source: 'symbol page_offset_base' };
-    yield { offset: 0xffff888000000000n, source: 'Linux x86_64 4-level physmap (no KASLR)' };
-    yield { offset: 0xff11000000000000n, source: 'Linux x86_64 5-level physmap (no KASLR)' };
-  } else if (arch === 'aarch64') {
-    const memstart = await evaluate('(long)memstart_addr', signal);
-    const t1sz = Number((regs.get('tcr_el1') ?? 0n) >> 16n & 0x3fn);
-    if (memstart !== undefined && t1sz) {
-      const pageOffset = (U64 << BigInt(64 - t1sz)) & U64;
-      yield { offset: pageOffset - memstart, source: 'symbol memstart_addr and PAGE_OFFSET from TCR_EL1.T1SZ' };
+  // The architecture module's Linux hints: kernel symbols, then default layouts.
+  for (const h of findArch(arch)?.linux.directMap ?? []) {
+    if ('fixed' in h) {
+      yield { offset: h.fixed, source: h.source };
+      continue;
     }
-  } else if (arch === 'riscv64') {
-    const v = await evaluate('(unsigned long)kernel_map.va_pa_offset', signal);
-    if (v !== undefined) yield { offset: v, source: 'symbol kernel_map.va_pa_offset' };
+    const v = await evaluate(h.expression, signal);
+    const offset = v === undefined ? undefined : h.offset(v, regs);
+    if (offset !== undefined) yield { offset, source: h.source };
   }
 
   // Every top-level slot of the kernel half, minus where RAM starts.

@@ -1,6 +1,7 @@
 // Paging registers of a stopped target through evaluate, with the architecture detected from
 // which registers exist (never from a setting). Values are cast/masked to unsigned 64-bit;
 // "void" or an error means the register is absent.
+import { LiveRegisters, findArch, liveFamilies, liveRootLabels } from '../core/arch';
 import type { Arch } from '../core/format';
 import { LiveAccessError, LiveOptions } from './api';
 import { DialectCommands } from './dialects';
@@ -48,7 +49,8 @@ export interface RegisterSource {
   expectedFamily?(): RegisterFamily | undefined;
 }
 
-export type RegisterFamily = 'x86' | 'aarch64' | 'riscv';
+/** A family's name (LiveRegisters.family: "x86", "aarch64", "riscv"). */
+export type RegisterFamily = string;
 
 export class RegisterReader implements RegisterSource {
   constructor(
@@ -94,17 +96,10 @@ export class RegisterReader implements RegisterSource {
   }
 }
 
-// Register sets per architecture; names as GDB spells them on QEMU (QEMU 7.2 calls the EL1
-// SCTLR just `SCTLR`; EL2 registers exist only with virtualization=on).
-export const AARCH64_REGS = ['TTBR0_EL1', 'TTBR1_EL1', 'TCR_EL1', 'MAIR_EL1', 'SCTLR', 'SCTLR_EL1', 'ID_AA64MMFR0_EL1', 'ID_AA64MMFR1_EL1', 'cpsr',
-  'TTBR0_EL2', 'TTBR1_EL2', 'TCR_EL2', 'MAIR_EL2', 'SCTLR_EL2', 'HCR_EL2', 'VTTBR_EL2', 'VTCR_EL2'];
-// eflags (AC) and pkru are control state of the rights model (SMAP, protection keys).
-export const X86_REGS = ['cr0', 'cr3', 'cr4', 'efer', 'ia32_pat', 'eflags', 'pkru'];
-export const RISCV_REGS = ['satp', 'sstatus', 'mstatus', 'priv'];
+// Register sets per family: the architecture modules' (LiveRegisters, in src/core/arch).
 // Also read for every family: the frame's PC (which AArch64 root is active: TTBR1 for an
 // upper-half PC). Not a paging register; absent when it does not evaluate.
 const PC = 'pc';
-const FAMILY_REGS: Record<RegisterFamily, readonly string[]> = { x86: X86_REGS, aarch64: AARCH64_REGS, riscv: RISCV_REGS };
 
 export interface TargetRegisters {
   arch: Arch;
@@ -112,24 +107,12 @@ export interface TargetRegisters {
   notes: string[];
 }
 
-const familyOf = (arch: Arch): RegisterFamily => (arch === 'x86' || arch === 'x86_64' ? 'x86' : arch === 'aarch64' ? 'aarch64' : 'riscv');
-const ROOT: Record<RegisterFamily, string> = { x86: 'cr3', aarch64: 'ttbr0_el1', riscv: 'satp' };
+const rootOf = (f: LiveRegisters) => f.probe.toLowerCase();
 
 /** The architecture and registers of a family, from its registers as read (lower-case names). */
-async function fromFamily(r: RegisterSource, family: RegisterFamily, regs: Map<string, bigint>, signal?: AbortSignal): Promise<TargetRegisters> {
-  const notes: string[] = [];
-  if (family === 'x86') {
-    const efer = regs.get('efer') ?? 0n;
-    return { arch: efer & (1n << 10n) ? 'x86_64' : 'x86', registers: regs, notes };
-  }
-  if (family === 'aarch64') {
-    const cpsr = regs.get('cpsr');
-    if (cpsr !== undefined) regs.set('el', (cpsr >> 2n) & 3n);
-    if (regs.has('sctlr_el1')) regs.delete('sctlr'); // prefer the architectural name when both exist
-    return { arch: 'aarch64', registers: regs, notes };
-  }
-  const xlen = await r.pcBytes(signal);
-  return { arch: xlen === 4n ? 'riscv32' : 'riscv64', registers: regs, notes };
+async function fromFamily(r: RegisterSource, family: LiveRegisters, regs: Map<string, bigint>, signal?: AbortSignal): Promise<TargetRegisters> {
+  const pcBytes = family.needsPcBytes ? await r.pcBytes(signal) : undefined;
+  return { arch: family.identify(regs, pcBytes), registers: regs, notes: [] };
 }
 
 /**
@@ -142,23 +125,25 @@ async function fromFamily(r: RegisterSource, family: RegisterFamily, regs: Map<s
  *   family's registers in the probes' round trip.
  */
 export async function readTargetRegisters(r: RegisterSource, signal?: AbortSignal, known?: Arch): Promise<TargetRegisters> {
-  if (known !== undefined) {
-    const family = familyOf(known);
-    const regs = await r.readAll([...FAMILY_REGS[family], PC], signal);
-    if (regs.has(ROOT[family])) return fromFamily(r, family, regs, signal);
+  const families = liveFamilies();
+  const knownFamily = known !== undefined ? findArch(known)?.live : undefined;
+  if (knownFamily) {
+    const regs = await r.readAll([...knownFamily.names, PC], signal);
+    if (regs.has(rootOf(knownFamily))) return fromFamily(r, knownFamily, regs, signal);
   }
   const family = r.expectedFamily?.();
-  const expected = family ? [...FAMILY_REGS[family], PC] : [];
-  const probe = await r.readAll([...new Set(['cr3', 'TTBR0_EL1', 'satp', ...expected])], signal);
-  for (const f of ['x86', 'aarch64', 'riscv'] as const) {
-    if (!probe.has(ROOT[f])) continue;
-    const names = [...FAMILY_REGS[f], PC];
+  const expectedFamily = families.find((f) => f.family === family);
+  const expected = expectedFamily ? [...expectedFamily.names, PC] : [];
+  const probe = await r.readAll([...new Set([...families.map((f) => f.probe), ...expected])], signal);
+  for (const f of families) {
+    if (!probe.has(rootOf(f))) continue;
+    const names = [...f.names, PC];
     // The family's registers, from the probes' round trip when it was the expected one.
-    const regs = f === family ? new Map([...probe].filter(([k]) => names.some((n) => n.toLowerCase() === k))) : await r.readAll(names, signal);
+    const regs = f === expectedFamily ? new Map([...probe].filter(([k]) => names.some((n) => n.toLowerCase() === k))) : await r.readAll(names, signal);
     return fromFamily(r, f, regs, signal);
   }
   throw new LiveAccessError(
     'no-registers',
-    'none of CR3 (x86), TTBR0_EL1 (AArch64) or satp (RISC-V) can be read through this adapter: ptview needs the paging registers (QEMU\'s gdbstub exposes them; other stubs may not)',
+    `none of ${liveRootLabels()} can be read through this adapter: ptview needs the paging registers (QEMU's gdbstub exposes them; other stubs may not)`,
   );
 }

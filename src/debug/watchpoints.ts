@@ -18,6 +18,7 @@
 // registers (x86: DR0-DR3, so at most 4 aligned 8-byte watchpoints; Intel SDM vol. 3B §18.2).
 // A page-table walker's own A/D updates are physical stores inside QEMU, not virtual accesses.
 import { PhysAddr, hex } from '../core/addr';
+import { findArch } from '../core/arch';
 import { EntryKind, PagingFormat, Perm } from '../core/format';
 import { decodeEntry } from '../core/descent';
 import { DebuggerConsole } from './console';
@@ -357,8 +358,7 @@ export function chooseBackend(c: WatchChannels, limit?: { count: number; why: st
  */
 export function hardwareLimit(arch: string, monitorText: string | undefined): { count: number; why: string } | undefined {
   if (!monitorText || !/kvm support: enabled/i.test(monitorText)) return undefined;
-  if (arch === 'x86_64' || arch === 'x86') return { count: 4, why: 'QEMU under KVM uses the x86 debug registers DR0-DR3, which' };
-  return undefined;
+  return findArch(arch)?.kvmWatchpoints;
 }
 
 

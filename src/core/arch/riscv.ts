@@ -1,12 +1,16 @@
-// RISC-V (privileged spec §4.3-4.5 PTEs, §4.2.1 SFENCE.VMA; Svnapot, Svpbmt): the PTE encoder
-// for simulated edits and the fence policy (per page by ASID, rs2=zero for global translations,
-// rs1=zero when a non-leaf changed or beyond Linux's tlb_flush_all_threshold of 64), in one
-// module. Decoding is ../formats/riscv.ts.
+// RISC-V (RV32 and RV64), everything ptview knows of it apart from decoding PTEs
+// (../formats/riscv.ts): the PTE encoder for simulated edits and the fence policy (privileged spec
+// §4.3-4.5 PTEs, §4.2.1 SFENCE.VMA; Svnapot, Svpbmt: per page by ASID, rs2=zero for global
+// translations, rs1=zero when a non-leaf changed or beyond Linux's tlb_flush_all_threshold of 64),
+// the registers a debugger reads, how cores name the architecture (ELF EM_RISCV, Linux
+// elf_prstatus), and Linux riscv64's layout (Documentation/arch/riscv/vm-layout.rst), VMCOREINFO
+// root and direct map symbol.
 import { hex, sizeLabel } from '../addr';
 import { EntryCodec, bit, set } from '../edit/codecs';
 import { EntryChange, OldLeaf, TlbPlan, freed, info } from '../edit/tlb';
+import { RISCV_REGISTERS, buildRiscvSpace } from '../formats/riscv';
 import { Root } from '../space';
-import { ArchEdit, registerArchEdit } from './index';
+import { ArchEdit, ArchModule, CoreFacts, LinuxFacts, LiveRegisters, registerArch } from './registry';
 
 // RISC-V privileged spec §4.3-4.5 (Sv32/39/48/57 PTE), Svnapot bit 63, Svpbmt bits 62:61.
 function riscvCodec(): EntryCodec {
@@ -69,4 +73,68 @@ export const riscvEdit: ArchEdit = {
   // Svnapot: a leaf PTE with N=1 at the 4 KiB level is one of 16 covering 64 KiB.
   napotGroup: (raw, level, lastLevel) => ((raw >> 63n) & 1n && level === lastLevel ? 16 : undefined),
 };
-registerArchEdit(['riscv64', 'riscv32'], riscvEdit);
+
+// Names as GDB spells them on QEMU; priv is QEMU's virtual privilege-level register.
+const live: LiveRegisters = {
+  family: 'riscv',
+  probe: 'satp',
+  label: 'satp (RISC-V)',
+  names: ['satp', 'sstatus', 'mstatus', 'priv'],
+  // The registers look alike on RV32 and RV64: XLEN is the PC's width.
+  needsPcBytes: true,
+  identify: (_regs, pcBytes) => (pcBytes === 4n ? 'riscv32' : 'riscv64'),
+};
+
+const EM_RISCV = 243;
+const MASK64 = (1n << 64n) - 1n;
+// pr_reg: Linux user_regs_struct (pc first, then x1-x31 by ABI name), XLEN bits each.
+const GREGS = ['pc', 'ra', 'sp', 'gp', 'tp', 't0', 't1', 't2', 's0', 's1', 'a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'a7', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's9', 's10', 's11', 't3', 't4', 't5', 't6'];
+const core = (is64: boolean): CoreFacts => ({
+  elf: (machine, elfClass) => machine === EM_RISCV && (elfClass === 2) === is64,
+  utsMachine: (machine) => machine === (is64 ? 'riscv64' : 'riscv32'),
+  prstatusSize: is64 ? 376 : 204,
+  is64,
+  gregs: GREGS,
+  pcRegister: 'pc',
+});
+
+const linux64: LinuxFacts = {
+  // vm-layout.rst: the linear map (found by the caller) and the kernel image at KERNEL_LINK_ADDR.
+  regions: (_root, _spans, direct) => ({
+    layout: 'Linux riscv64',
+    defs: [
+      [direct.start, direct.end, 'Linear map'],
+      [0xffffffff80000000n, 1n << 64n, 'Kernel image'],
+    ],
+  }),
+  directMap: [{ expression: '(unsigned long)kernel_map.va_pa_offset', source: 'symbol kernel_map.va_pa_offset', offset: (v) => v }],
+  // satp.PPN = (SYMBOL(swapper_pg_dir) - NUMBER(va_kernel_pa_offset)) >> 12, the mode
+  // (Sv39/48/57) from the width NUMBER(PAGE_OFFSET) is sign-extended from.
+  vmcoreinfoRoots(v) {
+    const pgd = v.symbol('swapper_pg_dir');
+    const off = v.number('va_kernel_pa_offset');
+    const pageOffset = v.number('PAGE_OFFSET');
+    if (pgd === undefined) return { missing: 'VMCOREINFO has no SYMBOL(swapper_pg_dir)' };
+    if (off === undefined) return { missing: 'VMCOREINFO has no NUMBER(va_kernel_pa_offset)' };
+    if (pageOffset === undefined) return { missing: 'VMCOREINFO has no NUMBER(PAGE_OFFSET) (it gives the paging mode)' };
+    const fits = (bits: number) => {
+      const top = pageOffset >> BigInt(bits - 1);
+      return top === (MASK64 >> BigInt(bits - 1));
+    };
+    const mode = fits(39) ? 8n : fits(48) ? 9n : fits(57) ? 10n : undefined;
+    if (mode === undefined) return { missing: `NUMBER(PAGE_OFFSET)=${hex(pageOffset)} is not an Sv39/Sv48/Sv57 kernel address` };
+    const pa = (pgd - off) & MASK64;
+    const satp = (mode << 60n) | (pa >> 12n);
+    const name = { 8: 'Sv39', 9: 'Sv48', 10: 'Sv57' }[Number(mode)];
+    return {
+      registers: new Map([['satp', satp]]),
+      note: `root from VMCOREINFO: satp ${hex(satp)} = ${name} (from NUMBER(PAGE_OFFSET) ${hex(pageOffset)}) with root SYMBOL(swapper_pg_dir) ${hex(pgd)} - NUMBER(va_kernel_pa_offset) ${hex(off)} = ${hex(pa)}${v.kaslrNote}`,
+    };
+  },
+};
+
+const common = { registerNames: RISCV_REGISTERS, rootRegisters: ['satp'], edit: riscvEdit, live } as const;
+const riscv64: ArchModule = { ...common, arch: 'riscv64', buildSpace: (r, o) => buildRiscvSpace('riscv64', r, o), core: core(true), linux: linux64 };
+const riscv32: ArchModule = { ...common, arch: 'riscv32', buildSpace: (r, o) => buildRiscvSpace('riscv32', r, o), core: core(false), linux: {} };
+registerArch(riscv64);
+registerArch(riscv32);

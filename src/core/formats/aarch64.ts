@@ -11,7 +11,7 @@
 import { VirtAddr, hex, virtAddr } from '../addr';
 import { EntryKind, Field, Flag, LevelDesc, PagingFormat, Perm, Restriction, rawEntry } from '../format';
 import { AddressSpace, RegisterError, Registers, Root, requireReg } from '../space';
-import { SpaceOptions, registerArch } from './registry';
+import type { SpaceOptions } from './registry';
 
 export type Granule = 4 | 16 | 64;
 export type Regime = 'el1' | 'el2' | 'el2&0' | 'stage2';
@@ -474,7 +474,7 @@ function twoHalves(regs: Registers, el: 1 | 2, wanted: Set<string> | undefined, 
   return halves.map((h) => stage1Root(h, notes));
 }
 
-function buildAarch64Space(regs: Registers, opts: SpaceOptions = {}): AddressSpace {
+export function buildAarch64Space(regs: Registers, opts: SpaceOptions = {}): AddressSpace {
   const notes: string[] = [];
   const roots: Root[] = [];
   const names = (opts.roots ?? []).map((r) => r.toLowerCase());
@@ -553,5 +553,3 @@ function stage2Root(regs: Registers, notes: string[]): Root {
     describeVa: (ipa: bigint) => (ipa > mask ? `${hex(ipa)} is beyond the ${inputBits}-bit IPA space` : undefined),
   };
 }
-
-registerArch({ arch: 'aarch64', registerNames: AARCH64_REGISTERS, buildSpace: buildAarch64Space });

@@ -1,9 +1,9 @@
-// Registry of architectures: from register values to an AddressSpace (its roots and formats).
-// Architecture modules import this file and call registerArch; formats/index.ts loads them all.
+// From register values to an AddressSpace (its roots and formats), through the architecture
+// registry (../arch, which loads every architecture module).
 import { hex, parseNumber } from '../addr';
+import { archModule } from '../arch';
 import { Arch } from '../format';
 import { AddressSpace, RegisterError, Registers } from '../space';
-// Each architecture module calls registerArch when imported (see the imports at the end).
 
 export interface SpaceOptions {
   /**
@@ -12,26 +12,6 @@ export interface SpaceOptions {
    * registers' paging mode. Default: every root the registers define.
    */
   readonly roots?: readonly string[];
-}
-
-export interface ArchModule {
-  readonly arch: Arch;
-  /** Every register name this architecture accepts with --reg (lower-case). */
-  readonly registerNames: readonly string[];
-  /** Builds the address space; throws RegisterError naming a missing or contradictory register. */
-  buildSpace(regs: Registers, opts?: SpaceOptions): AddressSpace;
-}
-
-const modules = new Map<Arch, ArchModule>();
-
-export function registerArch(m: ArchModule): void {
-  modules.set(m.arch, m);
-}
-
-export function archModule(arch: Arch): ArchModule {
-  const m = modules.get(arch);
-  if (!m) throw new RegisterError(`architecture '${arch}' is not supported (supported: ${[...modules.keys()].join(', ')})`);
-  return m;
 }
 
 export function spaceFromRegisters(arch: Arch, regs: Registers, opts?: SpaceOptions): AddressSpace {

@@ -11,7 +11,7 @@
 import { VirtAddr, hex, signExtend, virtAddr } from '../addr';
 import { EntryKind, Field, Flag, LevelDesc, PagingFormat, Perm, Restriction, rawEntry } from '../format';
 import { AddressSpace, RegisterError, Registers, Root, requireReg } from '../space';
-import { SpaceOptions, registerArch } from './registry';
+import type { SpaceOptions } from './registry';
 
 const V = 1;
 const R = 2;
@@ -207,7 +207,7 @@ export function riscvFormat(ctx: RiscvContext): PagingFormat {
 
 export const RISCV_REGISTERS = ['satp', 'sstatus', 'mstatus', 'pc', 'priv'];
 
-function buildRiscvSpace(arch: 'riscv64' | 'riscv32', regs: Registers, opts: SpaceOptions = {}): AddressSpace {
+export function buildRiscvSpace(arch: 'riscv64' | 'riscv32', regs: Registers, opts: SpaceOptions = {}): AddressSpace {
   const satp = requireReg(regs, 'satp', 'satp holds the paging mode and root table');
   const notes: string[] = [];
   let mode: RiscvMode;
@@ -252,6 +252,3 @@ function buildRiscvSpace(arch: 'riscv64' | 'riscv32', regs: Registers, opts: Spa
   }
   return { arch, roots, notes };
 }
-
-registerArch({ arch: 'riscv64', registerNames: RISCV_REGISTERS, buildSpace: (r, o) => buildRiscvSpace('riscv64', r, o) });
-registerArch({ arch: 'riscv32', registerNames: RISCV_REGISTERS, buildSpace: (r, o) => buildRiscvSpace('riscv32', r, o) });

@@ -12,7 +12,7 @@
 import { VirtAddr, hex, signExtend, virtAddr } from '../addr';
 import { EntryKind, Field, Flag, LevelDesc, PagingFormat, Perm, Restriction, rawEntry } from '../format';
 import { AddressSpace, RegisterError, Registers, Root, requireReg } from '../space';
-import { SpaceOptions, registerArch } from './registry';
+import type { SpaceOptions } from './registry';
 
 type X86Mode = '32-bit' | 'PAE' | '4-level' | '5-level';
 
@@ -437,6 +437,3 @@ function x86Root(format: PagingFormat, name: string, tablePa: number, inputBits:
     },
   };
 }
-
-registerArch({ arch: 'x86_64', registerNames: X86_REGISTERS, buildSpace: (regs, opts) => buildX86Space('x86_64', regs, opts) });
-registerArch({ arch: 'x86', registerNames: X86_REGISTERS, buildSpace: (regs, opts) => buildX86Space('x86', regs, opts) });

@@ -10,6 +10,7 @@
 // and every value checked against the file before use (cores come from bug reports).
 
 import { PhysAddr, hex, physAddr } from '../addr';
+import { archModules } from '../arch';
 import { Arch } from '../format';
 import { MemoryReadError, PhysicalMemory, RamRange, ReadRequest } from '../memory';
 import { CoreFileError, CoreFileHandle, MAX_METADATA_BYTES, openRegularFile } from './coreFile';
@@ -18,10 +19,6 @@ import { CpuState, ParsedNotes, emptyNotes, parseNoteSegment } from './notes';
 export { CoreFileError } from './coreFile';
 export type { CpuState } from './notes';
 
-const EM_386 = 3;
-const EM_X86_64 = 62;
-const EM_AARCH64 = 183;
-const EM_RISCV = 243;
 const PT_LOAD = 1;
 const PT_NOTE = 4;
 const PN_XNUM = 0xffff;
@@ -57,19 +54,11 @@ interface Segment {
   readonly present: number;
 }
 
+/** The architecture whose module claims e_machine and EI_CLASS. */
 function archOf(machine: number, elfClass: number, path: string): Arch {
-  switch (machine) {
-    case EM_X86_64:
-      return elfClass === 2 ? 'x86_64' : 'x86';
-    case EM_386:
-      return 'x86';
-    case EM_AARCH64:
-      return 'aarch64';
-    case EM_RISCV:
-      return elfClass === 2 ? 'riscv64' : 'riscv32';
-    default:
-      throw new CoreFileError(`${path}: e_machine = ${machine} is not supported (ptview reads x86, x86_64, AArch64 and RISC-V cores)`);
-  }
+  const m = archModules().find((a) => a.core.elf(machine, elfClass));
+  if (!m) throw new CoreFileError(`${path}: e_machine = ${machine} is not supported (ptview reads x86, x86_64, AArch64 and RISC-V cores)`);
+  return m.arch;
 }
 
 /** Opens an ELF core (QEMU dump-guest-memory without -z/-l/-s, or a Linux /proc/vmcore copy). */

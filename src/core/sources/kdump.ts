@@ -17,6 +17,7 @@
 
 import zlib from 'node:zlib';
 import { PhysAddr, hex, physAddr } from '../addr';
+import { archModules } from '../arch';
 import { Arch } from '../format';
 import { MemoryReadError, RamRange, ReadRequest } from '../memory';
 import { CoreFileError, CoreFileHandle, MAX_METADATA_BYTES, openRegularFile } from './coreFile';
@@ -35,12 +36,7 @@ const COMPRESSED_ZSTD = 0x20;
 
 /** utsname.machine → architecture (QEMU writes its target's ELF_MACHINE_UNAME, Linux uname -m). */
 function archOfMachine(machine: string, is64: boolean): Arch | undefined {
-  if (machine === 'x86_64') return is64 ? 'x86_64' : 'x86';
-  if (/^i[3-6]86$/.test(machine)) return 'x86';
-  if (machine === 'aarch64' || machine === 'arm64') return 'aarch64';
-  if (machine === 'riscv64') return 'riscv64';
-  if (machine === 'riscv32') return 'riscv32';
-  return undefined;
+  return archModules().find((a) => a.core.utsMachine(machine, is64))?.arch;
 }
 
 /** Opens a compressed kdump core (plain or flattened). */
@@ -196,9 +192,6 @@ function readHeader(h: Buffer, is64: boolean): Header {
   };
 }
 
-/** elf_prstatus sizes per architecture (pr_reg size + the 32/64-bit header and pr_fpvalid). */
-const PRSTATUS_SIZE: Record<number, Arch> = { 336: 'x86_64', 144: 'x86', 392: 'aarch64', 376: 'riscv64', 204: 'riscv32' };
-
 /** The architecture the first CORE/NT_PRSTATUS note's size names (bounds-checked, best effort). */
 function archOfPrstatus(d: Buffer): Arch | undefined {
   for (let p = 0; p + 12 <= d.length; ) {
@@ -207,7 +200,8 @@ function archOfPrstatus(d: Buffer): Arch | undefined {
     const type = d.readUInt32LE(p + 8);
     if (namesz > d.length || descsz > d.length) return undefined;
     const name = d.subarray(p + 12, p + 12 + namesz).toString('latin1').replace(/\0+$/, '');
-    if (name === 'CORE' && type === 1) return PRSTATUS_SIZE[descsz];
+    // elf_prstatus's size differs per architecture (pr_reg + the 32/64-bit header and pr_fpvalid).
+    if (name === 'CORE' && type === 1) return archModules().find((a) => a.core.prstatusSize === descsz)?.arch;
     p += 12 + ((namesz + 3) & ~3) + ((descsz + 3) & ~3);
   }
   return undefined;

@@ -1,9 +1,11 @@
 // ELF notes of cores: NT_PRSTATUS per CPU (Linux elf_prstatus, as QEMU's dump-guest-memory and
 // the kernel's /proc/vmcore write it), QEMU's own "QEMU" CPU-state note (x86 control registers,
-// QEMU target/i386/arch_dump.c), and the kernel's VMCOREINFO text note. Every size is checked
+// QEMU target/i386/arch_dump.c), and the kernel's VMCOREINFO text note; the per-architecture
+// layouts are the architecture modules' (../arch). Every size is checked
 // against the note segment before use (ELF gABI, "Note Section": namesz, descsz, type, then the
 // name and the descriptor, each padded to 4 bytes).
 
+import { CoreFacts, archModule } from '../arch';
 import { Arch } from '../format';
 import { CoreFileError } from './coreFile';
 
@@ -32,6 +34,7 @@ export function emptyNotes(): ParsedNotes {
 
 /** Parses one note segment; `where` names it in errors (e.g. "PT_NOTE program header 0"). */
 export function parseNoteSegment(data: Buffer, arch: Arch, out: ParsedNotes, where: string, path: string): void {
+  const facts = archModule(arch).core;
   let p = 0;
   let n = 0;
   const align = (x: number) => (x + 3) & ~3;
@@ -59,38 +62,22 @@ export function parseNoteSegment(data: Buffer, arch: Arch, out: ParsedNotes, whe
     n++;
     if (name === 'CORE' && type === NT_PRSTATUS) {
       const c = cpu(out.prstatusSeen++);
-      parsePrstatus(desc, arch, c);
-    } else if (name === 'QEMU' && (arch === 'x86_64' || arch === 'x86')) {
-      parseQemuCpuState(desc, cpu(out.qemuSeen++).registers);
+      parsePrstatus(desc, facts, c);
+    } else if (name === 'QEMU' && facts.qemuNote) {
+      facts.qemuNote(desc, cpu(out.qemuSeen++).registers);
     } else if (name === 'VMCOREINFO') {
       out.vmcoreinfo = desc.toString('latin1').replace(/\0+$/, '');
     }
   }
 }
 
-// QEMUCPUState (QEMU target/i386/arch_dump.c): version, size, 16 GPRs, rip, rflags,
-// 10 segments of 24 bytes, then cr[5] (CR0..CR4).
-function parseQemuCpuState(d: Buffer, regs: Map<string, bigint>): void {
-  if (d.length < 432) return;
-  const crBase = 8 + 18 * 8 + 10 * 24;
-  ['cr0', 'cr1', 'cr2', 'cr3', 'cr4'].forEach((n, i) => {
-    if (n !== 'cr1') regs.set(n, d.readBigUInt64LE(crBase + i * 8));
-  });
-  regs.set('rip', d.readBigUInt64LE(8 + 16 * 8));
-}
-
-// pr_reg layouts (Linux user_regs_struct / elf_gregset_t per architecture).
-const X86_64_GREGS = ['r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi', 'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs'];
-const I386_GREGS = ['ebx', 'ecx', 'edx', 'esi', 'edi', 'ebp', 'eax', 'ds', 'es', 'fs', 'gs', 'orig_eax', 'eip', 'cs', 'eflags', 'esp', 'ss'];
-const AARCH64_GREGS = [...Array.from({ length: 31 }, (_, i) => `x${i}`), 'sp', 'pc', 'cpsr'];
-const RISCV_GREGS = ['pc', 'ra', 'sp', 'gp', 'tp', 't0', 't1', 't2', 's0', 's1', 'a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'a7', 's2', 's3', 's4', 's5', 's6', 's7', 's8', 's9', 's10', 's11', 't3', 't4', 't5', 't6'];
-
 // elf_prstatus: pr_pid at 32 (64-bit) / 24 (32-bit); pr_reg at 112 / 72.
-function parsePrstatus(d: Buffer, arch: Arch, cpu: CpuState): void {
-  const is64 = arch === 'x86_64' || arch === 'aarch64' || arch === 'riscv64';
+// pr_reg's names come from the architecture module (Linux user_regs_struct / elf_gregset_t).
+function parsePrstatus(d: Buffer, facts: CoreFacts, cpu: CpuState): void {
+  const is64 = facts.is64;
   const pidOff = is64 ? 32 : 24;
   if (d.length >= pidOff + 4) cpu.pid = d.readInt32LE(pidOff);
-  const names = arch === 'x86_64' ? X86_64_GREGS : arch === 'x86' ? I386_GREGS : arch === 'aarch64' ? AARCH64_GREGS : RISCV_GREGS;
+  const names = facts.gregs;
   const base = is64 ? 112 : 72;
   const w = is64 ? 8 : 4;
   names.forEach((name, i) => {
@@ -100,6 +87,6 @@ function parsePrstatus(d: Buffer, arch: Arch, cpu: CpuState): void {
     // QEMU's own note carries rip too; keep one name per value.
     if (!cpu.registers.has(name)) cpu.registers.set(name, v);
   });
-  const pc = cpu.registers.get(arch === 'x86_64' ? 'rip' : arch === 'x86' ? 'eip' : 'pc');
+  const pc = cpu.registers.get(facts.pcRegister);
   if (pc !== undefined) cpu.registers.set('pc', pc);
 }

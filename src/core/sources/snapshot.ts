@@ -4,6 +4,7 @@
 // only: any other read is refused as 'not-dumped', never answered with zeros.
 import { readFile, writeFile } from 'node:fs/promises';
 import { PhysAddr, hex, parseAddress, physAddr } from '../addr';
+import { arches } from '../arch';
 import { Arch } from '../format';
 import { MemoryReadError, PhysicalMemory, RamRange, ReadRequest, inRam } from '../memory';
 import { CoreFileError } from './coreFile';
@@ -80,8 +81,6 @@ export interface OpenSnapshot {
   memory: PhysicalMemory & { close(): Promise<void> };
 }
 
-const ARCHES: readonly Arch[] = ['x86_64', 'x86', 'aarch64', 'riscv64', 'riscv32'];
-
 /** Reads and checks a snapshot file; errors name the file and the field. */
 export async function openSnapshot(path: string): Promise<OpenSnapshot> {
   let text: string;
@@ -99,7 +98,7 @@ export async function openSnapshot(path: string): Promise<OpenSnapshot> {
   }
   if (j?.format !== SNAPSHOT_FORMAT) throw bad(`"format" is not "${SNAPSHOT_FORMAT}"`);
   if (j.version !== SNAPSHOT_VERSION) throw bad(`version ${String(j.version)}; this ptview reads version ${SNAPSHOT_VERSION}`);
-  if (!ARCHES.includes(j.arch)) throw bad(`unknown arch ${String(j.arch)}`);
+  if (!arches().includes(j.arch)) throw bad(`unknown arch ${String(j.arch)}`);
   const num = (s: unknown, what: string): number => {
     try {
       return physAddr(parseAddress(String(s), what));

@@ -9,6 +9,7 @@
 // ptview never sends `c`, `s`, `vCont` or a write, and ends with a plain close, not `D` (a detach
 // resumes the VM), unless the caller asks to resume.
 import type { PhysAddr } from '../../core/addr';
+import { liveFamilies, liveRootLabels } from '../../core/arch';
 import { MemoryReadError } from '../../core/memory';
 import { LiveAccessError, LiveOptions, LiveTarget } from '../api';
 import { parseHostPort } from '../hostPort';
@@ -23,8 +24,6 @@ import { RegisterDesc, TargetDescription, loadTargetDescription } from './target
 
 /** Reads in flight per batch: each is two `m` packets on QEMU, and the stub answers in order. */
 const IN_FLIGHT = 32;
-
-const PAGING = ['cr3', 'ttbr0_el1', 'satp'];
 
 function memoryError(e: unknown, addr: PhysAddr, count: number, signal?: AbortSignal): MemoryReadError {
   if (signal?.aborted) return new MemoryReadError(addr, count, 'cancelled', 'the walk was cancelled');
@@ -125,8 +124,7 @@ export class StubRegisters implements RegisterSource {
   }
 
   expectedFamily(): RegisterFamily | undefined {
-    const has = (n: string) => this.desc.registers.has(n);
-    return has('cr3') ? 'x86' : has('ttbr0_el1') ? 'aarch64' : has('satp') ? 'riscv' : undefined;
+    return liveFamilies().find((f) => this.desc.registers.has(f.probe.toLowerCase()))?.family;
   }
 
   async pcBytes(): Promise<bigint | undefined> {
@@ -188,10 +186,11 @@ export async function openStubTarget(hostPort: string, options: LiveOptions = {}
     const discovered = elapsed(getStats, 'discover', () => discoverQemu(s));
     discovered.catch(() => undefined);
     const description = await xml;
-    if (!PAGING.some((r) => description.registers.has(r))) {
+    // The target description names registers lower-case (targetXml.ts).
+    if (!liveFamilies().some((f) => description.registers.has(f.probe.toLowerCase()))) {
       throw new LiveAccessError(
         'no-registers',
-        `the target description of ${client.where} (${description.architecture ?? 'unknown architecture'}; features ${description.features.join(', ') || 'none'}) has none of CR3 (x86), TTBR0_EL1 (AArch64) or satp (RISC-V): ptview needs the paging registers`,
+        `the target description of ${client.where} (${description.architecture ?? 'unknown architecture'}; features ${description.features.join(', ') || 'none'}) has none of ${liveRootLabels()}: ptview needs the paging registers`,
       );
     }
     const attachMs = performance.now() - t0;
