@@ -4,17 +4,17 @@
 // - LLVM's lldb-dap (Debian 12's lldb-vscode-16), `gdb-remote` through attachCommands.
 // Each session offers the adapter's own raw-command channel, so the oracles (PhyMemMode, `info
 // status`) are read the way a user of that adapter would read them.
-import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DapChannel, DapObserver, LiveAccessError } from '../../../src/debug';
+import { DapClient } from '../../../src/debug/dapClient';
 import { REPO } from '../../harness/qemu';
 
 export interface AdapterSession {
   readonly channel: DapChannel;
   readonly observer: DapObserver;
-  readonly client: DebugClient;
+  readonly client: DapClient;
   /** Every output event's text since the start (attach errors are explained there). */
   readonly output: string[];
   /** A raw debugger command in the adapter's own syntax; its text. */
@@ -25,44 +25,40 @@ export interface AdapterSession {
   close(): void;
 }
 
-// DebugClient.stop() would send a disconnect; this only ends the adapter process.
-function stopAdapter(c: DebugClient): void {
-  (c as unknown as { stopAdapter(): void }).stopAdapter();
-}
-
-async function startClient(runtime: string, arg: string, type: string): Promise<{ client: DebugClient; output: string[]; observer: DapObserver }> {
-  const client = new DebugClient(runtime, arg, type, { stdio: ['pipe', 'pipe', 'pipe'] });
-  client.defaultTimeout = 30000;
-  const listeners = new Set<(e: DebugProtocol.Event) => void>();
+async function startClient(command: string, args: string[], type: string): Promise<{ client: DapClient; output: string[]; observer: DapObserver }> {
+  const client = DapClient.launch(command, args, { timeoutMs: 30000 });
   const output: string[] = [];
-  const emit = client.emit.bind(client);
-  client.emit = ((name: string | symbol, ...args: unknown[]) => {
-    const ev = args[0] as DebugProtocol.Event | undefined;
-    if (typeof name === 'string' && ev && (ev as { type?: string }).type === 'event') {
-      if (ev.event === 'output') output.push((ev as DebugProtocol.OutputEvent).body.output);
-      for (const l of listeners) l(ev);
-    }
-    return emit(name, ...args);
-  }) as typeof client.emit;
-  await client.start();
-  const init = await client.initializeRequest({ adapterID: type, clientID: 'ptview-test', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path', supportsMemoryReferences: true });
-  const observer: DapObserver = {
-    capabilities: init.body,
-    onEvent(l) {
-      listeners.add(l);
-      return { dispose: () => listeners.delete(l) };
-    },
-  };
+  client.onEvent((e) => e.event === 'output' && output.push((e as DebugProtocol.OutputEvent).body.output));
+  const init = await client.request('initialize', { adapterID: type, clientID: 'ptview-test', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path', supportsMemoryReferences: true });
+  const observer: DapObserver = { capabilities: init.body, onEvent: (l) => client.onEvent(l) };
   return { client, output, observer };
 }
 
-function session(client: DebugClient, type: string, observer: DapObserver, output: string[], raw: (cmd: string) => Promise<string>, packetCmd: string): AdapterSession {
+/** The adapter's next `name` event (rejects after `ms`). */
+function nextEvent(client: DapClient, name: string, ms: number): Promise<DebugProtocol.Event> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => (sub.dispose(), reject(new Error(`no '${name}' event within ${ms} ms`))), ms);
+    const sub = client.onEvent((e) => {
+      if (e.event !== name) return;
+      clearTimeout(timer);
+      sub.dispose();
+      resolve(e);
+    });
+  });
+}
+
+/** A repl evaluate's result text. */
+export async function replText(client: DapClient, expression: string): Promise<string> {
+  return String((await client.request('evaluate', { expression, context: 'repl' })).body?.result ?? '');
+}
+
+function session(client: DapClient, type: string, observer: DapObserver, output: string[], raw: (cmd: string) => Promise<string>, packetCmd: string): AdapterSession {
   let closed = false;
   const channel: DapChannel = {
     type,
     request: async (command, args) => {
       if (closed) throw new LiveAccessError('session-ended', 'the adapter was closed');
-      return (await client.send(command, args)).body;
+      return (await client.request(command, args)).body;
     },
   };
   return {
@@ -80,7 +76,7 @@ function session(client: DebugClient, type: string, observer: DapObserver, outpu
     close() {
       if (closed) return;
       closed = true;
-      stopAdapter(client);
+      client.kill();
     },
   };
 }
@@ -92,15 +88,15 @@ export async function attachGdbDap(port: number, opts: { multiarch?: boolean } =
   const { ensureGdbDap } = require(path.join(REPO, 'scripts', 'ensure-gdb-dap.js')) as { ensureGdbDap(): { launcher: string; multiarchLauncher: string } };
   const r = ensureGdbDap();
   // 'gdb' is the type VS Code extensions give GDB's DAP (shared with others): detection decides.
-  const { client, output, observer } = await startClient(opts.multiarch ? r.multiarchLauncher : r.launcher, '-i=dap', 'gdb');
+  const { client, output, observer } = await startClient(opts.multiarch ? r.multiarchLauncher : r.launcher, ['-i=dap'], 'gdb');
   const version = /GNU gdb \(.*?\) (\S+)/.exec(output.join(''))?.[1] ?? '?';
   // GDB >= 15 answers attach only after configurationDone; attach is `target remote`, no resume.
-  const stopped = client.waitForEvent('stopped', 20000);
-  const attached = client.send('attach', { target: `127.0.0.1:${port}` });
-  await client.configurationDoneRequest();
+  const stopped = nextEvent(client, 'stopped', 20000);
+  const attached = client.request('attach', { target: `127.0.0.1:${port}` });
+  await client.request('configurationDone');
   await attached;
   await stopped; // reason 'attach': GDB reports the stop QEMU made on connect
-  const raw = async (cmd: string) => String((await client.evaluateRequest({ expression: cmd, context: 'repl' })).body.result ?? '');
+  const raw = (cmd: string) => replText(client, cmd);
   return Object.assign(session(client, 'gdb', observer, output, raw, 'maintenance packet'), { version });
 }
 
@@ -121,13 +117,13 @@ export async function attachLldbDap(port: number, arch: string): Promise<Adapter
   const bin = lldbDapBinary();
   if (!bin) throw new Error('no lldb-dap / lldb-vscode on PATH (node scripts/ensure-deps.js installs lldb-16)');
   const type = path.basename(bin).startsWith('lldb-dap') ? 'lldb-dap' : 'lldb-vscode';
-  const { client, output, observer } = await startClient(bin, '', type);
+  const { client, output, observer } = await startClient(bin, [], type);
   try {
-    await client.send('attach', { initCommands: [`settings set target.default-arch ${arch}`], attachCommands: [`gdb-remote 127.0.0.1:${port}`], stopOnEntry: true });
+    await client.request('attach', { initCommands: [`settings set target.default-arch ${arch}`], attachCommands: [`gdb-remote 127.0.0.1:${port}`], stopOnEntry: true });
   } catch (e) {
-    stopAdapter(client);
+    client.kill();
     throw new Error(`${(e as Error).message} | ${output.join('').replace(/\s+/g, ' ').slice(0, 600)}`);
   }
-  const raw = async (cmd: string) => String((await client.evaluateRequest({ expression: '`' + cmd, context: 'repl' })).body.result ?? '');
+  const raw = (cmd: string) => replText(client, '`' + cmd);
   return session(client, type, observer, output, raw, 'process plugin packet send');
 }

@@ -40,7 +40,7 @@ describe('live x86-64-4level through GDB 16 native DAP (gdb -i=dap)', function (
 
   it('repl commands come back as text in `result`, with no output events (nothing in the user\'s console)', async () => {
     const before = st.s.output.length;
-    const body = (await st.s.client.evaluateRequest({ expression: 'monitor info status', context: 'repl' })).body;
+    const body = (await st.s.client.request('evaluate', { expression: 'monitor info status', context: 'repl' })).body;
     assert.match(body.result, /VM status: paused/);
     assert.equal(st.s.output.length, before);
   });

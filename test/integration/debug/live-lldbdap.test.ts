@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { DapChannel, openLiveTarget } from '../../../src/debug';
 import { AdapterCase, AdapterState, adapterGuestCases } from './adapterCases';
-import { attachLldbDap } from './adapters';
+import { attachLldbDap, replText } from './adapters';
 import { LIVE_GUESTS } from './support';
 
 /** What lldb-vscode 16 serves: raw LLDB commands, no readMemory request. */
@@ -51,9 +51,9 @@ for (const c of CASES) {
 /** What the lldb-dap dialect does differently (on x86: `$cr3` names an x86 register). */
 function dialectChecks(st: AdapterState): void {
   it('commands come back in `result` after an "(lldb) CMD" echo; registers only in a frame', async () => {
-    const r = (await st.s.client.evaluateRequest({ expression: '`process plugin packet monitor info status', context: 'repl' })).body.result;
+    const r = await replText(st.s.client, '`process plugin packet monitor info status');
     assert.match(r, /^\(lldb\) process plugin packet monitor info status\nVM status: paused/);
-    await assert.rejects(st.s.client.evaluateRequest({ expression: '$cr3', context: 'watch' }), /No value/);
+    await assert.rejects(st.s.client.request('evaluate', { expression: '$cr3', context: 'watch' }), /No value/);
     assert.equal(st.s.observer.capabilities?.supportsReadMemoryRequest, undefined);
   });
 
