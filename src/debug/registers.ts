@@ -18,21 +18,37 @@ export function parseRegisterValue(result: unknown): bigint | undefined {
   return (m[1] ? -v : v) & U64;
 }
 
-/** The frame to evaluate in: the caller's, or the first stopped thread's top frame. */
+/**
+ * The frame to evaluate in: the caller's; else the top frame of the caller's thread (one request:
+ * each request at a stop waits its turn behind the client's own); else the first stopped
+ * thread's top frame.
+ */
 export async function resolveFrame(t: Transport, opts: LiveOptions, signal?: AbortSignal): Promise<{ threadId?: number; frameId?: number }> {
   if (opts.frameId !== undefined) return { threadId: opts.threadId, frameId: opts.frameId };
   if (t.targetRunning) throw new LiveAccessError('running', PAUSE_MESSAGE);
+  if (opts.threadId !== undefined) {
+    const frameId = await topFrame(t, opts.threadId, signal).catch((e) => {
+      if (e instanceof LiveAccessError) throw e;
+      return undefined; // a thread that is gone: ask for the list
+    });
+    if (frameId !== undefined) return { threadId: opts.threadId, frameId };
+  }
   const th = await t.request('threads', undefined, signal);
   const threads: { id: number; running?: boolean }[] = th?.threads ?? [];
   if (threads.length === 0) throw new LiveAccessError('no-registers', 'the debug session has no threads (is the target connected?)');
   // cdt-gdb-adapter marks each thread; an all-running target cannot be read.
   const stopped = threads.filter((x) => x.running !== true);
   if (stopped.length === 0) throw new LiveAccessError('running', PAUSE_MESSAGE);
-  const threadId = opts.threadId ?? stopped[0].id;
-  const st = await t.request('stackTrace', { threadId, startFrame: 0, levels: 1 }, signal);
-  const frameId = st?.stackFrames?.[0]?.id;
+  const threadId = stopped.some((x) => x.id === opts.threadId) ? opts.threadId! : stopped[0].id;
+  const frameId = await topFrame(t, threadId, signal);
   if (frameId === undefined) throw new LiveAccessError('running', PAUSE_MESSAGE);
   return { threadId, frameId };
+}
+
+async function topFrame(t: Transport, threadId: number, signal?: AbortSignal): Promise<number | undefined> {
+  const st = await t.request('stackTrace', { threadId, startFrame: 0, levels: 1 }, signal);
+  const id = st?.stackFrames?.[0]?.id;
+  return typeof id === 'number' ? id : undefined;
 }
 
 /** Where registers come from: a debugger's expressions (RegisterReader) or the gdbstub's `p` packets. */

@@ -287,6 +287,23 @@ describe('debug dialects: detection and openLiveTarget on documented adapter sha
     assert.ok(!a.requests.some((r) => ['pause', 'continue'].includes(r.command)));
   });
 
+  it('a known thread (the stopped event\'s, or the focused one) costs no thread list: its top frame at once; a thread that is gone falls back to the list', async () => {
+    const a = new FakeAdapter('cdt-gdb');
+    await (await openLiveTarget(a.channel, a.observer)).dispose();
+    const seq = (from: number) => a.requests.slice(from).map((r) => r.command).filter((c) => c === 'threads' || c === 'stackTrace');
+    let from = a.requests.length;
+    const t = await openLiveTarget(a.channel, a.observer, { threadId: 1 });
+    assert.equal(t.registers.get('cr3'), 0x200005n);
+    await t.dispose();
+    assert.deepEqual(seq(from), ['stackTrace']);
+    assert.deepEqual(a.requests.slice(from).find((r) => r.command === 'stackTrace')!.args, { threadId: 1, startFrame: 0, levels: 1 });
+    from = a.requests.length;
+    const u = await openLiveTarget(a.channel, a.observer, { threadId: 7 });
+    assert.equal(u.registers.get('cr3'), 0x200005n);
+    await u.dispose();
+    assert.deepEqual(seq(from), ['stackTrace', 'threads', 'stackTrace']);
+  });
+
   it('an adapter with neither readMemory nor a GDB console is refused with the adapters that work', async () => {
     const a = new FakeAdapter('native-debug');
     await assert.rejects(openLiveTarget(a.channel, a.observer), (e: Error) => e instanceof LiveAccessError && e.kind === 'unsupported-adapter' && /CodeLLDB/.test(e.message));

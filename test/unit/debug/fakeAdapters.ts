@@ -176,6 +176,7 @@ export class FakeAdapter {
         return { threads: [{ id: 1, name: 'CPU#0', ...(this.kind === 'cdt-gdb' ? { running: q.running } : {}) }] };
       case 'stackTrace':
         if (q.running) throw new Error(this.kind === 'cppdbg' ? 'Unable to perform this action because the process is running.' : 'Thread is running.');
+        if (args?.threadId !== 1) throw new Error(`Invalid thread id: ${args?.threadId}`);
         return { stackFrames: [{ id: 1000, name: '??', line: 0, column: 0 }], totalFrames: 1 };
       case 'readMemory': {
         if (this.kind === 'native-debug') throw new Error('Unrecognized request');
