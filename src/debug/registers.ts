@@ -6,17 +6,9 @@ import { LiveAccessError, LiveOptions } from './api';
 import { DialectCommands } from './dialects';
 import { PAUSE_MESSAGE, Transport } from './transport';
 
-const U64 = (1n << 64n) - 1n;
+import { parseRegisterValue } from './registerValue';
 
-/** Parses an evaluate result: decimal or 0x-hex, possibly negative (masked to u64). */
-export function parseRegisterValue(result: unknown): bigint | undefined {
-  if (typeof result !== 'string') return undefined;
-  const s = result.trim();
-  const m = /^(-?)(0x[0-9a-f]+|\d+)\b/i.exec(s);
-  if (!m) return undefined;
-  const v = BigInt(m[2]);
-  return (m[1] ? -v : v) & U64;
-}
+export { parseRegisterValue };
 
 /**
  * The frame to evaluate in: the caller's; else the top frame of the caller's thread (one request:
@@ -67,6 +59,8 @@ export interface RegisterSource {
 export type RegisterFamily = 'x86' | 'aarch64' | 'riscv';
 
 export class RegisterReader implements RegisterSource {
+  private batched = true;
+
   constructor(
     private readonly t: Transport,
     private readonly d: DialectCommands,
@@ -101,11 +95,28 @@ export class RegisterReader implements RegisterSource {
     return this.evaluateNumber('sizeof($pc)', signal);
   }
 
-  /** Several registers concurrently (adapters pipeline evaluate requests). */
+  /**
+   * Several registers: in one request where the dialect can (every request at a stop also waits
+   * its turn through the client), else concurrently (adapters pipeline evaluate requests). A batch
+   * the adapter refuses or answers in another shape is read one register at a time.
+   */
   async readAll(names: readonly string[], signal?: AbortSignal): Promise<Map<string, bigint>> {
-    const vals = await Promise.all(names.map((n) => this.read(n, signal)));
+    const batch = this.batched ? this.d.registerBatch?.(names, this.frameId) : undefined;
+    let vals: (bigint | undefined)[] | undefined;
+    if (batch) {
+      const got = await this.t.request(batch.request.command, batch.request.args, signal).then(
+        (body) => batch.parse(body),
+        (e) => {
+          if (e instanceof LiveAccessError) throw e;
+          return undefined;
+        },
+      );
+      if (got) vals = names.map((n) => got.get(n));
+      else this.batched = false; // not the shape expected: one register at a time from now on
+    }
+    vals ??= await Promise.all(names.map((n) => this.read(n, signal)));
     const out = new Map<string, bigint>();
-    names.forEach((n, i) => vals[i] !== undefined && out.set(n.toLowerCase(), vals[i]!));
+    names.forEach((n, i) => vals![i] !== undefined && out.set(n.toLowerCase(), vals![i]!));
     return out;
   }
 }
