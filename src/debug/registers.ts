@@ -59,7 +59,8 @@ export interface RegisterSource {
 export type RegisterFamily = 'x86' | 'aarch64' | 'riscv';
 
 export class RegisterReader implements RegisterSource {
-  private batched = true;
+  /** Whether to ask for several registers in one request (false once the adapter's answer did not fit). */
+  batched = true;
 
   constructor(
     private readonly t: Transport,

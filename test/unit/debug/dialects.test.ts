@@ -324,6 +324,10 @@ describe('debug dialects: detection and openLiveTarget on documented adapter sha
     assert.equal(u.registers.get('cr3'), 0x200005n);
     assert.equal(u.registers.get('efer'), 0xd00n);
     assert.ok(a.requests.slice(from).filter((r) => r.command === 'evaluate' && r.args.context === 'watch').length >= 4);
+    // The session remembers: its next stop asks for no batch.
+    from = a.requests.length;
+    await (await openLiveTarget(other, a.observer, { threadId: 1 })).dispose();
+    assert.equal(a.requests.slice(from).filter((r) => r.command === 'evaluate' && r.args.context === 'variables').length, 0);
   });
 
   it('an adapter with neither readMemory nor a GDB console is refused with the adapters that work', async () => {
