@@ -144,7 +144,7 @@ const familyOf = (arch: Arch): RegisterFamily => (arch === 'x86' || arch === 'x8
 const ROOT: Record<RegisterFamily, string> = { x86: 'cr3', aarch64: 'ttbr0_el1', riscv: 'satp' };
 
 /** The architecture and registers of a family, from its registers as read (lower-case names). */
-async function fromFamily(r: RegisterSource, family: RegisterFamily, regs: Map<string, bigint>, signal?: AbortSignal): Promise<TargetRegisters> {
+async function fromFamily(r: RegisterSource, family: RegisterFamily, regs: Map<string, bigint>, signal?: AbortSignal, known?: Arch): Promise<TargetRegisters> {
   const notes: string[] = [];
   if (family === 'x86') {
     const efer = regs.get('efer') ?? 0n;
@@ -156,6 +156,8 @@ async function fromFamily(r: RegisterSource, family: RegisterFamily, regs: Map<s
     if (regs.has('sctlr_el1')) regs.delete('sctlr'); // prefer the architectural name when both exist
     return { arch: 'aarch64', registers: regs, notes };
   }
+  // A target's XLEN is that of its gdbstub's description: the session's earlier stop told it.
+  if (known === 'riscv32' || known === 'riscv64') return { arch: known, registers: regs, notes };
   const xlen = await r.pcBytes(signal);
   return { arch: xlen === 4n ? 'riscv32' : 'riscv64', registers: regs, notes };
 }
@@ -173,7 +175,7 @@ export async function readTargetRegisters(r: RegisterSource, signal?: AbortSigna
   if (known !== undefined) {
     const family = familyOf(known);
     const regs = await r.readAll([...FAMILY_REGS[family], PC], signal);
-    if (regs.has(ROOT[family])) return fromFamily(r, family, regs, signal);
+    if (regs.has(ROOT[family])) return fromFamily(r, family, regs, signal, known);
   }
   const family = r.expectedFamily?.();
   const expected = family ? [...FAMILY_REGS[family], PC] : [];
