@@ -4,11 +4,8 @@
 import type { Arch } from '../core/format';
 import { LiveAccessError, LiveOptions } from './api';
 import { DialectCommands } from './dialects';
-import { PAUSE_MESSAGE, Transport } from './transport';
-
 import { parseRegisterValue } from './registerValue';
-
-export { parseRegisterValue };
+import { PAUSE_MESSAGE, Transport } from './transport';
 
 /**
  * The frame to evaluate in: the caller's; else the top frame of the caller's thread (one request:

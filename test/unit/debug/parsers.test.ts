@@ -9,7 +9,7 @@ import { findQemuPid, isLocalHost, socketInodes } from '../../../src/debug/procf
 import { ProcMemStrategy } from '../../../src/debug/strategies/procMem';
 import { mergeRanges, parseChardevGdb, parseConnection, parseGpa2hva, parseMtreeFlat, parseXpQwords } from '../../../src/debug/ram';
 import { parseRegisterArray, registerArrayExpression } from '../../../src/debug/dialects';
-import { parseRegisterValue } from '../../../src/debug/registers';
+import { parseRegisterValue } from '../../../src/debug/registerValue';
 import { classifyError } from '../../../src/debug/transport';
 import { MTREE } from './fakeAdapters';
 
