@@ -3,6 +3,7 @@
 // GDB's own DAP (GDB 16) and lldb-dap (lldb-vscode-16) are verified end to end against QEMU's
 // gdbstub (test/integration/debug/live-*.test.ts), the others by their documented shapes.
 import { Dialect } from './api';
+import { parseRegisterValue } from './registerValue';
 
 /** A DAP request plus where the command's text comes back. */
 export interface BuiltRequest {
@@ -39,6 +40,18 @@ export interface DialectCommands {
   flushCache(): string | undefined;
   /** The command's own text from what the adapter returned (drops an echo of the command). */
   commandText?(text: string): string;
+  /**
+   * Several registers in one request, when the adapter returns an array's elements in one answer
+   * (cdt-gdb-adapter: evaluate in context `variables`); else undefined (one evaluate each).
+   */
+  registerBatch?(names: readonly string[], frameId?: number): RegisterBatch | undefined;
+}
+
+/** One request reading several registers, and how to read its answer. */
+export interface RegisterBatch {
+  readonly request: BuiltRequest;
+  /** Each name's value (undefined: absent), or undefined when the answer is not the expected shape. */
+  parse(body: unknown): Map<string, bigint | undefined> | undefined;
 }
 
 function gdbBase(dialect: Dialect): Pick<DialectCommands, 'dialect' | 'debugger' | 'registerExpression' | 'packet' | 'monitor' | 'flushCache'> {
@@ -55,6 +68,43 @@ function gdbBase(dialect: Dialect): Pick<DialectCommands, 'dialect' | 'debugger'
     monitor: (c) => `monitor ${c}`,
     flushCache: () => 'maintenance flush dcache',
   };
+}
+
+// At most as many registers as the presence mask (an unsigned int) has bits.
+const BATCH_MAX = 32;
+
+/**
+ * GDB's array literal of unsigned ints: a mask of the registers present (bit i: names[i] is not
+ * void), then each register's high and low 32 bits (0 when absent). 32-bit halves because
+ * cdt-gdb-adapter turns integer elements into JavaScript numbers (exact up to 2^53 only); the
+ * absent branch is 0ull, so shifting it right by 32 warns of nothing in the Debug Console.
+ */
+export function registerArrayExpression(names: readonly string[]): string {
+  const v = (n: string) => `($_isvoid($${n}) ? 0ull : sizeof($${n}) == 4 ? (unsigned long long)(unsigned int)$${n} : (unsigned long long)$${n})`;
+  const mask = names.map((n, i) => `($_isvoid($${n}) ? 0u : ${2 ** i}u)`).join(' | ');
+  return `{(unsigned int)(${mask}), ${names.map((n) => `(unsigned int)(${v(n)} >> 32), (unsigned int)${v(n)}`).join(', ')}}`;
+}
+
+/** The values of registerArrayExpression's array, from cdt-gdb-adapter's JSON text of its elements. */
+export function parseRegisterArray(names: readonly string[], result: unknown): Map<string, bigint | undefined> | undefined {
+  if (typeof result !== 'string') return undefined;
+  let elems: unknown;
+  try {
+    elems = JSON.parse(result);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(elems) || elems.length !== 1 + 2 * names.length) return undefined;
+  const words: bigint[] = [];
+  for (const e of elems) {
+    // Numbers as the adapter converts them; strings when GDB printed another radix.
+    const w = typeof e === 'number' && Number.isSafeInteger(e) && e >= 0 ? BigInt(e) : typeof e === 'string' ? parseRegisterValue(e) : undefined;
+    if (w === undefined || w > 0xffffffffn) return undefined;
+    words.push(w);
+  }
+  const out = new Map<string, bigint | undefined>();
+  names.forEach((n, i) => out.set(n, (words[0] >> BigInt(i)) & 1n ? (words[1 + 2 * i] << 32n) | words[2 + 2 * i] : undefined));
+  return out;
 }
 
 const watch = (expression: string, frameId?: number): BuiltRequest => ({
@@ -80,6 +130,13 @@ const cdt: DialectCommands = {
     // One Python line, no console output: gdb.execute(..., to_string=True) swallows the text.
     const py = cmds.map((c) => `gdb.execute('${c.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}', to_string=True)`).join('; ');
     return { command: 'evaluate', args: { expression: `>python ${py}`, context: 'repl' }, output: 'none' };
+  },
+  registerBatch(names, frameId) {
+    if (names.length === 0 || names.length > BATCH_MAX) return undefined;
+    // In context `variables` the adapter answers an array with its elements as JSON text (its
+    // getChildElements), in the same request.
+    const request: BuiltRequest = { command: 'evaluate', args: { expression: registerArrayExpression(names), frameId, context: 'variables' }, output: 'result' };
+    return { request, parse: (body) => parseRegisterArray(names, (body as { result?: unknown } | undefined)?.result) };
   },
 };
 

@@ -28,6 +28,8 @@ interface SessionInfo extends SessionKnowledge {
   silentProbes?: boolean;
   /** The architecture the last stop's registers showed (its registers are read without probing). */
   arch?: Arch;
+  /** False once the adapter answered a batch of registers in another shape (then one evaluate each). */
+  batchRegisters?: boolean;
 }
 
 const sessions = new WeakMap<DapChannel, SessionInfo>();
@@ -94,8 +96,10 @@ export const openLiveTarget: OpenLiveTarget = async (channel, observer, options 
   const dialect = s.console.dialect;
   if (dialect.evaluateNeedsFrame && frame.frameId === undefined) throw new LiveAccessError('no-registers', 'no stack frame to evaluate registers in');
   const reader = new RegisterReader(t, dialect, frame.frameId);
+  reader.batched = s.batchRegisters ?? true;
   const regs = await elapsed(getStats, 'registers', () => readTargetRegisters(reader, signal, s.arch));
   s.arch = regs.arch;
+  s.batchRegisters = reader.batched;
 
   let off = () => {};
   const evaluate = (e: string, sig?: AbortSignal) => reader.evaluateNumber(e, sig);

@@ -5,35 +5,40 @@ import { LiveRegisters, findArch, liveFamilies, liveRootLabels } from '../core/a
 import type { Arch } from '../core/format';
 import { LiveAccessError, LiveOptions } from './api';
 import { DialectCommands } from './dialects';
+import { parseRegisterValue } from './registerValue';
 import { PAUSE_MESSAGE, Transport } from './transport';
 
-const U64 = (1n << 64n) - 1n;
-
-/** Parses an evaluate result: decimal or 0x-hex, possibly negative (masked to u64). */
-export function parseRegisterValue(result: unknown): bigint | undefined {
-  if (typeof result !== 'string') return undefined;
-  const s = result.trim();
-  const m = /^(-?)(0x[0-9a-f]+|\d+)\b/i.exec(s);
-  if (!m) return undefined;
-  const v = BigInt(m[2]);
-  return (m[1] ? -v : v) & U64;
-}
-
-/** The frame to evaluate in: the caller's, or the first stopped thread's top frame. */
+/**
+ * The frame to evaluate in: the caller's; else the top frame of the caller's thread (one request:
+ * each request at a stop waits its turn behind the client's own); else the first stopped
+ * thread's top frame.
+ */
 export async function resolveFrame(t: Transport, opts: LiveOptions, signal?: AbortSignal): Promise<{ threadId?: number; frameId?: number }> {
   if (opts.frameId !== undefined) return { threadId: opts.threadId, frameId: opts.frameId };
   if (t.targetRunning) throw new LiveAccessError('running', PAUSE_MESSAGE);
+  if (opts.threadId !== undefined) {
+    const frameId = await topFrame(t, opts.threadId, signal).catch((e) => {
+      if (e instanceof LiveAccessError) throw e;
+      return undefined; // a thread that is gone: ask for the list
+    });
+    if (frameId !== undefined) return { threadId: opts.threadId, frameId };
+  }
   const th = await t.request('threads', undefined, signal);
   const threads: { id: number; running?: boolean }[] = th?.threads ?? [];
   if (threads.length === 0) throw new LiveAccessError('no-registers', 'the debug session has no threads (is the target connected?)');
   // cdt-gdb-adapter marks each thread; an all-running target cannot be read.
   const stopped = threads.filter((x) => x.running !== true);
   if (stopped.length === 0) throw new LiveAccessError('running', PAUSE_MESSAGE);
-  const threadId = opts.threadId ?? stopped[0].id;
-  const st = await t.request('stackTrace', { threadId, startFrame: 0, levels: 1 }, signal);
-  const frameId = st?.stackFrames?.[0]?.id;
+  const threadId = stopped.some((x) => x.id === opts.threadId) ? opts.threadId! : stopped[0].id;
+  const frameId = await topFrame(t, threadId, signal);
   if (frameId === undefined) throw new LiveAccessError('running', PAUSE_MESSAGE);
   return { threadId, frameId };
+}
+
+async function topFrame(t: Transport, threadId: number, signal?: AbortSignal): Promise<number | undefined> {
+  const st = await t.request('stackTrace', { threadId, startFrame: 0, levels: 1 }, signal);
+  const id = st?.stackFrames?.[0]?.id;
+  return typeof id === 'number' ? id : undefined;
 }
 
 /** Where registers come from: a debugger's expressions (RegisterReader) or the gdbstub's `p` packets. */
@@ -53,6 +58,9 @@ export interface RegisterSource {
 export type RegisterFamily = string;
 
 export class RegisterReader implements RegisterSource {
+  /** Whether to ask for several registers in one request (false once the adapter's answer did not fit). */
+  batched = true;
+
   constructor(
     private readonly t: Transport,
     private readonly d: DialectCommands,
@@ -87,11 +95,28 @@ export class RegisterReader implements RegisterSource {
     return this.evaluateNumber('sizeof($pc)', signal);
   }
 
-  /** Several registers concurrently (adapters pipeline evaluate requests). */
+  /**
+   * Several registers: in one request where the dialect can (every request at a stop also waits
+   * its turn through the client), else concurrently (adapters pipeline evaluate requests). A batch
+   * the adapter refuses or answers in another shape is read one register at a time.
+   */
   async readAll(names: readonly string[], signal?: AbortSignal): Promise<Map<string, bigint>> {
-    const vals = await Promise.all(names.map((n) => this.read(n, signal)));
+    const batch = this.batched ? this.d.registerBatch?.(names, this.frameId) : undefined;
+    let vals: (bigint | undefined)[] | undefined;
+    if (batch) {
+      const got = await this.t.request(batch.request.command, batch.request.args, signal).then(
+        (body) => batch.parse(body),
+        (e) => {
+          if (e instanceof LiveAccessError) throw e;
+          return undefined;
+        },
+      );
+      if (got) vals = names.map((n) => got.get(n));
+      else this.batched = false; // not the shape expected: one register at a time from now on
+    }
+    vals ??= await Promise.all(names.map((n) => this.read(n, signal)));
     const out = new Map<string, bigint>();
-    names.forEach((n, i) => vals[i] !== undefined && out.set(n.toLowerCase(), vals[i]!));
+    names.forEach((n, i) => vals![i] !== undefined && out.set(n.toLowerCase(), vals![i]!));
     return out;
   }
 }
@@ -110,7 +135,10 @@ export interface TargetRegisters {
 const rootOf = (f: LiveRegisters) => f.probe.toLowerCase();
 
 /** The architecture and registers of a family, from its registers as read (lower-case names). */
-async function fromFamily(r: RegisterSource, family: LiveRegisters, regs: Map<string, bigint>, signal?: AbortSignal): Promise<TargetRegisters> {
+async function fromFamily(r: RegisterSource, family: LiveRegisters, regs: Map<string, bigint>, signal?: AbortSignal, known?: Arch): Promise<TargetRegisters> {
+  // A width told by the PC's size (RISC-V XLEN) is the gdbstub description's: an earlier stop of
+  // the session already told it, so no sizeof($pc) request.
+  if (family.needsPcBytes && known !== undefined && findArch(known)?.live === family) return { arch: known, registers: regs, notes: [] };
   const pcBytes = family.needsPcBytes ? await r.pcBytes(signal) : undefined;
   return { arch: family.identify(regs, pcBytes), registers: regs, notes: [] };
 }
@@ -129,7 +157,7 @@ export async function readTargetRegisters(r: RegisterSource, signal?: AbortSigna
   const knownFamily = known !== undefined ? findArch(known)?.live : undefined;
   if (knownFamily) {
     const regs = await r.readAll([...knownFamily.names, PC], signal);
-    if (regs.has(rootOf(knownFamily))) return fromFamily(r, knownFamily, regs, signal);
+    if (regs.has(rootOf(knownFamily))) return fromFamily(r, knownFamily, regs, signal, known);
   }
   const family = r.expectedFamily?.();
   const expectedFamily = families.find((f) => f.family === family);

@@ -106,6 +106,8 @@ interface Entry {
   run: 'unknown' | 'stopped' | 'running';
   /** The thread (vCPU) the target of this stop was opened for: its registers give the roots. */
   thread?: number;
+  /** The thread this stop's `stopped` event named (the one VS Code focuses at a stop). */
+  stoppedThread?: number;
   /** Running only because a run request was sent: a refusal of it means stopped again. */
   runRequested?: boolean;
   generation: number;
@@ -196,6 +198,7 @@ export class TargetController {
         // A stop after a stop (another thread, a step that ended) still means new state.
         e.run = 'stopped';
         e.runRequested = false;
+        e.stoppedThread = ev.threadId;
         void this.reset(e);
         return;
       case 'running':
@@ -205,6 +208,7 @@ export class TargetController {
         }
         e.run = 'running';
         e.runRequested = ev.byRequest === true;
+        e.stoppedThread = undefined;
         void this.reset(e);
         return;
       case 'runRefused':
@@ -286,7 +290,10 @@ export class TargetController {
     await Promise.resolve(); // e.opening is set before the first read
     let target: LiveTarget | undefined;
     try {
-      const options = this.options();
+      let options = this.options();
+      // No thread focused yet (VS Code focuses one only after asking for threads and a stack):
+      // the stopped event's own thread, so the debug layer asks for no thread list.
+      if (options.threadId === undefined && e.stoppedThread !== undefined) options = { ...options, threadId: e.stoppedThread };
       e.thread = options.threadId;
       target = await this.open(e.channel, e.observer, options, signal);
       if (e.generation !== generation || !this.sessions.has(e.id)) {

@@ -4,7 +4,8 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 
 export type TargetEvent =
   | { kind: 'capabilities'; capabilities: DebugProtocol.Capabilities }
-  | { kind: 'stopped' }
+  /** threadId: the thread the adapter says stopped (DAP's StoppedEvent.threadId), when it names one. */
+  | { kind: 'stopped'; threadId?: number }
   /** byRequest: VS Code asked the adapter to run (it may still refuse, see 'runRefused'). */
   | { kind: 'running'; byRequest?: true }
   /** The adapter answered a run request with an error: the target did not run. */
@@ -37,8 +38,10 @@ export function fromAdapter(msg: unknown): TargetEvent | undefined {
   if (m?.type === 'response' && m.success === false && typeof m.command === 'string' && RUN_REQUESTS.has(m.command)) return { kind: 'runRefused' };
   if (m?.type !== 'event') return undefined;
   switch (m.event) {
-    case 'stopped':
-      return { kind: 'stopped' };
+    case 'stopped': {
+      const threadId = (m.body as { threadId?: unknown } | undefined)?.threadId;
+      return typeof threadId === 'number' ? { kind: 'stopped', threadId } : { kind: 'stopped' };
+    }
     case 'continued':
       return { kind: 'running' };
     case 'invalidated':

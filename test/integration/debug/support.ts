@@ -8,7 +8,7 @@ import { spaceFromRegisters } from '../../../src/core/formats';
 import { leafRecord } from '../../../src/core/ops/records';
 import { PageTableSession } from '../../../src/core/ops/session';
 import { openQemuCore } from '../../../src/core/sources/elfCore';
-import { LiveTarget, StrategyName, openLiveTarget } from '../../../src/debug';
+import { LiveTarget, StrategyName, forgetSession, openLiveTarget } from '../../../src/debug';
 import { GdbSession, attachGdb } from '../../../src/debug/gdbAttach';
 import { parseGva2gpa, parseInfoRegisters } from '../../harness/oracles';
 import { GuestRun, REPO, bootGuest } from '../../harness/qemu';
@@ -213,6 +213,31 @@ export function liveGuestCases(c: LiveGuestCase): LiveGuestState {
   it('attaches in-process', async () => {
     st.gdb = await attachGdb(`127.0.0.1:${st.run.gdbPort}`);
     await st.clean(st.gdb);
+  });
+
+  it('a stop whose architecture the session knows: the thread\'s top frame, then every register in one request, equal to the oracle, printing nothing', async () => {
+    const sent: { command: string; args: any }[] = [];
+    const ch: GdbSession['channel'] = { type: st.gdb!.channel.type, request: (cmd, args) => (sent.push({ command: cmd, args }), st.gdb!.channel.request(cmd, args)) };
+    const printed: string[] = [];
+    const sub = st.gdb!.observer.onEvent!((e) => e.event === 'output' && printed.push((e as DebugProtocol.OutputEvent).body.output));
+    try {
+      await (await openLiveTarget(ch, st.gdb!.observer, { strategy: 'proc-mem' })).dispose();
+      const from = sent.length;
+      const n = printed.length;
+      const t = await openLiveTarget(ch, st.gdb!.observer, { strategy: 'proc-mem', threadId: 1 });
+      await t.dispose();
+      const asked = sent.slice(from).filter((r) => r.command !== 'evaluate' || r.args.context !== 'repl'); // repl: discovery
+      assert.deepEqual(asked.map((r) => r.command + (r.command === 'evaluate' ? ` ${r.args.context}` : '')), ['stackTrace', 'evaluate variables']);
+      for (const r of c.registers) assert.equal(t.registers.get(r), st.oracle.get(r), r);
+      if (c.arch === 'x86_64') {
+        assert.equal(t.registers.get('eflags'), st.oracle.get('rfl'), 'eflags (QEMU prints RFL in long mode)');
+        assert.equal(t.registers.get('pc'), st.oracle.get('rip'), 'pc');
+      }
+      assert.deepEqual(printed.slice(n), [], 'nothing in the Debug Console');
+    } finally {
+      sub.dispose();
+      forgetSession(ch);
+    }
   });
 
   for (const strategy of ALL_STRATEGIES) {

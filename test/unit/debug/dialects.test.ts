@@ -288,6 +288,49 @@ describe('debug dialects: detection and openLiveTarget on documented adapter sha
     assert.ok(!a.requests.some((r) => ['pause', 'continue'].includes(r.command)));
   });
 
+  it('a known thread (the stopped event\'s, or the focused one) costs no thread list: its top frame at once; a thread that is gone falls back to the list', async () => {
+    const a = new FakeAdapter('cdt-gdb');
+    await (await openLiveTarget(a.channel, a.observer)).dispose();
+    const seq = (from: number) => a.requests.slice(from).map((r) => r.command).filter((c) => c === 'threads' || c === 'stackTrace');
+    let from = a.requests.length;
+    const t = await openLiveTarget(a.channel, a.observer, { threadId: 1 });
+    assert.equal(t.registers.get('cr3'), 0x200005n);
+    await t.dispose();
+    assert.deepEqual(seq(from), ['stackTrace']);
+    assert.deepEqual(a.requests.slice(from).find((r) => r.command === 'stackTrace')!.args, { threadId: 1, startFrame: 0, levels: 1 });
+    from = a.requests.length;
+    const u = await openLiveTarget(a.channel, a.observer, { threadId: 7 });
+    assert.equal(u.registers.get('cr3'), 0x200005n);
+    await u.dispose();
+    assert.deepEqual(seq(from), ['stackTrace', 'threads', 'stackTrace']);
+  });
+
+  it('cdt-gdb: a stop whose architecture is known reads its registers in one request; a batch in another shape is read one by one', async () => {
+    const a = new FakeAdapter('cdt-gdb');
+    await (await openLiveTarget(a.channel, a.observer)).dispose();
+    let from = a.requests.length;
+    const t = await openLiveTarget(a.channel, a.observer, { threadId: 1 });
+    await t.dispose();
+    assert.deepEqual([...t.registers].filter(([k]) => ['cr0', 'cr3', 'cr4', 'efer'].includes(k)), [['cr0', 0x80010011n], ['cr3', 0x200005n], ['cr4', 0x200a0n], ['efer', 0xd00n]]);
+    assert.equal(t.registers.has('pkru'), false, 'absent from the target: absent here');
+    const evs = a.requests.slice(from).filter((r) => r.command === 'evaluate' && r.args.context !== 'repl'); // repl: the session's discovery
+    assert.equal(evs.length, 1, JSON.stringify(evs.map((e) => [e.args.context, e.args.expression.slice(0, 60)])));
+    assert.deepEqual([evs[0].args.context, evs[0].args.frameId], ['variables', 1000]);
+    // An adapter that answers the array as one value (another cdt-gdb-adapter version): the same
+    // registers, one evaluate each.
+    const other = { ...a.channel, request: (c: string, args: any) => (c === 'evaluate' && args.context === 'variables' ? Promise.resolve({ result: '[9]', variablesReference: 1 }) : a.channel.request(c, args)) };
+    from = a.requests.length;
+    const u = await openLiveTarget(other, a.observer, { threadId: 1 });
+    await u.dispose();
+    assert.equal(u.registers.get('cr3'), 0x200005n);
+    assert.equal(u.registers.get('efer'), 0xd00n);
+    assert.ok(a.requests.slice(from).filter((r) => r.command === 'evaluate' && r.args.context === 'watch').length >= 4);
+    // The session remembers: its next stop asks for no batch.
+    from = a.requests.length;
+    await (await openLiveTarget(other, a.observer, { threadId: 1 })).dispose();
+    assert.equal(a.requests.slice(from).filter((r) => r.command === 'evaluate' && r.args.context === 'variables').length, 0);
+  });
+
   it('an adapter with neither readMemory nor a GDB console is refused with the adapters that work', async () => {
     const a = new FakeAdapter('native-debug');
     await assert.rejects(openLiveTarget(a.channel, a.observer), (e: Error) => e instanceof LiveAccessError && e.kind === 'unsupported-adapter' && /CodeLLDB/.test(e.message));

@@ -176,6 +176,7 @@ export class FakeAdapter {
         return { threads: [{ id: 1, name: 'CPU#0', ...(this.kind === 'cdt-gdb' ? { running: q.running } : {}) }] };
       case 'stackTrace':
         if (q.running) throw new Error(this.kind === 'cppdbg' ? 'Unable to perform this action because the process is running.' : 'Thread is running.');
+        if (args?.threadId !== 1) throw new Error(`Invalid thread id: ${args?.threadId}`);
         return { stackFrames: [{ id: 1000, name: '??', line: 0, column: 0 }], totalFrames: 1 };
       case 'readMemory': {
         if (this.kind === 'native-debug') throw new Error('Unrecognized request');
@@ -193,6 +194,22 @@ export class FakeAdapter {
       default:
         throw new Error(`unknown request ${command}`);
     }
+  }
+
+  /** cdt-gdb-adapter's answer to an array in context `variables`: its elements as JSON text (numbers). */
+  private registerArray(args: { expression: string; frameId?: number }): any {
+    const q = this.qemu;
+    if (args.frameId === undefined) throw new Error('Evaluation of expression without frameId is not supported.');
+    if (q.running) throw new Error('Error: could not evaluate expression');
+    const names = [...args.expression.matchAll(/\(\$_isvoid\(\$(\w+)\) \? 0u : \d+u\)/g)].map((m) => m[1]);
+    let mask = 0;
+    const words: number[] = [];
+    names.forEach((n, i) => {
+      const v = q.registers[n];
+      if (v !== undefined) mask |= 2 ** i;
+      words.push(Number((v ?? 0n) >> 32n), Number((v ?? 0n) & 0xffffffffn));
+    });
+    return { result: JSON.stringify([mask >>> 0, ...words], null, 2), type: `unsigned int [${1 + words.length}]`, variablesReference: 1000 };
   }
 
   private evaluate(args: { expression: string; context?: string; frameId?: number }, lldb: boolean): any {
@@ -216,6 +233,7 @@ export class FakeAdapter {
       case 'cdt-gdb':
         // `>CMD` in repl goes to GDB (MI when it starts with '-'); text only as output events.
         if (args.context === 'repl' && e.startsWith('>')) return raw(e.slice(1), 'events');
+        if (args.context === 'variables' && e.startsWith('{')) return this.registerArray(args);
         return watch();
       case 'cppdbg':
         if (args.context === 'repl' && e.startsWith('-exec ')) return raw(e.slice(6), 'result');

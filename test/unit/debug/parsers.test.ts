@@ -8,7 +8,8 @@ import path from 'node:path';
 import { findQemuPid, isLocalHost, socketInodes } from '../../../src/debug/procfs';
 import { ProcMemStrategy } from '../../../src/debug/strategies/procMem';
 import { mergeRanges, parseChardevGdb, parseConnection, parseGpa2hva, parseMtreeFlat, parseXpQwords } from '../../../src/debug/ram';
-import { parseRegisterValue } from '../../../src/debug/registers';
+import { parseRegisterArray, registerArrayExpression } from '../../../src/debug/dialects';
+import { parseRegisterValue } from '../../../src/debug/registerValue';
 import { classifyError } from '../../../src/debug/transport';
 import { MTREE } from './fakeAdapters';
 
@@ -73,6 +74,25 @@ describe('debug parsers', () => {
     assert.equal(parseRegisterValue('[ PG WP ET PE ]'), undefined);
     assert.equal(parseRegisterValue('void'), undefined);
     assert.equal(parseRegisterValue(undefined), undefined);
+  });
+
+  it('a register array (cdt-gdb-adapter, context variables): presence mask, then high and low 32 bits per register', () => {
+    const names = ['cr0', 'pkru', 'pc'];
+    assert.equal(
+      registerArrayExpression(['cr3']),
+      '{(unsigned int)(($_isvoid($cr3) ? 0u : 1u)), (unsigned int)(($_isvoid($cr3) ? 0ull : sizeof($cr3) == 4 ? (unsigned long long)(unsigned int)$cr3 : (unsigned long long)$cr3) >> 32), ' +
+        '(unsigned int)($_isvoid($cr3) ? 0ull : sizeof($cr3) == 4 ? (unsigned long long)(unsigned int)$cr3 : (unsigned long long)$cr3)}',
+    );
+    assert.match(registerArrayExpression(names), /\(\$_isvoid\(\$pc\) \? 0u : 4u\)/);
+    // As the adapter prints it: JSON with two-space indent; pkru absent; pc in the upper half.
+    const got = parseRegisterArray(names, JSON.stringify([5, 0, 0x80050033, 0, 0, 0xffffffff, 0x81000218], null, 2))!;
+    assert.deepEqual([...got], [['cr0', 0x80050033n], ['pkru', undefined], ['pc', 0xffffffff81000218n]]);
+    // Another output radix: elements as text.
+    assert.deepEqual([...parseRegisterArray(['cr3'], '["0x1", "0x0", "0x1c0a000"]')!], [['cr3', 0x1c0a000n]]);
+    for (const bad of ['[1, 0]', '[1, 0, 1, 5]', 'not json', '{"a": 1}', '[1, 0, 4294967296]', '[1, 0, -1]', '[1, 0, 1.5]', '["void", 0, 0]']) {
+      assert.equal(parseRegisterArray(['cr3'], bad), undefined, bad);
+    }
+    assert.equal(parseRegisterArray(['cr3'], undefined), undefined);
   });
 
   it('adapter errors: running and ended sessions are told apart from plain failures', () => {

@@ -44,11 +44,17 @@ describe('paging registers', () => {
     assert.deepEqual(r, await readTargetRegisters(source(A64)));
   });
 
-  it('a RISC-V target read directly keeps its XLEN from the PC size', async () => {
-    const s = source({ satp: 0x8000000000080400n, sstatus: 0n, priv: 1n, pc: 0x80200000n }, 8n);
-    const r = await readTargetRegisters(s, undefined, 'riscv64');
+  it('RISC-V: the XLEN from the PC size at the first stop; a stop of a known target keeps the session\'s, without asking', async () => {
+    let asked = 0;
+    const regs = { satp: 0x8000000000080400n, sstatus: 0n, priv: 1n, pc: 0x80200000n };
+    const s = { ...source(regs), pcBytes: async () => (asked++, 4n) };
+    assert.equal((await readTargetRegisters(s)).arch, 'riscv32');
+    assert.equal(asked, 1);
+    const k = { ...source(regs), pcBytes: async () => (asked++, 4n) };
+    const r = await readTargetRegisters(k, undefined, 'riscv64');
     assert.equal(r.arch, 'riscv64');
-    assert.equal(s.batches.length, 1);
+    assert.equal(k.batches.length, 1);
+    assert.equal(asked, 1, 'no sizeof($pc) at a known stop');
   });
 
   it('refuses a target with no paging register, known or not', async () => {

@@ -80,6 +80,31 @@ describe('extension target controller', () => {
     assert.equal(c.state().kind, 'running');
   });
 
+  it('opens a stop for the thread its stopped event names unless the user focused one; the selection that follows the stop adopts it', async () => {
+    const opener = fakeOpener();
+    let thread: number | undefined;
+    const c = new TargetController(opener.open, () => ({ threadId: thread }));
+    c.add('s1', 'guest', channel);
+    const ev = fromAdapter({ type: 'event', event: 'stopped', body: { reason: 'signal', threadId: 3, allThreadsStopped: true } })!;
+    assert.deepEqual(ev, { kind: 'stopped', threadId: 3 });
+    c.handle('s1', ev);
+    await c.ready();
+    assert.equal(opener.calls[0].options?.threadId, 3);
+    c.selectThread('s1', 3); // VS Code focuses the stopped thread: the same target
+    await c.ready();
+    assert.equal(opener.calls.length, 1);
+    c.handle('s1', fromClient({ type: 'request', command: 'continue', seq: 1 })!);
+    thread = 2; // focused by the user: wins over the event's
+    c.handle('s1', ev);
+    await c.ready();
+    assert.equal(opener.calls[1].options?.threadId, 2);
+    c.handle('s1', fromClient({ type: 'request', command: 'continue', seq: 2 })!);
+    thread = undefined;
+    c.handle('s1', fromAdapter({ type: 'event', event: 'stopped', body: { reason: 'pause' } })!); // no thread named
+    await c.ready();
+    assert.equal(opener.calls[2].options?.threadId, undefined);
+  });
+
   it('opens the target again when the user selects another thread (vCPU) of the stopped session, not for the same one', async () => {
     const opener = fakeOpener();
     let thread = 1;
