@@ -32,6 +32,16 @@ function captureCode(cmd: string, file: string): string {
 let captureDir: string | undefined;
 let captureSeq = 0;
 
+/** The process's capture directory, made at first use and removed when the process exits. */
+function ensureCaptureDir(): string {
+  if (captureDir === undefined) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ptview-gdb-'));
+    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    captureDir = dir;
+  }
+  return captureDir;
+}
+
 export class DebuggerConsole {
   /** GDB has Python (cdt's silent form works); set by detection. */
   python = false;
@@ -75,8 +85,7 @@ export class DebuggerConsole {
 
   /** The command's text through a file, or undefined when GDB's file did not appear here. */
   private async runCaptured(cmd: string, signal?: AbortSignal): Promise<string | undefined> {
-    captureDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'ptview-gdb-'));
-    const file = path.join(captureDir, `${process.pid}-${++captureSeq}.json`);
+    const file = path.join(ensureCaptureDir(), `${process.pid}-${++captureSeq}.json`);
     const req = this.dialect.raw(pythonCommand(captureCode(cmd, file)));
     if (!req) return undefined;
     try {

@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spaceFromRegisters } from '../../../src/core/formats';
 import { leafRecord } from '../../../src/core/ops/records';
@@ -200,9 +202,13 @@ export function liveGuestCases(c: LiveGuestCase): LiveGuestState {
 
   it('CLI: --via gdb --strategy direct-map without --direct-map recognises the guest\'s direct map and gives the core\'s leaves', async () => {
     const offline = await node([CLI, 'dump', '--leaves', '--json', '--core', st.corePath, ...coreRegArgs()]);
-    const r = await node([CLI, 'dump', '--leaves', '--json', '--stats', '--via', 'gdb', '--gdb', `127.0.0.1:${st.run.gdbPort}`, '--strategy', 'direct-map']);
+    // Its own temporary directory: GDB's command output comes back through files in one there.
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ptview-tmp-'));
+    const r = await node([CLI, 'dump', '--leaves', '--json', '--stats', '--via', 'gdb', '--gdb', `127.0.0.1:${st.run.gdbPort}`, '--strategy', 'direct-map'], { ...process.env, TMPDIR: tmp });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, offline.stdout);
+    assert.deepEqual(fs.readdirSync(tmp), [], 'the CLI left files in its temporary directory');
+    fs.rmSync(tmp, { recursive: true });
     assert.match(r.stderr, new RegExp(`direct-map offset 0x${c.directMap.toString(16)} recognised \\(kernel-half slot`));
     // Probing hundreds of candidates runs inside GDB (Python): the adapter answered no request
     // with an error, so a VS Code user would have seen no error toast.
