@@ -35,7 +35,7 @@ async function startClient(command: string, args: string[], type: string): Promi
 }
 
 /** The adapter's next `name` event (rejects after `ms`). */
-function nextEvent(client: DapClient, name: string, ms: number): Promise<DebugProtocol.Event> {
+export function nextEvent(client: DapClient, name: string, ms: number): Promise<DebugProtocol.Event> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => (sub.dispose(), reject(new Error(`no '${name}' event within ${ms} ms`))), ms);
     const sub = client.onEvent((e) => {

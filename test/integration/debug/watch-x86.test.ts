@@ -15,12 +15,12 @@ import { PageTableSession } from '../../../src/core/ops/session';
 import { openLiveTarget, sessionConsole } from '../../../src/debug';
 import { GdbSession, attachGdb } from '../../../src/debug/gdbAttach';
 import {
-  Armed, DapWatchBackend, GdbWatchBackend, WatchBackend, WatchPlan, changeText, changedEntries, chooseBackend, hardwareLimit, monitorKvm,
+  Armed, DapWatchBackend, GdbWatchBackend, LldbWatchBackend, WatchBackend, WatchPlan, changeText, changedEntries, chooseBackend, hardwareLimit, monitorKvm,
   planWatch, watchChannels, watchSpecs,
 } from '../../../src/debug/watchpoints';
 import { parseInfoRegisters } from '../../harness/oracles';
 import { GuestRun, bootGuest, buildGuest } from '../../harness/qemu';
-import { AdapterSession, attachGdbDap } from './adapters';
+import { AdapterSession, attachGdbDap, attachLldbDap, nextEvent, replText } from './adapters';
 
 /** Address of the instruction after the first one storing to `pa` (an absolute store in 64-bit code). */
 function instructionAfterStoreTo(kernel: string, addr: number): bigint {
@@ -247,5 +247,62 @@ describe('Break When Translation Changes: x86-64-changes through GDB 16 native D
     }
     await backend.disarm(armed.map((a) => a.id));
     assert.deepEqual(await backend.alive!(armed.map((a) => a.id)), new Set());
+  });
+});
+
+describe('Break When Translation Changes: x86-64-changes through lldb-dap (lldb-vscode-16)', function () {
+  this.timeout(600000);
+  let run: GuestRun;
+  let s: AdapterSession;
+  let kernel: string;
+
+  before(async () => {
+    kernel = await buildGuest('x86-64-changes');
+    run = await bootGuest('x86-64-changes', { gdb: true });
+    await run.hmp('stop'); // LLDB 16 cannot attach to a running QEMU (live-lldbdap.test.ts)
+    s = await attachLldbDap(run.gdbPort!, 'x86_64');
+  });
+  after(async () => {
+    s?.close();
+    await run?.kill();
+  });
+
+  it('the command channel arms 12 LLDB watchpoints (`watchpoint set expression`); the NMI\'s first table store stops the guest there', async () => {
+    const t = await openLiveTarget(s.channel, s.observer);
+    let plan: WatchPlan;
+    try {
+      plan = await planWatch(new PageTableSession(spaceFromRegisters(t.arch, t.registers), t.memory), 0xffffffff80008000n);
+    } finally {
+      await t.dispose();
+    }
+    const con = await sessionConsole(s.channel, s.observer);
+    assert.equal(con.dialect.dialect, 'lldb-dap');
+    const backend = chooseBackend(watchChannels(con, s.channel, s.observer.capabilities?.supportsDataBreakpoints === true, () => []));
+    assert.ok(backend instanceof LldbWatchBackend, backend?.mechanism);
+    const armed = await backend.arm(watchSpecs(plan));
+    assert.equal(armed.length, 12);
+    // A VS Code session ends its configuration; lldb-vscode reports later stops only after that
+    // (with stopOnEntry it reports the stop it attached in at once).
+    const entry = nextEvent(s.client, 'stopped', 20000);
+    await s.channel.request('configurationDone');
+    await entry;
+    const stopped = nextEvent(s.client, 'stopped', 60000) as Promise<DebugProtocol.StoppedEvent>;
+    const threads = await s.channel.request('threads');
+    await s.channel.request('continue', { threadId: threads.threads[0].id });
+    await run.qmp('inject-nmi');
+    const ev = await stopped;
+    // lldb-vscode 16 names a watchpoint stop reason "breakpoint", description "watchpoint N".
+    const hit = /^watchpoint (\d+)$/.exec(ev.body.description ?? '');
+    assert.ok(hit && armed.some((a) => a.id === hit[1]), JSON.stringify(ev.body));
+    assert.equal(parseInfoRegisters(await run.hmp('info registers')).get('rip'), instructionAfterStoreTo(kernel, 0x209040));
+    const t2 = await openLiveTarget(s.channel, s.observer);
+    try {
+      const changes = await changedEntries(t2.memory, plan.entries);
+      assert.deepEqual(changes.map((c) => [c.entry.index, c.after]), [[8, 0x108101n]]);
+    } finally {
+      await t2.dispose();
+    }
+    await backend.disarm(armed.map((a) => a.id));
+    assert.match(await replText(s.client, '`watchpoint list'), /No watchpoints currently set/);
   });
 });
