@@ -7,7 +7,8 @@
 //   adapters: cdt-gdb-adapter's setDataBreakpoints replaces every GDB watchpoint with VS Code's
 //   list (and its asAddress form dereferences `ADDR+0xBYTES`, the wrong address), so ptview's own
 //   watchpoints there are checked at every stop and re-armed when the adapter dropped them.
-// - LLDB's: `watchpoint set expression -w write -s N -- VA` (LLDB command reference).
+// - LLDB's: `watchpoint set expression -w write -s N -- VA` (LLDB command reference; verified with
+//   lldb-vscode 16, which reports a hit as a `breakpoint` stop described `watchpoint N`).
 // - DAP `dataBreakpointInfo` + `setDataBreakpoints` (DAP specification) for adapters without a
 //   command channel. setDataBreakpoints REPLACES the adapter's whole set, so ptview sends the
 //   user's last set (seen on its way to the adapter) plus its own.
@@ -241,7 +242,7 @@ export class GdbWatchBackend implements WatchBackend {
   }
 }
 
-/** `watchpoint set expression` through LLDB's command channel (by the LLDB command reference). */
+/** `watchpoint set expression` through LLDB's command channel. */
 export class LldbWatchBackend implements WatchBackend {
   readonly mechanism = 'LLDB watchpoint';
   constructor(private readonly con: CommandRunner) {}
