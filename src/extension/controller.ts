@@ -16,6 +16,11 @@ export interface Ready {
   readonly session: PageTableSession;
   /** Changes at every stop, refresh and invalidation: views compare it to drop stale data. */
   readonly generation: number;
+  /**
+   * This stop's memory may have changed since its first read (Refresh, memory written, the
+   * adapter's invalidated event): set on the re-read's Ready only.
+   */
+  readonly reread?: true;
   /** What this stop cost, filled in by the views as they build (stopFigures). */
   readonly timing: StopTiming;
 }
@@ -330,7 +335,7 @@ export class TargetController {
       r.target.invalidate();
       r.target.resetStats();
       const timing: StopTiming = { stoppedAt: e.since.at, cpuAtStop: e.since.cpu, openMs: 0, treeMs: 0 };
-      e.ready = { ...r, session: stopSession(r.space, r.target), generation: ++this.gen, timing };
+      e.ready = { ...r, session: stopSession(r.space, r.target), generation: ++this.gen, timing, reread: true };
     }
     this.changed(e.id);
   }

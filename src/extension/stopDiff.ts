@@ -86,7 +86,7 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
       this.decorationsChanged,
       this.changedEmitter,
       vscode.window.registerFileDecorationProvider(this),
-      controller.onDidChange((s) => this.onState(s.kind, s.kind === 'ready' ? s.ready.generation : -1)),
+      controller.onDidChange((s) => this.onState(s.kind, s.kind === 'ready' ? s.ready.generation : -1, s.kind === 'ready' && s.ready.reread === true)),
       vscode.debug.onDidTerminateDebugSession((s) => {
         this.history.forget(s.id);
         this.fire(false);
@@ -100,17 +100,19 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
     return config().get<boolean>('changes.enabled', true);
   }
 
-  private onState(kind: string, generation: number): void {
+  private onState(kind: string, generation: number, reread: boolean): void {
     const id = this.controller.activeSession?.id;
     if (!id) return;
     if (kind === 'running') this.history.ran(id);
     if (kind === 'ready' && generation !== this.lastGen) {
       this.lastGen = generation;
       const thread = liveOptions().threadId;
-      // A refresh or a strategy change at the same stop re-reads nothing here: the stop's tables
-      // were read whole when it began (and reads in the background would open PhyMemMode windows
-      // beside the ones the user's own requests open).
-      const again = !this.history.isNewStop(id) && this.history.cpu(id, thread)?.current !== undefined;
+      // A strategy change or a thread switch back at the same stop re-reads nothing here: the
+      // stop's tables were read whole when it began (and reads in the background would open
+      // PhyMemMode windows beside the ones the user's own requests open). A refresh (the user's,
+      // memory written, the adapter's invalidated event) reads them again: the memory may have
+      // changed during the stop, and the group must show what the tree shows.
+      const again = !reread && !this.history.isNewStop(id) && this.history.cpu(id, thread)?.current !== undefined;
       if (this.enabled() && !again) {
         // Known before any table is read: the group is among the roots the view is about to ask
         // for, so reading and comparing only redraw the group.

@@ -209,6 +209,18 @@ export async function clickMenuItem(page: Page, label: string): Promise<void> {
   }).toPass({ timeout: 30_000 });
 }
 
+/** A GDB command typed into the Debug Console (cdt-gdb-adapter runs `>`-prefixed input as CLI). */
+export async function gdbCommand(page: Page, cmd: string, expectOutput?: RegExp) {
+  // The view-focus command's category is the view's container.
+  await runCommand(page, 'Debug Console: Focus on Debug Console View', 3).catch(() => runCommand(page, 'View: Focus on Debug Console View', 3));
+  const input = page.locator('.repl-input-wrapper textarea').first();
+  await input.waitFor({ timeout: 15_000 });
+  await input.focus();
+  await page.keyboard.type(`>${cmd}`);
+  await page.keyboard.press('Enter');
+  if (expectOutput) await expect(page.locator('.repl .monaco-list-rows')).toContainText(expectOutput, { timeout: 30_000 });
+}
+
 export function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

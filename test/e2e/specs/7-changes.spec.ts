@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Locator, Page } from '@playwright/test';
 import { badge, changeRows, rowByLabel, showPageTables } from '../changesView';
-import { REPO, clearMapFilters, errorNotifications, expect, runCommand, shot, stopAllSessions, test, withGdbConfig } from '../fixture';
+import { REPO, clearMapFilters, errorNotifications, expect, gdbCommand, runCommand, shot, stopAllSessions, test, withGdbConfig } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
@@ -181,6 +181,21 @@ test('continuing over the guest\'s page-table edits: the view lists exactly ptvi
       await expect(pinned.locator('.label-description')).toHaveText('no changes', { timeout: 60_000 });
       await runCommand(page, 'ptview: Unpin Baseline');
       await expect(rowByLabel(pane, 'Changes since last stop').locator('.label-description')).toHaveText('no changes', { timeout: 60_000 });
+
+      // A write during the stop (a user trying an edit from the Debug Console: 0x130000's PTE
+      // cleared through its physical address), then Refresh: the group compares the re-read with
+      // the previous stop, so it shows what the tree now shows.
+      const tr = spawnSync(process.execPath, [path.join(REPO, 'out', 'cli.js'), 'translate', '--core', core2, '--reg', `EFER=${efer}`, '0x130000', '--json'], { encoding: 'utf8' });
+      expect(tr.status, tr.stderr).toBe(0);
+      const pte: string = JSON.parse(tr.stdout).trace.at(-1).entryPa;
+      await gdbCommand(page, 'maintenance packet Qqemu.PhyMemMode:1', /received: "OK"/);
+      await gdbCommand(page, `set {unsigned long long}${pte} = 0`);
+      await gdbCommand(page, 'maintenance packet Qqemu.PhyMemMode:0');
+      await runCommand(page, 'ptview: Refresh Page Tables');
+      const removed = rowByLabel(pane, '− 0x130000 4K');
+      await expect(removed).toBeVisible({ timeout: 60_000 });
+      await expect(removed.locator('.label-description')).toContainText(/required: invlpg \[0x130000\]$/);
+      await expect(rowByLabel(pane, 'Changes since last stop').locator('.label-description')).not.toHaveText('no changes');
 
       expect(await errorNotifications(page)).toEqual([]);
       await stopAllSessions(page);

@@ -5,9 +5,8 @@
 // program read from /proc/self/pagemap), each with the INVLPG it required, and nothing else that
 // changes a translation.
 import path from 'node:path';
-import { Page } from '@playwright/test';
 import { changeRows, showPageTables } from '../changesView';
-import { REPO, errorNotifications, expect, runCommand, shot, stopAllSessions, test, withGdbConfig } from '../fixture';
+import { REPO, errorNotifications, expect, gdbCommand, runCommand, shot, stopAllSessions, test, withGdbConfig } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const linux = require(path.join(REPO, 'build/test/harness/linux.js'));
@@ -18,18 +17,6 @@ test.describe.configure({ mode: 'serial' });
 
 const hexs = (v: bigint) => '0x' + v.toString(16);
 const UNITS: Record<string, bigint> = { K: 1024n, M: 1024n ** 2n, G: 1024n ** 3n };
-
-/** A GDB command typed into the Debug Console (cdt-gdb-adapter runs `>`-prefixed input as CLI). */
-async function gdbCommand(page: Page, cmd: string, expectOutput?: RegExp) {
-  // The view-focus command's category is the view's container.
-  await runCommand(page, 'Debug Console: Focus on Debug Console View', 3).catch(() => runCommand(page, 'View: Focus on Debug Console View', 3));
-  const input = page.locator('.repl-input-wrapper textarea').first();
-  await input.waitFor({ timeout: 15_000 });
-  await input.focus();
-  await page.keyboard.type(`>${cmd}`);
-  await page.keyboard.press('Enter');
-  if (expectOutput) await expect(page.locator('.repl .monaco-list-rows')).toContainText(expectOutput, { timeout: 30_000 });
-}
 
 test('a real Linux kernel: stepping over the user program\'s mprotect shows exactly its 64 PTEs losing write, with the INVLPG each required', async ({ world }) => {
   test.setTimeout(480_000);
