@@ -25,6 +25,7 @@ import { rootsFromVmcoreinfo } from '../core/sources/vmcoreinfo';
 import { RecordingMemory, openSnapshot, saveSnapshot } from '../core/sources/snapshot';
 import { Leaf, loadTables } from '../core/walker';
 import { LeafLines } from './jsonLines';
+import { packageVersion } from './version';
 import { DiffError } from '../core/ops/diff';
 import { openRawImage } from '../core/sources/raw';
 import { AddressSpace, RegisterError } from '../core/space';
@@ -630,6 +631,7 @@ export function program(only?: string): Command {
   const want = (name: string) => only === undefined || only === name;
   const p = new Command('ptview')
     .description('What the page tables of a QEMU guest really say: walk, translate, reverse-map, audit.')
+    .version(packageVersion(), '-V, --version', 'print ptview\'s version')
     .showHelpAfterError('(run ptview --help for usage)')
     .exitOverride();
   const common = (c: Command) =>

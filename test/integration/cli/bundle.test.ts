@@ -50,6 +50,16 @@ describe('the CLI bundle build', function () {
     assert.deepEqual(found, []);
   });
 
+  it('ptview --version / -V prints package.json\'s version and exits 0', () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
+    assert.match(version, /^\d+\.\d+\.\d+/);
+    for (const flag of ['--version', '-V']) {
+      const r = spawnSync(process.execPath, [path.join(REPO, 'out', 'cli.js'), flag], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, `${version}\n`);
+    }
+  });
+
   describe('the code cache', () => {
     let dir: string;
     const bundle = () => path.join(dir, 'cli.bundle.js');
