@@ -50,5 +50,7 @@ export function statusTooltip(s: State): string {
   const pc = target.registers.get('pc');
   const roots = space.roots.map((r) => `${r.name} ${r.format.mode} ${r.info.map(([k, v]) => `${k} ${v}`).join(' ')}${r === active ? ' (active)' : ''}`);
   const notes = ` (${[target.connection, ...target.strategyNotes].join('; ')})`;
-  return `ptview: ${roots.join('; ')}${pc !== undefined ? `\nPC ${hex(pc)}` : ''}\nmemory: ${target.strategy}${notes}\nClick to open the Page Tables view`;
+  // What the registers left unknown and ptview assumed (e.g. a core without EFER), as the CLI's notes.
+  const assumed = space.notes.map((n) => `\nnote: ${n}`).join('');
+  return `ptview: ${roots.join('; ')}${pc !== undefined ? `\nPC ${hex(pc)}` : ''}\nmemory: ${target.strategy}${notes}${assumed}\nClick to open the Page Tables view`;
 }

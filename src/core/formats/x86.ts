@@ -350,10 +350,16 @@ export function buildX86Space(archWanted: 'x86_64' | 'x86', regs: Registers, opt
   let efer = regs.get('efer');
   const pae = (cr4 & CR4_PAE) !== 0n;
   if (efer === undefined) {
-    if (pae || archWanted === 'x86_64') {
-      requireReg(regs, 'efer', 'EFER.LMA/NXE decide long mode and whether bit 63 means execute-disable; QEMU `info registers` prints it');
+    // Unknown control state is assumed as Linux runs (the rule for every architecture), said in a
+    // note: long mode for an x86_64 target (QEMU writes an x86_64 core only when its first CPU
+    // had EFER.LMA=1: target/i386/arch_dump.c, cpu_get_dump_info) and NXE=1 with PAE paging.
+    const long = archWanted === 'x86_64';
+    efer = (long ? EFER_LMA : 0n) | (pae || long ? EFER_NXE : 0n);
+    if (pae || long) {
+      notes.push(
+        `EFER unknown: assuming ${long ? 'LMA=1 (long mode) and ' : ''}NXE=1 (bit 63 is execute-disable), as Linux runs (give --reg EFER=…; QEMU's \`info registers\` prints it)`,
+      );
     }
-    efer = 0n;
   }
   const lma = (efer & EFER_LMA) !== 0n;
   let mode: X86Mode;

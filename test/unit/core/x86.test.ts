@@ -192,8 +192,26 @@ describe('x86 4-level paging', () => {
     assert.equal(r.toLinear(0xffff800000001000n), 0x800000001000);
   });
 
+  it('EFER unknown: long mode (x86_64) and NXE=1 assumed as Linux runs, in one note; bit 63 then means execute-disable', async () => {
+    const m = new SparseMemory();
+    m.write64(0x1000, 0x2000n | P | RW);
+    m.write64(0x2000, 0x3000n | P | RW);
+    m.write64(0x3000, 0x4000n | P | RW);
+    m.write64(0x4000, 0x5000n | P | RW | (1n << 63n)); // XD, reserved when EFER.NXE=0 (Intel SDM vol. 3A §4.5)
+    const space = spaceFromRegisters('x86_64', regs({ cr0: CR0_PG, cr3: 0x1000n, cr4: CR4_PAE }));
+    assert.deepEqual(space.notes.filter((n) => /EFER/.test(n)), ['EFER unknown: assuming LMA=1 (long mode) and NXE=1 (bit 63 is execute-disable), as Linux runs (give --reg EFER=…; QEMU\'s `info registers` prints it)']);
+    const t = await translateLinear(space.roots[0], 0, new TableStore(m));
+    assert.equal(t.kind, 'mapped');
+    assert.equal(t.kind === 'mapped' && (t.leaf.perms & Perm.Exec) !== 0, false);
+    const given = spaceFromRegisters('x86_64', regs({ cr0: CR0_PG, cr3: 0x1000n, cr4: CR4_PAE, efer: EFER_LMA }));
+    assert.equal(given.notes.some((n) => /EFER unknown/.test(n)), false);
+    assert.equal((await translateLinear(given.roots[0], 0, new TableStore(m))).kind, 'invalid'); // EFER given with NXE=0: bit 63 reserved
+    // 32-bit paging has no EFER bits to assume: no note.
+    assert.equal(spaceFromRegisters('x86', regs({ cr0: CR0_PG, cr3: 0x1000n, cr4: 0n })).notes.some((n) => /EFER/.test(n)), false);
+  });
+
   it('names missing registers and refuses paging-off state', () => {
-    assert.throws(() => spaceFromRegisters('x86_64', regs({ cr0: CR0_PG, cr3: 0n, cr4: CR4_PAE })), (e: unknown) => e instanceof RegisterError && /EFER/.test(e.message));
+    assert.throws(() => spaceFromRegisters('x86_64', regs({ cr0: CR0_PG, cr4: CR4_PAE })), (e: unknown) => e instanceof RegisterError && /CR3/.test(e.message));
     assert.throws(() => spaceFromRegisters('x86_64', regs({ cr0: 1n, cr3: 0n, cr4: 0n, efer: 0n })), /paging is disabled/);
     assert.throws(() => spaceFromRegisters('x86_64', regs({ cr0: CR0_PG, cr4: CR4_PAE, efer: EFER_LMA })), /CR3/);
   });

@@ -54,6 +54,12 @@ describe('extension status bar: active root', () => {
     assert.equal(statusText(ready('x86_64', regs)), '$(layers) CR3 0x1000 · 4-level · phymem-mode');
   });
 
+  it('the tooltip carries what the registers left unknown and ptview assumed (a core without EFER)', () => {
+    const regs = new Map([...X86_REGS].filter(([k]) => k !== 'efer'));
+    assert.match(statusTooltip(ready('x86_64', regs)), /\nnote: EFER unknown: assuming LMA=1 \(long mode\) and NXE=1/);
+    assert.doesNotMatch(statusTooltip(ready('x86_64', new Map(X86_REGS))), /EFER unknown/);
+  });
+
   it('says running / paused / error without a root', () => {
     assert.equal(statusText({ kind: 'none' }), undefined);
     assert.match(statusText({ kind: 'running' })!, /running/);
