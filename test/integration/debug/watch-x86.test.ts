@@ -194,115 +194,101 @@ describe('Break When Translation Changes: x86-64-changes through GDB + cdt-gdb-a
   });
 });
 
-describe('Break When Translation Changes: x86-64-changes through GDB 16 native DAP (gdb -i=dap)', function () {
-  this.timeout(600000);
-  let run: GuestRun;
-  let s: AdapterSession;
-  let kernel: string;
+/** A DAP adapter other than cdt-gdb-adapter whose command channel arms the watchpoints. */
+interface CommandChannelCase {
+  name: string;
+  dialect: string;
+  backend: new (...a: never[]) => WatchBackend;
+  /** Attaches to the (running) guest's gdbstub. */
+  attach(run: GuestRun): Promise<AdapterSession>;
+  /** Before the guest runs: what a VS Code session would have sent by then. */
+  ready?(s: AdapterSession): Promise<void>;
+  /** The stop the watchpoint made, as this adapter reports it. */
+  checkStop(ev: DebugProtocol.StoppedEvent, armed: readonly Armed[]): void;
+  /** Nothing of ptview's left in the debugger after disarm. */
+  checkDisarmed(s: AdapterSession, backend: WatchBackend, armed: readonly Armed[]): Promise<void>;
+}
 
-  before(async () => {
-    kernel = await buildGuest('x86-64-changes');
-    run = await bootGuest('x86-64-changes', { gdb: true });
-    s = await attachGdbDap(run.gdbPort!);
-  });
-  after(async () => {
-    s?.close();
-    await run?.kill();
-  });
-
-  it('the command channel (repl result) arms watch -l; the NMI\'s first table store stops the guest there (reason "data breakpoint")', async () => {
-    const t = await openLiveTarget(s.channel, s.observer);
-    let plan: WatchPlan;
-    try {
-      plan = await planWatch(new PageTableSession(spaceFromRegisters(t.arch, t.registers), t.memory), 0xffffffff80008000n);
-    } finally {
-      await t.dispose();
-    }
-    const con = await sessionConsole(s.channel, s.observer);
-    assert.equal(con.dialect.dialect, 'gdb-dap');
-    const backend = chooseBackend(watchChannels(con, s.channel, s.observer.capabilities?.supportsDataBreakpoints === true, () => []));
-    assert.ok(backend instanceof GdbWatchBackend);
-    const armed = await backend.arm(watchSpecs(plan));
-    assert.equal(armed.length, 12);
-    const stopped = new Promise<DebugProtocol.StoppedEvent>((resolve) => {
-      const sub = s.observer.onEvent!((e) => {
-        if (e.event === 'stopped') {
-          sub.dispose();
-          resolve(e as DebugProtocol.StoppedEvent);
-        }
-      });
-    });
-    const threads = await s.channel.request('threads');
-    await s.channel.request('continue', { threadId: threads.threads[0].id });
-    await run.qmp('inject-nmi');
-    const ev = await stopped;
-    assert.equal(ev.body.reason, 'data breakpoint'); // GDB 16's DAP names a watchpoint stop so
-    assert.equal(parseInfoRegisters(await run.hmp('info registers')).get('rip'), instructionAfterStoreTo(kernel, 0x209040));
-    const t2 = await openLiveTarget(s.channel, s.observer);
-    try {
-      const changes = await changedEntries(t2.memory, plan.entries);
-      assert.deepEqual(changes.map((c) => [c.entry.index, c.after]), [[8, 0x108101n]]);
-    } finally {
-      await t2.dispose();
-    }
-    await backend.disarm(armed.map((a) => a.id));
-    assert.deepEqual(await backend.alive!(armed.map((a) => a.id)), new Set());
-  });
-});
-
-describe('Break When Translation Changes: x86-64-changes through lldb-dap (lldb-vscode-16)', function () {
-  this.timeout(600000);
-  let run: GuestRun;
-  let s: AdapterSession;
-  let kernel: string;
-
-  before(async () => {
-    kernel = await buildGuest('x86-64-changes');
-    run = await bootGuest('x86-64-changes', { gdb: true });
-    await run.hmp('stop'); // LLDB 16 cannot attach to a running QEMU (live-lldbdap.test.ts)
-    s = await attachLldbDap(run.gdbPort!, 'x86_64');
-  });
-  after(async () => {
-    s?.close();
-    await run?.kill();
-  });
-
-  it('the command channel arms 12 LLDB watchpoints (`watchpoint set expression`); the NMI\'s first table store stops the guest there', async () => {
-    const t = await openLiveTarget(s.channel, s.observer);
-    let plan: WatchPlan;
-    try {
-      plan = await planWatch(new PageTableSession(spaceFromRegisters(t.arch, t.registers), t.memory), 0xffffffff80008000n);
-    } finally {
-      await t.dispose();
-    }
-    const con = await sessionConsole(s.channel, s.observer);
-    assert.equal(con.dialect.dialect, 'lldb-dap');
-    const backend = chooseBackend(watchChannels(con, s.channel, s.observer.capabilities?.supportsDataBreakpoints === true, () => []));
-    assert.ok(backend instanceof LldbWatchBackend, backend?.mechanism);
-    const armed = await backend.arm(watchSpecs(plan));
-    assert.equal(armed.length, 12);
-    // A VS Code session ends its configuration; lldb-vscode reports later stops only after that
-    // (with stopOnEntry it reports the stop it attached in at once).
-    const entry = nextEvent(s.client, 'stopped', 20000);
-    await s.channel.request('configurationDone');
-    await entry;
-    const stopped = nextEvent(s.client, 'stopped', 60000) as Promise<DebugProtocol.StoppedEvent>;
-    const threads = await s.channel.request('threads');
-    await s.channel.request('continue', { threadId: threads.threads[0].id });
-    await run.qmp('inject-nmi');
-    const ev = await stopped;
+const COMMAND_CHANNEL_CASES: CommandChannelCase[] = [
+  {
+    name: 'GDB 16 native DAP (gdb -i=dap)',
+    dialect: 'gdb-dap',
+    backend: GdbWatchBackend,
+    attach: (run) => attachGdbDap(run.gdbPort!),
+    checkStop: (ev) => assert.equal(ev.body.reason, 'data breakpoint'), // GDB 16's DAP names a watchpoint stop so
+    checkDisarmed: async (_s, backend, armed) => assert.deepEqual(await backend.alive!(armed.map((a) => a.id)), new Set()),
+  },
+  {
+    name: 'lldb-dap (lldb-vscode-16)',
+    dialect: 'lldb-dap',
+    backend: LldbWatchBackend,
+    attach: async (run) => {
+      await run.hmp('stop'); // LLDB 16 cannot attach to a running QEMU (live-lldbdap.test.ts)
+      return attachLldbDap(run.gdbPort!, 'x86_64');
+    },
+    // A VS Code session ends its configuration; lldb-vscode reports stops only after that (with
+    // stopOnEntry it reports the stop it attached in at once).
+    ready: async (s) => {
+      const entry = nextEvent(s.client, 'stopped', 20000);
+      await s.channel.request('configurationDone');
+      await entry;
+    },
     // lldb-vscode 16 names a watchpoint stop reason "breakpoint", description "watchpoint N".
-    const hit = /^watchpoint (\d+)$/.exec(ev.body.description ?? '');
-    assert.ok(hit && armed.some((a) => a.id === hit[1]), JSON.stringify(ev.body));
-    assert.equal(parseInfoRegisters(await run.hmp('info registers')).get('rip'), instructionAfterStoreTo(kernel, 0x209040));
-    const t2 = await openLiveTarget(s.channel, s.observer);
-    try {
-      const changes = await changedEntries(t2.memory, plan.entries);
-      assert.deepEqual(changes.map((c) => [c.entry.index, c.after]), [[8, 0x108101n]]);
-    } finally {
-      await t2.dispose();
-    }
-    await backend.disarm(armed.map((a) => a.id));
-    assert.match(await replText(s.client, '`watchpoint list'), /No watchpoints currently set/);
+    checkStop: (ev, armed) => {
+      const hit = /^watchpoint (\d+)$/.exec(ev.body.description ?? '');
+      assert.ok(hit && armed.some((a) => a.id === hit[1]), JSON.stringify(ev.body));
+    },
+    checkDisarmed: async (s) => assert.match(await replText(s.client, '`watchpoint list'), /No watchpoints currently set/),
+  },
+];
+
+for (const c of COMMAND_CHANNEL_CASES) {
+  describe(`Break When Translation Changes: x86-64-changes through ${c.name}`, function () {
+    this.timeout(600000);
+    let run: GuestRun;
+    let s: AdapterSession;
+    let kernel: string;
+
+    before(async () => {
+      kernel = await buildGuest('x86-64-changes');
+      run = await bootGuest('x86-64-changes', { gdb: true });
+      s = await c.attach(run);
+    });
+    after(async () => {
+      s?.close();
+      await run?.kill();
+    });
+
+    it('the command channel arms the 12 watchpoints; the NMI\'s first table store stops the guest right after it, and ptview reads that entry\'s change', async () => {
+      const t = await openLiveTarget(s.channel, s.observer);
+      let plan: WatchPlan;
+      try {
+        plan = await planWatch(new PageTableSession(spaceFromRegisters(t.arch, t.registers), t.memory), 0xffffffff80008000n);
+      } finally {
+        await t.dispose();
+      }
+      const con = await sessionConsole(s.channel, s.observer);
+      assert.equal(con.dialect.dialect, c.dialect);
+      const backend = chooseBackend(watchChannels(con, s.channel, s.observer.capabilities?.supportsDataBreakpoints === true, () => []));
+      assert.ok(backend instanceof c.backend, backend?.mechanism);
+      const armed = await backend.arm(watchSpecs(plan));
+      assert.equal(armed.length, 12);
+      await c.ready?.(s);
+      const stopped = nextEvent(s.client, 'stopped', 60000) as Promise<DebugProtocol.StoppedEvent>;
+      const threads = await s.channel.request('threads');
+      await s.channel.request('continue', { threadId: threads.threads[0].id });
+      await run.qmp('inject-nmi');
+      c.checkStop(await stopped, armed);
+      assert.equal(parseInfoRegisters(await run.hmp('info registers')).get('rip'), instructionAfterStoreTo(kernel, 0x209040));
+      const t2 = await openLiveTarget(s.channel, s.observer);
+      try {
+        const changes = await changedEntries(t2.memory, plan.entries);
+        assert.deepEqual(changes.map((c) => [c.entry.index, c.after]), [[8, 0x108101n]]);
+      } finally {
+        await t2.dispose();
+      }
+      await backend.disarm(armed.map((a) => a.id));
+      await c.checkDisarmed(s, backend, armed);
+    });
   });
-});
+}
