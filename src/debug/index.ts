@@ -95,8 +95,7 @@ export const openLiveTarget: OpenLiveTarget = async (channel, observer, options 
   const frame = await elapsed(getStats, 'registers', () => resolveFrame(t, options, signal));
   const dialect = s.console.dialect;
   if (dialect.evaluateNeedsFrame && frame.frameId === undefined) throw new LiveAccessError('no-registers', 'no stack frame to evaluate registers in');
-  const reader = new RegisterReader(t, dialect, frame.frameId);
-  reader.batched = s.batchRegisters ?? true;
+  const reader = new RegisterReader(t, dialect, frame.frameId, s.batchRegisters);
   const regs = await elapsed(getStats, 'registers', () => readTargetRegisters(reader, signal, s.arch));
   s.arch = regs.arch;
   s.batchRegisters = reader.batched;

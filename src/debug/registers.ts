@@ -58,13 +58,12 @@ export interface RegisterSource {
 export type RegisterFamily = string;
 
 export class RegisterReader implements RegisterSource {
-  /** Whether to ask for several registers in one request (false once the adapter's answer did not fit). */
-  batched = true;
-
   constructor(
     private readonly t: Transport,
     private readonly d: DialectCommands,
     private readonly frameId: number | undefined,
+    /** Whether to ask for several registers in one request (false once the adapter's answer did not fit). */
+    public batched = true,
   ) {}
 
   /** One register, or undefined when the target does not have it. */
@@ -135,10 +134,7 @@ export interface TargetRegisters {
 const rootOf = (f: LiveRegisters) => f.probe.toLowerCase();
 
 /** The architecture and registers of a family, from its registers as read (lower-case names). */
-async function fromFamily(r: RegisterSource, family: LiveRegisters, regs: Map<string, bigint>, signal?: AbortSignal, known?: Arch): Promise<TargetRegisters> {
-  // A width told by the PC's size (RISC-V XLEN) is the gdbstub description's: an earlier stop of
-  // the session already told it, so no sizeof($pc) request.
-  if (family.needsPcBytes && known !== undefined && findArch(known)?.live === family) return { arch: known, registers: regs, notes: [] };
+async function fromFamily(r: RegisterSource, family: LiveRegisters, regs: Map<string, bigint>, signal?: AbortSignal): Promise<TargetRegisters> {
   const pcBytes = family.needsPcBytes ? await r.pcBytes(signal) : undefined;
   return { arch: family.identify(regs, pcBytes), registers: regs, notes: [] };
 }
@@ -157,7 +153,12 @@ export async function readTargetRegisters(r: RegisterSource, signal?: AbortSigna
   const knownFamily = known !== undefined ? findArch(known)?.live : undefined;
   if (knownFamily) {
     const regs = await r.readAll([...knownFamily.names, PC], signal);
-    if (regs.has(rootOf(knownFamily))) return fromFamily(r, knownFamily, regs, signal, known);
+    if (regs.has(rootOf(knownFamily))) {
+      // A width told by the PC's size (RISC-V XLEN) is the gdbstub description's: the session's
+      // earlier stop told it, so no sizeof($pc) request.
+      if (knownFamily.needsPcBytes) return { arch: known!, registers: regs, notes: [] };
+      return fromFamily(r, knownFamily, regs, signal);
+    }
   }
   const family = r.expectedFamily?.();
   const expectedFamily = families.find((f) => f.family === family);

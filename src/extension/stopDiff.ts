@@ -15,7 +15,7 @@ import { diffSessions } from '../core/ops/diff';
 import { PageTableSession } from '../core/ops/session';
 import { loadTables } from '../core/walker';
 import { ChangeIndex, ChangeRow, Mark, NodeKind, NodeRef, groupDescription, markOf, nodePath, parseNodePath } from './changeModel';
-import { TargetController } from './controller';
+import { State, TargetController } from './controller';
 import { CMD } from './ids';
 import type { MapPanels } from './mapPanel';
 import { MapChanges } from './protocol';
@@ -86,7 +86,7 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
       this.decorationsChanged,
       this.changedEmitter,
       vscode.window.registerFileDecorationProvider(this),
-      controller.onDidChange((s) => this.onState(s.kind, s.kind === 'ready' ? s.ready.generation : -1, s.kind === 'ready' && s.ready.reread === true)),
+      controller.onDidChange((s) => this.onState(s)),
       vscode.debug.onDidTerminateDebugSession((s) => {
         this.history.forget(s.id);
         this.fire(false);
@@ -100,19 +100,19 @@ export class StopChanges implements vscode.Disposable, vscode.FileDecorationProv
     return config().get<boolean>('changes.enabled', true);
   }
 
-  private onState(kind: string, generation: number, reread: boolean): void {
+  private onState(st: State): void {
     const id = this.controller.activeSession?.id;
     if (!id) return;
-    if (kind === 'running') this.history.ran(id);
-    if (kind === 'ready' && generation !== this.lastGen) {
-      this.lastGen = generation;
+    if (st.kind === 'running') this.history.ran(id);
+    if (st.kind === 'ready' && st.ready.generation !== this.lastGen) {
+      const generation = (this.lastGen = st.ready.generation);
       const thread = liveOptions().threadId;
       // A strategy change or a thread switch back at the same stop re-reads nothing here: the
       // stop's tables were read whole when it began (and reads in the background would open
       // PhyMemMode windows beside the ones the user's own requests open). A refresh (the user's,
       // memory written, the adapter's invalidated event) reads them again: the memory may have
       // changed during the stop, and the group must show what the tree shows.
-      const again = !reread && !this.history.isNewStop(id) && this.history.cpu(id, thread)?.current !== undefined;
+      const again = !st.ready.reread && !this.history.isNewStop(id) && this.history.cpu(id, thread)?.current !== undefined;
       if (this.enabled() && !again) {
         // Known before any table is read: the group is among the roots the view is about to ask
         // for, so reading and comparing only redraw the group.
