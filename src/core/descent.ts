@@ -13,6 +13,7 @@
 import { PhysAddr, hex } from './addr';
 import { EntryKind, PagingFormat, Perm, entryCount, levelSize, tableBytes } from './format';
 import { MemoryReadError, inRam } from './memory';
+import { upperHalfStart } from './ops/filter';
 import { Root } from './space';
 import type { Diagnostic, DiagnosticKind, Leaf, PathStep, TableStore } from './walker';
 
@@ -214,6 +215,12 @@ export class Descent {
   private readonly range: readonly [number, number] | undefined;
   private readonly signal: AbortSignal | undefined;
   private readonly splitRuns: boolean;
+  /**
+   * The root-table index where a sign-extended space's upper half starts (x86_64, RISC-V: 256),
+   * else -1. Consecutive root entries there are not consecutive VAs, so no run spans it (RISC-V
+   * allows leaves in the root table).
+   */
+  private readonly halfIndex: number;
   private readonly relative: boolean;
   private readonly loading: boolean;
 
@@ -228,6 +235,8 @@ export class Descent {
     this.range = opts.range;
     this.signal = opts.signal;
     this.splitRuns = opts.contiguousRuns === true;
+    const upper = upperHalfStart(root);
+    this.halfIndex = upper > 0 && Number.isFinite(upper) ? upper / levelSize(this.f, 0) : -1;
     this.relative = opts.relative === true;
     this.loading = opts.loading === true;
   }
@@ -382,6 +391,7 @@ export class Descent {
     const onLeaf = this.onLeaf;
     const onRun = this.onRun;
     const splitRuns = this.splitRuns;
+    const brk = level === 0 ? this.halfIndex : -1;
     const leafBase = this.relative ? 0 : base;
     // Entries of one table usually differ only in their address bits: when the format says
     // which low bits are pure address, decode the rest once per run of equal attribute bits.
@@ -430,7 +440,7 @@ export class Descent {
         if (onLeaf !== undefined) onLeaf({ root, linear: leafBase + i * size, size, pa: leafPa as PhysAddr, level, index: i, tablePa: pa as PhysAddr, lo, hi, perms, flags, memType: mem, path });
         continue;
       }
-      if (run !== undefined && i === runNextI && run.perms === perms && run.flags === flags && run.memType === mem && (!splitRuns || leafPa === runLastPa + size)) {
+      if (run !== undefined && i === runNextI && i !== brk && run.perms === perms && run.flags === flags && run.memType === mem && (!splitRuns || leafPa === runLastPa + size)) {
         if (leafPa !== runLastPa + size) runContig = false;
         runLastPa = leafPa;
         runCount++;
