@@ -13,6 +13,7 @@
         .set PAGE, 4096
         .set ANON_PAGES, 64
         .set RO_PAGES, 4
+        .set SPIN_ROUNDS, 0x4000
 
         .macro sys nr
         mov     x8, #\nr
@@ -158,11 +159,17 @@ _start:
         bl      out_str
         bl      out_nl
 
-        // spin through getpid; a nonzero word at shm_a+8 asks for mprotect(anon, PROT_READ)
+        // spin: getpid, then SPIN_ROUNDS polls of the word at shm_a+8 in user mode (nonzero asks
+        // for mprotect(anon, PROT_READ)), so a stop finds EL0 or the kernel on our behalf alike
+        // (README.md)
 spin:   sys     SYS_getpid
+        mov     x3, #SPIN_ROUNDS
         get     x1, shm_a
-        ldr     x2, [x1, #8]
-        cbz     x2, spin
+1:      ldr     x2, [x1, #8]
+        cbnz    x2, do_mprotect
+        subs    x3, x3, #1
+        b.ne    1b
+        b       spin
 do_mprotect:
         get     x0, anon
         mov     x1, #(ANON_PAGES * PAGE)

@@ -17,6 +17,7 @@
         .set PAGE, 4096
         .set ANON_PAGES, 64
         .set RO_PAGES, 4
+        .set SPIN_ROUNDS, 0x400
 
         .text
         .globl _start
@@ -153,14 +154,18 @@ _start:
         call    out_str
         call    out_nl
 
-        # spin, half in user mode and half in getpid (so a stop finds either privilege level
-        # quickly, with this process's tables); a nonzero word at shm_a+8 asks for
-        # mprotect(anon, PROT_READ)
+        # spin: getpid, then SPIN_ROUNDS polls of the word at shm_a+8 in user mode (nonzero asks
+        # for mprotect(anon, PROT_READ)), so a stop finds either privilege level quickly, with this
+        # process's tables (README.md: a getpid-only loop almost never stops in user mode)
 spin:   mov     eax, SYS_getpid
         syscall
+        mov     ecx, SPIN_ROUNDS
         mov     rax, [rip + shm_a]
-        cmp     qword ptr [rax + 8], 0
-        je      spin
+1:      cmp     qword ptr [rax + 8], 0
+        jne     do_mprotect
+        dec     ecx
+        jnz     1b
+        jmp     spin
 do_mprotect:
         mov     rdi, [rip + anon]
         mov     esi, ANON_PAGES * PAGE
