@@ -121,6 +121,7 @@ export class TranslationWatches implements vscode.Disposable {
       s.watches.push(w);
       this.output.appendLine(`watching the translation of ${hex(va)}: ${plan.entries.map((e) => `${e.levelName}[${e.index}]`).join(' → ')}, ${armed.length} watchpoint(s) through ${backend.mechanism} (${plan.how})`);
       this.tree.refresh();
+      await this.show(w, false);
       return w;
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
@@ -204,11 +205,27 @@ export class TranslationWatches implements vscode.Disposable {
       await this.rearmDropped(w);
     }
     this.tree.refresh();
+    if (hits.length) await this.show(hits[0], true);
     for (const w of hits) {
       const pc = w.last?.pc === undefined ? '' : ` at ${hex(w.last.pc)}`;
       const text = `the translation of ${hex(w.plan.va)} changed${pc}: ${w.last!.changes.map((c) => c.text).join('; ')}`;
       this.output.appendLine(text);
       void vscode.window.showInformationMessage(`ptview: ${text}`);
+    }
+  }
+
+  /**
+   * Scrolls the view to a watch's row (after a hit: to its first change, its row expanded), so
+   * that it is seen even when the tree is scrolled deep into a table; the focus stays where it is.
+   */
+  private async show(w: Watch, hit: boolean): Promise<void> {
+    const row = this.rootRows()[0]?.kids?.().find((k) => k.data === w);
+    const target = hit ? (row?.kids?.()[0] ?? row) : row;
+    if (!target) return;
+    try {
+      await this.tree.view.reveal(target, { select: true, focus: false, expand: false });
+    } catch (e) {
+      this.log(e); // the row went meanwhile (the session ended): nothing to show
     }
   }
 

@@ -76,8 +76,9 @@ test('Break When Translation Changes: the guest stops at the store that maps the
       expect(rip1).toBe(afterStoreTo(kernel, 0x209040));
       await expect(watch.locator('.label-description')).toHaveText(`changed at ${rip1} · PT[8]`, { timeout: 30_000 });
       await expect(page.locator('.notifications-toasts')).toContainText(`the translation of 0xffffffff80008000 changed at ${rip1}: PT[8]: 0x0000000000000000 (not present) → 0x0000000000108101 (leaf → 0x108000`);
-      if ((await watch.getAttribute('aria-expanded')) !== 'true') await watch.click();
+      // The hit scrolled the view to the change and selected it (its watch row expanded).
       const change = treeRow(pane, /^PT\[8\] changed$/);
+      await expect(change).toHaveClass(/\bselected\b/);
       await expect(change.locator('.label-description')).toHaveText('0x0 → 0x108101');
       await shot(page, 'watch-hit');
 
@@ -120,14 +121,17 @@ test('Break When Translation Changes: the guest stops at the store that maps the
       await expect(leaf.locator('.label-name')).toHaveText(/^0xa00000 2M /, { timeout: 30_000 });
       await leaf.click({ button: 'right' });
       await clickMenuItem(page, 'Break When Translation Changes…');
+      // Arming scrolled the view from the leaf (deep in PD0) to the new watch and selected it.
       const watch3 = treeRow(pane, /^0xa00000$/);
       await expect(watch3.locator('.label-description')).toHaveText('PML4 → PDPT → PD · 9 watchpoints', { timeout: 30_000 });
+      await expect(watch3).toHaveClass(/\bselected\b/);
       await runCommand(page, 'Debug: Continue');
       await expect(watch3.locator('.label-description')).toHaveText(/^changed at 0x[0-9a-f]+ · PD\[5\]$/, { timeout: 60_000 });
       const rip3 = await qemuRip(run);
       expect(rip3).toBe(afterStoreTo(kernel, 0x202028)); // ENT PD0, 5, PT_NEW + P + RW + US
-      if ((await watch3.getAttribute('aria-expanded')) !== 'true') await watch3.click();
-      await expect(treeRow(pane, /^PD\[5\] changed$/).locator('.label-description')).toHaveText(/^0xa010[8a]3 → 0x210007$/); // the source's 0xa00000 + P + RW + PS + PAT (and A)
+      const change3 = treeRow(pane, /^PD\[5\] changed$/);
+      await expect(change3).toHaveClass(/\bselected\b/);
+      await expect(change3.locator('.label-description')).toHaveText(/^0xa010[8a]3 → 0x210007$/); // the source's 0xa00000 + P + RW + PS + PAT (and A)
       // The new walk's last entry, in the new table, is watched now (room for the rows: the stop
       // unfolded the Call Stack again).
       await showView(page, { foldOthers: true });
@@ -208,9 +212,10 @@ test('Debian\'s x86_64 kernel (KPTI): refused in user mode with the reason, then
       expect(rip >= run.kernelInfo.symbol('_stext') && rip < run.kernelInfo.symbol('_etext')).toBe(true);
       await expect(watch.locator('.label-description')).toHaveText(new RegExp(`^changed at 0x${rip.toString(16)} · `));
       expect(run.serial()).not.toMatch(/^PTVIEW-MPROTECT/m); // inside the mprotect
-      if ((await watch.getAttribute('aria-expanded')) !== 'true') await watch.click();
-      // The PTE of the first anon page: present and writable before, cleared by change_pte_range.
-      const change = pane.locator('.monaco-list-row').filter({ has: page.locator('.label-name', { hasText: /^PT\[\d+\] changed$/ }) }).first();
+      // The PTE of the first anon page: present and writable before, cleared by change_pte_range
+      // (the hit scrolled the view to it and selected it).
+      const change = treeRow(pane, /^PT\[\d+\] changed$/);
+      await expect(change).toHaveClass(/\bselected\b/);
       await expect(change.locator('.label-description')).toHaveText(new RegExp(`^0x8[0-9a-f]*${anon.pages[0].pfn.toString(16)}867 → 0x0$`));
       await shot(page, 'watch-linux-mprotect');
     });
