@@ -36,12 +36,34 @@ export interface FoldOptions extends Pick<WalkOptions, 'range' | 'signal'> {
   diagnostic?(d: Diagnostic): void;
 }
 
-interface Memo<S> {
-  summary: S;
-  /** Every table PA the subtree's table entries point to. */
-  refs: Set<number>;
-  /** Those of refs that were on the descent path above the subtree when it was computed. */
-  onPath: number[];
+/**
+ * Results of subtrees (by a key naming the table, its level and whatever else decides them), each
+ * kept with the tables the subtree references and those of them that were on the descent path
+ * when it was computed: reused only under a path holding exactly those of the references (see the
+ * file header). The fold's summaries and the reverse lookup's reachability use it.
+ */
+export class PathMemo<T> {
+  private readonly entries = new Map<string, { value: T; refs: Set<number>; onPath: number[] }[]>();
+
+  /** The result of `key` valid under `ancestors` (the descent path above the subtree), with its references. */
+  get(key: string, ancestors: readonly number[]): { readonly value: T; readonly refs: ReadonlySet<number> } | undefined {
+    const list = this.entries.get(key);
+    if (!list) return undefined;
+    for (const m of list) {
+      let hits = 0;
+      for (const a of ancestors) if (m.refs.has(a)) hits++;
+      if (hits === m.onPath.length && m.onPath.every((a) => ancestors.includes(a))) return m;
+    }
+    return undefined;
+  }
+
+  /** Keeps `value`, computed under `ancestors`, whose subtree references the tables in `refs`. */
+  set(key: string, value: T, refs: Set<number>, ancestors: readonly number[]): void {
+    const entry = { value, refs, onPath: ancestors.filter((a) => refs.has(a)) };
+    const list = this.entries.get(key);
+    if (list) list.push(entry);
+    else this.entries.set(key, [entry]);
+  }
 }
 
 /**
@@ -62,7 +84,7 @@ export function foldLoaded<S>(
     reported.add(k);
     opts.diagnostic!(d);
   });
-  const memo = new Map<string, Memo<S>[]>();
+  const memo = new PathMemo<S>();
   // The summary and references of the table being scanned (restored after each child).
   let cur: S;
   let curRefs: Set<number>;
@@ -75,36 +97,19 @@ export function foldLoaded<S>(
       // Only a child wholly inside the range has a summary independent of where it sits.
       const whole = !range || (c.linear >= range[0] && c.linear + levelSize(root.format, c.level - 1) <= range[1]);
       const key = `${c.pa}:${c.level}:${c.allowed}:${c.inherited}`;
-      const hit = whole ? lookup(key) : undefined;
+      const hit = whole ? memo.get(key, d.ancestors) : undefined;
       if (hit) {
-        alg.append(cur, hit.summary, c.offset);
+        alg.append(cur, hit.value, c.offset);
         for (const r of hit.refs) curRefs.add(r);
         return;
       }
       const childRefs = new Set<number>();
       const child = visit(c.pa, c.level, c.linear, c.allowed, c.inherited, childRefs);
-      if (whole) {
-        const entry: Memo<S> = { summary: child, refs: childRefs, onPath: d.ancestors.filter((a) => childRefs.has(a)) };
-        const list = memo.get(key);
-        if (list) list.push(entry);
-        else memo.set(key, [entry]);
-      }
+      if (whole) memo.set(key, child, childRefs, d.ancestors);
       alg.append(cur, child, c.offset);
       for (const r of childRefs) curRefs.add(r);
     },
   }, { range, signal: opts.signal, contiguousRuns: alg.contiguousRuns === true, relative: true });
-
-  const lookup = (key: string): Memo<S> | undefined => {
-    const list = memo.get(key);
-    if (!list) return undefined;
-    const ancestors = d.ancestors;
-    for (const m of list) {
-      let hits = 0;
-      for (const a of ancestors) if (m.refs.has(a)) hits++;
-      if (hits === m.onPath.length && m.onPath.every((a) => ancestors.includes(a))) return m;
-    }
-    return undefined;
-  };
 
   const visit = (pa: number, level: number, base: number, allowed: number, inh: number, refs: Set<number>): S => {
     const s = alg.empty(level);

@@ -5,7 +5,7 @@ import { PhysAddr, hex } from '../addr';
 import { AddressSpace, Root } from '../space';
 import { Perm } from '../format';
 import { Descent } from '../descent';
-import { fold, hitAlgebra } from '../graph';
+import { PathMemo, fold, hitAlgebra } from '../graph';
 import { Leaf, PathStep, TableStore, WalkOptions, loadTables, walk, walkLoaded } from '../walker';
 import { LeafRecord, leafRecord } from './records';
 
@@ -75,32 +75,46 @@ export async function countAliases(space: AddressSpace, store: TableStore, pa: n
 }
 
 /**
- * (table, level) → can any leaf below it, by any path, overlap [lo, hi)? Decided once per
- * (table, level) through the one descent (a table on the path is not followed, as in the walk).
+ * (table, level) → can any leaf below it, by any path, overlap [lo, hi)? Decided through the one
+ * descent, where a table on the path is not followed (as in the walk): so an answer depends on the
+ * path above the table when the subtree references a table on it, and is memoised as the fold's
+ * summaries are (PathMemo). The walk asks with no path above: an answer that over-approximates
+ * its own, which only prunes (a table unreachable with no path above is unreachable under any).
  */
 function reachability(root: Root, store: TableStore, lo: number, hi: number): (pa: number, level: number) => boolean {
-  const memo = new Map<string, boolean>();
+  const memo = new PathMemo<boolean>();
   let yes = false;
+  // The tables the subtree being scanned references (a `false` is exact only with all of them).
+  let refs = new Set<number>();
   const d: Descent = new Descent(root, store, {
     run: (first, _count, _contig, lastPa) => {
       // Runs of PA-contiguous pages: [first.pa, lastPa + size) is all they map.
       if (first.pa < hi && lastPa + first.size > lo) yes = true;
     },
+    ref: (pa) => refs.add(pa),
+    // Once true, the rest of the table is not needed: a `true` is kept whatever its references.
     child: (c) => {
       if (!yes && can(c.pa, c.level)) yes = true;
     },
   }, { contiguousRuns: true });
   const can = (pa: number, level: number): boolean => {
     const key = `${pa}:${level}`;
-    const known = memo.get(key);
-    if (known !== undefined) return known;
-    memo.set(key, false);
-    const saved = yes;
+    const hit = memo.get(key, d.ancestors);
+    if (hit) {
+      for (const r of hit.refs) refs.add(r);
+      return hit.value;
+    }
+    const savedYes = yes;
+    const savedRefs = refs;
     yes = false;
+    refs = new Set();
     d.table(pa, level, 0, Perm.All, 0, undefined);
     const found = yes;
-    yes = saved;
-    memo.set(key, found);
+    const mine = refs;
+    yes = savedYes;
+    refs = savedRefs;
+    for (const r of mine) refs.add(r);
+    memo.set(key, found, mine, d.ancestors);
     return found;
   };
   return can;

@@ -116,6 +116,19 @@ describe('graph fold: the same answers as the leaf walk, from each subtree once'
     assert.deepEqual(folded, mergeLeaves(leaves).map(plain));
     assert.deepEqual(folded.map((r) => [space.roots[0].toVirt(r.start).toString(16), r.pages]), [['3fc0000000', 1], ['ffffffc000000000', 1]]);
   });
+
+  it('reverse lookup: a table first met under a loop (not followed there) still leads to its alias by another path', async () => {
+    // What the property above shrank to (x86_64, seed -734809319): PML4[0] → T4 → T3 → T4 again,
+    // on its own path and not followed; PML4[255] → T2 → T3 → T4, whose entry 0 read as a PTE maps
+    // T3's page. Reachability had kept "T3 at PD level reaches nothing" from the first path.
+    const t = (to: number): EntrySpec => ({ t: 'table', to, r: { write: false, user: false, exec: false } });
+    const mem = buildGraph(x86_64, [[3, 0, t(4)], [0, 0, t(4)], [4, 0, t(3)], [0, 255, t(2)], [2, 0, t(3)]]);
+    const s = new PageTableSession(spaceFromRegisters(x86_64.arch, x86_64.regs(BASE)), mem);
+    const leaves = await s.leaves();
+    assert.deepEqual(leaves.map((l) => [l.linear, l.pa]), [[255 * 2 ** 39, BASE + 3 * 4096]]);
+    assert.equal(await s.countAliases(BASE + 3 * 4096), 1);
+    assert.deepEqual((await s.aliases(BASE + 3 * 4096)).map((a) => a.vaOfPa), ['0x7f8000000000']);
+  });
 });
 
 describe('hostile corpus: bounded work on tables that unfold astronomically', function () {
