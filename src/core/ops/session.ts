@@ -39,6 +39,7 @@ const CHUNK_LEAVES = 2 ** 17;
 
 export class PageTableSession {
   readonly store: TableStore;
+  private wholeExpansion?: Expansion;
 
   constructor(readonly space: AddressSpace, readonly memory: PhysicalMemory) {
     this.store = new TableStore(memory);
@@ -50,7 +51,11 @@ export class PageTableSession {
 
   /** Leaves and table visits a leaf walk (in the filter's VA range) would make, from the graph. */
   async expansion(opts: { filter?: LeafFilter; signal?: AbortSignal } = {}): Promise<Expansion> {
-    return expansion(this.space.roots, this.store, opts.filter ? (r) => opts.filter!.linearRange(r) : undefined, opts.signal);
+    if (opts.filter) return expansion(this.space.roots, this.store, (r) => opts.filter!.linearRange(r), opts.signal);
+    // The whole space's count cannot change while the session lives (each table is read once):
+    // a caller that counts before listing does not pay for the list's own count again.
+    this.wholeExpansion ??= await expansion(this.space.roots, this.store, undefined, opts.signal);
+    return { ...this.wholeExpansion };
   }
 
   /**

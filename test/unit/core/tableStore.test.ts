@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spaceFromRegisters } from '../../../src/core/formats';
 import { MemoryReadError, PhysicalMemory, ReadRequest } from '../../../src/core/memory';
+import { PageTableSession } from '../../../src/core/ops/session';
 import { TableStore, loadTables, walk } from '../../../src/core/walker';
 import { SparseMemory } from '../../support/sparseMemory';
 
@@ -89,5 +90,22 @@ describe('TableStore', () => {
     assert.equal(store.stats.tablesRead, 5);
     assert.ok(!(store.get(0x4000) instanceof MemoryReadError) && store.get(0x4000) !== undefined);
     assert.equal(mem.count.get(0x1000), 2, 'the root was read again after the batch reading it failed');
+  });
+
+  it('a session counts its whole space once: a list after a count does not count again', async () => {
+    const mem = new SlowMemory(guest());
+    mem.release();
+    const session = new PageTableSession(spaceFromRegisters('x86_64', long4(0x1000n)), mem);
+    let lookups = 0;
+    const get = session.store.get.bind(session.store);
+    session.store.get = (pa) => (lookups++, get(pa));
+    const first = await session.expansion();
+    assert.ok(lookups > 0);
+    assert.equal(first.leaves, 18);
+    first.leaves = 0; // the caller's copy
+    lookups = 0;
+    assert.deepEqual(await session.expansion(), { leaves: 18, tables: first.tables });
+    assert.equal(lookups, 0, 'the second count looked tables up');
+    assert.equal((await session.leaves()).length, 18);
   });
 });
