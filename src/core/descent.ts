@@ -13,8 +13,7 @@
 import { PhysAddr, hex } from './addr';
 import { EntryKind, PagingFormat, Perm, entryCount, levelSize, tableBytes } from './format';
 import { MemoryReadError, inRam } from './memory';
-import { upperHalfStart } from './ops/filter';
-import { Root } from './space';
+import { Root, upperHalfStart } from './space';
 import type { Diagnostic, DiagnosticKind, Leaf, PathStep, TableStore } from './walker';
 
 /**

@@ -12,7 +12,7 @@
 // Entries are scanned by the one descent (descent.ts) the leaf walk uses too, so a fold and a
 // leaf walk agree: test/unit/core/graph.test.ts checks merged ranges both ways.
 import { Perm, levelSize } from './format';
-import { upperHalfStart } from './ops/filter';
+import { upperHalfStart } from './space';
 import { MergedRange, MERGE_KEY_FLAGS } from './ops/merge';
 import { Root } from './space';
 import { Descent } from './descent';

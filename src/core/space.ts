@@ -48,3 +48,28 @@ export function requireReg(regs: Registers, name: string, why: string): bigint {
   }
   return v;
 }
+
+const upperCache = new WeakMap<Root, number>();
+
+/** First linear address of the root's upper (kernel) half; Infinity when it has none. */
+export function upperHalfStart(root: Root): number {
+  let v = upperCache.get(root);
+  if (v === undefined) {
+    if (root.half) v = root.half === 'upper' ? 0 : Infinity;
+    else {
+      // Sign-extended spaces (x86_64, RISC-V): the top half of the linear range is the upper half.
+      const mid = 2 ** (root.inputBits - 1);
+      v = root.inputBits < 64 && BigInt(root.toVirt(mid)) >> 63n === 1n ? mid : Infinity;
+    }
+    upperCache.set(root, v);
+  }
+  return v;
+}
+
+/**
+ * Kernel half: the root is an upper-half root (TTBR1), or its VA has bit 63 set (sign-extended
+ * spaces). Spaces without halves (32-bit x86) have no kernel half here.
+ */
+export function isUpperHalf(root: Root, linear: number): boolean {
+  return linear >= upperHalfStart(root);
+}

@@ -100,23 +100,31 @@ export class RegisterReader implements RegisterSource {
    * the adapter refuses or answers in another shape is read one register at a time.
    */
   async readAll(names: readonly string[], signal?: AbortSignal): Promise<Map<string, bigint>> {
-    const batch = this.batched ? this.d.registerBatch?.(names, this.frameId) : undefined;
-    let vals: (bigint | undefined)[] | undefined;
-    if (batch) {
-      const got = await this.t.request(batch.request.command, batch.request.args, signal).then(
-        (body) => batch.parse(body),
-        (e) => {
-          if (e instanceof LiveAccessError) throw e;
-          return undefined;
-        },
-      );
-      if (got) vals = names.map((n) => got.get(n));
-      else this.batched = false; // not the shape expected: one register at a time from now on
-    }
-    vals ??= await Promise.all(names.map((n) => this.read(n, signal)));
+    const vals = (await this.readBatch(names, signal)) ?? (await Promise.all(names.map((n) => this.read(n, signal))));
     const out = new Map<string, bigint>();
-    names.forEach((n, i) => vals![i] !== undefined && out.set(n.toLowerCase(), vals![i]!));
+    names.forEach((n, i) => {
+      const v = vals[i];
+      if (v !== undefined) out.set(n.toLowerCase(), v);
+    });
     return out;
+  }
+
+  /** The values of `names` from one request, or undefined when the dialect or the adapter cannot. */
+  private async readBatch(names: readonly string[], signal?: AbortSignal): Promise<(bigint | undefined)[] | undefined> {
+    const batch = this.batched ? this.d.registerBatch?.(names, this.frameId) : undefined;
+    if (!batch) return undefined;
+    const got = await this.t.request(batch.request.command, batch.request.args, signal).then(
+      (body) => batch.parse(body),
+      (e) => {
+        if (e instanceof LiveAccessError) throw e;
+        return undefined;
+      },
+    );
+    if (!got) {
+      this.batched = false; // not the shape expected: one register at a time from now on
+      return undefined;
+    }
+    return names.map((n) => got.get(n));
   }
 }
 

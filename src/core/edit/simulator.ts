@@ -3,7 +3,7 @@
 // The guest is never written. One generic table-range edit drives all three operations.
 import { hex, sizeLabel } from '../addr';
 import { EntryKind, Flag, PagingFormat, Perm, USER_DATA, entryCount, levelSize, tableBytes } from '../format';
-import { isUpperHalf } from '../ops/filter';
+import { isUpperHalf } from '../space';
 import { PhysicalMemory } from '../memory';
 import { PageTableSession } from '../ops/session';
 import { RangeRecord, rangeRecord } from '../ops/records';

@@ -19,7 +19,7 @@ import { RamRange } from '../memory';
 import { AddressSpace, Root } from '../space';
 import { FoldAlgebra, FoldLimitError, countAlgebra, expansion, fold, foldRanges, mergeAlgebra } from '../graph';
 import { Diagnostic, Leaf, TableStore, walk } from '../walker';
-import { isUpperHalf } from './filter';
+import { isUpperHalf } from '../space';
 import { MergedRange, RangeMerger, rangeEndVa, rangeVa } from './merge';
 import { ReverseIndexBuilder } from './reverse';
 

@@ -12,7 +12,7 @@
 // size=4K|2M|1G, half=kernel|user. Tokens may also be comma-separated.
 import { AddressSyntaxError, parseNumber } from '../addr';
 import { ANY_EXEC, ANY_WRITE, Flag, PagingFormat, Perm, USER_ANY } from '../format';
-import { AddressSpace, Root } from '../space';
+import { AddressSpace, Root, isUpperHalf } from '../space';
 import { Leaf } from '../walker';
 
 export const FILTER_WORDS = ['w', '_w', 'x', '_x', 'w|x', 'w+x', 'ro', 'u', 's', 'g', '_g'] as const;
@@ -249,31 +249,6 @@ export function parseFilters(tokens: readonly string[] | FilterSpec, more: Filte
     return true;
   };
   return { words, va, pa, pageSize, half, empty, matches, linearRange };
-}
-
-const upperCache = new WeakMap<Root, number>();
-
-/** First linear address of the root's upper (kernel) half; Infinity when it has none. */
-export function upperHalfStart(root: Root): number {
-  let v = upperCache.get(root);
-  if (v === undefined) {
-    if (root.half) v = root.half === 'upper' ? 0 : Infinity;
-    else {
-      // Sign-extended spaces (x86_64, RISC-V): the top half of the linear range is the upper half.
-      const mid = 2 ** (root.inputBits - 1);
-      v = root.inputBits < 64 && BigInt(root.toVirt(mid)) >> 63n === 1n ? mid : Infinity;
-    }
-    upperCache.set(root, v);
-  }
-  return v;
-}
-
-/**
- * Kernel half: the root is an upper-half root (TTBR1), or its VA has bit 63 set (sign-extended
- * spaces). Spaces without halves (32-bit x86) have no kernel half here.
- */
-export function isUpperHalf(root: Root, linear: number): boolean {
-  return linear >= upperHalfStart(root);
 }
 
 const PAGE = 4096n;

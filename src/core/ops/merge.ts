@@ -12,7 +12,7 @@
 //
 // Hot path: push() allocates only when a range starts.
 import { Flag } from '../format';
-import { upperHalfStart } from './filter';
+import { upperHalfStart } from '../space';
 import { Root } from '../space';
 import { Leaf } from '../walker';
 

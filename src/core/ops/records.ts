@@ -4,7 +4,7 @@ import { hex } from '../addr';
 import { Flag, rawEntry } from '../format';
 import { Root } from '../space';
 import { Leaf } from '../walker';
-import { upperHalfStart } from './filter';
+import { upperHalfStart } from '../space';
 import { Rights, effectiveRights } from './explain';
 import { Translation } from './translate';
 import { MergedRange, rangeEndVa, rangeVa } from './merge';

@@ -11,7 +11,7 @@
 import { findArch } from '../arch';
 import { RamRange } from '../memory';
 import { AddressSpace, Root } from '../space';
-import { isUpperHalf } from './filter';
+import { isUpperHalf } from '../space';
 import { MergedRange, rangeVa } from './merge';
 
 export interface RegionMarker {

@@ -16,7 +16,7 @@ import { sizeLabel } from '../addr';
 import { FoldAlgebra, FoldLimitError, FoldOptions, MAX_RANGES, fold, rangeCountAlgebra } from '../graph';
 import { Root } from '../space';
 import { TableStore } from '../walker';
-import { upperHalfStart } from './filter';
+import { upperHalfStart } from '../space';
 import { MERGE_KEY_FLAGS, MergedRange } from './merge';
 
 /** Copies of a range (1 unless folded). */

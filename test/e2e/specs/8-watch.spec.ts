@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Locator, Page } from '@playwright/test';
-import { REPO, clearMapFilters, clickMenuItem, errorNotifications, expect, runCommand, shot, showView, stopAllSessions, test, treeRow, withGdbConfig } from '../fixture';
+import { REPO, clearMapFilters, clickMenuItem, errorNotifications, expect, gdbCommand, runCommand, shot, showView, stopAllSessions, test, treeRow, withGdbConfig } from '../fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const harness = require(path.join(REPO, 'build/test/harness/qemu.js'));
@@ -197,12 +197,7 @@ test('Debian\'s x86_64 kernel (KPTI): refused in user mode with the reason, then
       await expect(watch.locator('.label-description')).toHaveText('PML4 → PDPT → PD → PT · 4 watchpoints');
 
       // Ask the program for its mprotect, as a user would, in the Debug Console.
-      await page.keyboard.press('Control+Shift+Y'); // View: Debug Console
-      const repl = page.locator('.repl-input-wrapper .monaco-editor textarea').first();
-      await repl.waitFor({ state: 'attached', timeout: 30_000 });
-      await page.locator('.repl-input-wrapper').first().click();
-      await page.keyboard.insertText(`>set {unsigned long}0x${run.user.step.flag.toString(16)} = 1`);
-      await page.keyboard.press('Enter');
+      await gdbCommand(page, `set {unsigned long}0x${run.user.step.flag.toString(16)} = 1`);
       await page.waitForTimeout(1000);
       await runCommand(page, 'Debug: Continue');
       await expect(watch.locator('.label-description')).toHaveText(/^changed at 0xffffffff[0-9a-f]+ · PT\[\d+\]$/, { timeout: 120_000 });
